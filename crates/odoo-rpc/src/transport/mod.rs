@@ -1,0 +1,573 @@
+//! How a call reaches Odoo: JSON-RPC (`/jsonrpc`, Odoo ≤ 18, deprecated in 19) or JSON-2
+//! (`/json/2/<model>/<method>`, Odoo ≥ 19), behind one object-safe [`Transport`] trait.
+//!
+//! Transports make exactly one HTTP request per method call; retries, pacing and
+//! re-authentication belong to [`crate::OdooClient`].
+
+pub mod json2;
+pub mod jsonrpc;
+
+use crate::error::{Error, excerpt};
+use crate::retry::parse_retry_after;
+use crate::secret::ApiKey;
+use bytes::Bytes;
+use reqwest::header::{self, HeaderValue};
+use serde::ser::{SerializeMap, SerializeSeq};
+use serde::{Deserialize, Serialize, Serializer};
+use serde_json::value::RawValue;
+use serde_json::{Map, Value};
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+pub use json2::Json2Transport;
+pub use jsonrpc::JsonRpcTransport;
+
+/// A boxed, `Send` future: what keeps [`Transport`] object-safe without `async_trait`.
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// The wire protocol a transport speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Protocol {
+    /// `POST /jsonrpc` with `common`/`object` services.
+    JsonRpc,
+    /// `POST /json/2/<model>/<method>` with a bearer API key.
+    Json2,
+}
+
+impl fmt::Display for Protocol {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Protocol::JsonRpc => "JSON-RPC",
+            Protocol::Json2 => "JSON-2",
+        })
+    }
+}
+
+/// One ORM method call. `ids` makes it a record method (`read`, `write`, `action_confirm`);
+/// without it the method is called on the model (`search_read`, `create`).
+#[derive(Debug, Clone, Copy)]
+pub struct Call<'a> {
+    pub model: &'a str,
+    pub method: &'a str,
+    pub ids: Option<&'a [i64]>,
+    /// The method's keyword arguments, without `context`.
+    pub kwargs: &'a Map<String, Value>,
+    /// Sent as the `context` keyword when not empty.
+    pub context: &'a Map<String, Value>,
+}
+
+/// An Odoo connection's transport. Implementations send one request per call and report
+/// failures as classified [`Error`]s.
+pub trait Transport: Send + Sync + fmt::Debug {
+    fn protocol(&self) -> Protocol;
+
+    /// Whether [`Transport::execute`] needs the uid from [`Transport::authenticate`].
+    fn uses_uid(&self) -> bool;
+
+    fn server_version(&self) -> BoxFuture<'_, Result<ServerVersion, Error>>;
+
+    /// Checks the credentials and returns the user's id. Refused credentials are
+    /// [`Error::Authentication`].
+    fn authenticate(&self) -> BoxFuture<'_, Result<i64, Error>>;
+
+    /// Runs an ORM method and returns its JSON result untouched (`null` for a method
+    /// returning `None`), for the caller to decode into the type it expects.
+    fn execute<'a>(
+        &'a self,
+        uid: Option<i64>,
+        call: Call<'a>,
+    ) -> BoxFuture<'a, Result<Box<RawValue>, Error>>;
+}
+
+/// The server's version, e.g. `18.0`, `saas~18.2+e`, `19.0`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct ServerVersion {
+    /// As the server spelled it.
+    pub raw: String,
+    pub major: u32,
+    pub minor: u32,
+    /// An Odoo Online (SaaS) intermediate release (`saas~18.2`).
+    pub is_saas: bool,
+}
+
+impl ServerVersion {
+    /// Parses a version string: `18.0`, `17.0+e`, `saas~18.2+e`, `19.0`.
+    pub fn parse(raw: &str) -> Option<ServerVersion> {
+        let start = raw.find(|c: char| c.is_ascii_digit())?;
+        let (major, rest) = leading_number(&raw[start..])?;
+        let minor = rest
+            .strip_prefix('.')
+            .and_then(leading_number)
+            .map_or(0, |(minor, _)| minor);
+        Some(ServerVersion {
+            raw: raw.to_owned(),
+            major,
+            minor,
+            is_saas: raw.contains("saas"),
+        })
+    }
+
+    /// From a version string and Odoo's `version_info` array (`[18, 0, 0, "final", 0, ""]`
+    /// or `["saas~18", 2, 0, "final", 0, "e"]`), preferring the array.
+    pub(crate) fn from_parts(raw: Option<&str>, info: Option<&Value>) -> Option<ServerVersion> {
+        let from_info = info.and_then(Value::as_array).and_then(|items| {
+            let (major, saas) = match items.first()? {
+                Value::Number(n) => (u32::try_from(n.as_u64()?).ok()?, false),
+                Value::String(s) => {
+                    let start = s.find(|c: char| c.is_ascii_digit())?;
+                    (leading_number(&s[start..])?.0, s.contains("saas"))
+                }
+                _ => return None,
+            };
+            let minor = items
+                .get(1)
+                .and_then(Value::as_u64)
+                .and_then(|m| u32::try_from(m).ok())
+                .unwrap_or(0);
+            Some((major, minor, saas))
+        });
+        match (from_info, raw) {
+            (Some((major, minor, saas)), raw) => Some(ServerVersion {
+                raw: raw.map_or_else(|| format!("{major}.{minor}"), str::to_owned),
+                major,
+                minor,
+                is_saas: saas || raw.is_some_and(|r| r.contains("saas")),
+            }),
+            (None, Some(raw)) => ServerVersion::parse(raw),
+            (None, None) => None,
+        }
+    }
+
+    /// The protocol to prefer: JSON-2 from Odoo 19 on.
+    pub fn preferred_protocol(&self) -> Protocol {
+        if self.major >= 19 {
+            Protocol::Json2
+        } else {
+            Protocol::JsonRpc
+        }
+    }
+}
+
+impl fmt::Display for ServerVersion {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.raw)
+    }
+}
+
+fn leading_number(text: &str) -> Option<(u32, &str)> {
+    let end = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    Some((text[..end].parse().ok()?, &text[end..]))
+}
+
+/// Where Odoo is and as whom to call it, plus the HTTP client (one connection pool) that
+/// both transports share. Cheap to clone.
+#[derive(Clone)]
+pub struct Endpoint {
+    inner: Arc<EndpointInner>,
+}
+
+struct EndpointInner {
+    http: reqwest::Client,
+    /// Without a trailing slash; may carry a path prefix (`https://host/odoo`).
+    base_url: String,
+    /// The base URL without user info, for error texts.
+    display_url: String,
+    database: String,
+    login: String,
+    api_key: ApiKey,
+    timeout: Duration,
+}
+
+impl fmt::Debug for Endpoint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Endpoint")
+            .field("base_url", &self.inner.display_url)
+            .field("database", &self.inner.database)
+            .field("login", &self.inner.login)
+            .field("api_key", &self.inner.api_key)
+            .field("timeout", &self.inner.timeout)
+            .finish()
+    }
+}
+
+/// What [`Endpoint::new`] needs.
+#[derive(Debug, Clone)]
+pub struct EndpointConfig<'a> {
+    pub base_url: &'a str,
+    pub database: &'a str,
+    pub login: &'a str,
+    pub api_key: &'a ApiKey,
+    /// The whole-request timeout of each call.
+    pub timeout: Duration,
+    pub user_agent: &'a str,
+}
+
+/// The default `User-Agent`.
+pub const DEFAULT_USER_AGENT: &str = concat!("odoo-bridge/", env!("CARGO_PKG_VERSION"));
+
+/// Connection attempts give up sooner than whole calls: an unreachable host should not
+/// hold a call for its full timeout.
+const MAX_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+impl Endpoint {
+    /// Validates the base URL and builds the HTTP client (rustls, gzip, connection reuse,
+    /// no redirects: a redirected POST would silently become a GET).
+    pub fn new(config: &EndpointConfig<'_>) -> Result<Endpoint, Error> {
+        let mut url = reqwest::Url::parse(config.base_url.trim()).map_err(|e| {
+            Error::invalid_request(format!("base URL {:?} is not a URL: {e}", config.base_url))
+        })?;
+        if !matches!(url.scheme(), "http" | "https") {
+            return Err(Error::invalid_request(format!(
+                "base URL {:?} must start with http:// or https://",
+                config.base_url
+            )));
+        }
+        if url.query().is_some() || url.fragment().is_some() {
+            return Err(Error::invalid_request(format!(
+                "base URL {:?} must not have a query or fragment",
+                config.base_url
+            )));
+        }
+        if config.timeout.is_zero() {
+            return Err(Error::invalid_request("the call timeout must not be zero"));
+        }
+        let base_url = url.as_str().trim_end_matches('/').to_owned();
+        // Setting an empty username/password cannot fail on an http(s) URL; if it did, the
+        // URL would be shown as given, which only risks showing what the user typed.
+        let _ = url.set_username("");
+        let _ = url.set_password(None);
+        let display_url = url.as_str().trim_end_matches('/').to_owned();
+
+        let http = reqwest::Client::builder()
+            .user_agent(config.user_agent)
+            .gzip(true)
+            .redirect(reqwest::redirect::Policy::none())
+            .connect_timeout(config.timeout.min(MAX_CONNECT_TIMEOUT))
+            .tcp_keepalive(Duration::from_secs(60))
+            .build()
+            .map_err(|e| Error::invalid_request(format!("cannot build the HTTP client: {e}")))?;
+
+        Ok(Endpoint {
+            inner: Arc::new(EndpointInner {
+                http,
+                base_url,
+                display_url,
+                database: config.database.to_owned(),
+                login: config.login.to_owned(),
+                api_key: config.api_key.clone(),
+                timeout: config.timeout,
+            }),
+        })
+    }
+
+    pub fn database(&self) -> &str {
+        &self.inner.database
+    }
+
+    pub fn login(&self) -> &str {
+        &self.inner.login
+    }
+
+    pub(crate) fn api_key(&self) -> &ApiKey {
+        &self.inner.api_key
+    }
+
+    /// The base URL without credentials.
+    pub fn display_url(&self) -> &str {
+        &self.inner.display_url
+    }
+
+    pub(crate) fn post_json(&self, path: &str, body: Vec<u8>) -> reqwest::RequestBuilder {
+        self.inner
+            .http
+            .post(format!("{}{path}", self.inner.base_url))
+            .header(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))
+            .header(header::ACCEPT, HeaderValue::from_static("application/json"))
+            .body(body)
+    }
+
+    pub(crate) fn get(&self, path: &str) -> reqwest::RequestBuilder {
+        self.inner
+            .http
+            .get(format!("{}{path}", self.inner.base_url))
+            .header(header::ACCEPT, HeaderValue::from_static("application/json"))
+    }
+
+    /// Sends a request and reads the whole body. `label` names the request in errors
+    /// (`POST /jsonrpc`).
+    pub(crate) async fn send(
+        &self,
+        request: reqwest::RequestBuilder,
+        label: &str,
+    ) -> Result<HttpReply, Error> {
+        let target = format!("{label} at {}", self.inner.display_url);
+        let response = request
+            .timeout(self.inner.timeout)
+            .send()
+            .await
+            .map_err(|e| Error::from_reqwest(e, &target))?;
+        let status = response.status().as_u16();
+        let headers = response.headers();
+        let retry_after = header_str(headers, header::RETRY_AFTER)
+            .and_then(|value| parse_retry_after(value, SystemTime::now()));
+        let location = header_str(headers, header::LOCATION).map(str::to_owned);
+        let body = response.bytes().await.map_err(|e| {
+            // The answer was on its way: whatever reqwest calls it, the connection broke
+            // (or the timeout struck) mid-body.
+            match Error::from_reqwest(e, &target) {
+                Error::Transport { kind, message }
+                    if kind != crate::error::TransportKind::Timeout =>
+                {
+                    Error::Transport {
+                        kind: crate::error::TransportKind::ConnectionClosed,
+                        message,
+                    }
+                }
+                other => other,
+            }
+        })?;
+        Ok(HttpReply {
+            status,
+            retry_after,
+            location,
+            body,
+        })
+    }
+}
+
+fn header_str(headers: &header::HeaderMap, name: header::HeaderName) -> Option<&str> {
+    headers.get(name).and_then(|value| value.to_str().ok())
+}
+
+/// A whole HTTP answer.
+#[derive(Debug)]
+pub(crate) struct HttpReply {
+    pub status: u16,
+    pub retry_after: Option<Duration>,
+    pub location: Option<String>,
+    pub body: Bytes,
+}
+
+impl HttpReply {
+    pub fn is_success(&self) -> bool {
+        (200..300).contains(&self.status)
+    }
+
+    /// The error for a non-2xx answer that carries no Odoo error.
+    pub fn into_http_error(self, secret: &ApiKey) -> Error {
+        let body_excerpt = match (&self.location, self.status) {
+            (Some(location), 300..=399) => format!(
+                "redirected to {location}: use the final address as the base URL"
+            ),
+            _ => excerpt(&self.body, secret.expose()),
+        };
+        Error::Http {
+            status: self.status,
+            retry_after: self.retry_after,
+            body_excerpt,
+        }
+    }
+}
+
+/// Odoo's serialized exception: JSON-RPC's `error.data`, JSON-2's error body.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub(crate) struct OdooErrorBody {
+    pub name: Option<String>,
+    pub message: Option<String>,
+    pub debug: Option<String>,
+}
+
+impl OdooErrorBody {
+    /// Builds the error, logging the traceback at debug level only: it can reveal paths,
+    /// module versions and data.
+    pub fn into_error(
+        self,
+        fallback_message: Option<String>,
+        http_status: Option<u16>,
+        code: Option<i64>,
+    ) -> crate::error::OdooError {
+        let name = self.name.unwrap_or_default();
+        if let Some(traceback) = self.debug.as_deref().filter(|d| !d.is_empty()) {
+            tracing::debug!(target: "odoo_rpc", error_name = %name, %traceback, "Odoo traceback");
+        }
+        let message = self
+            .message
+            .filter(|m| !m.is_empty())
+            .or(fallback_message)
+            .unwrap_or_default();
+        crate::error::OdooError {
+            http_status,
+            code,
+            ..crate::error::OdooError::new(name, message)
+        }
+    }
+}
+
+/// Model and method names go into URL paths (JSON-2) and logs: only Odoo's identifier
+/// characters are let through.
+pub fn validate_name(what: &str, name: &str) -> Result<(), Error> {
+    let valid = !name.is_empty()
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'.');
+    if valid {
+        Ok(())
+    } else {
+        Err(Error::invalid_request(format!(
+            "{what} {name:?} is not a valid Odoo name (letters, digits, '_' and '.')"
+        )))
+    }
+}
+
+/// Keyword arguments plus the context, serialized as one JSON object without copying either.
+pub(crate) struct Kwargs<'a> {
+    pub ids: Option<&'a [i64]>,
+    pub kwargs: &'a Map<String, Value>,
+    pub context: &'a Map<String, Value>,
+}
+
+impl Serialize for Kwargs<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut map = serializer.serialize_map(None)?;
+        if let Some(ids) = self.ids {
+            map.serialize_entry("ids", ids)?;
+        }
+        for (key, value) in self.kwargs {
+            if key != "context" && !(self.ids.is_some() && key == "ids") {
+                map.serialize_entry(key, value)?;
+            }
+        }
+        if !self.context.is_empty() {
+            map.serialize_entry("context", self.context)?;
+        }
+        map.end()
+    }
+}
+
+/// JSON-RPC's positional `args`: `[ids]` for a record method, `[]` for a model method.
+pub(crate) struct PositionalIds<'a>(pub Option<&'a [i64]>);
+
+impl Serialize for PositionalIds<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut seq = serializer.serialize_seq(Some(usize::from(self.0.is_some())))?;
+        if let Some(ids) = self.0 {
+            seq.serialize_element(ids)?;
+        }
+        seq.end()
+    }
+}
+
+pub(crate) fn to_body(value: &impl Serialize) -> Result<Vec<u8>, Error> {
+    serde_json::to_vec(value)
+        .map_err(|e| Error::invalid_request(format!("cannot serialize the request: {e}")))
+}
+
+/// Asks `/web/version` (no authentication; Odoo 17+), as used when `/jsonrpc` is gone.
+pub async fn web_version(endpoint: &Endpoint) -> Result<ServerVersion, Error> {
+    let reply = endpoint
+        .send(endpoint.get("/web/version"), "GET /web/version")
+        .await?;
+    if !reply.is_success() {
+        return Err(reply.into_http_error(endpoint.api_key()));
+    }
+    let value: Value = serde_json::from_slice(&reply.body)
+        .map_err(|e| Error::malformed(format!("/web/version: {e}"), &reply.body))?;
+    ServerVersion::from_parts(
+        value.get("version").and_then(Value::as_str),
+        value.get("version_info"),
+    )
+    .ok_or_else(|| Error::malformed("/web/version: no version in the answer", &reply.body))
+}
+
+/// Finds the server's version: `common.version` over `/jsonrpc`, or `/web/version` when
+/// `/jsonrpc` answers 404 (Odoo versions that dropped it).
+pub async fn discover_version(endpoint: &Endpoint) -> Result<ServerVersion, Error> {
+    match jsonrpc::common_version(endpoint).await {
+        Err(Error::Http { status: 404, .. }) => web_version(endpoint).await,
+        other => other,
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn versions_parse_from_strings_and_info() {
+        let v = ServerVersion::parse("saas~18.2+e").unwrap();
+        assert_eq!((v.major, v.minor, v.is_saas), (18, 2, true));
+        let v = ServerVersion::parse("17.0+e").unwrap();
+        assert_eq!((v.major, v.minor, v.is_saas), (17, 0, false));
+        assert!(ServerVersion::parse("unknown").is_none());
+
+        let v = ServerVersion::from_parts(
+            Some("saas~18.2+e"),
+            Some(&json!(["saas~18", 2, 0, "final", 0, "e"])),
+        )
+        .unwrap();
+        assert_eq!((v.major, v.minor, v.is_saas), (18, 2, true));
+        assert_eq!(v.raw, "saas~18.2+e");
+        let v = ServerVersion::from_parts(None, Some(&json!([19, 0, 0, "final", 0, ""]))).unwrap();
+        assert_eq!((v.major, v.minor, v.raw.as_str()), (19, 0, "19.0"));
+        assert_eq!(v.preferred_protocol(), Protocol::Json2);
+        let v = ServerVersion::from_parts(Some("16.0"), Some(&json!("garbage"))).unwrap();
+        assert_eq!(v.major, 16);
+        assert_eq!(v.preferred_protocol(), Protocol::JsonRpc);
+    }
+
+    #[test]
+    fn kwargs_carry_ids_and_context_without_duplicates() {
+        let kwargs = json!({"fields": ["name"], "context": {"lost": true}, "ids": [9]});
+        let context = json!({"lang": "fr_FR"});
+        let body = Kwargs {
+            ids: Some(&[1, 2]),
+            kwargs: kwargs.as_object().unwrap(),
+            context: context.as_object().unwrap(),
+        };
+        assert_eq!(
+            serde_json::to_value(&body).unwrap(),
+            json!({"ids": [1, 2], "fields": ["name"], "context": {"lang": "fr_FR"}})
+        );
+        assert_eq!(serde_json::to_value(PositionalIds(Some(&[3]))).unwrap(), json!([[3]]));
+        assert_eq!(serde_json::to_value(PositionalIds(None)).unwrap(), json!([]));
+    }
+
+    #[test]
+    fn names_are_checked_before_they_reach_a_path() {
+        assert!(validate_name("model", "sale.order").is_ok());
+        assert!(validate_name("method", "action_confirm").is_ok());
+        for bad in ["", "sale/order", "../x", "a b", "x?y"] {
+            assert!(validate_name("model", bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn base_urls_are_validated_and_credentials_kept_out_of_texts() {
+        let key = ApiKey::new("k");
+        let config = |base_url| EndpointConfig {
+            base_url,
+            database: "db",
+            login: "admin",
+            api_key: &key,
+            timeout: Duration::from_secs(5),
+            user_agent: DEFAULT_USER_AGENT,
+        };
+        let endpoint = Endpoint::new(&config("https://user:pw@odoo.example.com/odoo/")).unwrap();
+        assert_eq!(endpoint.display_url(), "https://odoo.example.com/odoo");
+        assert_eq!(endpoint.inner.base_url, "https://user:pw@odoo.example.com/odoo");
+        for bad in ["odoo.example.com", "ftp://x", "https://x/?a=1", "not a url"] {
+            assert!(
+                matches!(Endpoint::new(&config(bad)), Err(Error::InvalidRequest { .. })),
+                "{bad}"
+            );
+        }
+    }
+}

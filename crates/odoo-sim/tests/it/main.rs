@@ -1,0 +1,7 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+//! The simulator's own tests: Odoo's semantics through the ORM, and the wire facts a client
+//! must survive through raw HTTP.
+
+mod http;
+mod semantics;
+mod workflows;
