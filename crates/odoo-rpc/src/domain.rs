@@ -96,7 +96,9 @@ impl Operator {
             "==" => "=",
             other => other,
         };
-        Operator::ALL.into_iter().find(|op| op.as_str() == normalized)
+        Operator::ALL
+            .into_iter()
+            .find(|op| op.as_str() == normalized)
     }
 }
 
@@ -351,9 +353,9 @@ impl std::ops::Not for Domain {
 pub struct DomainError(pub String);
 
 fn parse_term(items: &[Value], position: &mut usize) -> Result<Domain, DomainError> {
-    let item = items
-        .get(*position)
-        .ok_or_else(|| DomainError("Domain is not well formed: an operator lacks operands".into()))?;
+    let item = items.get(*position).ok_or_else(|| {
+        DomainError("Domain is not well formed: an operator lacks operands".into())
+    })?;
     *position += 1;
     match item {
         Value::String(connector) if connector == "&" || connector == "|" => {
@@ -389,8 +391,11 @@ fn parse_leaf(triple: &[Value], original: &Value) -> Result<Domain, DomainError>
     let operator_text = operator
         .as_str()
         .ok_or_else(|| DomainError(format!("Invalid leaf {original}")))?;
-    let operator = Operator::parse(operator_text)
-        .ok_or_else(|| DomainError(format!("Invalid leaf {original}: unknown operator {operator_text:?}")))?;
+    let operator = Operator::parse(operator_text).ok_or_else(|| {
+        DomainError(format!(
+            "Invalid leaf {original}: unknown operator {operator_text:?}"
+        ))
+    })?;
     match left {
         Value::Number(number) if operator == Operator::Eq && right.as_i64() == Some(1) => {
             match number.as_i64() {

@@ -174,9 +174,9 @@ impl OdooErrorKind {
             "odoo.exceptions.AccessError" => OdooErrorKind::AccessError,
             "odoo.exceptions.ValidationError" => OdooErrorKind::ValidationError,
             // `Warning` and `except_orm` are the pre-14 names of UserError.
-            "odoo.exceptions.UserError" | "odoo.exceptions.Warning" | "odoo.exceptions.except_orm" => {
-                OdooErrorKind::UserError
-            }
+            "odoo.exceptions.UserError"
+            | "odoo.exceptions.Warning"
+            | "odoo.exceptions.except_orm" => OdooErrorKind::UserError,
             "odoo.exceptions.MissingError" => OdooErrorKind::MissingError,
             "odoo.exceptions.RedirectWarning" => OdooErrorKind::RedirectWarning,
             "odoo.exceptions.LockError" => OdooErrorKind::LockError,
@@ -188,9 +188,9 @@ impl OdooErrorKind {
 
     pub fn is_retryable(&self) -> bool {
         match self {
-            OdooErrorKind::Concurrency | OdooErrorKind::LockError | OdooErrorKind::LoginCooldown => {
-                true
-            }
+            OdooErrorKind::Concurrency
+            | OdooErrorKind::LockError
+            | OdooErrorKind::LoginCooldown => true,
             OdooErrorKind::Werkzeug(kind) => kind.is_retryable(),
             _ => false,
         }
@@ -287,10 +287,13 @@ impl std::error::Error for OdooError {}
 pub enum Error {
     /// The HTTP exchange itself failed.
     #[error("cannot talk to Odoo ({kind}): {message}")]
-    Transport { kind: TransportKind, message: String },
+    Transport {
+        kind: TransportKind,
+        message: String,
+    },
 
     /// A non-2xx answer without an Odoo error body (a proxy page, a gateway error, a 429).
-    #[error("Odoo answered HTTP {status}{}: {body_excerpt}", retry_after_note(.retry_after))]
+    #[error("Odoo answered HTTP {status}{}{}", retry_after_note(.retry_after), excerpt_note(.body_excerpt))]
     Http {
         status: u16,
         retry_after: Option<Duration>,
@@ -319,6 +322,14 @@ pub enum Error {
     /// A well-formed answer did not fit the caller's type.
     #[error("cannot decode {what}: {message}")]
     Decode { what: String, message: String },
+}
+
+fn excerpt_note(excerpt: &str) -> String {
+    if excerpt.is_empty() {
+        String::new()
+    } else {
+        format!(": {excerpt}")
+    }
 }
 
 fn retry_after_note(retry_after: &Option<Duration>) -> String {
@@ -371,7 +382,9 @@ impl Error {
     pub fn retry_after(&self) -> Option<Duration> {
         match self {
             Error::Http { retry_after, .. } => *retry_after,
-            Error::Odoo(error) if error.kind == OdooErrorKind::LoginCooldown => Some(LOGIN_COOLDOWN),
+            Error::Odoo(error) if error.kind == OdooErrorKind::LoginCooldown => {
+                Some(LOGIN_COOLDOWN)
+            }
             _ => None,
         }
     }
@@ -439,10 +452,20 @@ impl Error {
         }
     }
 
+    /// For answers to requests that carried no credentials.
     pub(crate) fn malformed(message: impl Into<String>, body: &[u8]) -> Error {
+        Error::malformed_scrubbed(message, body, "")
+    }
+
+    /// For answers to requests that carried `secret`, should a server echo it.
+    pub(crate) fn malformed_scrubbed(
+        message: impl Into<String>,
+        body: &[u8],
+        secret: &str,
+    ) -> Error {
         Error::MalformedResponse {
             message: message.into(),
-            excerpt: excerpt(body, ""),
+            excerpt: excerpt(body, secret),
         }
     }
 
@@ -500,7 +523,9 @@ fn chain_has_tls_error(error: &(dyn std::error::Error + 'static)) -> bool {
             return true;
         }
         if let Some(io) = error.downcast_ref::<std::io::Error>()
-            && io.get_ref().is_some_and(|inner| inner.is::<rustls::Error>())
+            && io
+                .get_ref()
+                .is_some_and(|inner| inner.is::<rustls::Error>())
         {
             return true;
         }
@@ -574,20 +599,68 @@ mod tests {
     #[test]
     fn classification_uses_the_exception_name() {
         let cases = [
-            ("odoo.exceptions.AccessDenied", "Access Denied", OdooErrorKind::AccessDenied),
-            ("odoo.exceptions.AccessError", "no", OdooErrorKind::AccessError),
-            ("odoo.exceptions.ValidationError", "no", OdooErrorKind::ValidationError),
+            (
+                "odoo.exceptions.AccessDenied",
+                "Access Denied",
+                OdooErrorKind::AccessDenied,
+            ),
+            (
+                "odoo.exceptions.AccessError",
+                "no",
+                OdooErrorKind::AccessError,
+            ),
+            (
+                "odoo.exceptions.ValidationError",
+                "no",
+                OdooErrorKind::ValidationError,
+            ),
             ("odoo.exceptions.UserError", "no", OdooErrorKind::UserError),
-            ("odoo.exceptions.MissingError", "gone", OdooErrorKind::MissingError),
-            ("odoo.exceptions.RedirectWarning", "go", OdooErrorKind::RedirectWarning),
-            ("odoo.exceptions.LockError", "locked", OdooErrorKind::LockError),
-            ("odoo.http.SessionExpiredException", "Session expired", OdooErrorKind::SessionExpired),
-            ("builtins.ValueError", "Invalid field 'foo' on model 'sale.order'", OdooErrorKind::ValueError),
+            (
+                "odoo.exceptions.MissingError",
+                "gone",
+                OdooErrorKind::MissingError,
+            ),
+            (
+                "odoo.exceptions.RedirectWarning",
+                "go",
+                OdooErrorKind::RedirectWarning,
+            ),
+            (
+                "odoo.exceptions.LockError",
+                "locked",
+                OdooErrorKind::LockError,
+            ),
+            (
+                "odoo.http.SessionExpiredException",
+                "Session expired",
+                OdooErrorKind::SessionExpired,
+            ),
+            (
+                "builtins.ValueError",
+                "Invalid field 'foo' on model 'sale.order'",
+                OdooErrorKind::ValueError,
+            ),
             ("builtins.KeyError", "'foo'", OdooErrorKind::Other),
-            ("psycopg2.errors.SerializationFailure", "x", OdooErrorKind::Concurrency),
-            ("psycopg2.extensions.TransactionRollbackError", "x", OdooErrorKind::Concurrency),
-            ("psycopg.errors.SerializationFailure", "x", OdooErrorKind::Concurrency),
-            ("psycopg2.errors.LockNotAvailable", "x", OdooErrorKind::Concurrency),
+            (
+                "psycopg2.errors.SerializationFailure",
+                "x",
+                OdooErrorKind::Concurrency,
+            ),
+            (
+                "psycopg2.extensions.TransactionRollbackError",
+                "x",
+                OdooErrorKind::Concurrency,
+            ),
+            (
+                "psycopg.errors.SerializationFailure",
+                "x",
+                OdooErrorKind::Concurrency,
+            ),
+            (
+                "psycopg2.errors.LockNotAvailable",
+                "x",
+                OdooErrorKind::Concurrency,
+            ),
             (
                 "psycopg2.OperationalError",
                 "could not serialize access due to concurrent update",
@@ -720,6 +793,7 @@ mod tests {
             error.to_string(),
             "Odoo answered HTTP 503 (retry after 30 s): Service Unavailable"
         );
+        assert_eq!(http(404).to_string(), "Odoo answered HTTP 404");
     }
 
     #[test]
@@ -733,7 +807,10 @@ mod tests {
         assert!(cut.ends_with('…'));
 
         assert_eq!(
-            excerpt(b"{\"error\": \"key sk-secret-123 refused\"}", "sk-secret-123"),
+            excerpt(
+                b"{\"error\": \"key sk-secret-123 refused\"}",
+                "sk-secret-123"
+            ),
             "{\"error\": \"key •••• refused\"}"
         );
     }

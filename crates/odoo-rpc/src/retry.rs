@@ -90,7 +90,10 @@ mod tests {
             let mut largest = Duration::ZERO;
             for _ in 0..200 {
                 let delay = policy.delay_for(attempt, None, &mut rng);
-                assert!(delay <= ceiling, "attempt {attempt}: {delay:?} > {ceiling:?}");
+                assert!(
+                    delay <= ceiling,
+                    "attempt {attempt}: {delay:?} > {ceiling:?}"
+                );
                 largest = largest.max(delay);
             }
             // Jitter spreads over the whole range, not just its bottom.
@@ -124,7 +127,10 @@ mod tests {
     #[test]
     fn retry_after_delta_seconds() {
         let now = SystemTime::now();
-        assert_eq!(parse_retry_after("120", now), Some(Duration::from_secs(120)));
+        assert_eq!(
+            parse_retry_after("120", now),
+            Some(Duration::from_secs(120))
+        );
         assert_eq!(parse_retry_after(" 0 ", now), Some(Duration::ZERO));
         assert_eq!(
             parse_retry_after("99999999999999999999999", now),
@@ -147,6 +153,9 @@ mod tests {
             parse_retry_after("Wed, 21 Oct 2015 07:00:00 GMT", now),
             Some(Duration::ZERO)
         );
-        assert_eq!(parse_retry_after("Wed, 32 Oct 2015 07:00:00 GMT", now), None);
+        assert_eq!(
+            parse_retry_after("Wed, 32 Oct 2015 07:00:00 GMT", now),
+            None
+        );
     }
 }

@@ -132,7 +132,10 @@ impl Record {
             .ok_or_else(|| wrong_type(name, expected, value))?;
         items
             .iter()
-            .map(|item| item.as_i64().ok_or_else(|| wrong_type(name, expected, value)))
+            .map(|item| {
+                item.as_i64()
+                    .ok_or_else(|| wrong_type(name, expected, value))
+            })
             .collect()
     }
 
@@ -145,7 +148,9 @@ impl Record {
 
     /// A date field (`"YYYY-MM-DD"`).
     pub fn date(&self, name: &str) -> Result<Option<Date>, FieldError> {
-        self.typed(name, "a date \"YYYY-MM-DD\"", |v| v.as_str().and_then(parse_date))
+        self.typed(name, "a date \"YYYY-MM-DD\"", |v| {
+            v.as_str().and_then(parse_date)
+        })
     }
 
     fn present<'a>(&self, value: Option<&'a Value>, name: &str) -> Result<&'a Value, FieldError> {
@@ -409,17 +414,17 @@ pub fn format_date(date: Date) -> String {
 fn write_datetime(f: &mut fmt::Formatter<'_>, timestamp: Timestamp) -> fmt::Result {
     let dt = Offset::UTC.to_datetime(timestamp);
     write_date(f, dt.date())?;
-    write!(
-        f,
-        " {:02}:{:02}:{:02}",
-        dt.hour(),
-        dt.minute(),
-        dt.second()
-    )
+    write!(f, " {:02}:{:02}:{:02}", dt.hour(), dt.minute(), dt.second())
 }
 
 fn write_date(f: &mut fmt::Formatter<'_>, date: Date) -> fmt::Result {
-    write!(f, "{:04}-{:02}-{:02}", date.year(), date.month(), date.day())
+    write!(
+        f,
+        "{:04}-{:02}-{:02}",
+        date.year(),
+        date.month(),
+        date.day()
+    )
 }
 
 /// Parses Odoo's datetime format (`"YYYY-MM-DD HH:MM:SS"`, an optional fraction of up to
@@ -663,7 +668,10 @@ mod tests {
                 name: Some("Azure Interior".into())
             }))
         );
-        assert_eq!(r.many2one("user_id"), Ok(Some(Many2One { id: 2, name: None })));
+        assert_eq!(
+            r.many2one("user_id"),
+            Ok(Some(Many2One { id: 2, name: None }))
+        );
         assert_eq!(r.x2many("line_ids"), Ok(vec![4, 5]));
         assert_eq!(
             r.datetime("date_order"),
@@ -673,7 +681,10 @@ mod tests {
             r.datetime("precise"),
             Ok(Some("2024-02-29T23:59:58.123456Z".parse().unwrap()))
         );
-        assert_eq!(r.date("validity_date"), Ok(Some(jiff::civil::date(2024, 3, 31))));
+        assert_eq!(
+            r.date("validity_date"),
+            Ok(Some(jiff::civil::date(2024, 3, 31)))
+        );
         assert_eq!(r.bool("active"), Ok(Some(true)));
     }
 
@@ -802,7 +813,10 @@ mod tests {
         assert_eq!(full.name.as_deref(), Some("café"));
         assert_eq!(full.amount, Some(3.0));
         assert_eq!(full.count, Some(4));
-        assert_eq!(full.validity_date, Some(OdooDate(jiff::civil::date(2024, 6, 1))));
+        assert_eq!(
+            full.validity_date,
+            Some(OdooDate(jiff::civil::date(2024, 6, 1)))
+        );
         assert_eq!(full.extra.unwrap()["a"], json!([1, {"b": false}]));
         assert_eq!(full.tag_ids, vec![1, 2]);
 
@@ -813,17 +827,15 @@ mod tests {
 
     #[test]
     fn typed_rows_report_wrong_types() {
-        let err = serde_json::from_str::<Row>(r#"{"id": 1, "active": true, "count": "x"}"#)
-            .unwrap_err();
+        let err =
+            serde_json::from_str::<Row>(r#"{"id": 1, "active": true, "count": "x"}"#).unwrap_err();
         assert!(err.to_string().contains("invalid type"), "{err}");
-        let err = serde_json::from_str::<Row>(
-            r#"{"id": 1, "active": true, "write_date": "yesterday"}"#,
-        )
-        .unwrap_err();
+        let err =
+            serde_json::from_str::<Row>(r#"{"id": 1, "active": true, "write_date": "yesterday"}"#)
+                .unwrap_err();
         assert!(err.to_string().contains("YYYY-MM-DD HH:MM:SS"), "{err}");
         assert!(
-            serde_json::from_str::<Row>(r#"{"id": 1, "active": true, "partner_id": [1]}"#)
-                .is_err()
+            serde_json::from_str::<Row>(r#"{"id": 1, "active": true, "partner_id": [1]}"#).is_err()
         );
     }
 

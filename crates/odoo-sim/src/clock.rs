@@ -18,18 +18,24 @@ struct ClockState {
 fn system_micros() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
-        .map_or(0, |elapsed| i64::try_from(elapsed.as_micros()).unwrap_or(i64::MAX))
+        .map_or(0, |elapsed| {
+            i64::try_from(elapsed.as_micros()).unwrap_or(i64::MAX)
+        })
 }
 
 impl Clock {
     fn state(&self) -> std::sync::MutexGuard<'_, ClockState> {
-        self.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+        self.state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// Now, in microseconds since the epoch (UTC).
     pub fn now_micros(&self) -> i64 {
         let state = *self.state();
-        state.frozen_at.unwrap_or_else(|| system_micros() + state.offset_micros)
+        state
+            .frozen_at
+            .unwrap_or_else(|| system_micros() + state.offset_micros)
     }
 
     /// Stops time at `micros`; every call until `advance` or `resume` sees that instant.

@@ -44,7 +44,12 @@ fn record_method_signature(method: &str) -> &'static [&'static str] {
 impl ModelCall {
     /// Builds a call from `execute_kw`'s `args` and `kwargs` the way `odoo.api.call_kw` does:
     /// model methods take everything as parameters, record methods take `args[0]` as ids.
-    pub fn from_execute_kw(model: &str, method: &str, args: &[Value], kwargs: Map<String, Value>) -> OdooResult<ModelCall> {
+    pub fn from_execute_kw(
+        model: &str,
+        method: &str,
+        args: &[Value],
+        kwargs: Map<String, Value>,
+    ) -> OdooResult<ModelCall> {
         let mut params = Map::new();
         let (ids, rest, names) = match model_method_signature(method) {
             Some(names) => (None, args, names),
@@ -55,7 +60,10 @@ impl ModelCall {
                     )));
                 };
                 let ids = match first {
-                    Value::Array(items) => items.iter().map(|id| id.as_i64().ok_or_else(|| bad_ids(first))).collect::<OdooResult<Vec<_>>>()?,
+                    Value::Array(items) => items
+                        .iter()
+                        .map(|id| id.as_i64().ok_or_else(|| bad_ids(first)))
+                        .collect::<OdooResult<Vec<_>>>()?,
                     Value::Number(number) => vec![number.as_i64().ok_or_else(|| bad_ids(first))?],
                     Value::Bool(false) | Value::Null => Vec::new(),
                     other => return Err(bad_ids(other)),
@@ -85,7 +93,11 @@ impl ModelCall {
     }
 
     /// Builds a call from a JSON-2 body: named arguments, `ids` among them.
-    pub fn from_json2(model: &str, method: &str, mut body: Map<String, Value>) -> OdooResult<ModelCall> {
+    pub fn from_json2(
+        model: &str,
+        method: &str,
+        mut body: Map<String, Value>,
+    ) -> OdooResult<ModelCall> {
         let ids = match body.remove("ids") {
             Some(value @ Value::Array(_)) => Some(
                 value
@@ -121,11 +133,14 @@ fn bad_ids(value: &Value) -> OdooException {
 fn param_usize(params: &Map<String, Value>, name: &str) -> OdooResult<Option<usize>> {
     match params.get(name) {
         None | Some(Value::Null) | Some(Value::Bool(false)) => Ok(None),
-        Some(Value::Number(number)) => number
-            .as_u64()
-            .map(|n| Some(n as usize))
-            .ok_or_else(|| OdooException::value_error(format!("{name} must be a non-negative integer, got {number}"))),
-        Some(other) => Err(OdooException::type_error(format!("{name} must be an integer, got {other}"))),
+        Some(Value::Number(number)) => number.as_u64().map(|n| Some(n as usize)).ok_or_else(|| {
+            OdooException::value_error(format!(
+                "{name} must be a non-negative integer, got {number}"
+            ))
+        }),
+        Some(other) => Err(OdooException::type_error(format!(
+            "{name} must be an integer, got {other}"
+        ))),
     }
 }
 
@@ -134,29 +149,47 @@ fn param_strings(params: &Map<String, Value>, name: &str) -> OdooResult<Vec<Stri
         None | Some(Value::Null) | Some(Value::Bool(false)) => Ok(Vec::new()),
         Some(Value::Array(items)) => items
             .iter()
-            .map(|item| item.as_str().map(str::to_owned).ok_or_else(|| OdooException::type_error(format!("{name} must be a list of strings"))))
+            .map(|item| {
+                item.as_str().map(str::to_owned).ok_or_else(|| {
+                    OdooException::type_error(format!("{name} must be a list of strings"))
+                })
+            })
             .collect(),
         Some(Value::String(single)) => Ok(vec![single.clone()]),
-        Some(other) => Err(OdooException::type_error(format!("{name} must be a list of strings, got {other}"))),
+        Some(other) => Err(OdooException::type_error(format!(
+            "{name} must be a list of strings, got {other}"
+        ))),
     }
 }
 
 fn param_domain(params: &Map<String, Value>) -> OdooResult<Domain> {
     match params.get("domain").or_else(|| params.get("args")) {
         None | Some(Value::Null) | Some(Value::Bool(false)) => Ok(Domain::all()),
-        Some(value) => Domain::from_json(value).map_err(|error| OdooException::value_error(error.0)),
+        Some(value) => {
+            Domain::from_json(value).map_err(|error| OdooException::value_error(error.0))
+        }
     }
 }
 
 fn param_order(params: &Map<String, Value>) -> Option<String> {
-    params.get("order").and_then(Value::as_str).filter(|order| !order.trim().is_empty()).map(str::to_owned)
+    params
+        .get("order")
+        .and_then(Value::as_str)
+        .filter(|order| !order.trim().is_empty())
+        .map(str::to_owned)
 }
 
 fn vals_list(params: &Map<String, Value>) -> OdooResult<(Vec<Map<String, Value>>, bool)> {
     let bad = || OdooException::type_error("create() expects a dict or a list of dicts");
     match params.get("vals_list").or_else(|| params.get("vals")) {
         Some(Value::Object(single)) => Ok((vec![single.clone()], true)),
-        Some(Value::Array(items)) => Ok((items.iter().map(|item| item.as_object().cloned().ok_or_else(bad)).collect::<OdooResult<_>>()?, false)),
+        Some(Value::Array(items)) => Ok((
+            items
+                .iter()
+                .map(|item| item.as_object().cloned().ok_or_else(bad))
+                .collect::<OdooResult<_>>()?,
+            false,
+        )),
         _ => Err(bad()),
     }
 }
@@ -175,30 +208,72 @@ pub fn run(database: &mut Database, env: &Env, call: &ModelCall) -> OdooResult<V
     match call.method.as_str() {
         "search_read" => {
             let domain = param_domain(params)?;
-            let found = database.search(env, &call.model, &domain, param_usize(params, "offset")?.unwrap_or(0), param_usize(params, "limit")?, param_order(params).as_deref())?;
-            Ok(Value::Array(database.read(env, &call.model, &found, &param_strings(params, "fields")?)?))
+            let found = database.search(
+                env,
+                &call.model,
+                &domain,
+                param_usize(params, "offset")?.unwrap_or(0),
+                param_usize(params, "limit")?,
+                param_order(params).as_deref(),
+            )?;
+            Ok(Value::Array(database.read(
+                env,
+                &call.model,
+                &found,
+                &param_strings(params, "fields")?,
+            )?))
         }
         "search" => {
             let domain = param_domain(params)?;
-            let found = database.search(env, &call.model, &domain, param_usize(params, "offset")?.unwrap_or(0), param_usize(params, "limit")?, param_order(params).as_deref())?;
+            let found = database.search(
+                env,
+                &call.model,
+                &domain,
+                param_usize(params, "offset")?.unwrap_or(0),
+                param_usize(params, "limit")?,
+                param_order(params).as_deref(),
+            )?;
             Ok(json!(found))
         }
         "search_count" => {
             let domain = param_domain(params)?;
-            Ok(json!(database.search_count(env, &call.model, &domain, param_usize(params, "limit")?)?))
+            Ok(json!(database.search_count(
+                env,
+                &call.model,
+                &domain,
+                param_usize(params, "limit")?
+            )?))
         }
-        "read" => Ok(Value::Array(database.read(env, &call.model, &ids, &param_strings(params, "fields")?)?)),
+        "read" => Ok(Value::Array(database.read(
+            env,
+            &call.model,
+            &ids,
+            &param_strings(params, "fields")?,
+        )?)),
         "fields_get" => {
             let fields = param_strings(params, "allfields")?;
-            Ok(database.fields_get(env, &call.model, &fields, &param_strings(params, "attributes")?)?)
+            Ok(database.fields_get(
+                env,
+                &call.model,
+                &fields,
+                &param_strings(params, "attributes")?,
+            )?)
         }
         "create" => {
             let (list, single) = vals_list(params)?;
             let created = database.create(env, &call.model, &list)?;
-            Ok(if single { json!(created.first()) } else { json!(created) })
+            Ok(if single {
+                json!(created.first())
+            } else {
+                json!(created)
+            })
         }
         "write" => {
-            let vals = params.get("vals").and_then(Value::as_object).cloned().ok_or_else(|| OdooException::type_error("write() expects a dict of values"))?;
+            let vals = params
+                .get("vals")
+                .and_then(Value::as_object)
+                .cloned()
+                .ok_or_else(|| OdooException::type_error("write() expects a dict of values"))?;
             database.write(env, &call.model, &ids, &vals)?;
             Ok(json!(true))
         }
@@ -207,14 +282,22 @@ pub fn run(database: &mut Database, env: &Env, call: &ModelCall) -> OdooResult<V
             Ok(json!(true))
         }
         "name_search" => {
-            let name = params.get("name").and_then(Value::as_str).unwrap_or_default();
+            let name = params
+                .get("name")
+                .and_then(Value::as_str)
+                .unwrap_or_default();
             let mut domain = param_domain(params)?;
             if !name.is_empty() {
                 domain = domain.and(odoo_rpc::domain::field("display_name").ilike(name));
             }
             let limit = param_usize(params, "limit")?.or(Some(100));
             let found = database.search(env, &call.model, &domain, 0, limit, None)?;
-            Ok(json!(found.iter().map(|id| json!([id, database.display_name(&call.model, *id)])).collect::<Vec<_>>()))
+            Ok(json!(
+                found
+                    .iter()
+                    .map(|id| json!([id, database.display_name(&call.model, *id)]))
+                    .collect::<Vec<_>>()
+            ))
         }
         "check_access_rights" => {
             let model = database.model(&call.model)?;
@@ -224,11 +307,15 @@ pub fn run(database: &mut Database, env: &Env, call: &ModelCall) -> OdooResult<V
             };
             match database.check_access(env, &model, mode) {
                 Ok(()) => Ok(json!(true)),
-                Err(_) if params.get("raise_exception") == Some(&Value::Bool(false)) => Ok(json!(false)),
+                Err(_) if params.get("raise_exception") == Some(&Value::Bool(false)) => {
+                    Ok(json!(false))
+                }
                 Err(error) => Err(error),
             }
         }
-        "context_get" if call.model == "res.users" => Ok(json!({"lang": "en_US", "tz": "UTC", "uid": env.uid})),
+        "context_get" if call.model == "res.users" => {
+            Ok(json!({"lang": "en_US", "tz": "UTC", "uid": env.uid}))
+        }
         method => workflow::call(database, env, &call.model, method, &ids).unwrap_or_else(|| {
             Err(OdooException::attribute_error(format!(
                 "The method '{method}' does not exist on the model '{}'",

@@ -8,7 +8,10 @@ use std::time::Duration;
 #[derive(Debug, Clone, PartialEq)]
 pub enum Fault {
     /// An HTTP status with an HTML page, as a proxy or werkzeug sends it; `Retry-After` if given.
-    Status { status: u16, retry_after: Option<String> },
+    Status {
+        status: u16,
+        retry_after: Option<String>,
+    },
     /// Waits before answering normally.
     Delay(Duration),
     /// Starts a 200 answer and cuts the connection mid-body.
@@ -29,7 +32,10 @@ pub struct Target {
 
 impl Target {
     fn matches(&self, model: &str, method: &str) -> bool {
-        self.model.as_deref().is_none_or(|m| m == model || (m == "object" && model != "common")) && self.method.as_deref().is_none_or(|m| m == method)
+        self.model
+            .as_deref()
+            .is_none_or(|m| m == model || (m == "object" && model != "common"))
+            && self.method.as_deref().is_none_or(|m| m == method)
     }
 }
 
@@ -95,7 +101,11 @@ impl FaultRule {
 impl FromStr for FaultRule {
     type Err = String;
     fn from_str(spec: &str) -> Result<Self, Self::Err> {
-        let help = || format!("invalid fault {spec:?}: expected KIND[:ARG][xTIMES][@MODEL[/METHOD]][+AFTER], e.g. 503x3, 429:2x5, delay:2s, drop, malformed, error:odoo.exceptions.AccessDenied+100");
+        let help = || {
+            format!(
+                "invalid fault {spec:?}: expected KIND[:ARG][xTIMES][@MODEL[/METHOD]][+AFTER], e.g. 503x3, 429:2x5, delay:2s, drop, malformed, error:odoo.exceptions.AccessDenied+100"
+            )
+        };
         let (rest, after) = match spec.rsplit_once('+') {
             Some((rest, after)) => (rest, after.parse::<u32>().map_err(|_| help())?),
             None => (spec, 0),
@@ -106,12 +116,20 @@ impl FromStr for FaultRule {
                     Some((model, method)) => (model.to_owned(), Some(method.to_owned())),
                     None => (target.to_owned(), None),
                 };
-                (rest, Target { model: Some(model), method })
+                (
+                    rest,
+                    Target {
+                        model: Some(model),
+                        method,
+                    },
+                )
             }
             None => (rest, Target::default()),
         };
         let (kind, times) = match rest.rsplit_once('x') {
-            Some((kind, times)) if times.chars().all(|c| c.is_ascii_digit()) && !times.is_empty() => {
+            Some((kind, times))
+                if times.chars().all(|c| c.is_ascii_digit()) && !times.is_empty() =>
+            {
                 (kind, Some(times.parse::<u32>().map_err(|_| help())?))
             }
             _ if rest.ends_with("x*") => (rest.trim_end_matches("x*"), None),
@@ -139,17 +157,28 @@ impl FromStr for FaultRule {
                     Some("AccessDenied") => "Access Denied".to_owned(),
                     _ => format!("Simulated {exception}"),
                 };
-                Fault::OdooError { name: exception, message }
+                Fault::OdooError {
+                    name: exception,
+                    message,
+                }
             }
             status => {
                 let status: u16 = status.parse().map_err(|_| help())?;
                 if !(400..=599).contains(&status) {
                     return Err(help());
                 }
-                Fault::Status { status, retry_after: argument.map(str::to_owned) }
+                Fault::Status {
+                    status,
+                    retry_after: argument.map(str::to_owned),
+                }
             }
         };
-        Ok(FaultRule { fault, target, after_calls: after, times })
+        Ok(FaultRule {
+            fault,
+            target,
+            after_calls: after,
+            times,
+        })
     }
 }
 
@@ -160,7 +189,9 @@ pub struct Faults {
 
 impl Faults {
     fn rules(&self) -> std::sync::MutexGuard<'_, Vec<(FaultRule, u32)>> {
-        self.rules.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+        self.rules
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     pub fn push(&self, rule: FaultRule) {
@@ -204,13 +235,24 @@ mod tests {
 
     #[test]
     fn parses_the_command_line_syntax() {
-        let rule: FaultRule = "429:2x5@sale.order/search_read+3".parse().unwrap_or_else(|e| panic!("{e}"));
-        assert_eq!(rule.fault, Fault::Status { status: 429, retry_after: Some("2".into()) });
+        let rule: FaultRule = "429:2x5@sale.order/search_read+3"
+            .parse()
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            rule.fault,
+            Fault::Status {
+                status: 429,
+                retry_after: Some("2".into())
+            }
+        );
         assert_eq!(rule.times, Some(5));
         assert_eq!(rule.after_calls, 3);
         assert_eq!(rule.target.model.as_deref(), Some("sale.order"));
         assert_eq!(rule.target.method.as_deref(), Some("search_read"));
-        assert_eq!("delay:150ms".parse::<FaultRule>().map(|r| r.fault), Ok(Fault::Delay(Duration::from_millis(150))));
+        assert_eq!(
+            "delay:150ms".parse::<FaultRule>().map(|r| r.fault),
+            Ok(Fault::Delay(Duration::from_millis(150)))
+        );
         assert_eq!("503x*".parse::<FaultRule>().map(|r| r.times), Ok(None));
         assert!("teapot".parse::<FaultRule>().is_err());
         assert!("200".parse::<FaultRule>().is_err());

@@ -49,13 +49,33 @@ fn create(database: &mut Database, env: &Env, model: &str, value: Value) -> i64 
 }
 
 /// `(name, ISO code, calling code, [(state name, state code)])`
-type CountrySeed = (&'static str, &'static str, i64, &'static [(&'static str, &'static str)]);
+type CountrySeed = (
+    &'static str,
+    &'static str,
+    i64,
+    &'static [(&'static str, &'static str)],
+);
 
 const COUNTRIES: &[CountrySeed] = &[
-    ("United States", "US", 1, &[("California", "CA"), ("New York", "NY"), ("Texas", "TX")]),
-    ("Egypt", "EG", 20, &[("Cairo", "C"), ("Giza", "GZ"), ("Alexandria", "ALX")]),
+    (
+        "United States",
+        "US",
+        1,
+        &[("California", "CA"), ("New York", "NY"), ("Texas", "TX")],
+    ),
+    (
+        "Egypt",
+        "EG",
+        20,
+        &[("Cairo", "C"), ("Giza", "GZ"), ("Alexandria", "ALX")],
+    ),
     ("Spain", "ES", 34, &[("Madrid", "M"), ("Barcelona", "B")]),
-    ("Mexico", "MX", 52, &[("Ciudad de México", "CMX"), ("Jalisco", "JAL")]),
+    (
+        "Mexico",
+        "MX",
+        52,
+        &[("Ciudad de México", "CMX"), ("Jalisco", "JAL")],
+    ),
     ("Germany", "DE", 49, &[("Bayern", "BY"), ("Berlin", "BE")]),
     ("France", "FR", 33, &[]),
     ("Japan", "JP", 81, &[("東京都", "13")]),
@@ -65,30 +85,118 @@ const COUNTRIES: &[CountrySeed] = &[
 /// What every fresh database has: the company, OdooBot (uid 1), the administrator (uid 2)
 /// and a few countries with states.
 pub fn bootstrap(database: &mut Database, env: &Env) {
-    let company = create(database, env, "res.partner", json!({"name": "My Company", "is_company": true}));
-    let bot_partner = create(database, env, "res.partner", json!({"name": "OdooBot", "parent_id": company, "active": false}));
-    let admin_partner = create(database, env, "res.partner", json!({"name": "Mitchell Admin", "parent_id": company, "email": "admin@example.com"}));
-    create(database, env, "res.users", json!({"name": "OdooBot", "login": "__system__", "partner_id": bot_partner, "active": false}));
-    create(database, env, "res.users", json!({"name": "Mitchell Admin", "login": "admin", "partner_id": admin_partner}));
+    let company = create(
+        database,
+        env,
+        "res.partner",
+        json!({"name": "My Company", "is_company": true}),
+    );
+    let bot_partner = create(
+        database,
+        env,
+        "res.partner",
+        json!({"name": "OdooBot", "parent_id": company, "active": false}),
+    );
+    let admin_partner = create(
+        database,
+        env,
+        "res.partner",
+        json!({"name": "Mitchell Admin", "parent_id": company, "email": "admin@example.com"}),
+    );
+    create(
+        database,
+        env,
+        "res.users",
+        json!({"name": "OdooBot", "login": "__system__", "partner_id": bot_partner, "active": false}),
+    );
+    create(
+        database,
+        env,
+        "res.users",
+        json!({"name": "Mitchell Admin", "login": "admin", "partner_id": admin_partner}),
+    );
     for (name, code, phone_code, states) in COUNTRIES {
-        let country = create(database, env, "res.country", json!({"name": name, "code": code, "phone_code": phone_code}));
+        let country = create(
+            database,
+            env,
+            "res.country",
+            json!({"name": name, "code": code, "phone_code": phone_code}),
+        );
         for (state_name, state_code) in *states {
-            create(database, env, "res.country.state", json!({"name": state_name, "code": state_code, "country_id": country}));
+            create(
+                database,
+                env,
+                "res.country.state",
+                json!({"name": state_name, "code": state_code, "country_id": country}),
+            );
         }
     }
 }
 
 const FIRST_NAMES: &[&str] = &[
-    "José", "Zoë", "Łukasz", "محمد", "佐藤", "Ana", "Björn", "Chloé", "Dmitri", "Fatma", "Grace", "Hiroshi", "Inès", "Jürgen", "Kwame", "Léa", "Mehmet", "Nuria",
+    "José", "Zoë", "Łukasz", "محمد", "佐藤", "Ana", "Björn", "Chloé", "Dmitri", "Fatma", "Grace",
+    "Hiroshi", "Inès", "Jürgen", "Kwame", "Léa", "Mehmet", "Nuria",
 ];
 const LAST_NAMES: &[&str] = &[
-    "Álvarez", "Ørsted", "Żółkiewski", "علي", "花子", "García", "Müller", "Nguyễn", "O'Brien", "Petrović", "Søndergaard", "Takahashi", "Smith", "Dubois",
+    "Álvarez",
+    "Ørsted",
+    "Żółkiewski",
+    "علي",
+    "花子",
+    "García",
+    "Müller",
+    "Nguyễn",
+    "O'Brien",
+    "Petrović",
+    "Søndergaard",
+    "Takahashi",
+    "Smith",
+    "Dubois",
 ];
-const COMPANY_WORDS: &[&str] = &["Müller", "Al-Nour", "Pâtisserie", "Soluciones", "北斗", "Nordic", "Delta", "Oasis", "Bodega"];
-const COMPANY_SUFFIXES: &[&str] = &["GmbH", "S.A.", "Trading", "& Sons", "LLC", "株式会社", "Market"];
-const STREETS: &[&str] = &["Calle Mayor", "Tahrir Square", "Hauptstraße", "Rua Augusta", "Main Street", "Rue de Rivoli", "銀座"];
-const PRODUCTS: &[&str] = &["T-Shirt", "Coffee Beans", "Olive Oil", "Notebook", "Ceramic Mug", "Desk Lamp", "Sneakers", "Tea", "Backpack", "Honey"];
-const PRICES: &[f64] = &[29.95, 9.99, 0.5, 120.0, 4.35, 19.99, 1.15, 75.5, 2.675, 1000.0];
+const COMPANY_WORDS: &[&str] = &[
+    "Müller",
+    "Al-Nour",
+    "Pâtisserie",
+    "Soluciones",
+    "北斗",
+    "Nordic",
+    "Delta",
+    "Oasis",
+    "Bodega",
+];
+const COMPANY_SUFFIXES: &[&str] = &[
+    "GmbH",
+    "S.A.",
+    "Trading",
+    "& Sons",
+    "LLC",
+    "株式会社",
+    "Market",
+];
+const STREETS: &[&str] = &[
+    "Calle Mayor",
+    "Tahrir Square",
+    "Hauptstraße",
+    "Rua Augusta",
+    "Main Street",
+    "Rue de Rivoli",
+    "銀座",
+];
+const PRODUCTS: &[&str] = &[
+    "T-Shirt",
+    "Coffee Beans",
+    "Olive Oil",
+    "Notebook",
+    "Ceramic Mug",
+    "Desk Lamp",
+    "Sneakers",
+    "Tea",
+    "Backpack",
+    "Honey",
+];
+const PRICES: &[f64] = &[
+    29.95, 9.99, 0.5, 120.0, 4.35, 19.99, 1.15, 75.5, 2.675, 1000.0,
+];
 
 fn pick<'a>(rng: &mut ChaCha8Rng, items: &'a [&'a str]) -> &'a str {
     items[rng.random_range(0..items.len())]
@@ -113,20 +221,42 @@ pub fn generate(database: &mut Database, base: &Env, spec: &DataSpec) {
         in_transaction -= 1;
     };
 
-    let countries: Vec<i64> = database.table("res.country").map(|t| t.rows.keys().copied().collect()).unwrap_or_default();
+    let countries: Vec<i64> = database
+        .table("res.country")
+        .map(|t| t.rows.keys().copied().collect())
+        .unwrap_or_default();
     let mut customers = Vec::new();
     for index in 0..spec.partners {
         tick(&mut rng, &mut env);
         let is_company = rng.random_bool(0.25);
         let name = if is_company {
-            format!("{} {}", pick(&mut rng, COMPANY_WORDS), pick(&mut rng, COMPANY_SUFFIXES))
+            format!(
+                "{} {}",
+                pick(&mut rng, COMPANY_WORDS),
+                pick(&mut rng, COMPANY_SUFFIXES)
+            )
         } else {
-            format!("{} {}", pick(&mut rng, FIRST_NAMES), pick(&mut rng, LAST_NAMES))
+            format!(
+                "{} {}",
+                pick(&mut rng, FIRST_NAMES),
+                pick(&mut rng, LAST_NAMES)
+            )
         };
         let country = countries[rng.random_range(0..countries.len())];
         let states: Vec<i64> = database
             .table("res.country.state")
-            .map(|t| t.rows.keys().copied().filter(|s| database.value_by_name("res.country.state", *s, "country_id").as_ref_id() == Some(country)).collect())
+            .map(|t| {
+                t.rows
+                    .keys()
+                    .copied()
+                    .filter(|s| {
+                        database
+                            .value_by_name("res.country.state", *s, "country_id")
+                            .as_ref_id()
+                            == Some(country)
+                    })
+                    .collect()
+            })
             .unwrap_or_default();
         let mut partner = json!({
             "name": name,
@@ -144,10 +274,17 @@ pub fn generate(database: &mut Database, base: &Env, spec: &DataSpec) {
             partner["email"] = json!(format!("customer{index}@example.com"));
         }
         if rng.random_bool(0.7) {
-            partner["phone"] = json!(format!("+{} {}", rng.random_range(1..99), rng.random_range(1_000_000..9_999_999)));
+            partner["phone"] = json!(format!(
+                "+{} {}",
+                rng.random_range(1..99),
+                rng.random_range(1_000_000..9_999_999)
+            ));
         }
         if database.version.has_partner_mobile() && rng.random_bool(0.5) {
-            partner["mobile"] = json!(format!("+20 10{}", rng.random_range(10_000_000..99_999_999)));
+            partner["mobile"] = json!(format!(
+                "+20 10{}",
+                rng.random_range(10_000_000..99_999_999)
+            ));
         }
         let id = create(database, &env, "res.partner", partner);
         let mut shipping = id;
@@ -170,10 +307,46 @@ pub fn generate(database: &mut Database, base: &Env, spec: &DataSpec) {
         customers.push((id, shipping));
     }
 
-    let color = create(database, &env, "product.attribute", json!({"name": "Color", "sequence": 1}));
-    let size = create(database, &env, "product.attribute", json!({"name": "Size", "sequence": 2}));
-    let colors: Vec<(i64, &str)> = ["Red", "Blue", "Black"].iter().map(|n| (create(database, &env, "product.attribute.value", json!({"name": n, "attribute_id": color})), *n)).collect();
-    let sizes: Vec<(i64, &str)> = ["S", "M", "L"].iter().map(|n| (create(database, &env, "product.attribute.value", json!({"name": n, "attribute_id": size})), *n)).collect();
+    let color = create(
+        database,
+        &env,
+        "product.attribute",
+        json!({"name": "Color", "sequence": 1}),
+    );
+    let size = create(
+        database,
+        &env,
+        "product.attribute",
+        json!({"name": "Size", "sequence": 2}),
+    );
+    let colors: Vec<(i64, &str)> = ["Red", "Blue", "Black"]
+        .iter()
+        .map(|n| {
+            (
+                create(
+                    database,
+                    &env,
+                    "product.attribute.value",
+                    json!({"name": n, "attribute_id": color}),
+                ),
+                *n,
+            )
+        })
+        .collect();
+    let sizes: Vec<(i64, &str)> = ["S", "M", "L"]
+        .iter()
+        .map(|n| {
+            (
+                create(
+                    database,
+                    &env,
+                    "product.attribute.value",
+                    json!({"name": n, "attribute_id": size}),
+                ),
+                *n,
+            )
+        })
+        .collect();
 
     let mut products = Vec::new();
     for index in 0..spec.products {
@@ -187,11 +360,19 @@ pub fn generate(database: &mut Database, base: &Env, spec: &DataSpec) {
         let with_variants = index % 4 == 1;
         if !with_variants {
             let template_id = create(database, &env, "product.template", template);
-            products.extend(database.value_by_name("product.template", template_id, "product_variant_ids").as_refs().iter().copied());
+            products.extend(
+                database
+                    .value_by_name("product.template", template_id, "product_variant_ids")
+                    .as_refs()
+                    .iter()
+                    .copied(),
+            );
             continue;
         }
         let mut quiet = env.clone();
-        quiet.context.insert("create_product_product".into(), json!(false));
+        quiet
+            .context
+            .insert("create_product_product".into(), json!(false));
         let template_id = create(database, &quiet, "product.template", template);
         let ptav = |database: &mut Database, value: i64, attribute: i64, name: &str, extra: f64| {
             create(
@@ -201,8 +382,15 @@ pub fn generate(database: &mut Database, base: &Env, spec: &DataSpec) {
                 json!({"name": name, "product_attribute_value_id": value, "attribute_id": attribute, "product_tmpl_id": template_id, "price_extra": extra}),
             )
         };
-        let color_values: Vec<i64> = colors.iter().map(|(value, name)| ptav(database, *value, color, name, 0.0)).collect();
-        let size_values: Vec<i64> = sizes.iter().enumerate().map(|(i, (value, name))| ptav(database, *value, size, name, i as f64 * 2.5)).collect();
+        let color_values: Vec<i64> = colors
+            .iter()
+            .map(|(value, name)| ptav(database, *value, color, name, 0.0))
+            .collect();
+        let size_values: Vec<i64> = sizes
+            .iter()
+            .enumerate()
+            .map(|(i, (value, name))| ptav(database, *value, size, name, i as f64 * 2.5))
+            .collect();
         for (ci, color_value) in color_values.iter().enumerate() {
             for (si, size_value) in size_values.iter().enumerate() {
                 let mut variant = json!({
@@ -210,7 +398,11 @@ pub fn generate(database: &mut Database, base: &Env, spec: &DataSpec) {
                     "lst_price": price + si as f64 * 2.5,
                     "product_template_attribute_value_ids": [[6, 0, [color_value, size_value]]],
                 });
-                variant["default_code"] = if has_code { json!(format!("SKU-{:04}-{ci}{si}", index + 1)) } else { Value::Bool(false) };
+                variant["default_code"] = if has_code {
+                    json!(format!("SKU-{:04}-{ci}{si}", index + 1))
+                } else {
+                    Value::Bool(false)
+                };
                 products.push(create(database, &env, "product.product", variant));
             }
         }
@@ -225,7 +417,11 @@ pub fn generate(database: &mut Database, base: &Env, spec: &DataSpec) {
         let lines: Vec<Value> = (0..rng.random_range(1..=5))
             .map(|_| {
                 let product = products[rng.random_range(0..products.len())];
-                let quantity = if rng.random_bool(0.05) { 0.0 } else { f64::from(rng.random_range(1..=5)) };
+                let quantity = if rng.random_bool(0.05) {
+                    0.0
+                } else {
+                    f64::from(rng.random_range(1..=5))
+                };
                 let mut line = json!({"product_id": product, "product_uom_qty": quantity});
                 if rng.random_bool(0.3) {
                     line["price_unit"] = json!(PRICES[rng.random_range(0..PRICES.len())]);
@@ -246,7 +442,8 @@ pub fn generate(database: &mut Database, base: &Env, spec: &DataSpec) {
         );
         let roll = rng.random_range(0..100);
         let mut flow = env.clone();
-        flow.context.insert("disable_cancel_warning".into(), json!(true));
+        flow.context
+            .insert("disable_cancel_warning".into(), json!(true));
         flow.context.insert("skip_sms".into(), json!(true));
         let run = |database: &mut Database, method: &str, model: &str, ids: &[i64]| {
             if let Some(Err(error)) = workflow::call(database, &flow, model, method, ids) {
@@ -256,16 +453,28 @@ pub fn generate(database: &mut Database, base: &Env, spec: &DataSpec) {
         match roll {
             0..20 => {}
             20..30 => {
-                let _ = database.write(&flow, "sale.order", &[order], &vals(json!({"state": "sent"})));
+                let _ = database.write(
+                    &flow,
+                    "sale.order",
+                    &[order],
+                    &vals(json!({"state": "sent"})),
+                );
             }
             30..90 => {
                 run(database, "action_confirm", "sale.order", &[order]);
-                let pickings = database.value_by_name("sale.order", order, "picking_ids").as_refs().to_vec();
+                let pickings = database
+                    .value_by_name("sale.order", order, "picking_ids")
+                    .as_refs()
+                    .to_vec();
                 if roll >= 70 && !pickings.is_empty() {
                     run(database, "action_assign", "stock.picking", &pickings);
                     run(database, "button_validate", "stock.picking", &pickings);
                     if roll >= 80 {
-                        let lock = if database.version.has_sale_done_state() { "action_done" } else { "action_lock" };
+                        let lock = if database.version.has_sale_done_state() {
+                            "action_done"
+                        } else {
+                            "action_lock"
+                        };
                         run(database, lock, "sale.order", &[order]);
                     }
                 }

@@ -104,7 +104,9 @@ impl SimState {
     }
 
     pub(crate) fn count_call(&self, model: &str, method: &str) {
-        *lock(&self.calls).entry((model.to_owned(), method.to_owned())).or_insert(0) += 1;
+        *lock(&self.calls)
+            .entry((model.to_owned(), method.to_owned()))
+            .or_insert(0) += 1;
     }
 }
 
@@ -244,9 +246,16 @@ impl OdooSim {
     }
 
     /// Serves on an already bound listener until `shutdown` resolves.
-    pub async fn serve(self, listener: TcpListener, shutdown: impl std::future::Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
-        let app = server::router(self.state.clone()).into_make_service_with_connect_info::<SocketAddr>();
-        axum::serve(listener, app).with_graceful_shutdown(shutdown).await
+    pub async fn serve(
+        self,
+        listener: TcpListener,
+        shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
+        let app =
+            server::router(self.state.clone()).into_make_service_with_connect_info::<SocketAddr>();
+        axum::serve(listener, app)
+            .with_graceful_shutdown(shutdown)
+            .await
     }
 
     /// Binds `127.0.0.1:0` and serves in the background until the handle is dropped.

@@ -115,9 +115,20 @@ impl Database {
     pub fn declare_model(&mut self, model: ModelDef) {
         let model = Arc::new(model);
         let name = model.name.clone();
-        let rows = self.tables.remove(&name).map(|table| table.rows).unwrap_or_default();
+        let rows = self
+            .tables
+            .remove(&name)
+            .map(|table| table.rows)
+            .unwrap_or_default();
         let next_id = rows.keys().next_back().map_or(1, |id| id + 1);
-        self.tables.insert(name, Table { model, rows, next_id });
+        self.tables.insert(
+            name,
+            Table {
+                model,
+                rows,
+                next_id,
+            },
+        );
         self.rebuild_inverse_links();
     }
 
@@ -256,14 +267,23 @@ impl Database {
                 let total: f64 = lines
                     .as_refs()
                     .iter()
-                    .map(|line| self.value_by_name("sale.order.line", *line, "price_subtotal").as_f64())
+                    .map(|line| {
+                        self.value_by_name("sale.order.line", *line, "price_subtotal")
+                            .as_f64()
+                    })
                     .sum();
                 Val::Float(round_cents(total))
             }
             Compute::LineSubtotal => {
-                let quantity = self.value_by_name("sale.order.line", id, "product_uom_qty").as_f64();
-                let price = self.value_by_name("sale.order.line", id, "price_unit").as_f64();
-                let discount = self.value_by_name("sale.order.line", id, "discount").as_f64();
+                let quantity = self
+                    .value_by_name("sale.order.line", id, "product_uom_qty")
+                    .as_f64();
+                let price = self
+                    .value_by_name("sale.order.line", id, "price_unit")
+                    .as_f64();
+                let discount = self
+                    .value_by_name("sale.order.line", id, "discount")
+                    .as_f64();
                 Val::Float(round_cents(quantity * price * (1.0 - discount / 100.0)))
             }
             Compute::OrderDeliveryStatus => {
@@ -272,7 +292,9 @@ impl Database {
                     .as_refs()
                     .iter()
                     .filter(|picking| {
-                        self.str_of("stock.picking", **picking, "picking_type_code").as_deref() == Some("outgoing")
+                        self.str_of("stock.picking", **picking, "picking_type_code")
+                            .as_deref()
+                            == Some("outgoing")
                     })
                     .filter_map(|picking| self.str_of("stock.picking", *picking, "state"))
                     .filter(|state| state != "cancel")
@@ -314,7 +336,9 @@ impl Database {
                     .value_by_name(model, id, "product_template_attribute_value_ids")
                     .as_refs()
                     .iter()
-                    .filter_map(|ptav| self.str_of("product.template.attribute.value", *ptav, "name"))
+                    .filter_map(|ptav| {
+                        self.str_of("product.template.attribute.value", *ptav, "name")
+                    })
                     .collect();
                 let mut text = match self.str_of(model, id, "default_code") {
                     Some(code) if !code.is_empty() => format!("[{code}] {name}"),
@@ -415,7 +439,9 @@ impl Database {
             (_, Val::Str(text)) => Value::String(text.clone()),
             (_, Val::Date(date)) => Value::String(date.to_string()),
             (_, Val::DateTime(micros)) => Value::String(values::format_datetime(*micros)),
-            (FieldType::Many2one { comodel }, Val::Ref(id)) => json!([id, self.display_name(comodel, *id)]),
+            (FieldType::Many2one { comodel }, Val::Ref(id)) => {
+                json!([id, self.display_name(comodel, *id)])
+            }
             (_, Val::Ref(id)) => json!(id),
             (_, Val::Refs(ids)) => json!(ids),
         }
@@ -436,10 +462,18 @@ impl Database {
         self.check_access(env, &model, Mode::Read)?;
         let order = OrderSpec::parse(&model, order.unwrap_or(&model.order))?;
         let matched = self.matching_ids(env, &model, domain)?;
-        Ok(query::sort_page(self, &model, matched, &order, offset, limit))
+        Ok(query::sort_page(
+            self, &model, matched, &order, offset, limit,
+        ))
     }
 
-    pub fn search_count(&self, env: &Env, model_name: &str, domain: &Domain, limit: Option<usize>) -> OdooResult<usize> {
+    pub fn search_count(
+        &self,
+        env: &Env,
+        model_name: &str,
+        domain: &Domain,
+        limit: Option<usize>,
+    ) -> OdooResult<usize> {
         let model = self.model(model_name)?;
         self.check_access(env, &model, Mode::Read)?;
         let count = self.matching_ids(env, &model, domain)?.len();
@@ -447,11 +481,17 @@ impl Database {
     }
 
     /// Every id matching `domain`, with the implicit `active = True` of `active_test`.
-    pub fn matching_ids(&self, env: &Env, model: &ModelDef, domain: &Domain) -> OdooResult<Vec<i64>> {
+    pub fn matching_ids(
+        &self,
+        env: &Env,
+        model: &ModelDef,
+        domain: &Domain,
+    ) -> OdooResult<Vec<i64>> {
         let compiled = query::compile(self, env, model, domain)?;
         // Odoo adds `('active', '=', True)` unless the context says `active_test: False`
         // or the domain already has a leaf on `active`.
-        let implicit_active = model.has_active() && env.active_test() && !query::mentions_field(domain, "active");
+        let implicit_active =
+            model.has_active() && env.active_test() && !query::mentions_field(domain, "active");
         let active_position = model.position("active");
         let table = self.table(&model.name)?;
         Ok(table
@@ -486,19 +526,35 @@ impl Database {
             .collect()
     }
 
-    pub fn read(&self, env: &Env, model_name: &str, ids: &[i64], fields: &[String]) -> OdooResult<Vec<Value>> {
+    pub fn read(
+        &self,
+        env: &Env,
+        model_name: &str,
+        ids: &[i64],
+        fields: &[String],
+    ) -> OdooResult<Vec<Value>> {
         let model = self.model(model_name)?;
         self.check_access(env, &model, Mode::Read)?;
         let fields = self.read_fields(&model, fields)?;
-        let missing: Vec<i64> = ids.iter().copied().filter(|id| !self.exists(model_name, *id)).collect();
+        let missing: Vec<i64> = ids
+            .iter()
+            .copied()
+            .filter(|id| !self.exists(model_name, *id))
+            .collect();
         if !missing.is_empty() {
             return Err(OdooException::missing_error(format!(
                 "Record does not exist or has been deleted.\n(Record: {model_name}({}), User: {})",
-                missing.iter().map(|id| format!("{id},")).collect::<String>(),
+                missing
+                    .iter()
+                    .map(|id| format!("{id},"))
+                    .collect::<String>(),
                 env.uid
             )));
         }
-        Ok(ids.iter().map(|id| self.read_one(&model, *id, &fields)).collect())
+        Ok(ids
+            .iter()
+            .map(|id| self.read_one(&model, *id, &fields))
+            .collect())
     }
 
     pub fn read_one(&self, model: &ModelDef, id: i64, fields: &[FieldDef]) -> Value {
@@ -511,7 +567,13 @@ impl Database {
         Value::Object(record)
     }
 
-    pub fn fields_get(&self, env: &Env, model_name: &str, fields: &[String], attributes: &[String]) -> OdooResult<Value> {
+    pub fn fields_get(
+        &self,
+        env: &Env,
+        model_name: &str,
+        fields: &[String],
+        attributes: &[String],
+    ) -> OdooResult<Value> {
         let model = self.model(model_name)?;
         self.check_access(env, &model, Mode::Read)?;
         let mut out = Map::new();
@@ -525,7 +587,10 @@ impl Database {
             description.insert("required".into(), json!(field.required));
             description.insert("readonly".into(), json!(field.readonly));
             description.insert("store".into(), json!(field.is_stored()));
-            description.insert("searchable".into(), json!(field.is_stored() || field.name == "display_name"));
+            description.insert(
+                "searchable".into(),
+                json!(field.is_stored() || field.name == "display_name"),
+            );
             description.insert("sortable".into(), json!(field.is_stored()));
             if let Some(comodel) = field.ftype.comodel() {
                 description.insert("relation".into(), json!(comodel));
@@ -552,7 +617,12 @@ impl Database {
         *counter
     }
 
-    fn defaults(&mut self, env: &Env, model: &ModelDef, vals: &Map<String, Value>) -> Map<String, Value> {
+    fn defaults(
+        &mut self,
+        env: &Env,
+        model: &ModelDef,
+        vals: &Map<String, Value>,
+    ) -> Map<String, Value> {
         let mut defaults = Map::new();
         if model.has_active() {
             defaults.insert("active".into(), json!(true));
@@ -571,7 +641,11 @@ impl Database {
                     defaults.insert("partner_invoice_id".into(), partner.clone());
                     defaults.insert("partner_shipping_id".into(), partner.clone());
                 }
-                if vals.get("name").and_then(Value::as_str).is_none_or(|name| name == "New") {
+                if vals
+                    .get("name")
+                    .and_then(Value::as_str)
+                    .is_none_or(|name| name == "New")
+                {
                     let number = self.next_sequence("sale.order");
                     defaults.insert("name".into(), json!(format!("S{number:05}")));
                 }
@@ -581,8 +655,13 @@ impl Database {
                 defaults.insert("discount".into(), json!(0.0));
                 defaults.insert("sequence".into(), json!(10));
                 if let Some(product) = vals.get("product_id").and_then(Value::as_i64) {
-                    defaults.insert("name".into(), json!(self.display_name("product.product", product)));
-                    let price = self.value_by_name("product.product", product, "lst_price").as_f64();
+                    defaults.insert(
+                        "name".into(),
+                        json!(self.display_name("product.product", product)),
+                    );
+                    let price = self
+                        .value_by_name("product.product", product, "lst_price")
+                        .as_f64();
                     defaults.insert("price_unit".into(), json!(price));
                 }
             }
@@ -592,8 +671,13 @@ impl Database {
                 defaults.insert("scheduled_date".into(), json!(now));
                 defaults.insert("picking_type_code".into(), json!("outgoing"));
                 if vals.get("name").and_then(Value::as_str).is_none() {
-                    let incoming = vals.get("picking_type_code").and_then(Value::as_str) == Some("incoming");
-                    let (code, prefix) = if incoming { ("stock.in", "WH/IN/") } else { ("stock.out", "WH/OUT/") };
+                    let incoming =
+                        vals.get("picking_type_code").and_then(Value::as_str) == Some("incoming");
+                    let (code, prefix) = if incoming {
+                        ("stock.in", "WH/IN/")
+                    } else {
+                        ("stock.out", "WH/OUT/")
+                    };
                     let number = self.next_sequence(code);
                     defaults.insert("name".into(), json!(format!("{prefix}{number:05}")));
                 }
@@ -622,7 +706,9 @@ impl Database {
                     if let Some(code) = self.str_of("product.template", template, "default_code") {
                         defaults.insert("default_code".into(), json!(code));
                     }
-                    let price = self.value_by_name("product.template", template, "list_price").as_f64();
+                    let price = self
+                        .value_by_name("product.template", template, "list_price")
+                        .as_f64();
                     defaults.insert("lst_price".into(), json!(price));
                 }
             }
@@ -652,7 +738,12 @@ impl Database {
     }
 
     /// `create(vals_list)`: every record gets the same `create_date` / `write_date`.
-    pub fn create(&mut self, env: &Env, model_name: &str, vals_list: &[Map<String, Value>]) -> OdooResult<Vec<i64>> {
+    pub fn create(
+        &mut self,
+        env: &Env,
+        model_name: &str,
+        vals_list: &[Map<String, Value>],
+    ) -> OdooResult<Vec<i64>> {
         let model = self.model(model_name)?;
         self.check_access(env, &model, Mode::Write)?;
         let mut ids = Vec::with_capacity(vals_list.len());
@@ -662,7 +753,12 @@ impl Database {
         Ok(ids)
     }
 
-    fn create_one(&mut self, env: &Env, model: &Arc<ModelDef>, vals: &Map<String, Value>) -> OdooResult<i64> {
+    fn create_one(
+        &mut self,
+        env: &Env,
+        model: &Arc<ModelDef>,
+        vals: &Map<String, Value>,
+    ) -> OdooResult<i64> {
         for key in vals.keys() {
             if model.get(key).is_none() {
                 return Err(OdooException::invalid_field(&model.name, key));
@@ -673,7 +769,11 @@ impl Database {
             merged.insert(key.clone(), value.clone());
         }
         for field in model.fields() {
-            if field.required && merged.get(&field.name).is_none_or(|value| value.is_null() || value == &Value::Bool(false)) {
+            if field.required
+                && merged
+                    .get(&field.name)
+                    .is_none_or(|value| value.is_null() || value == &Value::Bool(false))
+            {
                 return Err(mandatory_field_error(model, field));
             }
         }
@@ -683,7 +783,13 @@ impl Database {
         let mut row: Row = model
             .fields()
             .iter()
-            .map(|field| if field.ftype.is_x2many() { Val::Refs(Vec::new()) } else { Val::Null })
+            .map(|field| {
+                if field.ftype.is_x2many() {
+                    Val::Refs(Vec::new())
+                } else {
+                    Val::Null
+                }
+            })
             .collect();
         let stamp = |name: &str, row: &mut Row, value: Val| {
             if let Some(position) = model.position(name) {
@@ -707,7 +813,12 @@ impl Database {
     /// Side effects of `create` that a real Odoo has and integrations observe.
     fn after_create(&mut self, env: &Env, model: &ModelDef, id: i64) -> OdooResult<()> {
         match model.name.as_str() {
-            "product.template" if !matches!(env.context.get("create_product_product"), Some(Value::Bool(false))) => {
+            "product.template"
+                if !matches!(
+                    env.context.get("create_product_product"),
+                    Some(Value::Bool(false))
+                ) =>
+            {
                 let mut vals = Map::new();
                 vals.insert("product_tmpl_id".into(), json!(id));
                 self.create(env, "product.product", &[vals])?;
@@ -718,7 +829,13 @@ impl Database {
         Ok(())
     }
 
-    pub fn write(&mut self, env: &Env, model_name: &str, ids: &[i64], vals: &Map<String, Value>) -> OdooResult<()> {
+    pub fn write(
+        &mut self,
+        env: &Env,
+        model_name: &str,
+        ids: &[i64],
+        vals: &Map<String, Value>,
+    ) -> OdooResult<()> {
         let model = self.model(model_name)?;
         self.check_access(env, &model, Mode::Write)?;
         for key in vals.keys() {
@@ -727,15 +844,26 @@ impl Database {
             }
         }
         for field in model.fields() {
-            if field.required && vals.get(&field.name).is_some_and(|value| value.is_null() || value == &Value::Bool(false)) {
+            if field.required
+                && vals
+                    .get(&field.name)
+                    .is_some_and(|value| value.is_null() || value == &Value::Bool(false))
+            {
                 return Err(mandatory_field_error(&model, field));
             }
         }
-        let missing: Vec<i64> = ids.iter().copied().filter(|id| !self.exists(model_name, *id)).collect();
+        let missing: Vec<i64> = ids
+            .iter()
+            .copied()
+            .filter(|id| !self.exists(model_name, *id))
+            .collect();
         if !missing.is_empty() {
             return Err(OdooException::missing_error(format!(
                 "Record does not exist or has been deleted.\n(Record: {model_name}({}), User: {})",
-                missing.iter().map(|id| format!("{id},")).collect::<String>(),
+                missing
+                    .iter()
+                    .map(|id| format!("{id},"))
+                    .collect::<String>(),
                 env.uid
             )));
         }
@@ -747,7 +875,13 @@ impl Database {
 
     /// Writes values into a record and stamps `write_date` / `write_uid` with the
     /// transaction's time, maintaining one2many back-references.
-    pub fn apply_vals(&mut self, env: &Env, model: &Arc<ModelDef>, id: i64, vals: &Map<String, Value>) -> OdooResult<()> {
+    pub fn apply_vals(
+        &mut self,
+        env: &Env,
+        model: &Arc<ModelDef>,
+        id: i64,
+        vals: &Map<String, Value>,
+    ) -> OdooResult<()> {
         let mut x2many = Vec::new();
         for (key, value) in vals {
             let Some(field) = model.get(key) else {
@@ -795,7 +929,11 @@ impl Database {
         let Some(position) = model.position(&field.name) else {
             return;
         };
-        let Some(row) = self.tables.get_mut(&model.name).and_then(|table| table.rows.get_mut(&id)) else {
+        let Some(row) = self
+            .tables
+            .get_mut(&model.name)
+            .and_then(|table| table.rows.get_mut(&id))
+        else {
             return;
         };
         let old = std::mem::replace(&mut row[position], value.clone());
@@ -811,12 +949,16 @@ impl Database {
             let Some(parents) = self.tables.get_mut(&parent_model) else {
                 continue;
             };
-            if let Some(old_parent) = old.as_ref_id().and_then(|parent| parents.rows.get_mut(&parent))
+            if let Some(old_parent) = old
+                .as_ref_id()
+                .and_then(|parent| parents.rows.get_mut(&parent))
                 && let Some(Val::Refs(children)) = old_parent.get_mut(o2m_position)
             {
                 children.retain(|child| *child != id);
             }
-            if let Some(new_parent) = value.as_ref_id().and_then(|parent| parents.rows.get_mut(&parent))
+            if let Some(new_parent) = value
+                .as_ref_id()
+                .and_then(|parent| parents.rows.get_mut(&parent))
                 && let Some(Val::Refs(children)) = new_parent.get_mut(o2m_position)
                 && let Err(slot) = children.binary_search(&id)
             {
@@ -825,10 +967,22 @@ impl Database {
         }
     }
 
-    fn apply_x2many(&mut self, env: &Env, model: &Arc<ModelDef>, id: i64, field: &FieldDef, commands: &Value) -> OdooResult<()> {
+    fn apply_x2many(
+        &mut self,
+        env: &Env,
+        model: &Arc<ModelDef>,
+        id: i64,
+        field: &FieldDef,
+        commands: &Value,
+    ) -> OdooResult<()> {
         let comodel_name = field.ftype.comodel().unwrap_or_default().to_owned();
         let comodel = self.model(&comodel_name)?;
-        let bad = || OdooException::value_error(format!("Wrong value for {}.{}: {commands}", model.name, field.name));
+        let bad = || {
+            OdooException::value_error(format!(
+                "Wrong value for {}.{}: {commands}",
+                model.name, field.name
+            ))
+        };
         let commands: Vec<Value> = match commands {
             Value::Array(items) if items.iter().all(Value::is_i64) => vec![json!([6, 0, items])],
             Value::Array(items) => items.clone(),
@@ -846,7 +1000,11 @@ impl Database {
             let current: Vec<i64> = self.value(model, id, field).as_refs().to_vec();
             match code {
                 0 => {
-                    let mut vals = parts.get(2).and_then(Value::as_object).cloned().ok_or_else(bad)?;
+                    let mut vals = parts
+                        .get(2)
+                        .and_then(Value::as_object)
+                        .cloned()
+                        .ok_or_else(bad)?;
                     if let Some(inverse) = &inverse {
                         vals.insert(inverse.clone(), json!(id));
                     }
@@ -856,7 +1014,11 @@ impl Database {
                     }
                 }
                 1 => {
-                    let vals = parts.get(2).and_then(Value::as_object).cloned().ok_or_else(bad)?;
+                    let vals = parts
+                        .get(2)
+                        .and_then(Value::as_object)
+                        .cloned()
+                        .ok_or_else(bad)?;
                     self.apply_vals(env, &comodel, target, &vals)?;
                 }
                 2 => {
@@ -897,7 +1059,11 @@ impl Database {
                     }
                     match &inverse {
                         Some(inverse) => {
-                            let dropped: Vec<i64> = current.iter().copied().filter(|c| !wanted.contains(c)).collect();
+                            let dropped: Vec<i64> = current
+                                .iter()
+                                .copied()
+                                .filter(|c| !wanted.contains(c))
+                                .collect();
                             self.clear_inverse(env, &comodel, inverse, &dropped);
                             let mut vals = Map::new();
                             vals.insert(inverse.clone(), json!(id));
@@ -933,7 +1099,13 @@ impl Database {
         self.set(model, id, field, Val::Refs(ids));
     }
 
-    fn clear_inverse(&mut self, env: &Env, comodel: &Arc<ModelDef>, inverse: &str, children: &[i64]) {
+    fn clear_inverse(
+        &mut self,
+        env: &Env,
+        comodel: &Arc<ModelDef>,
+        inverse: &str,
+        children: &[i64],
+    ) {
         let Some(field) = comodel.get(inverse).cloned() else {
             return;
         };
@@ -980,7 +1152,10 @@ impl Database {
         let model = self.model(model_name)?;
         for field in model.fields() {
             if let FieldType::One2many { comodel, inverse } = &field.ftype {
-                let required = self.model(comodel)?.get(inverse).is_some_and(|f| f.required);
+                let required = self
+                    .model(comodel)?
+                    .get(inverse)
+                    .is_some_and(|f| f.required);
                 for id in ids {
                     let children = self.value(&model, *id, field).as_refs().to_vec();
                     if required {
@@ -997,19 +1172,32 @@ impl Database {
             .tables
             .values()
             .flat_map(|table| {
-                table.model.fields().iter().enumerate().filter_map(|(position, field)| match &field.ftype {
-                    FieldType::Many2one { comodel } if comodel == model_name => Some((table.model.name.clone(), position, false)),
-                    FieldType::Many2many { comodel } if comodel == model_name => Some((table.model.name.clone(), position, true)),
-                    _ => None,
-                })
+                table
+                    .model
+                    .fields()
+                    .iter()
+                    .enumerate()
+                    .filter_map(|(position, field)| match &field.ftype {
+                        FieldType::Many2one { comodel } if comodel == model_name => {
+                            Some((table.model.name.clone(), position, false))
+                        }
+                        FieldType::Many2many { comodel } if comodel == model_name => {
+                            Some((table.model.name.clone(), position, true))
+                        }
+                        _ => None,
+                    })
             })
             .collect();
         for (other, position, many) in referencing {
             if let Some(table) = self.tables.get_mut(&other) {
                 for row in table.rows.values_mut() {
                     match (&mut row[position], many) {
-                        (Val::Ref(target), false) if removed.contains(target) => row[position] = Val::Null,
-                        (Val::Refs(targets), true) => targets.retain(|target| !removed.contains(target)),
+                        (Val::Ref(target), false) if removed.contains(target) => {
+                            row[position] = Val::Null
+                        }
+                        (Val::Refs(targets), true) => {
+                            targets.retain(|target| !removed.contains(target))
+                        }
                         _ => {}
                     }
                 }

@@ -32,10 +32,21 @@ pub struct Leaf {
 enum Test {
     /// Scalar comparison; `None` operand means `false` was given.
     Compare(Operator, Option<Val>),
-    In { values: Vec<Val>, with_null: bool, negate: bool },
-    Pattern { pattern: String, case_insensitive: bool, negate: bool },
+    In {
+        values: Vec<Val>,
+        with_null: bool,
+        negate: bool,
+    },
+    Pattern {
+        pattern: String,
+        case_insensitive: bool,
+        negate: bool,
+    },
     /// The (relational or id) value is in / not in a set of ids computed beforehand.
-    IdSet { ids: HashSet<i64>, negate: bool },
+    IdSet {
+        ids: HashSet<i64>,
+        negate: bool,
+    },
     IsSet(bool),
 }
 
@@ -44,8 +55,12 @@ impl Compiled {
         match self {
             Compiled::True => true,
             Compiled::False => false,
-            Compiled::And(items) => items.iter().all(|item| item.matches(database, model, id, row)),
-            Compiled::Or(items) => items.iter().any(|item| item.matches(database, model, id, row)),
+            Compiled::And(items) => items
+                .iter()
+                .all(|item| item.matches(database, model, id, row)),
+            Compiled::Or(items) => items
+                .iter()
+                .any(|item| item.matches(database, model, id, row)),
             Compiled::Not(inner) => !inner.matches(database, model, id, row),
             Compiled::Leaf(leaf) => {
                 let stored;
@@ -56,7 +71,10 @@ impl Compiled {
                     stored = database.value(model, id, &leaf.field);
                     &stored
                 } else {
-                    match model.position(&leaf.field.name).and_then(|position| row.get(position)) {
+                    match model
+                        .position(&leaf.field.name)
+                        .and_then(|position| row.get(position))
+                    {
                         Some(value) => value,
                         None => &Val::Null,
                     }
@@ -127,20 +145,33 @@ impl Test {
                     _ => false,
                 }
             }
-            Test::In { values, with_null, negate } => {
+            Test::In {
+                values,
+                with_null,
+                negate,
+            } => {
                 let hit = match value {
                     Val::Null => *with_null,
                     Val::Refs(ids) => {
-                        ids.iter().any(|id| values.iter().any(|v| v.compare(&Val::Int(*id)) == Ordering::Equal))
-                            || (ids.is_empty() && *with_null)
+                        ids.iter().any(|id| {
+                            values
+                                .iter()
+                                .any(|v| v.compare(&Val::Int(*id)) == Ordering::Equal)
+                        }) || (ids.is_empty() && *with_null)
                     }
-                    Val::Ref(id) => values.iter().any(|v| v.compare(&Val::Int(*id)) == Ordering::Equal),
+                    Val::Ref(id) => values
+                        .iter()
+                        .any(|v| v.compare(&Val::Int(*id)) == Ordering::Equal),
                     Val::Bool(flag) if boolean => values.iter().any(|v| v.truthy() == *flag),
                     other => values.iter().any(|v| other.compare(v) == Ordering::Equal),
                 };
                 hit != *negate
             }
-            Test::Pattern { pattern, case_insensitive, negate } => {
+            Test::Pattern {
+                pattern,
+                case_insensitive,
+                negate,
+            } => {
                 let text = match value {
                     Val::Str(text) => text.as_str(),
                     Val::Null => return *negate,
@@ -207,18 +238,35 @@ pub fn like(text: &str, pattern: &str) -> bool {
 pub fn mentions_field(domain: &Domain, name: &str) -> bool {
     match domain {
         Domain::Leaf(condition) => condition.field == name,
-        Domain::And(items) | Domain::Or(items) => items.iter().any(|item| mentions_field(item, name)),
+        Domain::And(items) | Domain::Or(items) => {
+            items.iter().any(|item| mentions_field(item, name))
+        }
         Domain::Not(inner) => mentions_field(inner, name),
         Domain::True | Domain::False => false,
     }
 }
 
-pub fn compile(database: &Database, env: &Env, model: &ModelDef, domain: &Domain) -> OdooResult<Compiled> {
+pub fn compile(
+    database: &Database,
+    env: &Env,
+    model: &ModelDef,
+    domain: &Domain,
+) -> OdooResult<Compiled> {
     Ok(match domain {
         Domain::True => Compiled::True,
         Domain::False => Compiled::False,
-        Domain::And(items) => Compiled::And(items.iter().map(|item| compile(database, env, model, item)).collect::<OdooResult<_>>()?),
-        Domain::Or(items) => Compiled::Or(items.iter().map(|item| compile(database, env, model, item)).collect::<OdooResult<_>>()?),
+        Domain::And(items) => Compiled::And(
+            items
+                .iter()
+                .map(|item| compile(database, env, model, item))
+                .collect::<OdooResult<_>>()?,
+        ),
+        Domain::Or(items) => Compiled::Or(
+            items
+                .iter()
+                .map(|item| compile(database, env, model, item))
+                .collect::<OdooResult<_>>()?,
+        ),
         Domain::Not(inner) => Compiled::Not(Box::new(compile(database, env, model, inner)?)),
         Domain::Leaf(condition) => compile_leaf(database, env, model, condition)?,
     })
@@ -237,7 +285,12 @@ fn invalid_leaf(model: &ModelDef, condition: &Condition, why: &str) -> OdooExcep
     ))
 }
 
-fn compile_leaf(database: &Database, env: &Env, model: &ModelDef, condition: &Condition) -> OdooResult<Compiled> {
+fn compile_leaf(
+    database: &Database,
+    env: &Env,
+    model: &ModelDef,
+    condition: &Condition,
+) -> OdooResult<Compiled> {
     let (head, rest) = match condition.field.split_once('.') {
         Some((head, rest)) => (head, Some(rest)),
         None => (condition.field.as_str(), None),
@@ -252,7 +305,11 @@ fn compile_leaf(database: &Database, env: &Env, model: &ModelDef, condition: &Co
     // A dotted path through a relation is `any` on the first hop (Odoo 17+ rewrites it so).
     if let Some(rest) = rest {
         let Some(comodel) = field.ftype.comodel() else {
-            return Err(invalid_leaf(model, condition, "only relational fields can be followed with '.'"));
+            return Err(invalid_leaf(
+                model,
+                condition,
+                "only relational fields can be followed with '.'",
+            ));
         };
         let sub = Domain::Leaf(Condition {
             field: rest.to_owned(),
@@ -269,12 +326,19 @@ fn compile_leaf(database: &Database, env: &Env, model: &ModelDef, condition: &Co
     let value = match &condition.operand {
         Operand::Domain(sub) => {
             let Some(comodel) = field.ftype.comodel() else {
-                return Err(invalid_leaf(model, condition, "'any' needs a relational field"));
+                return Err(invalid_leaf(
+                    model,
+                    condition,
+                    "'any' needs a relational field",
+                ));
             };
             let ids = related_ids(database, env, &field, comodel, sub)?;
             return Ok(Compiled::Leaf(Leaf {
                 field,
-                test: Test::IdSet { ids, negate: operator == Operator::NotAny },
+                test: Test::IdSet {
+                    ids,
+                    negate: operator == Operator::NotAny,
+                },
             }));
         }
         Operand::Value(value) => value,
@@ -282,18 +346,36 @@ fn compile_leaf(database: &Database, env: &Env, model: &ModelDef, condition: &Co
     let is_false = matches!(value, Value::Bool(false) | Value::Null);
     let test = match operator {
         Operator::EqOrUnset if is_false => return Ok(Compiled::True),
-        Operator::Eq | Operator::EqOrUnset | Operator::NotEq if is_false && field.ftype != FieldType::Boolean => {
+        Operator::Eq | Operator::EqOrUnset | Operator::NotEq
+            if is_false && field.ftype != FieldType::Boolean =>
+        {
             Test::IsSet(operator == Operator::NotEq)
         }
-        Operator::Eq | Operator::EqOrUnset | Operator::NotEq | Operator::Gt | Operator::Gte | Operator::Lt | Operator::Lte => {
-            let operator = if operator == Operator::EqOrUnset { Operator::Eq } else { operator };
+        Operator::Eq
+        | Operator::EqOrUnset
+        | Operator::NotEq
+        | Operator::Gt
+        | Operator::Gte
+        | Operator::Lt
+        | Operator::Lte => {
+            let operator = if operator == Operator::EqOrUnset {
+                Operator::Eq
+            } else {
+                operator
+            };
             if let (Some(comodel), Value::String(text)) = (field.ftype.comodel(), value) {
                 // A name instead of an id: Odoo searches the comodel by display name.
                 let ids = ids_by_name(database, comodel, text.as_str(), operator)?;
                 let negate = operator == Operator::NotEq;
                 Test::IdSet { ids, negate }
             } else {
-                Test::Compare(operator, Some(operand(model, &field, value).map_err(|why| invalid_leaf(model, condition, &why))?))
+                Test::Compare(
+                    operator,
+                    Some(
+                        operand(model, &field, value)
+                            .map_err(|why| invalid_leaf(model, condition, &why))?,
+                    ),
+                )
             }
         }
         Operator::In | Operator::NotIn => {
@@ -301,7 +383,9 @@ fn compile_leaf(database: &Database, env: &Env, model: &ModelDef, condition: &Co
                 Value::Array(items) => items.clone(),
                 single => vec![single.clone()],
             };
-            let with_null = items.iter().any(|item| matches!(item, Value::Bool(false) | Value::Null));
+            let with_null = items
+                .iter()
+                .any(|item| matches!(item, Value::Bool(false) | Value::Null));
             let values = items
                 .iter()
                 .filter(|item| !matches!(item, Value::Bool(false) | Value::Null))
@@ -311,15 +395,27 @@ fn compile_leaf(database: &Database, env: &Env, model: &ModelDef, condition: &Co
             // With `negate`, a NULL row is kept unless `False` was listed: Odoo's
             // `col NOT IN (…) OR col IS NULL`.
             let negate = operator == Operator::NotIn;
-            Test::In { values, with_null, negate }
+            Test::In {
+                values,
+                with_null,
+                negate,
+            }
         }
-        Operator::Like | Operator::NotLike | Operator::ILike | Operator::NotILike | Operator::EqLike | Operator::EqILike => {
+        Operator::Like
+        | Operator::NotLike
+        | Operator::ILike
+        | Operator::NotILike
+        | Operator::EqLike
+        | Operator::EqILike => {
             let text = match value {
                 Value::String(text) => text.clone(),
                 Value::Number(number) => number.to_string(),
                 _ => return Err(invalid_leaf(model, condition, "a pattern must be a string")),
             };
-            let case_insensitive = matches!(operator, Operator::ILike | Operator::NotILike | Operator::EqILike);
+            let case_insensitive = matches!(
+                operator,
+                Operator::ILike | Operator::NotILike | Operator::EqILike
+            );
             let negate = matches!(operator, Operator::NotLike | Operator::NotILike);
             let raw = matches!(operator, Operator::EqLike | Operator::EqILike);
             let mut pattern = if raw { text } else { format!("%{text}%") };
@@ -330,18 +426,33 @@ fn compile_leaf(database: &Database, env: &Env, model: &ModelDef, condition: &Co
                 let ids = ids_by_name(database, comodel, &pattern, Operator::EqILike)?;
                 Test::IdSet { ids, negate }
             } else {
-                Test::Pattern { pattern, case_insensitive, negate }
+                Test::Pattern {
+                    pattern,
+                    case_insensitive,
+                    negate,
+                }
             }
         }
         Operator::ChildOf | Operator::ParentOf => {
-            let target_model = field.ftype.comodel().map_or(model.name.as_str(), |comodel| comodel);
+            let target_model = field
+                .ftype
+                .comodel()
+                .map_or(model.name.as_str(), |comodel| comodel);
             if field.name != "id" && field.ftype.comodel().is_none() {
-                return Err(invalid_leaf(model, condition, "child_of/parent_of need a relational field"));
+                return Err(invalid_leaf(
+                    model,
+                    condition,
+                    "child_of/parent_of need a relational field",
+                ));
             }
             let roots: Vec<i64> = match value {
                 Value::Array(items) => items.iter().filter_map(Value::as_i64).collect(),
                 Value::Number(number) => number.as_i64().into_iter().collect(),
-                Value::String(name) => ids_by_name(database, target_model, name.as_str(), Operator::Eq)?.into_iter().collect(),
+                Value::String(name) => {
+                    ids_by_name(database, target_model, name.as_str(), Operator::Eq)?
+                        .into_iter()
+                        .collect()
+                }
                 _ => Vec::new(),
             };
             let ids = if operator == Operator::ChildOf {
@@ -351,23 +462,41 @@ fn compile_leaf(database: &Database, env: &Env, model: &ModelDef, condition: &Co
             };
             Test::IdSet { ids, negate: false }
         }
-        Operator::Any | Operator::NotAny => return Err(invalid_leaf(model, condition, "'any' takes a domain")),
+        Operator::Any | Operator::NotAny => {
+            return Err(invalid_leaf(model, condition, "'any' takes a domain"));
+        }
     };
     Ok(Compiled::Leaf(Leaf { field, test }))
 }
 
 /// Runs a sub-domain on a comodel. Many2one hops ignore `active_test` (Odoo searches the
 /// comodel with `active_test=False` there); x2many hops respect the caller's context.
-fn related_ids(database: &Database, env: &Env, field: &FieldDef, comodel: &str, sub: &Domain) -> OdooResult<HashSet<i64>> {
+fn related_ids(
+    database: &Database,
+    env: &Env,
+    field: &FieldDef,
+    comodel: &str,
+    sub: &Domain,
+) -> OdooResult<HashSet<i64>> {
     let comodel = database.model(comodel)?;
     let mut sub_env = env.clone();
     if matches!(field.ftype, FieldType::Many2one { .. }) {
-        sub_env.context.insert("active_test".into(), Value::Bool(false));
+        sub_env
+            .context
+            .insert("active_test".into(), Value::Bool(false));
     }
-    Ok(database.matching_ids(&sub_env, &comodel, sub)?.into_iter().collect())
+    Ok(database
+        .matching_ids(&sub_env, &comodel, sub)?
+        .into_iter()
+        .collect())
 }
 
-fn ids_by_name(database: &Database, comodel: &str, text: &str, operator: Operator) -> OdooResult<HashSet<i64>> {
+fn ids_by_name(
+    database: &Database,
+    comodel: &str,
+    text: &str,
+    operator: Operator,
+) -> OdooResult<HashSet<i64>> {
     let table = database.table(comodel)?;
     let lowered = text.to_lowercase();
     Ok(table
@@ -393,7 +522,10 @@ fn ids_by_name(database: &Database, comodel: &str, text: &str, operator: Operato
 /// are given: `"2024-01-01 10:00:00"` is exactly 10:00:00.000000.
 fn operand(model: &ModelDef, field: &FieldDef, value: &Value) -> Result<Val, String> {
     if field.name == "id" {
-        return value.as_i64().map(Val::Int).ok_or_else(|| format!("{value} is not an id"));
+        return value
+            .as_i64()
+            .map(Val::Int)
+            .ok_or_else(|| format!("{value} is not an id"));
     }
     match &field.ftype {
         FieldType::Datetime => value
@@ -406,30 +538,46 @@ fn operand(model: &ModelDef, field: &FieldDef, value: &Value) -> Result<Val, Str
             .and_then(values::parse_date)
             .map(Val::Date)
             .ok_or_else(|| format!("invalid input syntax for type date: {value}")),
-        FieldType::Many2one { .. } | FieldType::One2many { .. } | FieldType::Many2many { .. } => value
-            .as_i64()
-            .map(Val::Ref)
-            .ok_or_else(|| format!("{value} is not an id")),
+        FieldType::Many2one { .. } | FieldType::One2many { .. } | FieldType::Many2many { .. } => {
+            value
+                .as_i64()
+                .map(Val::Ref)
+                .ok_or_else(|| format!("{value} is not an id"))
+        }
         FieldType::Boolean => Ok(Val::Bool(match value {
             Value::Bool(flag) => *flag,
             Value::Number(number) => number.as_f64().is_some_and(|f| f != 0.0),
             _ => return Err(format!("{value} is not a boolean")),
         })),
         FieldType::Integer => match value {
-            Value::Number(number) => Ok(number.as_i64().map(Val::Int).unwrap_or_else(|| Val::Float(number.as_f64().unwrap_or(0.0)))),
-            Value::String(text) => text.trim().parse().map(Val::Int).map_err(|_| format!("invalid input syntax for type integer: {text:?}")),
+            Value::Number(number) => Ok(number
+                .as_i64()
+                .map(Val::Int)
+                .unwrap_or_else(|| Val::Float(number.as_f64().unwrap_or(0.0)))),
+            Value::String(text) => text
+                .trim()
+                .parse()
+                .map(Val::Int)
+                .map_err(|_| format!("invalid input syntax for type integer: {text:?}")),
             _ => Err(format!("{value} is not a number")),
         },
         FieldType::Float | FieldType::Monetary => match value {
             Value::Number(number) => Ok(Val::Float(number.as_f64().unwrap_or(0.0))),
-            Value::String(text) => text.trim().parse().map(Val::Float).map_err(|_| format!("invalid input syntax for type numeric: {text:?}")),
+            Value::String(text) => text
+                .trim()
+                .parse()
+                .map(Val::Float)
+                .map_err(|_| format!("invalid input syntax for type numeric: {text:?}")),
             _ => Err(format!("{value} is not a number")),
         },
         _ => match value {
             Value::String(text) => Ok(Val::Str(text.clone())),
             Value::Number(number) => Ok(Val::Str(number.to_string())),
             Value::Bool(true) => Ok(Val::Str("True".into())),
-            _ => Err(format!("{value} cannot be compared with {}.{}", model.name, field.name)),
+            _ => Err(format!(
+                "{value} cannot be compared with {}.{}",
+                model.name, field.name
+            )),
         },
     }
 }
@@ -449,14 +597,30 @@ pub struct OrderSpec(Vec<OrderTerm>);
 
 impl OrderSpec {
     pub fn parse(model: &ModelDef, text: &str) -> OdooResult<OrderSpec> {
-        let invalid = || OdooException::value_error(format!("Invalid \"order\" specified ({text}). A valid \"order\" specification is a comma-separated list of valid field names (optionally followed by asc/desc for the direction)"));
+        let invalid = || {
+            OdooException::value_error(format!(
+                "Invalid \"order\" specified ({text}). A valid \"order\" specification is a comma-separated list of valid field names (optionally followed by asc/desc for the direction)"
+            ))
+        };
         let mut terms = Vec::new();
-        for part in text.split(',').map(str::trim).filter(|part| !part.is_empty()) {
+        for part in text
+            .split(',')
+            .map(str::trim)
+            .filter(|part| !part.is_empty())
+        {
             let words: Vec<String> = part.split_whitespace().map(str::to_lowercase).collect();
             let name = part.split_whitespace().next().ok_or_else(invalid)?;
-            let field = model.get(name).cloned().ok_or_else(|| OdooException::value_error(format!("Invalid field '{name}' on model '{}'", model.name)))?;
+            let field = model.get(name).cloned().ok_or_else(|| {
+                OdooException::value_error(format!(
+                    "Invalid field '{name}' on model '{}'",
+                    model.name
+                ))
+            })?;
             // Name-like computed fields are stored (or ordered through `_rec_name`) in Odoo.
-            if !matches!(field.compute, None | Some(crate::schema::Compute::DisplayName)) {
+            if !matches!(
+                field.compute,
+                None | Some(crate::schema::Compute::DisplayName)
+            ) {
                 return Err(OdooException::value_error(format!(
                     "Cannot convert {}.{} to SQL because it is not stored",
                     model.name, field.name
@@ -476,7 +640,11 @@ impl OrderSpec {
                 },
                 None => descending,
             };
-            terms.push(OrderTerm { field, descending, nulls_first });
+            terms.push(OrderTerm {
+                field,
+                descending,
+                nulls_first,
+            });
         }
         Ok(OrderSpec(terms))
     }
@@ -494,7 +662,9 @@ fn sort_key(database: &Database, model: &ModelDef, id: i64, field: &FieldDef) ->
     match (&field.ftype, value) {
         (_, Val::Null) => SortKey::Null,
         // Odoo orders a many2one by the comodel's `_order`; its display name is close enough.
-        (FieldType::Many2one { comodel }, Val::Ref(target)) => SortKey::Text(database.display_name(comodel, target)),
+        (FieldType::Many2one { comodel }, Val::Ref(target)) => {
+            SortKey::Text(database.display_name(comodel, target))
+        }
         (_, value) => SortKey::Value(value),
     }
 }
@@ -502,15 +672,31 @@ fn sort_key(database: &Database, model: &ModelDef, id: i64, field: &FieldDef) ->
 fn compare_keys(a: &SortKey, b: &SortKey, term: &OrderTerm) -> Ordering {
     match (a, b) {
         (SortKey::Null, SortKey::Null) => Ordering::Equal,
-        (SortKey::Null, _) => if term.nulls_first { Ordering::Less } else { Ordering::Greater },
-        (_, SortKey::Null) => if term.nulls_first { Ordering::Greater } else { Ordering::Less },
+        (SortKey::Null, _) => {
+            if term.nulls_first {
+                Ordering::Less
+            } else {
+                Ordering::Greater
+            }
+        }
+        (_, SortKey::Null) => {
+            if term.nulls_first {
+                Ordering::Greater
+            } else {
+                Ordering::Less
+            }
+        }
         (left, right) => {
             let ordering = match (left, right) {
                 (SortKey::Text(x), SortKey::Text(y)) => x.cmp(y),
                 (SortKey::Value(x), SortKey::Value(y)) => x.compare(y),
                 _ => Ordering::Equal,
             };
-            if term.descending { ordering.reverse() } else { ordering }
+            if term.descending {
+                ordering.reverse()
+            } else {
+                ordering
+            }
         }
     }
 }
@@ -518,14 +704,32 @@ fn compare_keys(a: &SortKey, b: &SortKey, term: &OrderTerm) -> Ordering {
 /// A stand-in for PostgreSQL's unspecified order among equal keys: deterministic, but not
 /// by id, so a client that forgets to add `id` to its order finds out in tests.
 fn tie_breaker(id: i64) -> u64 {
-    (id as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15).rotate_left(17)
+    (id as u64)
+        .wrapping_mul(0x9E37_79B9_7F4A_7C15)
+        .rotate_left(17)
 }
 
 /// Sorts the matching ids by `order` and cuts the `offset`/`limit` page.
-pub fn sort_page(database: &Database, model: &ModelDef, ids: Vec<i64>, order: &OrderSpec, offset: usize, limit: Option<usize>) -> Vec<i64> {
+pub fn sort_page(
+    database: &Database,
+    model: &ModelDef,
+    ids: Vec<i64>,
+    order: &OrderSpec,
+    offset: usize,
+    limit: Option<usize>,
+) -> Vec<i64> {
     let mut keyed: Vec<(Vec<SortKey>, i64)> = ids
         .into_iter()
-        .map(|id| (order.0.iter().map(|term| sort_key(database, model, id, &term.field)).collect(), id))
+        .map(|id| {
+            (
+                order
+                    .0
+                    .iter()
+                    .map(|term| sort_key(database, model, id, &term.field))
+                    .collect(),
+                id,
+            )
+        })
         .collect();
     let compare = |a: &(Vec<SortKey>, i64), b: &(Vec<SortKey>, i64)| {
         for ((left, right), term) in a.0.iter().zip(&b.0).zip(&order.0) {
@@ -536,13 +740,20 @@ pub fn sort_page(database: &Database, model: &ModelDef, ids: Vec<i64>, order: &O
         }
         tie_breaker(a.1).cmp(&tie_breaker(b.1))
     };
-    let end = limit.map_or(keyed.len(), |limit| offset.saturating_add(limit).min(keyed.len()));
+    let end = limit.map_or(keyed.len(), |limit| {
+        offset.saturating_add(limit).min(keyed.len())
+    });
     if end < keyed.len() && end > 0 {
         keyed.select_nth_unstable_by(end - 1, compare);
         keyed.truncate(end);
     }
     keyed.sort_unstable_by(compare);
-    keyed.into_iter().skip(offset).take(end.saturating_sub(offset)).map(|(_, id)| id).collect()
+    keyed
+        .into_iter()
+        .skip(offset)
+        .take(end.saturating_sub(offset))
+        .map(|(_, id)| id)
+        .collect()
 }
 
 #[cfg(test)]

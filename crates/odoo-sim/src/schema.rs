@@ -47,7 +47,10 @@ impl FieldType {
     }
 
     pub fn is_x2many(&self) -> bool {
-        matches!(self, FieldType::One2many { .. } | FieldType::Many2many { .. })
+        matches!(
+            self,
+            FieldType::One2many { .. } | FieldType::Many2many { .. }
+        )
     }
 
     pub fn is_textual(&self) -> bool {
@@ -138,7 +141,10 @@ impl ModelDef {
         };
         model = model
             .field(FieldDef::new("id", "ID", FieldType::Integer).readonly())
-            .field(FieldDef::new("display_name", "Display Name", FieldType::Char).computed(Compute::DisplayName))
+            .field(
+                FieldDef::new("display_name", "Display Name", FieldType::Char)
+                    .computed(Compute::DisplayName),
+            )
             .field(FieldDef::new("create_date", "Created on", FieldType::Datetime).readonly())
             .field(FieldDef::new("create_uid", "Created by", users()).readonly())
             .field(FieldDef::new("write_date", "Last Updated on", FieldType::Datetime).readonly())
@@ -248,7 +254,10 @@ pub fn standard_models(version: OdooVersion) -> Vec<ModelDef> {
         .field(f("lang", "Language", Char))
         .field(f("customer_rank", "Customer Rank", Integer))
         .field(f("supplier_rank", "Supplier Rank", Integer))
-        .field(f("sale_order_count", "Sale Order Count", Integer).computed(Compute::PartnerSaleOrderCount));
+        .field(
+            f("sale_order_count", "Sale Order Count", Integer)
+                .computed(Compute::PartnerSaleOrderCount),
+        );
     if version.has_partner_mobile() {
         partner = partner.field(f("mobile", "Mobile", Char));
     }
@@ -274,7 +283,11 @@ pub fn standard_models(version: OdooVersion) -> Vec<ModelDef> {
     let template = ModelDef::new("product.template", "Product")
         .order("priority desc, name")
         .field(f("name", "Name", Char).required())
-        .field(f("priority", "Favorite", selection(&[("0", "Normal"), ("1", "Favorite")])))
+        .field(f(
+            "priority",
+            "Favorite",
+            selection(&[("0", "Normal"), ("1", "Favorite")]),
+        ))
         .field(f("active", "Active", Boolean))
         .field(f("default_code", "Internal Reference", Char))
         .field(f("list_price", "Sales Price", Float))
@@ -282,12 +295,27 @@ pub fn standard_models(version: OdooVersion) -> Vec<ModelDef> {
         .field(f(
             "type",
             "Product Type",
-            selection(&[("consu", "Goods"), ("service", "Service"), ("combo", "Combo")]),
+            selection(&[
+                ("consu", "Goods"),
+                ("service", "Service"),
+                ("combo", "Combo"),
+            ]),
         ))
-        .field(f("product_variant_ids", "Products", o2m("product.product", "product_tmpl_id")));
+        .field(f(
+            "product_variant_ids",
+            "Products",
+            o2m("product.product", "product_tmpl_id"),
+        ));
     let product = ModelDef::new("product.product", "Product Variant")
         .order("default_code, name, id")
-        .field(f("product_tmpl_id", "Product Template", m2o("product.template")).required())
+        .field(
+            f(
+                "product_tmpl_id",
+                "Product Template",
+                m2o("product.template"),
+            )
+            .required(),
+        )
         .field(f("name", "Name", Char))
         .field(f("active", "Active", Boolean))
         .field(f("default_code", "Internal Reference", Char))
@@ -302,20 +330,38 @@ pub fn standard_models(version: OdooVersion) -> Vec<ModelDef> {
         .order("sequence, id")
         .field(f("name", "Attribute", Char).required())
         .field(f("sequence", "Sequence", Integer))
-        .field(f("value_ids", "Values", o2m("product.attribute.value", "attribute_id")));
+        .field(f(
+            "value_ids",
+            "Values",
+            o2m("product.attribute.value", "attribute_id"),
+        ));
     let attribute_value = ModelDef::new("product.attribute.value", "Attribute Value")
         .order("attribute_id, sequence, id")
         .field(f("name", "Value", Char).required())
         .field(f("sequence", "Sequence", Integer))
         .field(f("attribute_id", "Attribute", m2o("product.attribute")).required());
-    let ptav = ModelDef::new("product.template.attribute.value", "Product Template Attribute Value")
-        .order("attribute_line_id, product_attribute_value_id, id")
-        .field(f("name", "Value", Char))
-        .field(f("attribute_line_id", "Attribute Line", Integer))
-        .field(f("product_attribute_value_id", "Attribute Value", m2o("product.attribute.value")).required())
-        .field(f("attribute_id", "Attribute", m2o("product.attribute")))
-        .field(f("product_tmpl_id", "Product Template", m2o("product.template")))
-        .field(f("price_extra", "Value Price Extra", Float));
+    let ptav = ModelDef::new(
+        "product.template.attribute.value",
+        "Product Template Attribute Value",
+    )
+    .order("attribute_line_id, product_attribute_value_id, id")
+    .field(f("name", "Value", Char))
+    .field(f("attribute_line_id", "Attribute Line", Integer))
+    .field(
+        f(
+            "product_attribute_value_id",
+            "Attribute Value",
+            m2o("product.attribute.value"),
+        )
+        .required(),
+    )
+    .field(f("attribute_id", "Attribute", m2o("product.attribute")))
+    .field(f(
+        "product_tmpl_id",
+        "Product Template",
+        m2o("product.template"),
+    ))
+    .field(f("price_extra", "Value Price Extra", Float));
 
     let mut order_states = vec![
         ("draft", "Quotation"),
@@ -332,22 +378,48 @@ pub fn standard_models(version: OdooVersion) -> Vec<ModelDef> {
         .field(f("state", "Status", selection(&order_states)).readonly())
         .field(f("date_order", "Order Date", Datetime).required())
         .field(f("partner_id", "Customer", m2o("res.partner")).required())
-        .field(f("partner_invoice_id", "Invoice Address", m2o("res.partner")))
-        .field(f("partner_shipping_id", "Delivery Address", m2o("res.partner")))
+        .field(f(
+            "partner_invoice_id",
+            "Invoice Address",
+            m2o("res.partner"),
+        ))
+        .field(f(
+            "partner_shipping_id",
+            "Delivery Address",
+            m2o("res.partner"),
+        ))
         .field(f("user_id", "Salesperson", m2o("res.users")))
         .field(f("client_order_ref", "Customer Reference", Char))
         .field(f("origin", "Source Document", Char))
         .field(f("note", "Terms and conditions", Text))
         .field(f("currency_code", "Currency", Char).readonly())
-        .field(f("order_line", "Order Lines", o2m("sale.order.line", "order_id")))
-        .field(f("picking_ids", "Transfers", o2m("stock.picking", "sale_id")))
-        .field(f("amount_untaxed", "Untaxed Amount", Monetary).computed(Compute::OrderAmountUntaxed))
-        .field(f("amount_total", "Total", Monetary).computed(Compute::OrderAmountTotal))
         .field(f(
-            "delivery_status",
-            "Delivery Status",
-            selection(&[("pending", "Not Delivered"), ("started", "Started"), ("partial", "Partially Delivered"), ("full", "Fully Delivered")]),
-        ).computed(Compute::OrderDeliveryStatus));
+            "order_line",
+            "Order Lines",
+            o2m("sale.order.line", "order_id"),
+        ))
+        .field(f(
+            "picking_ids",
+            "Transfers",
+            o2m("stock.picking", "sale_id"),
+        ))
+        .field(
+            f("amount_untaxed", "Untaxed Amount", Monetary).computed(Compute::OrderAmountUntaxed),
+        )
+        .field(f("amount_total", "Total", Monetary).computed(Compute::OrderAmountTotal))
+        .field(
+            f(
+                "delivery_status",
+                "Delivery Status",
+                selection(&[
+                    ("pending", "Not Delivered"),
+                    ("started", "Started"),
+                    ("partial", "Partially Delivered"),
+                    ("full", "Fully Delivered"),
+                ]),
+            )
+            .computed(Compute::OrderDeliveryStatus),
+        );
     if !version.has_sale_done_state() {
         order = order.field(f("locked", "Locked", Boolean));
     }
@@ -371,28 +443,43 @@ pub fn standard_models(version: OdooVersion) -> Vec<ModelDef> {
     let picking = ModelDef::new("stock.picking", "Transfer")
         .order("priority desc, scheduled_date asc, id desc")
         .field(f("name", "Reference", Char))
-        .field(f("priority", "Priority", selection(&[("0", "Normal"), ("1", "Urgent")])))
         .field(f(
-            "state",
-            "Status",
-            selection(&[
-                ("draft", "Draft"),
-                ("waiting", "Waiting Another Operation"),
-                ("confirmed", "Waiting"),
-                ("assigned", "Ready"),
-                ("done", "Done"),
-                ("cancel", "Cancelled"),
-            ]),
-        ).readonly())
+            "priority",
+            "Priority",
+            selection(&[("0", "Normal"), ("1", "Urgent")]),
+        ))
+        .field(
+            f(
+                "state",
+                "Status",
+                selection(&[
+                    ("draft", "Draft"),
+                    ("waiting", "Waiting Another Operation"),
+                    ("confirmed", "Waiting"),
+                    ("assigned", "Ready"),
+                    ("done", "Done"),
+                    ("cancel", "Cancelled"),
+                ]),
+            )
+            .readonly(),
+        )
         .field(f("partner_id", "Contact", m2o("res.partner")))
         .field(f("origin", "Source Document", Char))
         .field(f("sale_id", "Sales Order", m2o("sale.order")))
         .field(f(
             "picking_type_code",
             "Type of Operation",
-            selection(&[("incoming", "Receipt"), ("outgoing", "Delivery"), ("internal", "Internal Transfer")]),
+            selection(&[
+                ("incoming", "Receipt"),
+                ("outgoing", "Delivery"),
+                ("internal", "Internal Transfer"),
+            ]),
         ))
-        .field(f("move_ids", "Stock Moves", o2m("stock.move", "picking_id")))
+        .field(f(
+            "move_ids",
+            "Stock Moves",
+            o2m("stock.move", "picking_id"),
+        ))
         .field(f("scheduled_date", "Scheduled Date", Datetime))
         .field(f("date_done", "Date of Transfer", Datetime).readonly())
         .field(f("return_id", "Return of", m2o("stock.picking")))
@@ -405,19 +492,22 @@ pub fn standard_models(version: OdooVersion) -> Vec<ModelDef> {
         .field(f("product_id", "Product", m2o("product.product")).required())
         .field(f("product_uom_qty", "Demand", Float))
         .field(f("sale_line_id", "Sale Line", m2o("sale.order.line")))
-        .field(f(
-            "state",
-            "Status",
-            selection(&[
-                ("draft", "New"),
-                ("waiting", "Waiting Another Move"),
-                ("confirmed", "Waiting Availability"),
-                ("partially_available", "Partially Available"),
-                ("assigned", "Available"),
-                ("done", "Done"),
-                ("cancel", "Cancelled"),
-            ]),
-        ).readonly());
+        .field(
+            f(
+                "state",
+                "Status",
+                selection(&[
+                    ("draft", "New"),
+                    ("waiting", "Waiting Another Move"),
+                    ("confirmed", "Waiting Availability"),
+                    ("partially_available", "Partially Available"),
+                    ("assigned", "Available"),
+                    ("done", "Done"),
+                    ("cancel", "Cancelled"),
+                ]),
+            )
+            .readonly(),
+        );
     moves = if version.has_quantity_done() {
         moves
             .field(f("reserved_availability", "Quantity Reserved", Float).readonly())
@@ -429,7 +519,11 @@ pub fn standard_models(version: OdooVersion) -> Vec<ModelDef> {
     };
     let return_wizard = ModelDef::new("stock.return.picking", "Return Picking")
         .field(f("picking_id", "Picking", m2o("stock.picking")))
-        .field(f("product_return_moves", "Moves", o2m("stock.return.picking.line", "wizard_id")));
+        .field(f(
+            "product_return_moves",
+            "Moves",
+            o2m("stock.return.picking.line", "wizard_id"),
+        ));
     let return_line = ModelDef::new("stock.return.picking.line", "Return Picking Line")
         .rec_name("product_id")
         .field(f("wizard_id", "Wizard", m2o("stock.return.picking")))
@@ -455,16 +549,45 @@ pub fn standard_models(version: OdooVersion) -> Vec<ModelDef> {
                 ("in_refund", "Vendor Credit Note"),
             ]),
         ))
-        .field(f("state", "Status", selection(&[("draft", "Draft"), ("posted", "Posted"), ("cancel", "Cancelled")])))
+        .field(f(
+            "state",
+            "Status",
+            selection(&[
+                ("draft", "Draft"),
+                ("posted", "Posted"),
+                ("cancel", "Cancelled"),
+            ]),
+        ))
         .field(f("invoice_origin", "Origin", Char))
         .field(f("amount_total", "Total", Monetary))
-        .field(f("payment_state", "Payment Status", selection(&[("not_paid", "Not Paid"), ("partial", "Partially Paid"), ("paid", "Paid")])));
+        .field(f(
+            "payment_state",
+            "Payment Status",
+            selection(&[
+                ("not_paid", "Not Paid"),
+                ("partial", "Partially Paid"),
+                ("paid", "Paid"),
+            ]),
+        ));
     let lead = ModelDef::new("crm.lead", "Lead/Opportunity")
         .order("priority desc, id desc")
         .field(f("name", "Opportunity", Char).required())
         .field(f("active", "Active", Boolean))
-        .field(f("type", "Type", selection(&[("lead", "Lead"), ("opportunity", "Opportunity")])))
-        .field(f("priority", "Priority", selection(&[("0", "Low"), ("1", "Medium"), ("2", "High"), ("3", "Very High")])))
+        .field(f(
+            "type",
+            "Type",
+            selection(&[("lead", "Lead"), ("opportunity", "Opportunity")]),
+        ))
+        .field(f(
+            "priority",
+            "Priority",
+            selection(&[
+                ("0", "Low"),
+                ("1", "Medium"),
+                ("2", "High"),
+                ("3", "Very High"),
+            ]),
+        ))
         .field(f("partner_id", "Customer", m2o("res.partner")))
         .field(f("email_from", "Email", Char))
         .field(f("phone", "Phone", Char))

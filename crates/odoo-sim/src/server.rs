@@ -37,7 +37,12 @@ fn html_page(status: StatusCode, retry_after: Option<&str>) -> Response {
         "<!doctype html>\n<html lang=en>\n<title>{code} {reason}</title>\n<h1>{reason}</h1>\n<p>The server answered {code}.</p>\n",
         code = status.as_u16()
     );
-    let mut response = (status, [(header::CONTENT_TYPE, "text/html; charset=utf-8")], body).into_response();
+    let mut response = (
+        status,
+        [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
+        body,
+    )
+        .into_response();
     if let Some(value) = retry_after.and_then(|v| HeaderValue::from_str(v).ok()) {
         response.headers_mut().insert(header::RETRY_AFTER, value);
     }
@@ -62,7 +67,10 @@ async fn apply_fault(state: &SimState, model: &str, method: &str) -> FaultOutcom
             tokio::time::sleep(duration).await;
             FaultOutcome::Proceed
         }
-        Some(Fault::Status { status, retry_after }) => {
+        Some(Fault::Status {
+            status,
+            retry_after,
+        }) => {
             let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
             FaultOutcome::Answer(html_page(status, retry_after.as_deref()))
         }
@@ -76,8 +84,13 @@ async fn apply_fault(state: &SimState, model: &str, method: &str) -> FaultOutcom
         ),
         Some(Fault::Drop) => {
             let chunks: Vec<Result<Bytes, std::io::Error>> = vec![
-                Ok(Bytes::from_static(b"{\"jsonrpc\": \"2.0\", \"id\": 1, \"result\": [")),
-                Err(std::io::Error::new(std::io::ErrorKind::ConnectionReset, "simulated dropped connection")),
+                Ok(Bytes::from_static(
+                    b"{\"jsonrpc\": \"2.0\", \"id\": 1, \"result\": [",
+                )),
+                Err(std::io::Error::new(
+                    std::io::ErrorKind::ConnectionReset,
+                    "simulated dropped connection",
+                )),
             ];
             let body = Body::from_stream(futures_util::stream::iter(chunks));
             FaultOutcome::Answer(
@@ -88,7 +101,9 @@ async fn apply_fault(state: &SimState, model: &str, method: &str) -> FaultOutcom
                     .unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response()),
             )
         }
-        Some(Fault::OdooError { name, message }) => FaultOutcome::Raise(OdooException::new(name, message)),
+        Some(Fault::OdooError { name, message }) => {
+            FaultOutcome::Raise(OdooException::new(name, message))
+        }
     }
 }
 
@@ -128,23 +143,51 @@ fn rpc_error(id: &Value, error: &OdooException) -> Response {
     .into_response()
 }
 
-async fn jsonrpc(State(state): State<Arc<SimState>>, ConnectInfo(peer): ConnectInfo<SocketAddr>, body: Bytes) -> Response {
+async fn jsonrpc(
+    State(state): State<Arc<SimState>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    body: Bytes,
+) -> Response {
     let request: Value = match serde_json::from_slice(&body) {
         Ok(request) => request,
         Err(error) => {
-            return rpc_error(&Value::Null, &OdooException::new("werkzeug.exceptions.BadRequest", format!("Invalid JSON data: {error}")));
+            return rpc_error(
+                &Value::Null,
+                &OdooException::new(
+                    "werkzeug.exceptions.BadRequest",
+                    format!("Invalid JSON data: {error}"),
+                ),
+            );
         }
     };
     let id = request.get("id").cloned().unwrap_or(Value::Null);
     let params = request.get("params").cloned().unwrap_or(Value::Null);
-    let service = params.get("service").and_then(Value::as_str).unwrap_or_default().to_owned();
-    let method = params.get("method").and_then(Value::as_str).unwrap_or_default().to_owned();
-    let args: Vec<Value> = params.get("args").and_then(Value::as_array).cloned().unwrap_or_default();
+    let service = params
+        .get("service")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_owned();
+    let method = params
+        .get("method")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_owned();
+    let args: Vec<Value> = params
+        .get("args")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
 
     let (model, counted_method) = match (service.as_str(), method.as_str()) {
         ("object", "execute_kw" | "execute") => (
-            args.get(3).and_then(Value::as_str).unwrap_or_default().to_owned(),
-            args.get(4).and_then(Value::as_str).unwrap_or_default().to_owned(),
+            args.get(3)
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_owned(),
+            args.get(4)
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_owned(),
         ),
         _ => (service.clone(), method.clone()),
     };
@@ -195,7 +238,9 @@ fn authenticate(state: &SimState, peer: IpAddr, args: &[Value]) -> Result<Value,
         && *count >= LOGIN_FAILURES_BEFORE_COOLDOWN
         && last.elapsed() < LOGIN_COOLDOWN
     {
-        return Err(OdooException::access_denied("Too many login failures, please wait a bit before trying again."));
+        return Err(OdooException::access_denied(
+            "Too many login failures, please wait a bit before trying again.",
+        ));
     }
     match state.check_login(login, secret) {
         Some(uid) => {
@@ -221,11 +266,20 @@ fn execute_kw(state: &SimState, method: &str, args: Vec<Value>) -> Result<Value,
     let model = args.get(3).and_then(Value::as_str).unwrap_or_default();
     let model_method = args.get(4).and_then(Value::as_str).unwrap_or_default();
     let (call_args, kwargs) = if method == "execute" {
-        (args.get(5..).map(<[Value]>::to_vec).unwrap_or_default(), Map::new())
+        (
+            args.get(5..).map(<[Value]>::to_vec).unwrap_or_default(),
+            Map::new(),
+        )
     } else {
         (
-            args.get(5).and_then(Value::as_array).cloned().unwrap_or_default(),
-            args.get(6).and_then(Value::as_object).cloned().unwrap_or_default(),
+            args.get(5)
+                .and_then(Value::as_array)
+                .cloned()
+                .unwrap_or_default(),
+            args.get(6)
+                .and_then(Value::as_object)
+                .cloned()
+                .unwrap_or_default(),
         )
     };
     let call = ModelCall::from_execute_kw(model, model_method, &call_args, kwargs)?;
@@ -235,7 +289,8 @@ fn execute_kw(state: &SimState, method: &str, args: Vec<Value>) -> Result<Value,
 // ----- JSON-2 -----------------------------------------------------------------------------
 
 fn json2_error(error: &OdooException) -> Response {
-    let status = StatusCode::from_u16(error.json2_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let status =
+        StatusCode::from_u16(error.json2_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     (
         status,
         axum::Json(json!({
@@ -249,7 +304,12 @@ fn json2_error(error: &OdooException) -> Response {
         .into_response()
 }
 
-async fn json2(State(state): State<Arc<SimState>>, Path((model, method)): Path<(String, String)>, headers: HeaderMap, body: Bytes) -> Response {
+async fn json2(
+    State(state): State<Arc<SimState>>,
+    Path((model, method)): Path<(String, String)>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     if !state.config.version.has_json2() {
         return html_page(StatusCode::NOT_FOUND, None);
     }
@@ -266,26 +326,48 @@ async fn json2(State(state): State<Arc<SimState>>, Path((model, method)): Path<(
         .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
         .map(|(_, key)| key.trim().to_owned());
     let Some(uid) = key.and_then(|key| state.uid_for_api_key(&key)) else {
-        return json2_error(&OdooException::new("werkzeug.exceptions.Unauthorized", "Invalid apikey"));
+        return json2_error(&OdooException::new(
+            "werkzeug.exceptions.Unauthorized",
+            "Invalid apikey",
+        ));
     };
-    if let Some(database) = headers.get("x-odoo-database").and_then(|value| value.to_str().ok())
+    if let Some(database) = headers
+        .get("x-odoo-database")
+        .and_then(|value| value.to_str().ok())
         && database != state.config.database
     {
-        return json2_error(&OdooException::new("werkzeug.exceptions.NotFound", format!("Database {database:?} not found")));
+        return json2_error(&OdooException::new(
+            "werkzeug.exceptions.NotFound",
+            format!("Database {database:?} not found"),
+        ));
     }
     let params = if body.is_empty() {
         Map::new()
     } else {
         match serde_json::from_slice::<Value>(&body) {
             Ok(Value::Object(params)) => params,
-            Ok(_) => return json2_error(&OdooException::new("werkzeug.exceptions.BadRequest", "The request body must be a JSON object")),
-            Err(error) => return json2_error(&OdooException::new("werkzeug.exceptions.BadRequest", format!("Invalid JSON: {error}"))),
+            Ok(_) => {
+                return json2_error(&OdooException::new(
+                    "werkzeug.exceptions.BadRequest",
+                    "The request body must be a JSON object",
+                ));
+            }
+            Err(error) => {
+                return json2_error(&OdooException::new(
+                    "werkzeug.exceptions.BadRequest",
+                    format!("Invalid JSON: {error}"),
+                ));
+            }
         }
     };
     if state.lock_database().model(&model).is_err() {
-        return json2_error(&OdooException::new("werkzeug.exceptions.NotFound", format!("Model {model:?} not found")));
+        return json2_error(&OdooException::new(
+            "werkzeug.exceptions.NotFound",
+            format!("Model {model:?} not found"),
+        ));
     }
-    let outcome = ModelCall::from_json2(&model, &method, params).and_then(|call| state.run_call(uid, &call));
+    let outcome =
+        ModelCall::from_json2(&model, &method, params).and_then(|call| state.run_call(uid, &call));
     match outcome {
         Ok(result) => axum::Json(result).into_response(),
         Err(error) => json2_error(&error),
@@ -353,13 +435,23 @@ impl SimState {
 
 impl Credential {
     fn accepts(&self, secret: &str) -> bool {
-        self.active && !secret.is_empty() && (self.password.as_deref() == Some(secret) || self.api_keys.iter().any(|key| key == secret))
+        self.active
+            && !secret.is_empty()
+            && (self.password.as_deref() == Some(secret)
+                || self.api_keys.iter().any(|key| key == secret))
     }
 }
 
 fn is_read_only(method: &str) -> bool {
     matches!(
         method,
-        "search_read" | "search" | "search_count" | "read" | "fields_get" | "name_search" | "check_access_rights" | "context_get"
+        "search_read"
+            | "search"
+            | "search_count"
+            | "read"
+            | "fields_get"
+            | "name_search"
+            | "check_access_rights"
+            | "context_get"
     )
 }

@@ -72,7 +72,9 @@ impl Val {
     /// PostgreSQL-like comparison of two non-null values of one column.
     pub fn compare(&self, other: &Val) -> Ordering {
         match (self, other) {
-            (Val::Int(a), Val::Int(b)) | (Val::DateTime(a), Val::DateTime(b)) | (Val::Ref(a), Val::Ref(b)) => a.cmp(b),
+            (Val::Int(a), Val::Int(b))
+            | (Val::DateTime(a), Val::DateTime(b))
+            | (Val::Ref(a), Val::Ref(b)) => a.cmp(b),
             (Val::Bool(a), Val::Bool(b)) => a.cmp(b),
             (Val::Str(a), Val::Str(b)) => a.cmp(b),
             (Val::Date(a), Val::Date(b)) => a.cmp(b),
@@ -87,13 +89,17 @@ pub fn micros_to_timestamp(micros: i64) -> Timestamp {
 
 /// Formats a stored datetime the way Odoo's `read` does: whole seconds, no zone.
 pub fn format_datetime(micros: i64) -> String {
-    let civil = micros_to_timestamp(micros).to_zoned(jiff::tz::TimeZone::UTC).datetime();
+    let civil = micros_to_timestamp(micros)
+        .to_zoned(jiff::tz::TimeZone::UTC)
+        .datetime();
     civil.strftime("%Y-%m-%d %H:%M:%S").to_string()
 }
 
 /// Formats with microseconds, for diagnostics and the simulator's own API.
 pub fn format_datetime_precise(micros: i64) -> String {
-    let civil = micros_to_timestamp(micros).to_zoned(jiff::tz::TimeZone::UTC).datetime();
+    let civil = micros_to_timestamp(micros)
+        .to_zoned(jiff::tz::TimeZone::UTC)
+        .datetime();
     civil.strftime("%Y-%m-%d %H:%M:%S%.6f").to_string()
 }
 
@@ -101,9 +107,16 @@ pub fn format_datetime_precise(micros: i64) -> String {
 pub fn parse_datetime(text: &str) -> Option<i64> {
     let trimmed = text.trim();
     let civil: DateTime = if trimmed.len() == 10 {
-        trimmed.parse::<Date>().ok()?.to_datetime(jiff::civil::Time::midnight())
+        trimmed
+            .parse::<Date>()
+            .ok()?
+            .to_datetime(jiff::civil::Time::midnight())
     } else {
-        trimmed.replace('T', " ").trim_end_matches('Z').parse::<DateTime>().ok()?
+        trimmed
+            .replace('T', " ")
+            .trim_end_matches('Z')
+            .parse::<DateTime>()
+            .ok()?
     };
     let timestamp = civil.to_zoned(jiff::tz::TimeZone::UTC).ok()?.timestamp();
     Some(timestamp.as_microsecond())
@@ -117,12 +130,8 @@ pub fn parse_date(text: &str) -> Option<Date> {
 /// Converts a JSON value written through the API into the column's value.
 /// Relational existence is checked by the ORM, not here.
 pub fn from_json(model: &str, field: &FieldDef, value: &Value) -> OdooResult<Val> {
-    let wrong = || {
-        OdooException::value_error(format!(
-            "Wrong value for {model}.{}: {value}",
-            field.name
-        ))
-    };
+    let wrong =
+        || OdooException::value_error(format!("Wrong value for {model}.{}: {value}", field.name));
     if value.is_null() || (value == &Value::Bool(false) && field.ftype != FieldType::Boolean) {
         return Ok(match field.ftype {
             FieldType::One2many { .. } | FieldType::Many2many { .. } => Val::Refs(Vec::new()),
@@ -136,7 +145,12 @@ pub fn from_json(model: &str, field: &FieldDef, value: &Value) -> OdooResult<Val
             _ => return Err(wrong()),
         },
         FieldType::Integer => match value {
-            Value::Number(number) => Val::Int(number.as_i64().or_else(|| number.as_f64().map(|f| f as i64)).ok_or_else(wrong)?),
+            Value::Number(number) => Val::Int(
+                number
+                    .as_i64()
+                    .or_else(|| number.as_f64().map(|f| f as i64))
+                    .ok_or_else(wrong)?,
+            ),
             Value::Bool(true) => Val::Int(1),
             Value::String(text) => Val::Int(text.trim().parse().map_err(|_| wrong())?),
             _ => return Err(wrong()),
@@ -153,7 +167,9 @@ pub fn from_json(model: &str, field: &FieldDef, value: &Value) -> OdooResult<Val
             _ => return Err(wrong()),
         }),
         FieldType::Date => Val::Date(value.as_str().and_then(parse_date).ok_or_else(wrong)?),
-        FieldType::Datetime => Val::DateTime(value.as_str().and_then(parse_datetime).ok_or_else(wrong)?),
+        FieldType::Datetime => {
+            Val::DateTime(value.as_str().and_then(parse_datetime).ok_or_else(wrong)?)
+        }
         FieldType::Selection(options) => {
             let key = value.as_str().ok_or_else(wrong)?;
             if !options.iter().any(|(option, _)| option == key) {

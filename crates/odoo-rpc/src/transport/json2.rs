@@ -25,7 +25,7 @@ impl Json2Transport {
 fn parse_reply(reply: HttpReply, endpoint: &Endpoint) -> Result<Box<RawValue>, Error> {
     if reply.is_success() {
         return serde_json::from_slice::<Box<RawValue>>(&reply.body).map_err(|e| {
-            Error::malformed(format!("the JSON-2 answer is not JSON: {e}"), &reply.body)
+            endpoint.malformed(format!("the JSON-2 answer is not JSON: {e}"), &reply.body)
         });
     }
     let body = serde_json::from_slice::<OdooErrorBody>(&reply.body)
@@ -80,15 +80,12 @@ impl Transport for Json2Transport {
                 )
                 .await?;
             let context: Value = serde_json::from_str(raw.get()).unwrap_or(Value::Null);
-            context
-                .get("uid")
-                .and_then(Value::as_i64)
-                .ok_or_else(|| {
-                    Error::malformed(
-                        "res.users.context_get answered without a uid",
-                        raw.get().as_bytes(),
-                    )
-                })
+            context.get("uid").and_then(Value::as_i64).ok_or_else(|| {
+                self.endpoint.malformed(
+                    "res.users.context_get answered without a uid",
+                    raw.get().as_bytes(),
+                )
+            })
         })
     }
 
@@ -107,10 +104,13 @@ impl Transport for Json2Transport {
                 context: call.context,
             })?;
             let mut authorization =
-                HeaderValue::try_from(format!("bearer {}", endpoint.api_key().expose()))
-                    .map_err(|_| {
-                        Error::invalid_request("the API key contains characters not allowed in an HTTP header")
-                    })?;
+                HeaderValue::try_from(format!("bearer {}", endpoint.api_key().expose())).map_err(
+                    |_| {
+                        Error::invalid_request(
+                            "the API key contains characters not allowed in an HTTP header",
+                        )
+                    },
+                )?;
             authorization.set_sensitive(true);
             let path = format!("/json/2/{}/{}", call.model, call.method);
             let mut request = endpoint
@@ -163,7 +163,10 @@ mod tests {
     fn success_is_the_bare_result() {
         assert_eq!(parse(200, "[1, 2]").unwrap().get(), "[1, 2]");
         assert_eq!(parse(200, "null").unwrap().get(), "null");
-        assert!(matches!(parse(200, "<html>"), Err(Error::MalformedResponse { .. })));
+        assert!(matches!(
+            parse(200, "<html>"),
+            Err(Error::MalformedResponse { .. })
+        ));
     }
 
     #[test]
@@ -179,8 +182,11 @@ mod tests {
         assert_eq!(odoo.http_status, Some(422));
         assert_eq!(error.http_status(), Some(422));
 
-        let missing = parse(404, r#"{"name": "odoo.exceptions.MissingError", "message": "gone"}"#)
-            .unwrap_err();
+        let missing = parse(
+            404,
+            r#"{"name": "odoo.exceptions.MissingError", "message": "gone"}"#,
+        )
+        .unwrap_err();
         assert_eq!(missing.odoo().unwrap().kind, OdooErrorKind::MissingError);
     }
 

@@ -37,10 +37,19 @@ struct Params<'a, A> {
 /// (`{"jsonrpc": "2.0", "id": 1}`, seen on Odoo 18): that is a successful `null`.
 #[derive(Deserialize)]
 struct Envelope<'a> {
-    #[serde(borrow, default)]
+    #[serde(default)]
+    jsonrpc: Option<serde::de::IgnoredAny>,
+    /// `Some` whenever the key is there, `"result": null` included.
+    #[serde(borrow, default, deserialize_with = "present")]
     result: Option<&'a RawValue>,
     #[serde(default)]
     error: Option<RpcError>,
+}
+
+fn present<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<&'de RawValue>, D::Error> {
+    <&RawValue>::deserialize(deserializer).map(Some)
 }
 
 #[derive(Deserialize)]
@@ -120,13 +129,33 @@ fn parse_reply(reply: HttpReply, endpoint: &Endpoint) -> Result<Box<RawValue>, E
         }
         return Err(reply.into_http_error(endpoint.api_key()));
     }
-    let envelope: Envelope<'_> = serde_json::from_slice(&reply.body).map_err(|e| {
-        Error::malformed(format!("the /jsonrpc answer is not a JSON-RPC envelope: {e}"), &reply.body)
-    })?;
-    if let Some(error) = envelope.error {
-        return Err(error.into_error(None));
+    let not_an_envelope = |detail: &str| {
+        endpoint.malformed(
+            format!("the /jsonrpc answer is not a JSON-RPC envelope: {detail}"),
+            &reply.body,
+        )
+    };
+    // serde would take a JSON array for a struct, field by field.
+    if reply.body.trim_ascii_start().first() != Some(&b'{') {
+        return Err(not_an_envelope("not a JSON object"));
     }
-    Ok(envelope.result.unwrap_or(RawValue::NULL).to_owned())
+    let envelope: Envelope<'_> =
+        serde_json::from_slice(&reply.body).map_err(|e| not_an_envelope(&e.to_string()))?;
+    match envelope {
+        Envelope {
+            error: Some(error), ..
+        } => Err(error.into_error(None)),
+        Envelope {
+            result: Some(result),
+            ..
+        } => Ok(result.to_owned()),
+        // No result from a method that returned None; an object without even `jsonrpc` is
+        // some other server's JSON.
+        Envelope {
+            jsonrpc: Some(_), ..
+        } => Ok(RawValue::NULL.to_owned()),
+        Envelope { jsonrpc: None, .. } => Err(not_an_envelope("no jsonrpc, result or error")),
+    }
 }
 
 /// `common.version`, without credentials.
@@ -196,7 +225,7 @@ impl Transport for JsonRpcTransport {
                 .and_then(Value::as_i64)
                 .filter(|uid| *uid > 0)
                 .ok_or_else(|| {
-                    Error::malformed(
+                    endpoint.malformed(
                         "common.authenticate answered neither a uid nor false",
                         raw.get().as_bytes(),
                     )
@@ -273,13 +302,20 @@ mod tests {
 
     #[test]
     fn a_missing_result_is_a_successful_null() {
-        assert_eq!(parse(200, r#"{"jsonrpc": "2.0", "id": 1}"#).unwrap().get(), "null");
         assert_eq!(
-            parse(200, r#"{"jsonrpc": "2.0", "id": 1, "result": null}"#).unwrap().get(),
+            parse(200, r#"{"jsonrpc": "2.0", "id": 1}"#).unwrap().get(),
             "null"
         );
         assert_eq!(
-            parse(200, r#"{"jsonrpc":"2.0","id":1,"result":[{"id":1}]}"#).unwrap().get(),
+            parse(200, r#"{"jsonrpc": "2.0", "id": 1, "result": null}"#)
+                .unwrap()
+                .get(),
+            "null"
+        );
+        assert_eq!(
+            parse(200, r#"{"jsonrpc":"2.0","id":1,"result":[{"id":1}]}"#)
+                .unwrap()
+                .get(),
             r#"[{"id":1}]"#
         );
     }
@@ -323,7 +359,19 @@ mod tests {
             parse(200, r#"{"result": [1, 2"#),
             Err(Error::MalformedResponse { .. })
         ));
-        assert!(matches!(parse(200, "[1]"), Err(Error::MalformedResponse { .. })));
+        assert_eq!(
+            parse(200, r#"{"id": 1, "result": null}"#).unwrap().get(),
+            "null"
+        );
+        for not_an_envelope in ["[1]", "{}", r#"{"message": "hello"}"#, "42"] {
+            assert!(
+                matches!(
+                    parse(200, not_an_envelope),
+                    Err(Error::MalformedResponse { .. })
+                ),
+                "{not_an_envelope}"
+            );
+        }
         let error = parse(502, "<html><body><h1>502 Bad Gateway</h1></body></html>").unwrap_err();
         assert_eq!(
             error,

@@ -277,6 +277,11 @@ impl Endpoint {
         &self.inner.api_key
     }
 
+    /// A malformed-response error whose excerpt cannot show the key.
+    pub(crate) fn malformed(&self, message: impl Into<String>, body: &[u8]) -> Error {
+        Error::malformed_scrubbed(message, body, self.inner.api_key.expose())
+    }
+
     /// The base URL without credentials.
     pub fn display_url(&self) -> &str {
         &self.inner.display_url
@@ -286,7 +291,10 @@ impl Endpoint {
         self.inner
             .http
             .post(format!("{}{path}", self.inner.base_url))
-            .header(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))
+            .header(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            )
             .header(header::ACCEPT, HeaderValue::from_static("application/json"))
             .body(body)
     }
@@ -361,9 +369,9 @@ impl HttpReply {
     /// The error for a non-2xx answer that carries no Odoo error.
     pub fn into_http_error(self, secret: &ApiKey) -> Error {
         let body_excerpt = match (&self.location, self.status) {
-            (Some(location), 300..=399) => format!(
-                "redirected to {location}: use the final address as the base URL"
-            ),
+            (Some(location), 300..=399) => {
+                format!("redirected to {location}: use the final address as the base URL")
+            }
             _ => excerpt(&self.body, secret.expose()),
         };
         Error::Http {
@@ -536,8 +544,14 @@ mod tests {
             serde_json::to_value(&body).unwrap(),
             json!({"ids": [1, 2], "fields": ["name"], "context": {"lang": "fr_FR"}})
         );
-        assert_eq!(serde_json::to_value(PositionalIds(Some(&[3]))).unwrap(), json!([[3]]));
-        assert_eq!(serde_json::to_value(PositionalIds(None)).unwrap(), json!([]));
+        assert_eq!(
+            serde_json::to_value(PositionalIds(Some(&[3]))).unwrap(),
+            json!([[3]])
+        );
+        assert_eq!(
+            serde_json::to_value(PositionalIds(None)).unwrap(),
+            json!([])
+        );
     }
 
     #[test]
@@ -562,10 +576,16 @@ mod tests {
         };
         let endpoint = Endpoint::new(&config("https://user:pw@odoo.example.com/odoo/")).unwrap();
         assert_eq!(endpoint.display_url(), "https://odoo.example.com/odoo");
-        assert_eq!(endpoint.inner.base_url, "https://user:pw@odoo.example.com/odoo");
+        assert_eq!(
+            endpoint.inner.base_url,
+            "https://user:pw@odoo.example.com/odoo"
+        );
         for bad in ["odoo.example.com", "ftp://x", "https://x/?a=1", "not a url"] {
             assert!(
-                matches!(Endpoint::new(&config(bad)), Err(Error::InvalidRequest { .. })),
+                matches!(
+                    Endpoint::new(&config(bad)),
+                    Err(Error::InvalidRequest { .. })
+                ),
                 "{bad}"
             );
         }

@@ -17,8 +17,16 @@ fn partners(database: &mut Database, env: &Env, names: &[Value]) -> Vec<i64> {
     database.create(env, "res.partner", &list).unwrap()
 }
 
-fn search(database: &Database, env: &Env, model: &str, domain: Domain, order: Option<&str>) -> Vec<i64> {
-    database.search(env, model, &domain, 0, None, order).unwrap()
+fn search(
+    database: &Database,
+    env: &Env,
+    model: &str,
+    domain: Domain,
+    order: Option<&str>,
+) -> Vec<i64> {
+    database
+        .search(env, model, &domain, 0, None, order)
+        .unwrap()
 }
 
 #[test]
@@ -28,12 +36,22 @@ fn equality_with_false_and_the_null_semantics_of_negative_operators() {
     let ids = partners(
         &mut database,
         &env,
-        &[json!({"name": "Ana", "email": "ana@example.com"}), json!({"name": "Bob"}), json!({"name": "Cy", "email": "cy@example.com"})],
+        &[
+            json!({"name": "Ana", "email": "ana@example.com"}),
+            json!({"name": "Bob"}),
+            json!({"name": "Cy", "email": "cy@example.com"}),
+        ],
     );
     let (ana, bob, cy) = (ids[0], ids[1], ids[2]);
     let scope = field("id").is_in(ids.clone());
     let run = |domain: Domain| {
-        let mut found = search(&database, &env, "res.partner", scope.clone() & domain, Some("id"));
+        let mut found = search(
+            &database,
+            &env,
+            "res.partner",
+            scope.clone() & domain,
+            Some("id"),
+        );
         found.sort_unstable();
         found
     };
@@ -41,9 +59,18 @@ fn equality_with_false_and_the_null_semantics_of_negative_operators() {
     assert_eq!(run(field("email").is_set()), vec![ana, cy]);
     // `!=` and `not in` keep rows whose column is NULL, as Odoo's SQL does.
     assert_eq!(run(field("email").ne("ana@example.com")), vec![bob, cy]);
-    assert_eq!(run(field("email").not_in(["ana@example.com"])), vec![bob, cy]);
-    assert_eq!(run(field("email").not_in([json!("ana@example.com"), json!(false)])), vec![cy]);
-    assert_eq!(run(field("email").is_in([json!(false), json!("cy@example.com")])), vec![bob, cy]);
+    assert_eq!(
+        run(field("email").not_in(["ana@example.com"])),
+        vec![bob, cy]
+    );
+    assert_eq!(
+        run(field("email").not_in([json!("ana@example.com"), json!(false)])),
+        vec![cy]
+    );
+    assert_eq!(
+        run(field("email").is_in([json!(false), json!("cy@example.com")])),
+        vec![bob, cy]
+    );
     assert_eq!(run(field("email").not_ilike("EXAMPLE")), vec![bob]);
     assert_eq!(run(field("email").ilike("ANA@")), vec![ana]);
     assert_eq!(run(field("email").like("ANA@")), Vec::<i64>::new());
@@ -52,7 +79,10 @@ fn equality_with_false_and_the_null_semantics_of_negative_operators() {
     assert_eq!(run(field("email").eq_or_unset(false)), vec![ana, bob, cy]);
     assert_eq!(run(field("name").eq_or_unset("Bob")), vec![bob]);
     assert_eq!(run(!field("name").eq("Bob")), vec![ana, cy]);
-    assert_eq!(run(field("name").eq("Bob") | field("name").eq("Cy")), vec![bob, cy]);
+    assert_eq!(
+        run(field("name").eq("Bob") | field("name").eq("Cy")),
+        vec![bob, cy]
+    );
     assert_eq!(run(Domain::False), Vec::<i64>::new());
 }
 
@@ -61,40 +91,127 @@ fn relational_paths_child_of_and_any() {
     let mut database = Database::new(OdooVersion::V18);
     let env = env_at("2024-05-01 10:00:00");
     let egypt = search(&database, &env, "res.country", field("code").eq("EG"), None)[0];
-    let parent = partners(&mut database, &env, &[json!({"name": "Nile Trading", "is_company": true, "country_id": egypt})])[0];
+    let parent = partners(
+        &mut database,
+        &env,
+        &[json!({"name": "Nile Trading", "is_company": true, "country_id": egypt})],
+    )[0];
     let children = partners(
         &mut database,
         &env,
-        &[json!({"name": "Depot", "parent_id": parent, "type": "delivery"}), json!({"name": "Elsewhere"})],
+        &[
+            json!({"name": "Depot", "parent_id": parent, "type": "delivery"}),
+            json!({"name": "Elsewhere"}),
+        ],
     );
-    let grandchild = partners(&mut database, &env, &[json!({"name": "Dock 4", "parent_id": children[0]})])[0];
-    assert_eq!(search(&database, &env, "res.partner", field("country_id.code").eq("EG"), None), vec![parent]);
-    assert_eq!(search(&database, &env, "res.partner", field("country_id").eq("Egypt"), None), vec![parent]);
-    let mut family = search(&database, &env, "res.partner", field("id").child_of(parent), None);
+    let grandchild = partners(
+        &mut database,
+        &env,
+        &[json!({"name": "Dock 4", "parent_id": children[0]})],
+    )[0];
+    assert_eq!(
+        search(
+            &database,
+            &env,
+            "res.partner",
+            field("country_id.code").eq("EG"),
+            None
+        ),
+        vec![parent]
+    );
+    assert_eq!(
+        search(
+            &database,
+            &env,
+            "res.partner",
+            field("country_id").eq("Egypt"),
+            None
+        ),
+        vec![parent]
+    );
+    let mut family = search(
+        &database,
+        &env,
+        "res.partner",
+        field("id").child_of(parent),
+        None,
+    );
     family.sort_unstable();
     assert_eq!(family, vec![parent, children[0], grandchild]);
-    let mut line = search(&database, &env, "res.partner", field("id").parent_of(grandchild), None);
+    let mut line = search(
+        &database,
+        &env,
+        "res.partner",
+        field("id").parent_of(grandchild),
+        None,
+    );
     line.sort_unstable();
     assert_eq!(line, vec![parent, children[0], grandchild]);
-    assert_eq!(search(&database, &env, "res.partner", field("child_ids").any(field("type").eq("delivery")), None), vec![parent]);
-    assert!(!search(&database, &env, "res.partner", field("child_ids").not_any(Domain::all()), None).contains(&parent));
-    assert_eq!(database.display_name("res.partner", grandchild), "Nile Trading, Depot, Dock 4");
+    assert_eq!(
+        search(
+            &database,
+            &env,
+            "res.partner",
+            field("child_ids").any(field("type").eq("delivery")),
+            None
+        ),
+        vec![parent]
+    );
+    assert!(
+        !search(
+            &database,
+            &env,
+            "res.partner",
+            field("child_ids").not_any(Domain::all()),
+            None
+        )
+        .contains(&parent)
+    );
+    assert_eq!(
+        database.display_name("res.partner", grandchild),
+        "Nile Trading, Depot, Dock 4"
+    );
 }
 
 #[test]
 fn unknown_fields_and_bad_orders_raise_value_errors() {
     let database = Database::new(OdooVersion::V18);
     let env = env_at("2024-05-01 10:00:00");
-    let error = database.search(&env, "res.partner", &field("nmae").eq("x"), 0, None, None).unwrap_err();
+    let error = database
+        .search(&env, "res.partner", &field("nmae").eq("x"), 0, None, None)
+        .unwrap_err();
     assert_eq!(error.name, "builtins.ValueError");
-    assert!(error.message.contains("Invalid field res.partner.nmae"), "{}", error.message);
-    let error = database.read(&env, "res.partner", &[1], &["nmae".into()]).unwrap_err();
+    assert!(
+        error.message.contains("Invalid field res.partner.nmae"),
+        "{}",
+        error.message
+    );
+    let error = database
+        .read(&env, "res.partner", &[1], &["nmae".into()])
+        .unwrap_err();
     assert_eq!(error.message, "Invalid field 'nmae' on model 'res.partner'");
-    let error = database.search(&env, "res.partner", &Domain::all(), 0, None, Some("name sideways")).unwrap_err();
-    assert!(error.message.contains("Invalid \"order\""), "{}", error.message);
-    let error = database.search(&env, "no.such.model", &Domain::all(), 0, None, None).unwrap_err();
+    let error = database
+        .search(
+            &env,
+            "res.partner",
+            &Domain::all(),
+            0,
+            None,
+            Some("name sideways"),
+        )
+        .unwrap_err();
+    assert!(
+        error.message.contains("Invalid \"order\""),
+        "{}",
+        error.message
+    );
+    let error = database
+        .search(&env, "no.such.model", &Domain::all(), 0, None, None)
+        .unwrap_err();
     assert_eq!(error.message, "Object no.such.model doesn't exist");
-    let error = database.read(&env, "res.partner", &[99_999], &[]).unwrap_err();
+    let error = database
+        .read(&env, "res.partner", &[99_999], &[])
+        .unwrap_err();
     assert_eq!(error.name, "odoo.exceptions.MissingError");
 }
 
@@ -105,61 +222,149 @@ fn order_limit_offset_and_nulls() {
     let ids = partners(
         &mut database,
         &env,
-        &[json!({"name": "b", "ref": "2"}), json!({"name": "a", "ref": "2"}), json!({"name": "c"}), json!({"name": "a", "ref": "1"})],
+        &[
+            json!({"name": "b", "ref": "2"}),
+            json!({"name": "a", "ref": "2"}),
+            json!({"name": "c"}),
+            json!({"name": "a", "ref": "1"}),
+        ],
     );
     let scope = field("id").is_in(ids.clone());
-    let page = |order: &str, offset: usize, limit: Option<usize>| database.search(&env, "res.partner", &scope, offset, limit, Some(order)).unwrap();
-    assert_eq!(page("name asc, ref asc", 0, None), vec![ids[3], ids[1], ids[0], ids[2]]);
-    assert_eq!(page("name desc, id desc", 0, None), vec![ids[2], ids[0], ids[3], ids[1]]);
+    let page = |order: &str, offset: usize, limit: Option<usize>| {
+        database
+            .search(&env, "res.partner", &scope, offset, limit, Some(order))
+            .unwrap()
+    };
+    assert_eq!(
+        page("name asc, ref asc", 0, None),
+        vec![ids[3], ids[1], ids[0], ids[2]]
+    );
+    assert_eq!(
+        page("name desc, id desc", 0, None),
+        vec![ids[2], ids[0], ids[3], ids[1]]
+    );
     // PostgreSQL puts NULLs last ascending and first descending.
-    assert_eq!(page("ref asc, id asc", 0, None), vec![ids[3], ids[0], ids[1], ids[2]]);
-    assert_eq!(page("ref desc, id asc", 0, None), vec![ids[2], ids[0], ids[1], ids[3]]);
-    assert_eq!(page("ref asc nulls first, id asc", 0, None), vec![ids[2], ids[3], ids[0], ids[1]]);
+    assert_eq!(
+        page("ref asc, id asc", 0, None),
+        vec![ids[3], ids[0], ids[1], ids[2]]
+    );
+    assert_eq!(
+        page("ref desc, id asc", 0, None),
+        vec![ids[2], ids[0], ids[1], ids[3]]
+    );
+    assert_eq!(
+        page("ref asc nulls first, id asc", 0, None),
+        vec![ids[2], ids[3], ids[0], ids[1]]
+    );
     assert_eq!(page("name asc, ref asc", 1, Some(2)), vec![ids[1], ids[0]]);
     assert_eq!(page("name asc, ref asc", 3, Some(10)), vec![ids[2]]);
     assert_eq!(page("name asc, ref asc", 9, Some(10)), Vec::<i64>::new());
-    assert_eq!(database.search_count(&env, "res.partner", &scope, Some(2)).unwrap(), 2);
+    assert_eq!(
+        database
+            .search_count(&env, "res.partner", &scope, Some(2))
+            .unwrap(),
+        2
+    );
 }
 
 #[test]
 fn archived_records_need_active_test_false() {
     let mut database = Database::new(OdooVersion::V18);
     let env = env_at("2024-05-01 10:00:00");
-    let ids = partners(&mut database, &env, &[json!({"name": "live"}), json!({"name": "archived", "active": false})]);
+    let ids = partners(
+        &mut database,
+        &env,
+        &[
+            json!({"name": "live"}),
+            json!({"name": "archived", "active": false}),
+        ],
+    );
     let scope = field("id").is_in(ids.clone());
-    assert_eq!(search(&database, &env, "res.partner", scope.clone(), None), vec![ids[0]]);
+    assert_eq!(
+        search(&database, &env, "res.partner", scope.clone(), None),
+        vec![ids[0]]
+    );
     let mut all_env = env.clone();
     all_env.context.insert("active_test".into(), json!(false));
     let mut found = search(&database, &all_env, "res.partner", scope.clone(), None);
     found.sort_unstable();
     assert_eq!(found, ids);
     // A leaf on `active` disables the implicit filter, as in Odoo.
-    assert_eq!(search(&database, &env, "res.partner", scope & field("active").eq(false), None), vec![ids[1]]);
+    assert_eq!(
+        search(
+            &database,
+            &env,
+            "res.partner",
+            scope & field("active").eq(false),
+            None
+        ),
+        vec![ids[1]]
+    );
     // `read` does not filter.
-    assert_eq!(database.read(&env, "res.partner", &[ids[1]], &["active".into()]).unwrap()[0]["active"], json!(false));
+    assert_eq!(
+        database
+            .read(&env, "res.partner", &[ids[1]], &["active".into()])
+            .unwrap()[0]["active"],
+        json!(false)
+    );
 }
 
 #[test]
 fn timestamps_are_stored_with_microseconds_and_read_truncated() {
     let sim = OdooSim::new(SimConfig::default());
-    sim.clock().freeze_at(parse_datetime("2024-05-01 10:00:00.250000").unwrap());
-    let first: Vec<i64> = sim.with_database(|database, env| partners(database, env, &[json!({"name": "one"}), json!({"name": "two"})]));
-    sim.clock().freeze_at(parse_datetime("2024-05-01 10:00:00.750000").unwrap());
-    let second = sim.with_database(|database, env| partners(database, env, &[json!({"name": "three"})]));
+    sim.clock()
+        .freeze_at(parse_datetime("2024-05-01 10:00:00.250000").unwrap());
+    let first: Vec<i64> = sim.with_database(|database, env| {
+        partners(
+            database,
+            env,
+            &[json!({"name": "one"}), json!({"name": "two"})],
+        )
+    });
+    sim.clock()
+        .freeze_at(parse_datetime("2024-05-01 10:00:00.750000").unwrap());
+    let second =
+        sim.with_database(|database, env| partners(database, env, &[json!({"name": "three"})]));
     sim.with_database(|database, env| {
-        let rows = database.read(env, "res.partner", &[first[0], first[1], second[0]], &["write_date".into()]).unwrap();
+        let rows = database
+            .read(
+                env,
+                "res.partner",
+                &[first[0], first[1], second[0]],
+                &["write_date".into()],
+            )
+            .unwrap();
         for row in &rows {
             assert_eq!(row["write_date"], json!("2024-05-01 10:00:00"));
         }
         let scope = field("id").is_in([first[0], first[1], second[0]]);
-        let count = |domain: Domain| database.search_count(env, "res.partner", &(scope.clone() & domain), None).unwrap();
+        let count = |domain: Domain| {
+            database
+                .search_count(env, "res.partner", &(scope.clone() & domain), None)
+                .unwrap()
+        };
         // The value read back matches nothing with `=`, and `>` still matches its own second.
         assert_eq!(count(field("write_date").eq("2024-05-01 10:00:00")), 0);
         assert_eq!(count(field("write_date").gt("2024-05-01 10:00:00")), 3);
-        assert_eq!(count(field("write_date").gt("2024-05-01 10:00:00.500000")), 1);
-        assert_eq!(count(field("write_date").eq("2024-05-01 10:00:00.250000")), 2);
+        assert_eq!(
+            count(field("write_date").gt("2024-05-01 10:00:00.500000")),
+            1
+        );
+        assert_eq!(
+            count(field("write_date").eq("2024-05-01 10:00:00.250000")),
+            2
+        );
         // Ordering uses the stored precision: .25 before .75 whatever the ids.
-        let ordered = database.search(env, "res.partner", &scope, 0, None, Some("write_date desc, id asc")).unwrap();
+        let ordered = database
+            .search(
+                env,
+                "res.partner",
+                &scope,
+                0,
+                None,
+                Some("write_date desc, id asc"),
+            )
+            .unwrap();
         assert_eq!(ordered, vec![second[0], first[0], first[1]]);
     });
 }
@@ -168,12 +373,22 @@ fn timestamps_are_stored_with_microseconds_and_read_truncated() {
 fn one_call_stamps_every_record_it_touches_alike() {
     let mut database = Database::new(OdooVersion::V18);
     let env = env_at("2024-05-01 10:00:00.123456");
-    let list: Vec<Map<String, Value>> = (0..1000).map(|i| vals(json!({"name": format!("bulk {i}")}))).collect();
+    let list: Vec<Map<String, Value>> = (0..1000)
+        .map(|i| vals(json!({"name": format!("bulk {i}")})))
+        .collect();
     let ids = database.create(&env, "res.partner", &list).unwrap();
     let stamp = parse_datetime("2024-05-01 10:00:00.123456").unwrap();
     let domain = field("write_date").eq("2024-05-01 10:00:00.123456");
-    assert_eq!(database.search_count(&env, "res.partner", &domain, None).unwrap(), 1000);
-    assert_eq!(database.value_by_name("res.partner", ids[999], "write_date"), odoo_sim::values::Val::DateTime(stamp));
+    assert_eq!(
+        database
+            .search_count(&env, "res.partner", &domain, None)
+            .unwrap(),
+        1000
+    );
+    assert_eq!(
+        database.value_by_name("res.partner", ids[999], "write_date"),
+        odoo_sim::values::Val::DateTime(stamp)
+    );
 }
 
 #[test]
@@ -182,13 +397,27 @@ fn restricted_users_get_access_errors() {
     let env = env_at("2024-05-01 10:00:00");
     let mut readable = std::collections::HashSet::new();
     readable.insert("res.partner".to_owned());
-    database.restrict_user(77, Access { readable, writable: Default::default() });
+    database.restrict_user(
+        77,
+        Access {
+            readable,
+            writable: Default::default(),
+        },
+    );
     let restricted = Env::new(77, env.now);
-    assert!(database.search(&restricted, "res.partner", &Domain::all(), 0, None, None).is_ok());
-    let error = database.search(&restricted, "sale.order", &Domain::all(), 0, None, None).unwrap_err();
+    assert!(
+        database
+            .search(&restricted, "res.partner", &Domain::all(), 0, None, None)
+            .is_ok()
+    );
+    let error = database
+        .search(&restricted, "sale.order", &Domain::all(), 0, None, None)
+        .unwrap_err();
     assert_eq!(error.name, "odoo.exceptions.AccessError");
     assert!(error.message.contains("(sale.order)"));
-    let error = database.create(&restricted, "res.partner", &[vals(json!({"name": "x"}))]).unwrap_err();
+    let error = database
+        .create(&restricted, "res.partner", &[vals(json!({"name": "x"}))])
+        .unwrap_err();
     assert_eq!(error.name, "odoo.exceptions.AccessError");
 }
 
@@ -198,28 +427,62 @@ fn version_profiles_differ_where_odoo_does() {
     let v17 = Database::new(OdooVersion::V17);
     let saas = Database::new(OdooVersion::Saas18_2);
     let v18 = Database::new(OdooVersion::V18);
-    assert!(v16.model("stock.move").unwrap().get("quantity_done").is_some());
-    assert!(v17.model("stock.move").unwrap().get("quantity_done").is_none());
+    assert!(
+        v16.model("stock.move")
+            .unwrap()
+            .get("quantity_done")
+            .is_some()
+    );
+    assert!(
+        v17.model("stock.move")
+            .unwrap()
+            .get("quantity_done")
+            .is_none()
+    );
     assert!(v17.model("stock.move").unwrap().get("picked").is_some());
     assert!(v18.model("res.partner").unwrap().get("mobile").is_some());
     assert!(saas.model("res.partner").unwrap().get("mobile").is_none());
     assert!(v17.model("sale.order").unwrap().get("locked").is_some());
     let env = env_at("2024-05-01 10:00:00");
-    let error = saas.read(&env, "res.partner", &[1], &["mobile".into()]).unwrap_err();
-    assert_eq!(error.message, "Invalid field 'mobile' on model 'res.partner'");
+    let error = saas
+        .read(&env, "res.partner", &[1], &["mobile".into()])
+        .unwrap_err();
+    assert_eq!(
+        error.message,
+        "Invalid field 'mobile' on model 'res.partner'"
+    );
 }
 
 #[test]
 fn the_generator_is_deterministic_and_covers_the_awkward_cases() {
-    let spec = odoo_sim::DataSpec { seed: 7, partners: 60, products: 12, orders: 80 };
+    let spec = odoo_sim::DataSpec {
+        seed: 7,
+        partners: 60,
+        products: 12,
+        orders: 80,
+    };
     let one = OdooSim::with_data(SimConfig::default(), &spec);
     let two = OdooSim::with_data(SimConfig::default(), &spec);
     let snapshot = |sim: &OdooSim| {
         sim.with_database(|database, env| {
             let mut all = env.clone();
             all.context.insert("active_test".into(), json!(false));
-            let ids = database.search(&all, "sale.order", &Domain::all(), 0, None, Some("id")).unwrap();
-            database.read(&all, "sale.order", &ids, &["name".into(), "state".into(), "amount_total".into(), "partner_id".into()]).unwrap()
+            let ids = database
+                .search(&all, "sale.order", &Domain::all(), 0, None, Some("id"))
+                .unwrap();
+            database
+                .read(
+                    &all,
+                    "sale.order",
+                    &ids,
+                    &[
+                        "name".into(),
+                        "state".into(),
+                        "amount_total".into(),
+                        "partner_id".into(),
+                    ],
+                )
+                .unwrap()
         })
     };
     assert_eq!(snapshot(&one), snapshot(&two));
@@ -230,18 +493,41 @@ fn the_generator_is_deterministic_and_covers_the_awkward_cases() {
             database.search_count(&all, model, &domain, None).unwrap()
         };
         for state in ["draft", "sent", "sale", "cancel"] {
-            assert!(count("sale.order", field("state").eq(state)) > 0, "no order in state {state}");
+            assert!(
+                count("sale.order", field("state").eq(state)) > 0,
+                "no order in state {state}"
+            );
         }
         assert!(count("sale.order", field("locked").eq(true)) > 0);
         assert!(count("sale.order.line", field("product_uom_qty").eq(0)) > 0);
         assert!(count("sale.order.line", field("price_unit").eq(29.95)) > 0);
-        assert!(count("res.partner", field("phone").is_unset() & field("customer_rank").gt(0)) > 0);
-        assert!(count("res.partner", field("email").is_unset() & field("customer_rank").gt(0)) > 0);
+        assert!(
+            count(
+                "res.partner",
+                field("phone").is_unset() & field("customer_rank").gt(0)
+            ) > 0
+        );
+        assert!(
+            count(
+                "res.partner",
+                field("email").is_unset() & field("customer_rank").gt(0)
+            ) > 0
+        );
         assert!(count("res.partner", field("type").eq("delivery")) > 0);
         assert!(count("res.partner", field("active").eq(false)) > 0);
         assert!(count("product.product", field("default_code").is_unset()) > 0);
-        assert!(count("product.product", field("product_template_attribute_value_ids").is_set()) > 0);
+        assert!(
+            count(
+                "product.product",
+                field("product_template_attribute_value_ids").is_set()
+            ) > 0
+        );
         assert!(count("stock.picking", field("state").eq("done")) > 0);
-        assert!(count("res.partner", field("name").ilike("ü") | field("name").ilike("ø") | field("name").ilike("é")) > 0);
+        assert!(
+            count(
+                "res.partner",
+                field("name").ilike("ü") | field("name").ilike("ø") | field("name").ilike("é")
+            ) > 0
+        );
     });
 }
