@@ -215,7 +215,7 @@ pub fn generate(database: &mut Database, base: &Env, spec: &DataSpec) {
     let mut tick = |rng: &mut ChaCha8Rng, env: &mut Env| {
         if in_transaction == 0 {
             in_transaction = rng.random_range(1..=20);
-            now += rng.random_range(1..=step * 2);
+            now += rng.random_range(1..=step * 2 * in_transaction);
             env.now = now.min(base.now);
         }
         in_transaction -= 1;

@@ -129,18 +129,32 @@ fn parse_reply(reply: HttpReply, endpoint: &Endpoint) -> Result<Box<RawValue>, E
         }
         return Err(reply.into_http_error(endpoint.api_key()));
     }
-    let not_an_envelope = |detail: &str| {
-        endpoint.malformed(
-            format!("the /jsonrpc answer is not a JSON-RPC envelope: {detail}"),
-            &reply.body,
-        )
-    };
+    result_of(&reply.body, |message| endpoint.malformed(message, &reply.body))
+}
+
+/// Decodes a successful (HTTP 2xx) `/jsonrpc` answer into `T`, exactly as the client does
+/// for every call: the envelope is parsed borrowing the result's text, which is then
+/// decoded into `T`. Public so benchmarks measure the real path.
+pub fn decode_result<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, Error> {
+    let raw = result_of(body, |message| Error::MalformedResponse {
+        message,
+        excerpt: String::from_utf8_lossy(&body[..body.len().min(200)]).into_owned(),
+    })?;
+    serde_json::from_str(raw.get()).map_err(|error| Error::Decode {
+        what: "the result".into(),
+        message: error.to_string(),
+    })
+}
+
+fn result_of(body: &[u8], malformed: impl Fn(String) -> Error) -> Result<Box<RawValue>, Error> {
+    let not_an_envelope =
+        |detail: &str| malformed(format!("the /jsonrpc answer is not a JSON-RPC envelope: {detail}"));
     // serde would take a JSON array for a struct, field by field.
-    if reply.body.trim_ascii_start().first() != Some(&b'{') {
+    if body.trim_ascii_start().first() != Some(&b'{') {
         return Err(not_an_envelope("not a JSON object"));
     }
     let envelope: Envelope<'_> =
-        serde_json::from_slice(&reply.body).map_err(|e| not_an_envelope(&e.to_string()))?;
+        serde_json::from_slice(body).map_err(|e| not_an_envelope(&e.to_string()))?;
     match envelope {
         Envelope {
             error: Some(error), ..
