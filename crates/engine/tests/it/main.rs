@@ -1,0 +1,4 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+//! The engine against the simulated Odoo over loopback HTTP.
+
+mod change_feed;
