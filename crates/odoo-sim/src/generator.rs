@@ -85,6 +85,60 @@ const COUNTRIES: &[CountrySeed] = &[
 /// What every fresh database has: the company, OdooBot (uid 1), the administrator (uid 2)
 /// and a few countries with states.
 pub fn bootstrap(database: &mut Database, env: &Env) {
+    let usd = create(
+        database,
+        env,
+        "res.currency",
+        json!({"name": "USD", "symbol": "$", "active": true}),
+    );
+    create(
+        database,
+        env,
+        "res.currency",
+        json!({"name": "EUR", "symbol": "€", "active": true}),
+    );
+    create(
+        database,
+        env,
+        "res.currency",
+        json!({"name": "EGP", "symbol": "E£", "active": true}),
+    );
+    create(
+        database,
+        env,
+        "product.pricelist",
+        json!({"name": "Default", "currency_id": usd, "active": true}),
+    );
+    let all = create(database, env, "product.category", json!({"name": "All"}));
+    create(
+        database,
+        env,
+        "product.category",
+        json!({"name": "Saleable", "parent_id": all}),
+    );
+    create(
+        database,
+        env,
+        "uom.uom",
+        json!({"name": "Units", "factor": 1.0, "active": true}),
+    );
+    create(
+        database,
+        env,
+        "uom.uom",
+        json!({"name": "Dozens", "factor": 1.0 / 12.0, "active": true}),
+    );
+    for (sequence, stage) in ["New", "Qualified", "Proposition", "Won"]
+        .iter()
+        .enumerate()
+    {
+        create(
+            database,
+            env,
+            "crm.stage",
+            json!({"name": stage, "sequence": sequence, "is_won": *stage == "Won"}),
+        );
+    }
     let company = create(
         database,
         env,
@@ -115,6 +169,20 @@ pub fn bootstrap(database: &mut Database, env: &Env) {
         "res.users",
         json!({"name": "Mitchell Admin", "login": "admin", "partner_id": admin_partner}),
     );
+    let company_id = create(
+        database,
+        env,
+        "res.company",
+        json!({"name": "My Company", "partner_id": company, "currency_id": usd, "sequence": 10}),
+    );
+    if let Err(error) = database.write(
+        env,
+        "res.users",
+        &[1, 2],
+        &vals(json!({"company_id": company_id})),
+    ) {
+        tracing::error!(%error, "could not attach the users to the company");
+    }
     for (name, code, phone_code, states) in COUNTRIES {
         let country = create(
             database,

@@ -310,7 +310,47 @@ impl Database {
                 }
             }
             Compute::PickingTypeCode => Val::Null,
+            Compute::Zero => Val::Float(0.0),
+            Compute::Related(path) => self.related(&model.name, id, path),
         }
+    }
+
+    /// Follows `a.b.c` through many2ones from a record; empty as soon as a hop is empty.
+    fn related(&self, model: &str, id: i64, path: &str) -> Val {
+        let mut model = model.to_owned();
+        let mut id = id;
+        let mut hops = path.split('.').peekable();
+        while let Some(hop) = hops.next() {
+            let value = self.value_by_name(&model, id, hop);
+            if hops.peek().is_none() {
+                return value;
+            }
+            let comodel = self
+                .tables
+                .get(&model)
+                .and_then(|table| table.model.get(hop))
+                .and_then(|field| field.ftype.comodel())
+                .map(str::to_owned);
+            match (value.as_ref_id(), comodel) {
+                (Some(next), Some(comodel)) => {
+                    id = next;
+                    model = comodel;
+                }
+                _ => return Val::Null,
+            }
+        }
+        Val::Null
+    }
+
+    /// The first record (by id) whose `field` equals `text`: how defaults find "USD" or "Units".
+    pub fn find_by(&self, model: &str, field: &str, text: &str) -> Option<i64> {
+        let table = self.tables.get(model)?;
+        let position = table.model.position(field)?;
+        table
+            .rows
+            .iter()
+            .find(|(_, row)| row.get(position).and_then(Val::as_str) == Some(text))
+            .map(|(id, _)| *id)
     }
 
     /// `display_name` as the real models compute it for the models we carry.
@@ -357,6 +397,15 @@ impl Database {
                     .unwrap_or_default();
                 let value = self.str_of(model, id, "name").unwrap_or_default();
                 format!("{attribute}: {value}")
+            }
+            "product.category" => {
+                let name = self.str_of(model, id, "name").unwrap_or_default();
+                match self.value_by_name(model, id, "parent_id").as_ref_id() {
+                    Some(parent) if parent != id => {
+                        format!("{} / {name}", self.display_name(model, parent))
+                    }
+                    _ => name,
+                }
             }
             "res.country.state" => {
                 let name = self.str_of(model, id, "name").unwrap_or_default();
@@ -634,6 +683,19 @@ impl Database {
                 defaults.insert("date_order".into(), json!(now));
                 defaults.insert("user_id".into(), json!(env.uid));
                 defaults.insert("currency_code".into(), json!("USD"));
+                defaults.insert("invoice_status".into(), json!("no"));
+                defaults.insert(
+                    "company_id".into(),
+                    json!(self.find_by("res.company", "name", "My Company")),
+                );
+                defaults.insert(
+                    "currency_id".into(),
+                    json!(self.find_by("res.currency", "name", "USD")),
+                );
+                defaults.insert(
+                    "pricelist_id".into(),
+                    json!(self.find_by("product.pricelist", "name", "Default")),
+                );
                 if model.get("locked").is_some() {
                     defaults.insert("locked".into(), json!(false));
                 }
@@ -654,6 +716,11 @@ impl Database {
                 defaults.insert("product_uom_qty".into(), json!(1.0));
                 defaults.insert("discount".into(), json!(0.0));
                 defaults.insert("sequence".into(), json!(10));
+                defaults.insert("qty_invoiced".into(), json!(0.0));
+                defaults.insert(
+                    "product_uom".into(),
+                    json!(self.find_by("uom.uom", "name", "Units")),
+                );
                 if let Some(product) = vals.get("product_id").and_then(Value::as_i64) {
                     defaults.insert(
                         "name".into(),
@@ -696,6 +763,15 @@ impl Database {
                 defaults.insert("type".into(), json!("consu"));
                 defaults.insert("sale_ok".into(), json!(true));
                 defaults.insert("list_price".into(), json!(1.0));
+                defaults.insert("standard_price".into(), json!(0.0));
+                defaults.insert(
+                    "categ_id".into(),
+                    json!(self.find_by("product.category", "name", "All")),
+                );
+                defaults.insert(
+                    "uom_id".into(),
+                    json!(self.find_by("uom.uom", "name", "Units")),
+                );
                 defaults.insert("priority".into(), json!("0"));
             }
             "product.product" => {
@@ -720,17 +796,35 @@ impl Database {
             }
             "res.users" => {
                 defaults.insert("share".into(), json!(false));
+                defaults.insert(
+                    "company_id".into(),
+                    json!(self.find_by("res.company", "name", "My Company")),
+                );
             }
             "account.move" => {
                 defaults.insert("state".into(), json!("draft"));
                 defaults.insert("move_type".into(), json!("entry"));
                 defaults.insert("date".into(), json!(now.get(..10)));
                 defaults.insert("payment_state".into(), json!("not_paid"));
+                defaults.insert(
+                    "company_id".into(),
+                    json!(self.find_by("res.company", "name", "My Company")),
+                );
+                defaults.insert(
+                    "currency_id".into(),
+                    json!(self.find_by("res.currency", "name", "USD")),
+                );
             }
             "crm.lead" => {
                 defaults.insert("type".into(), json!("lead"));
                 defaults.insert("priority".into(), json!("0"));
                 defaults.insert("probability".into(), json!(10.0));
+                defaults.insert(
+                    "stage_id".into(),
+                    json!(self.find_by("crm.stage", "name", "New")),
+                );
+                defaults.insert("user_id".into(), json!(env.uid));
+                defaults.insert("date_open".into(), json!(now));
             }
             _ => {}
         }

@@ -68,6 +68,10 @@ pub enum Compute {
     OrderDeliveryStatus,
     LineSubtotal,
     PickingTypeCode,
+    /// Always 0: the simulated company has no taxes configured.
+    Zero,
+    /// A related field: the value of `path` (`order_id.state`) read through many2ones.
+    Related(&'static str),
 }
 
 #[derive(Debug, Clone)]
@@ -262,6 +266,40 @@ pub fn standard_models(version: OdooVersion) -> Vec<ModelDef> {
         partner = partner.field(f("mobile", "Mobile", Char));
     }
 
+    let company = ModelDef::new("res.company", "Companies")
+        .order("sequence, name")
+        .field(f("name", "Company Name", Char).required())
+        .field(f("sequence", "Sequence", Integer))
+        .field(f("partner_id", "Partner", m2o("res.partner")))
+        .field(f("currency_id", "Currency", m2o("res.currency")));
+    let currency = ModelDef::new("res.currency", "Currency")
+        .order("active desc, name")
+        .field(f("name", "Currency", Char).required())
+        .field(f("symbol", "Symbol", Char))
+        .field(f("active", "Active", Boolean));
+    let pricelist = ModelDef::new("product.pricelist", "Pricelist")
+        .order("sequence, id")
+        .field(f("name", "Pricelist Name", Char).required())
+        .field(f("sequence", "Sequence", Integer))
+        .field(f("active", "Active", Boolean))
+        .field(f("currency_id", "Currency", m2o("res.currency")));
+    let category = ModelDef::new("product.category", "Product Category")
+        .order("complete_name")
+        .rec_name("complete_name")
+        .field(f("name", "Name", Char).required())
+        .field(f("complete_name", "Complete Name", Char).computed(Compute::DisplayName))
+        .field(f("parent_id", "Parent Category", m2o("product.category")));
+    let uom = ModelDef::new("uom.uom", "Product Unit of Measure")
+        .order("factor DESC, id")
+        .field(f("name", "Unit of Measure", Char).required())
+        .field(f("factor", "Ratio", Float))
+        .field(f("active", "Active", Boolean));
+    let stage = ModelDef::new("crm.stage", "CRM Stages")
+        .order("sequence, name, id")
+        .field(f("name", "Stage Name", Char).required())
+        .field(f("sequence", "Sequence", Integer))
+        .field(f("is_won", "Is Won Stage?", Boolean));
+
     let country = ModelDef::new("res.country", "Country")
         .order("name")
         .field(f("name", "Country Name", Char).required())
@@ -278,6 +316,8 @@ pub fn standard_models(version: OdooVersion) -> Vec<ModelDef> {
         .field(f("login", "Login", Char).required())
         .field(f("active", "Active", Boolean))
         .field(f("partner_id", "Related Partner", m2o("res.partner")))
+        .field(f("email", "Email", Char).computed(Compute::Related("partner_id.email")))
+        .field(f("company_id", "Company", m2o("res.company")))
         .field(f("share", "Share User", Boolean));
 
     let template = ModelDef::new("product.template", "Product")
@@ -291,6 +331,9 @@ pub fn standard_models(version: OdooVersion) -> Vec<ModelDef> {
         .field(f("active", "Active", Boolean))
         .field(f("default_code", "Internal Reference", Char))
         .field(f("list_price", "Sales Price", Float))
+        .field(f("standard_price", "Cost", Float))
+        .field(f("categ_id", "Product Category", m2o("product.category")))
+        .field(f("uom_id", "Unit", m2o("uom.uom")))
         .field(f("sale_ok", "Can be Sold", Boolean))
         .field(f(
             "type",
@@ -389,6 +432,19 @@ pub fn standard_models(version: OdooVersion) -> Vec<ModelDef> {
             m2o("res.partner"),
         ))
         .field(f("user_id", "Salesperson", m2o("res.users")))
+        .field(f("company_id", "Company", m2o("res.company")))
+        .field(f("currency_id", "Currency", m2o("res.currency")))
+        .field(f("pricelist_id", "Pricelist", m2o("product.pricelist")))
+        .field(f(
+            "invoice_status",
+            "Invoice Status",
+            selection(&[
+                ("upselling", "Upselling Opportunity"),
+                ("invoiced", "Fully Invoiced"),
+                ("to invoice", "To Invoice"),
+                ("no", "Nothing to Invoice"),
+            ]),
+        ))
         .field(f("client_order_ref", "Customer Reference", Char))
         .field(f("origin", "Source Document", Char))
         .field(f("note", "Terms and conditions", Text))
@@ -406,6 +462,7 @@ pub fn standard_models(version: OdooVersion) -> Vec<ModelDef> {
         .field(
             f("amount_untaxed", "Untaxed Amount", Monetary).computed(Compute::OrderAmountUntaxed),
         )
+        .field(f("amount_tax", "Taxes", Monetary).computed(Compute::Zero))
         .field(f("amount_total", "Total", Monetary).computed(Compute::OrderAmountTotal))
         .field(
             f(
@@ -428,12 +485,31 @@ pub fn standard_models(version: OdooVersion) -> Vec<ModelDef> {
         .field(f("order_id", "Order Reference", m2o("sale.order")).required())
         .field(f("sequence", "Sequence", Integer))
         .field(f("product_id", "Product", m2o("product.product")))
+        .field(
+            f(
+                "product_template_id",
+                "Product Template",
+                m2o("product.template"),
+            )
+            .computed(Compute::Related("product_id.product_tmpl_id")),
+        )
         .field(f("name", "Description", Text))
         .field(f("product_uom_qty", "Quantity", Float))
+        .field(f("product_uom", "Unit of Measure", m2o("uom.uom")))
         .field(f("price_unit", "Unit Price", Float))
         .field(f("discount", "Discount (%)", Float))
         .field(f("price_subtotal", "Subtotal", Monetary).computed(Compute::LineSubtotal))
+        .field(f("price_total", "Total", Monetary).computed(Compute::LineSubtotal))
+        .field(
+            f("currency_id", "Currency", m2o("res.currency"))
+                .computed(Compute::Related("order_id.currency_id")),
+        )
+        .field(
+            f("state", "Order Status", selection(&order_states))
+                .computed(Compute::Related("order_id.state")),
+        )
         .field(f("qty_delivered", "Delivery Quantity", Float))
+        .field(f("qty_invoiced", "Invoiced Quantity", Float))
         .field(f(
             "display_type",
             "Display Type",
@@ -537,7 +613,14 @@ pub fn standard_models(version: OdooVersion) -> Vec<ModelDef> {
         .field(f("name", "Number", Char))
         .field(f("date", "Date", Date))
         .field(f("invoice_date", "Invoice/Bill Date", Date))
+        .field(f("invoice_date_due", "Due Date", Date))
+        .field(f("ref", "Reference", Char))
         .field(f("partner_id", "Partner", m2o("res.partner")))
+        .field(f("company_id", "Company", m2o("res.company")))
+        .field(f("currency_id", "Currency", m2o("res.currency")))
+        .field(f("amount_untaxed", "Untaxed Amount", Monetary))
+        .field(f("amount_tax", "Tax", Monetary))
+        .field(f("amount_residual", "Amount Due", Monetary))
         .field(f(
             "move_type",
             "Type",
@@ -589,6 +672,10 @@ pub fn standard_models(version: OdooVersion) -> Vec<ModelDef> {
             ]),
         ))
         .field(f("partner_id", "Customer", m2o("res.partner")))
+        .field(f("stage_id", "Stage", m2o("crm.stage")))
+        .field(f("user_id", "Salesperson", m2o("res.users")))
+        .field(f("date_open", "Assignment Date", Datetime))
+        .field(f("date_closed", "Closed Date", Datetime))
         .field(f("email_from", "Email", Char))
         .field(f("phone", "Phone", Char))
         .field(f("expected_revenue", "Expected Revenue", Monetary))
@@ -597,6 +684,12 @@ pub fn standard_models(version: OdooVersion) -> Vec<ModelDef> {
         .field(f("date_deadline", "Expected Closing", Date));
 
     vec![
+        company,
+        currency,
+        pricelist,
+        category,
+        uom,
+        stage,
         partner,
         country,
         state,

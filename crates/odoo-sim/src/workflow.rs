@@ -104,7 +104,7 @@ fn order_confirm(database: &mut Database, env: &Env, ids: &[i64]) -> OdooResult<
             env,
             "sale.order",
             *id,
-            json!({"state": "sale", "date_order": crate::values::format_datetime(env.now)}),
+            json!({"state": "sale", "invoice_status": "to invoice", "date_order": crate::values::format_datetime(env.now)}),
         )?;
         create_delivery(database, env, *id)?;
     }

@@ -531,3 +531,220 @@ fn the_generator_is_deterministic_and_covers_the_awkward_cases() {
         );
     });
 }
+
+/// Seed 003's example configuration must run unchanged against the simulator: every model
+/// and field it names exists, and its domains are valid.
+#[test]
+fn the_mirror_seeds_example_models_and_fields_all_exist() {
+    let models: &[(&str, &[&str], Value)] = &[
+        (
+            "sale.order",
+            &[
+                "id",
+                "name",
+                "state",
+                "date_order",
+                "partner_id",
+                "partner_invoice_id",
+                "user_id",
+                "company_id",
+                "currency_id",
+                "pricelist_id",
+                "amount_untaxed",
+                "amount_tax",
+                "amount_total",
+                "invoice_status",
+                "client_order_ref",
+                "write_date",
+                "create_date",
+            ],
+            json!([["state", "in", ["sale", "done"]]]),
+        ),
+        (
+            "sale.order.line",
+            &[
+                "id",
+                "order_id",
+                "product_id",
+                "product_template_id",
+                "name",
+                "product_uom_qty",
+                "qty_delivered",
+                "qty_invoiced",
+                "price_unit",
+                "discount",
+                "price_subtotal",
+                "price_total",
+                "product_uom",
+                "currency_id",
+                "state",
+                "write_date",
+                "create_date",
+            ],
+            json!([["state", "in", ["sale", "done"]]]),
+        ),
+        (
+            "res.partner",
+            &[
+                "id",
+                "name",
+                "zip",
+                "country_id",
+                "active",
+                "lang",
+                "write_date",
+                "create_date",
+            ],
+            json!([]),
+        ),
+        (
+            "product.template",
+            &[
+                "id",
+                "name",
+                "default_code",
+                "type",
+                "categ_id",
+                "list_price",
+                "standard_price",
+                "uom_id",
+                "active",
+                "sale_ok",
+                "write_date",
+                "create_date",
+            ],
+            json!([]),
+        ),
+        (
+            "product.product",
+            &[
+                "id",
+                "product_tmpl_id",
+                "default_code",
+                "active",
+                "write_date",
+                "create_date",
+            ],
+            json!([]),
+        ),
+        (
+            "res.users",
+            &[
+                "id",
+                "name",
+                "login",
+                "email",
+                "active",
+                "partner_id",
+                "write_date",
+                "create_date",
+            ],
+            json!([]),
+        ),
+        (
+            "crm.lead",
+            &[
+                "id",
+                "name",
+                "type",
+                "stage_id",
+                "partner_id",
+                "expected_revenue",
+                "probability",
+                "date_deadline",
+                "date_open",
+                "date_closed",
+                "priority",
+                "active",
+                "write_date",
+                "create_date",
+            ],
+            json!([]),
+        ),
+        (
+            "account.move",
+            &[
+                "id",
+                "name",
+                "move_type",
+                "state",
+                "date",
+                "invoice_date",
+                "invoice_date_due",
+                "partner_id",
+                "currency_id",
+                "company_id",
+                "amount_untaxed",
+                "amount_tax",
+                "amount_residual",
+                "amount_total",
+                "payment_state",
+                "invoice_origin",
+                "ref",
+                "write_date",
+                "create_date",
+            ],
+            json!([["move_type", "in", ["out_invoice", "out_refund"]]]),
+        ),
+    ];
+    for version in OdooVersion::ALL {
+        let sim = OdooSim::with_data(
+            SimConfig {
+                version,
+                ..SimConfig::default()
+            },
+            &odoo_sim::DataSpec {
+                seed: 1,
+                partners: 10,
+                products: 5,
+                orders: 20,
+            },
+        );
+        sim.with_database(|database, env| {
+            for (model, fields, domain) in models {
+                let domain = Domain::from_json(domain).unwrap();
+                let fields: Vec<String> = fields.iter().map(|f| (*f).to_owned()).collect();
+                let ids = database
+                    .search(
+                        env,
+                        model,
+                        &domain,
+                        0,
+                        Some(5),
+                        Some("write_date asc, id asc"),
+                    )
+                    .unwrap_or_else(|e| panic!("{version} {model}: {e}"));
+                database
+                    .read(env, model, &ids, &fields)
+                    .unwrap_or_else(|e| panic!("{version} {model}: {e}"));
+            }
+            let lines = database
+                .search(
+                    env,
+                    "sale.order.line",
+                    &field("state").is_in(["sale", "done"]),
+                    0,
+                    Some(1),
+                    None,
+                )
+                .unwrap();
+            assert!(
+                !lines.is_empty(),
+                "{version}: confirmed order lines are found through the related state"
+            );
+            let line = database
+                .read(
+                    env,
+                    "sale.order.line",
+                    &lines,
+                    &["product_template_id".into(), "currency_id".into()],
+                )
+                .unwrap();
+            assert!(
+                line[0]["product_template_id"].is_array()
+                    && line[0]["currency_id"][1] == json!("USD"),
+                "{version}: {line:?}"
+            );
+        });
+    }
+}
