@@ -794,7 +794,7 @@ impl OdooClient {
             .get_or_try_init(|| async {
                 let endpoint = &self.inner.endpoint;
                 let version = self
-                    .idempotent("common", "version", || self.paced(discover_version(endpoint)))
+                    .idempotent("common", "version", || discover_version(endpoint, || self.pace()))
                     .await?;
                 // Only `Auto` gets here: explicit choices are set at construction.
                 let protocol = version.preferred_protocol();

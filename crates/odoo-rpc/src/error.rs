@@ -534,6 +534,16 @@ fn chain_has_tls_error(error: &(dyn std::error::Error + 'static)) -> bool {
     false
 }
 
+/// Replaces the secret wherever a server echoed it back (an error message that quotes its
+/// input, a proxy page), so no error text can carry it.
+pub(crate) fn scrub(text: String, secret: &str) -> String {
+    if !secret.is_empty() && text.contains(secret) {
+        text.replace(secret, "••••")
+    } else {
+        text
+    }
+}
+
 /// A readable excerpt of a response body: HTML tags stripped, whitespace collapsed, the
 /// secret (if any) replaced, cut to [`EXCERPT_LEN`] characters.
 pub(crate) fn excerpt(body: &[u8], secret: &str) -> String {
@@ -543,10 +553,10 @@ pub(crate) fn excerpt(body: &[u8], secret: &str) -> String {
     } else {
         text.into_owned()
     };
-    let mut collapsed = text.split_whitespace().collect::<Vec<_>>().join(" ");
-    if !secret.is_empty() && collapsed.contains(secret) {
-        collapsed = collapsed.replace(secret, "••••");
-    }
+    let collapsed = scrub(
+        text.split_whitespace().collect::<Vec<_>>().join(" "),
+        secret,
+    );
     if collapsed.chars().count() <= EXCERPT_LEN {
         return collapsed;
     }

@@ -35,6 +35,7 @@ fn parse_reply(reply: HttpReply, endpoint: &Endpoint) -> Result<Box<RawValue>, E
         let detail = body
             .and_then(|body| body.message)
             .filter(|m| !m.is_empty())
+            .map(|m| crate::error::scrub(m, endpoint.api_key().expose()))
             .unwrap_or_else(|| "HTTP 401".to_owned());
         return Err(Error::Authentication {
             message: format!(
@@ -45,7 +46,12 @@ fn parse_reply(reply: HttpReply, endpoint: &Endpoint) -> Result<Box<RawValue>, E
         });
     }
     match body {
-        Some(body) => Err(Error::Odoo(body.into_error(None, Some(reply.status), None))),
+        Some(body) => Err(Error::Odoo(body.into_error(
+            None,
+            Some(reply.status),
+            None,
+            endpoint.api_key(),
+        ))),
         None => Err(reply.into_http_error(endpoint.api_key())),
     }
 }

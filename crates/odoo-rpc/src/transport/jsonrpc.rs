@@ -6,6 +6,7 @@ use super::{
     ServerVersion, Transport, to_body,
 };
 use crate::error::Error;
+use crate::secret::ApiKey;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use serde_json::value::RawValue;
@@ -63,12 +64,13 @@ struct RpcError {
 }
 
 impl RpcError {
-    fn into_error(self, http_status: Option<u16>) -> Error {
-        Error::Odoo(
-            self.data
-                .unwrap_or_default()
-                .into_error(self.message, http_status, self.code),
-        )
+    fn into_error(self, http_status: Option<u16>, secret: &ApiKey) -> Error {
+        Error::Odoo(self.data.unwrap_or_default().into_error(
+            self.message,
+            http_status,
+            self.code,
+            secret,
+        ))
     }
 }
 
@@ -125,20 +127,24 @@ fn parse_reply(reply: HttpReply, endpoint: &Endpoint) -> Result<Box<RawValue>, E
         }) = serde_json::from_slice::<Envelope<'_>>(&reply.body)
             && error.data.as_ref().is_some_and(|d| d.name.is_some())
         {
-            return Err(error.into_error(Some(reply.status)));
+            return Err(error.into_error(Some(reply.status), endpoint.api_key()));
         }
         return Err(reply.into_http_error(endpoint.api_key()));
     }
-    result_of(&reply.body, |message| endpoint.malformed(message, &reply.body))
+    result_of(&reply.body, endpoint.api_key(), |message| {
+        endpoint.malformed(message, &reply.body)
+    })
 }
 
 /// Decodes a successful (HTTP 2xx) `/jsonrpc` answer into `T`, exactly as the client does
 /// for every call: the envelope is parsed borrowing the result's text, which is then
 /// decoded into `T`. Public so benchmarks measure the real path.
 pub fn decode_result<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, Error> {
-    let raw = result_of(body, |message| Error::MalformedResponse {
-        message,
-        excerpt: String::from_utf8_lossy(&body[..body.len().min(200)]).into_owned(),
+    let raw = result_of(body, &ApiKey::new(String::new()), |message| {
+        Error::MalformedResponse {
+            message,
+            excerpt: String::from_utf8_lossy(&body[..body.len().min(200)]).into_owned(),
+        }
     })?;
     serde_json::from_str(raw.get()).map_err(|error| Error::Decode {
         what: "the result".into(),
@@ -146,9 +152,16 @@ pub fn decode_result<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, E
     })
 }
 
-fn result_of(body: &[u8], malformed: impl Fn(String) -> Error) -> Result<Box<RawValue>, Error> {
-    let not_an_envelope =
-        |detail: &str| malformed(format!("the /jsonrpc answer is not a JSON-RPC envelope: {detail}"));
+fn result_of(
+    body: &[u8],
+    secret: &ApiKey,
+    malformed: impl Fn(String) -> Error,
+) -> Result<Box<RawValue>, Error> {
+    let not_an_envelope = |detail: &str| {
+        malformed(format!(
+            "the /jsonrpc answer is not a JSON-RPC envelope: {detail}"
+        ))
+    };
     // serde would take a JSON array for a struct, field by field.
     if body.trim_ascii_start().first() != Some(&b'{') {
         return Err(not_an_envelope("not a JSON object"));
@@ -158,7 +171,7 @@ fn result_of(body: &[u8], malformed: impl Fn(String) -> Error) -> Result<Box<Raw
     match envelope {
         Envelope {
             error: Some(error), ..
-        } => Err(error.into_error(None)),
+        } => Err(error.into_error(None, secret)),
         Envelope {
             result: Some(result),
             ..

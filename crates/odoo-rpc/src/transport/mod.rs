@@ -399,8 +399,10 @@ impl OdooErrorBody {
         fallback_message: Option<String>,
         http_status: Option<u16>,
         code: Option<i64>,
+        secret: &ApiKey,
     ) -> crate::error::OdooError {
-        let name = self.name.unwrap_or_default();
+        let scrub = |text: String| crate::error::scrub(text, secret.expose());
+        let name = scrub(self.name.unwrap_or_default());
         if let Some(traceback) = self.debug.as_deref().filter(|d| !d.is_empty()) {
             tracing::debug!(target: "odoo_rpc", error_name = %name, %traceback, "Odoo traceback");
         }
@@ -408,6 +410,7 @@ impl OdooErrorBody {
             .message
             .filter(|m| !m.is_empty())
             .or(fallback_message)
+            .map(scrub)
             .unwrap_or_default();
         crate::error::OdooError {
             http_status,
@@ -495,9 +498,23 @@ pub async fn web_version(endpoint: &Endpoint) -> Result<ServerVersion, Error> {
 
 /// Finds the server's version: `common.version` over `/jsonrpc`, or `/web/version` when
 /// `/jsonrpc` answers 404 (Odoo versions that dropped it).
-pub async fn discover_version(endpoint: &Endpoint) -> Result<ServerVersion, Error> {
+///
+/// `before_each_request` runs before each of the (one or two) requests, so a caller's
+/// pacing covers the fallback too.
+pub async fn discover_version<F, Fut>(
+    endpoint: &Endpoint,
+    before_each_request: F,
+) -> Result<ServerVersion, Error>
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
+    before_each_request().await;
     match jsonrpc::common_version(endpoint).await {
-        Err(Error::Http { status: 404, .. }) => web_version(endpoint).await,
+        Err(Error::Http { status: 404, .. }) => {
+            before_each_request().await;
+            web_version(endpoint).await
+        }
         other => other,
     }
 }
