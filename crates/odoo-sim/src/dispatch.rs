@@ -194,6 +194,19 @@ fn vals_list(params: &Map<String, Value>) -> OdooResult<(Vec<Map<String, Value>>
     }
 }
 
+/// `search` with the call's `domain`, `offset`, `limit` and `order`.
+fn search_ids(database: &Database, env: &Env, call: &ModelCall) -> OdooResult<Vec<i64>> {
+    let params = &call.params;
+    database.search(
+        env,
+        &call.model,
+        &param_domain(params)?,
+        param_usize(params, "offset")?.unwrap_or(0),
+        param_usize(params, "limit")?,
+        param_order(params).as_deref(),
+    )
+}
+
 /// Runs one call. `env.now` is the transaction time every written record carries.
 pub fn run(database: &mut Database, env: &Env, call: &ModelCall) -> OdooResult<Value> {
     if call.method.starts_with('_') {
@@ -207,15 +220,7 @@ pub fn run(database: &mut Database, env: &Env, call: &ModelCall) -> OdooResult<V
     let ids = call.ids.clone().unwrap_or_default();
     match call.method.as_str() {
         "search_read" => {
-            let domain = param_domain(params)?;
-            let found = database.search(
-                env,
-                &call.model,
-                &domain,
-                param_usize(params, "offset")?.unwrap_or(0),
-                param_usize(params, "limit")?,
-                param_order(params).as_deref(),
-            )?;
+            let found = search_ids(database, env, call)?;
             Ok(Value::Array(database.read(
                 env,
                 &call.model,
@@ -224,15 +229,7 @@ pub fn run(database: &mut Database, env: &Env, call: &ModelCall) -> OdooResult<V
             )?))
         }
         "search" => {
-            let domain = param_domain(params)?;
-            let found = database.search(
-                env,
-                &call.model,
-                &domain,
-                param_usize(params, "offset")?.unwrap_or(0),
-                param_usize(params, "limit")?,
-                param_order(params).as_deref(),
-            )?;
+            let found = search_ids(database, env, call)?;
             Ok(json!(found))
         }
         "search_count" => {

@@ -181,6 +181,22 @@ impl Database {
         self.row(model, id).is_some()
     }
 
+    /// Odoo's `MissingError` when any of `ids` is not (or no longer) in `model`.
+    pub fn ensure_exist(&self, env: &Env, model: &str, ids: &[i64]) -> OdooResult<()> {
+        let missing: String = ids
+            .iter()
+            .filter(|id| !self.exists(model, **id))
+            .map(|id| format!("{id},"))
+            .collect();
+        if missing.is_empty() {
+            return Ok(());
+        }
+        Err(OdooException::missing_error(format!(
+            "Record does not exist or has been deleted.\n(Record: {model}({missing}), User: {})",
+            env.uid
+        )))
+    }
+
     pub fn count(&self, model: &str) -> usize {
         self.tables.get(model).map_or(0, |table| table.rows.len())
     }
@@ -585,21 +601,7 @@ impl Database {
         let model = self.model(model_name)?;
         self.check_access(env, &model, Mode::Read)?;
         let fields = self.read_fields(&model, fields)?;
-        let missing: Vec<i64> = ids
-            .iter()
-            .copied()
-            .filter(|id| !self.exists(model_name, *id))
-            .collect();
-        if !missing.is_empty() {
-            return Err(OdooException::missing_error(format!(
-                "Record does not exist or has been deleted.\n(Record: {model_name}({}), User: {})",
-                missing
-                    .iter()
-                    .map(|id| format!("{id},"))
-                    .collect::<String>(),
-                env.uid
-            )));
-        }
+        self.ensure_exist(env, model_name, ids)?;
         Ok(ids
             .iter()
             .map(|id| self.read_one(&model, *id, &fields))
@@ -946,21 +948,7 @@ impl Database {
                 return Err(mandatory_field_error(&model, field));
             }
         }
-        let missing: Vec<i64> = ids
-            .iter()
-            .copied()
-            .filter(|id| !self.exists(model_name, *id))
-            .collect();
-        if !missing.is_empty() {
-            return Err(OdooException::missing_error(format!(
-                "Record does not exist or has been deleted.\n(Record: {model_name}({}), User: {})",
-                missing
-                    .iter()
-                    .map(|id| format!("{id},"))
-                    .collect::<String>(),
-                env.uid
-            )));
-        }
+        self.ensure_exist(env, model_name, ids)?;
         for id in ids {
             self.apply_vals(env, &model, *id, vals)?;
         }
@@ -1143,14 +1131,7 @@ impl Database {
                         .iter()
                         .filter_map(Value::as_i64)
                         .collect();
-                    for target in &wanted {
-                        if !self.exists(&comodel_name, *target) {
-                            return Err(OdooException::missing_error(format!(
-                                "Record does not exist or has been deleted.\n(Record: {comodel_name}({target},), User: {})",
-                                env.uid
-                            )));
-                        }
-                    }
+                    self.ensure_exist(env, &comodel_name, &wanted)?;
                     match &inverse {
                         Some(inverse) => {
                             let dropped: Vec<i64> = current

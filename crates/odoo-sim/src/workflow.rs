@@ -55,20 +55,7 @@ pub fn call(
 fn existing(database: &Database, env: &Env, model: &str, ids: &[i64]) -> OdooResult<()> {
     let definition = database.model(model)?;
     database.check_access(env, &definition, Mode::Write)?;
-    let missing: Vec<String> = ids
-        .iter()
-        .filter(|id| !database.exists(model, **id))
-        .map(|id| format!("{id},"))
-        .collect();
-    if missing.is_empty() {
-        Ok(())
-    } else {
-        Err(OdooException::missing_error(format!(
-            "Record does not exist or has been deleted.\n(Record: {model}({}), User: {})",
-            missing.concat(),
-            env.uid
-        )))
-    }
+    database.ensure_exist(env, model, ids)
 }
 
 fn text(database: &Database, model: &str, id: i64, field: &str) -> String {
