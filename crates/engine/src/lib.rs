@@ -2,5 +2,6 @@
 //! changes out (a [`change_feed`]), send packets away (an outbox), take events in (an inbox).
 
 pub mod change_feed;
+pub mod config;
 
 pub use change_feed::{ChangeFeed, Checkpoint, FeedError, FeedSpec, Page};

@@ -2,3 +2,4 @@
 //! The engine against the simulated Odoo over loopback HTTP.
 
 mod change_feed;
+mod config;

@@ -1,0 +1,480 @@
+//! The mirror's configuration: seed 003's YAML format, validated once at start.
+//!
+//! Every error names the file, the line and column, what is wrong, and what to do (with the
+//! closest valid key for a typo). Secrets never live in the file: they come from the
+//! environment (`ODOO_API_KEY`, the variable named by `password_env`, `DATABASE_URL`).
+
+use odoo_rpc::{ApiKey, Domain};
+use serde::Deserialize;
+use serde_saphyr::Spanned;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+/// A configuration problem, positioned in its file when it has a position.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub struct ConfigError {
+    pub path: PathBuf,
+    pub line: Option<u64>,
+    pub column: Option<u64>,
+    pub message: String,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.path.display())?;
+        if let Some(line) = self.line {
+            write!(f, ":{line}")?;
+            if let Some(column) = self.column {
+                write!(f, ":{column}")?;
+            }
+        }
+        write!(f, ": {}", self.message)
+    }
+}
+
+/// A secret (from the environment, or a URL that may carry a password); never printed.
+#[derive(Clone, PartialEq, Eq, Deserialize)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(••••)")
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OdooSection {
+    pub base_url: String,
+    pub database: String,
+    pub username: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum SslMode {
+    #[default]
+    Disable,
+    Require,
+    VerifyFull,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum LockStrategy {
+    /// `pg_try_advisory_lock` on a fixed key (an exclusive file lock on SQLite).
+    #[default]
+    Advisory,
+    /// No lock, for transaction-pooled connections (PgBouncer) that cannot hold one.
+    None,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(tag = "type", rename_all = "lowercase", deny_unknown_fields)]
+pub enum PostgresConnection {
+    Params {
+        host: String,
+        #[serde(default = "default_pg_port")]
+        port: u16,
+        database: String,
+        user: String,
+        /// The environment variable holding the password.
+        password_env: Option<String>,
+    },
+    Url {
+        /// Omitted: `DATABASE_URL` is used. May hold a password, so it is kept secret.
+        url: Option<Secret>,
+    },
+}
+
+fn default_pg_port() -> u16 {
+    5432
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PostgresSection {
+    pub connection: PostgresConnection,
+    #[serde(default)]
+    pub ssl_mode: SslMode,
+    /// CA bundle for `verify-full`.
+    pub ssl_root_cert: Option<PathBuf>,
+    #[serde(default)]
+    pub lock_strategy: LockStrategy,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SqliteSection {
+    #[serde(default = "default_sqlite_path")]
+    pub path: PathBuf,
+}
+
+pub fn default_sqlite_path() -> PathBuf {
+    PathBuf::from("./data/odoo-bridge.db")
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SyncSection {
+    #[serde(default = "default_timeout")]
+    pub request_timeout_seconds: u64,
+    #[serde(default = "default_max_retries")]
+    pub max_retries: u32,
+    #[serde(default = "default_backoff_base_ms")]
+    pub backoff_base_ms: u64,
+    /// Run log rows older than this are deleted at the end of each run.
+    #[serde(default = "default_retention_days")]
+    pub run_retention_days: u32,
+}
+
+impl Default for SyncSection {
+    fn default() -> Self {
+        SyncSection {
+            request_timeout_seconds: default_timeout(),
+            max_retries: default_max_retries(),
+            backoff_base_ms: default_backoff_base_ms(),
+            run_retention_days: default_retention_days(),
+        }
+    }
+}
+
+fn default_timeout() -> u64 {
+    60
+}
+fn default_max_retries() -> u32 {
+    5
+}
+fn default_backoff_base_ms() -> u64 {
+    500
+}
+fn default_retention_days() -> u32 {
+    90
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ModelSection {
+    name: Spanned<String>,
+    #[serde(default)]
+    fields: Vec<String>,
+    #[serde(default)]
+    domain: Option<Spanned<serde_json::Value>>,
+    cursor_field: Option<String>,
+    overlap_seconds: Option<u64>,
+    page_size: Option<Spanned<u64>>,
+    #[serde(default)]
+    reconcile_deletions: bool,
+    reconcile_every_runs: Option<Spanned<u32>>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    odoo: OdooSection,
+    postgres: Option<PostgresSection>,
+    sqlite: Option<SqliteSection>,
+    #[serde(default)]
+    sync: SyncSection,
+    models: Spanned<Vec<ModelSection>>,
+}
+
+/// One model to mirror, with the seed's defaults applied.
+#[derive(Debug, Clone)]
+pub struct ModelConfig {
+    pub name: String,
+    /// Empty: every field.
+    pub fields: Vec<String>,
+    pub domain: Domain,
+    pub cursor_field: String,
+    pub overlap_seconds: u64,
+    pub page_size: usize,
+    pub reconcile_deletions: bool,
+    pub reconcile_every_runs: u32,
+}
+
+/// Where mirrored rows go: PostgreSQL when the file has a `postgres` section, the embedded
+/// SQLite file otherwise.
+#[derive(Debug, Clone)]
+pub enum Target {
+    Postgres(PostgresSection),
+    Sqlite(SqliteSection),
+}
+
+#[derive(Debug, Clone)]
+pub struct MirrorConfig {
+    pub path: PathBuf,
+    pub odoo: OdooSection,
+    pub target: Target,
+    pub sync: SyncSection,
+    pub models: Vec<ModelConfig>,
+}
+
+/// The secrets a run needs, from the environment.
+#[derive(Debug, Clone)]
+pub struct Secrets {
+    pub odoo_api_key: ApiKey,
+    pub postgres_password: Option<Secret>,
+    pub database_url: Option<Secret>,
+}
+
+/// The closest of `candidates` to `word`, if it is close enough to be a likely typo.
+pub fn closest<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+    candidates
+        .into_iter()
+        .map(|candidate| (strsim::jaro_winkler(word, candidate), candidate))
+        .filter(|(score, _)| *score >= 0.8)
+        .max_by(|a, b| a.0.total_cmp(&b.0))
+        .map(|(_, candidate)| candidate)
+}
+
+/// Adds "did you mean" to "unknown field `x`, expected one of a, b" messages.
+fn with_suggestion(message: &str) -> String {
+    let Some(rest) = message.split("unknown field `").nth(1) else {
+        return message.to_owned();
+    };
+    let Some((unknown, after)) = rest.split_once('`') else {
+        return message.to_owned();
+    };
+    let Some((_, expected)) = after.split_once("expected one of ") else {
+        return message.to_owned();
+    };
+    let candidates = expected
+        .split(',')
+        .map(|candidate| candidate.trim().trim_matches('`'));
+    match closest(unknown, candidates) {
+        Some(suggestion) => format!("{message} (did you mean `{suggestion}`?)"),
+        None => message.to_owned(),
+    }
+}
+
+/// serde-saphyr's text repeats the position ("error: line 7 column 5: …"); ours is in front.
+fn strip_position(message: &str) -> &str {
+    let message = message.trim().trim_start_matches("error:").trim_start();
+    match message
+        .strip_prefix("line ")
+        .and_then(|rest| rest.split_once(": "))
+    {
+        Some((position, rest)) if position.contains("column") => rest,
+        _ => message,
+    }
+}
+
+impl MirrorConfig {
+    /// Reads and validates a configuration file.
+    pub fn load(path: &Path) -> Result<MirrorConfig, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|error| ConfigError {
+            path: path.to_owned(),
+            line: None,
+            column: None,
+            message: format!("cannot read the configuration file: {error}"),
+        })?;
+        MirrorConfig::parse(path, &text)
+    }
+
+    /// Validates configuration text; `path` is only used in messages.
+    pub fn parse(path: &Path, text: &str) -> Result<MirrorConfig, ConfigError> {
+        let at = |line: Option<u64>, column: Option<u64>, message: String| ConfigError {
+            path: path.to_owned(),
+            line,
+            column,
+            message,
+        };
+        let raw: RawConfig = serde_saphyr::from_str(text).map_err(|error| {
+            let location = error.location();
+            let rendered = error.to_string();
+            // The library's text starts with its own position; keep the message part.
+            let message = strip_position(rendered.lines().next().unwrap_or_default()).to_owned();
+            at(
+                location.map(|l| l.line()),
+                location.map(|l| l.column()),
+                with_suggestion(&message),
+            )
+        })?;
+        for (what, value) in [
+            ("odoo.base_url", &raw.odoo.base_url),
+            ("odoo.database", &raw.odoo.database),
+            ("odoo.username", &raw.odoo.username),
+        ] {
+            if value.trim().is_empty() {
+                return Err(at(
+                    None,
+                    None,
+                    format!("{what} is empty: set it to your Odoo's value"),
+                ));
+            }
+        }
+        if !(raw.odoo.base_url.starts_with("http://") || raw.odoo.base_url.starts_with("https://"))
+        {
+            return Err(at(
+                None,
+                None,
+                format!(
+                    "odoo.base_url {:?} must start with http:// or https://",
+                    raw.odoo.base_url
+                ),
+            ));
+        }
+        let target = match (raw.postgres, raw.sqlite) {
+            (Some(_), Some(_)) => {
+                return Err(at(
+                    None,
+                    None,
+                    "both `postgres` and `sqlite` are set: keep the one the mirror should write to"
+                        .into(),
+                ));
+            }
+            (Some(postgres), None) => {
+                if postgres.ssl_mode == SslMode::VerifyFull && postgres.ssl_root_cert.is_none() {
+                    return Err(at(None, None, "postgres.ssl_mode verify-full needs postgres.ssl_root_cert (the CA bundle that signed the server's certificate)".into()));
+                }
+                Target::Postgres(postgres)
+            }
+            (None, Some(sqlite)) => Target::Sqlite(sqlite),
+            (None, None) => Target::Sqlite(SqliteSection {
+                path: default_sqlite_path(),
+            }),
+        };
+        if raw.sync.request_timeout_seconds == 0 {
+            return Err(at(
+                None,
+                None,
+                "sync.request_timeout_seconds must be at least 1".into(),
+            ));
+        }
+        let models_at = raw.models.referenced;
+        if raw.models.value.is_empty() {
+            return Err(at(
+                Some(models_at.line()),
+                Some(models_at.column()),
+                "`models` is empty: list at least one Odoo model to mirror".into(),
+            ));
+        }
+        let mut models = Vec::with_capacity(raw.models.value.len());
+        let mut seen = std::collections::HashSet::new();
+        for model in raw.models.value {
+            let name_at = model.name.referenced;
+            let name = model.name.value.trim().to_owned();
+            if name.is_empty()
+                || !name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '_')
+            {
+                return Err(at(
+                    Some(name_at.line()),
+                    Some(name_at.column()),
+                    format!("{name:?} is not an Odoo model name (like `sale.order`)"),
+                ));
+            }
+            if !seen.insert(name.clone()) {
+                return Err(at(
+                    Some(name_at.line()),
+                    Some(name_at.column()),
+                    format!("model {name} is listed twice: merge the two entries"),
+                ));
+            }
+            let domain = match &model.domain {
+                None => Domain::all(),
+                Some(spanned) => Domain::from_json(&spanned.value).map_err(|error| {
+                    at(Some(spanned.referenced.line()), Some(spanned.referenced.column()), format!("invalid domain for {name}: {error} (write it in Odoo's prefix notation, e.g. [[\"state\", \"in\", [\"sale\", \"done\"]]])"))
+                })?,
+            };
+            let page_size = match model.page_size {
+                None => 500,
+                Some(spanned) if (1..=10_000).contains(&spanned.value) => spanned.value as usize,
+                Some(spanned) => {
+                    return Err(at(
+                        Some(spanned.referenced.line()),
+                        Some(spanned.referenced.column()),
+                        format!(
+                            "page_size {} for {name} must be between 1 and 10000",
+                            spanned.value
+                        ),
+                    ));
+                }
+            };
+            let reconcile_every_runs = match model.reconcile_every_runs {
+                None => 1,
+                Some(spanned) if spanned.value >= 1 => spanned.value,
+                Some(spanned) => {
+                    return Err(at(
+                        Some(spanned.referenced.line()),
+                        Some(spanned.referenced.column()),
+                        format!("reconcile_every_runs for {name} must be at least 1"),
+                    ));
+                }
+            };
+            models.push(ModelConfig {
+                name,
+                fields: model.fields,
+                domain,
+                cursor_field: model.cursor_field.unwrap_or_else(|| "write_date".into()),
+                overlap_seconds: model.overlap_seconds.unwrap_or(120),
+                page_size,
+                reconcile_deletions: model.reconcile_deletions,
+                reconcile_every_runs,
+            });
+        }
+        Ok(MirrorConfig {
+            path: path.to_owned(),
+            odoo: raw.odoo,
+            target,
+            sync: raw.sync,
+            models,
+        })
+    }
+
+    /// Reads the secrets from `environment` (the process environment in production).
+    pub fn secrets(
+        &self,
+        environment: impl Fn(&str) -> Option<String>,
+    ) -> Result<Secrets, ConfigError> {
+        let missing = |message: String| ConfigError {
+            path: self.path.clone(),
+            line: None,
+            column: None,
+            message,
+        };
+        let read = |name: &str| {
+            environment(name)
+                .map(|value| value.trim().to_owned())
+                .filter(|value| !value.is_empty())
+        };
+        let odoo_api_key = read("ODOO_API_KEY")
+            .map(ApiKey::new)
+            .ok_or_else(|| missing("ODOO_API_KEY is not set: export the API key of the Odoo user (Preferences → Account Security → New API Key)".into()))?;
+        let (postgres_password, database_url) = match &self.target {
+            Target::Postgres(PostgresSection {
+                connection:
+                    PostgresConnection::Params {
+                        password_env: Some(variable),
+                        ..
+                    },
+                ..
+            }) => {
+                let password = read(variable).ok_or_else(|| missing(format!("{variable} is not set: postgres.connection.password_env names it as the database password")))?;
+                (Some(Secret(password)), None)
+            }
+            Target::Postgres(PostgresSection {
+                connection: PostgresConnection::Url { url: None },
+                ..
+            }) => {
+                let url = read("DATABASE_URL").ok_or_else(|| missing("DATABASE_URL is not set: postgres.connection has type url and no url, so the URL comes from DATABASE_URL".into()))?;
+                (None, Some(Secret(url)))
+            }
+            _ => (None, None),
+        };
+        Ok(Secrets {
+            odoo_api_key,
+            postgres_password,
+            database_url,
+        })
+    }
+}

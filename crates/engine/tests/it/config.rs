@@ -1,0 +1,132 @@
+use engine::config::{
+    ConfigError, LockStrategy, MirrorConfig, PostgresConnection, SslMode, Target,
+};
+use std::path::Path;
+
+fn parse(text: &str) -> Result<MirrorConfig, ConfigError> {
+    MirrorConfig::parse(Path::new("config.yml"), text)
+}
+
+const MINIMAL: &str = "odoo:\n  base_url: \"http://127.0.0.1:8069\"\n  database: odoo\n  username: admin\nmodels:\n  - name: res.partner\n";
+
+#[test]
+fn the_seeds_example_configuration_loads_unchanged() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/mirror.yml");
+    let config = MirrorConfig::load(&path).unwrap();
+    assert_eq!(config.models.len(), 8);
+    let order = &config.models[0];
+    assert_eq!(order.name, "sale.order");
+    assert_eq!(
+        (
+            order.cursor_field.as_str(),
+            order.overlap_seconds,
+            order.page_size
+        ),
+        ("write_date", 120, 500)
+    );
+    assert_eq!(
+        order.domain.to_json(),
+        serde_json::json!([["state", "in", ["sale", "done"]]])
+    );
+    assert_eq!(config.sync.request_timeout_seconds, 60);
+    let Target::Postgres(postgres) = &config.target else {
+        panic!("the seed targets PostgreSQL")
+    };
+    assert_eq!(postgres.ssl_mode, SslMode::Disable);
+    assert_eq!(postgres.lock_strategy, LockStrategy::Advisory);
+    assert!(
+        matches!(&postgres.connection, PostgresConnection::Params { port: 5432, password_env: Some(var), .. } if var == "POSTGRES_PASSWORD")
+    );
+}
+
+#[test]
+fn without_a_postgres_section_the_target_is_the_embedded_sqlite_file() {
+    let config = parse(MINIMAL).unwrap();
+    assert!(
+        matches!(config.target, Target::Sqlite(ref sqlite) if sqlite.path == Path::new("./data/odoo-bridge.db"))
+    );
+}
+
+#[test]
+fn a_typo_names_file_line_column_and_the_closest_key() {
+    let error = parse(&format!("{MINIMAL}    pagesize: 10\n")).unwrap_err();
+    let text = error.to_string();
+    assert!(text.starts_with("config.yml:7:"), "{text}");
+    assert!(
+        text.contains("pagesize") && text.contains("did you mean `page_size`?"),
+        "{text}"
+    );
+}
+
+#[test]
+fn malformed_yaml_names_its_position() {
+    let error = parse("odoo:\n  base_url: [unclosed\n  database: x\n").unwrap_err();
+    assert_eq!(error.path, Path::new("config.yml"));
+    assert!(error.line.is_some() && error.column.is_some(), "{error}");
+}
+
+#[test]
+fn semantic_errors_point_at_the_value() {
+    let error = parse(&format!(
+        "{MINIMAL}    domain: [[\"state\", \"between\", 1]]\n"
+    ))
+    .unwrap_err();
+    assert_eq!(error.line, Some(7), "{error}");
+    assert!(
+        error.message.contains("invalid domain for res.partner"),
+        "{error}"
+    );
+    let error = parse(&format!("{MINIMAL}    page_size: 0\n")).unwrap_err();
+    assert_eq!(error.line, Some(7), "{error}");
+    let error = parse(&format!("{MINIMAL}  - name: res.partner\n")).unwrap_err();
+    assert!(error.message.contains("listed twice"), "{error}");
+    let error = parse(&MINIMAL.replace("http://127.0.0.1:8069", "127.0.0.1:8069")).unwrap_err();
+    assert!(error.message.contains("http://"), "{error}");
+    let error =
+        parse("odoo:\n  base_url: \"http://x\"\n  database: d\n  username: u\nmodels: []\n")
+            .unwrap_err();
+    assert!(error.message.contains("at least one"), "{error}");
+}
+
+#[test]
+fn verify_full_needs_a_ca_bundle() {
+    let text =
+        format!("{MINIMAL}postgres:\n  connection:\n    type: url\n  ssl_mode: verify-full\n");
+    assert!(parse(&text).unwrap_err().message.contains("ssl_root_cert"));
+    let text = format!(
+        "{MINIMAL}postgres:\n  connection:\n    type: url\n  ssl_mode: verify-full\n  ssl_root_cert: /etc/ssl/ca.pem\n"
+    );
+    assert!(parse(&text).is_ok());
+}
+
+#[test]
+fn secrets_come_from_the_environment_and_never_print() {
+    let text = format!(
+        "{MINIMAL}postgres:\n  connection:\n    type: url\n    url: \"postgresql://u:hunter2-db-password@db:5432/x\"\n"
+    );
+    let config = parse(&text).unwrap();
+    assert!(
+        !format!("{config:?}").contains("hunter2"),
+        "a URL password leaked into Debug"
+    );
+    let error = config.secrets(|_| None).unwrap_err();
+    assert!(error.message.contains("ODOO_API_KEY"));
+    let secrets = config
+        .secrets(|name| (name == "ODOO_API_KEY").then(|| "key-0123456789abcdef".to_owned()))
+        .unwrap();
+    assert!(!format!("{secrets:?}").contains("key-0123456789abcdef"));
+
+    let from_env = parse(&format!(
+        "{MINIMAL}postgres:\n  connection:\n    type: url\n"
+    ))
+    .unwrap();
+    let error = from_env
+        .secrets(|name| (name == "ODOO_API_KEY").then(|| "k".to_owned()))
+        .unwrap_err();
+    assert!(error.message.contains("DATABASE_URL"));
+    let params = parse(&format!("{MINIMAL}postgres:\n  connection:\n    type: params\n    host: localhost\n    database: x\n    user: u\n    password_env: PGPASS_TEST\n")).unwrap();
+    let error = params
+        .secrets(|name| (name == "ODOO_API_KEY").then(|| "k".to_owned()))
+        .unwrap_err();
+    assert!(error.message.contains("PGPASS_TEST"));
+}
