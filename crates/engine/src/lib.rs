@@ -3,5 +3,6 @@
 
 pub mod change_feed;
 pub mod config;
+pub mod mirror_store;
 
 pub use change_feed::{ChangeFeed, Checkpoint, FeedError, FeedSpec, Page};
