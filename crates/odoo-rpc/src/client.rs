@@ -55,6 +55,8 @@ pub struct ClientConfig {
     pub user_agent: Option<String>,
     /// Merged under the context of every call.
     pub default_context: Context,
+    /// Answers larger than this are refused with a clear error (default 256 MiB).
+    pub max_response_bytes: usize,
 }
 
 impl ClientConfig {
@@ -77,6 +79,7 @@ impl ClientConfig {
             min_call_interval: None,
             user_agent: None,
             default_context: Context::new(),
+            max_response_bytes: crate::transport::DEFAULT_MAX_RESPONSE_BYTES,
         }
     }
 }
@@ -884,6 +887,7 @@ fn endpoint_for(config: &ClientConfig) -> Result<Endpoint, Error> {
         api_key: &config.api_key,
         timeout: config.timeout,
         user_agent: config.user_agent.as_deref().unwrap_or(DEFAULT_USER_AGENT),
+        max_response_bytes: config.max_response_bytes,
     })
 }
 

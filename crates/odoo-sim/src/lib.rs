@@ -16,6 +16,7 @@
 //! # Ok(()) }
 //! ```
 
+pub mod bench_model;
 pub mod clock;
 pub mod dispatch;
 pub mod error;

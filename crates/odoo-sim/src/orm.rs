@@ -965,6 +965,7 @@ impl Database {
         vals: &Map<String, Value>,
     ) -> OdooResult<()> {
         let mut x2many = Vec::new();
+        let mut changed = Vec::new();
         for (key, value) in vals {
             let Some(field) = model.get(key) else {
                 return Err(OdooException::invalid_field(&model.name, key));
@@ -985,13 +986,84 @@ impl Database {
                     model.name, field.name
                 )));
             }
+            if self.value(model, id, field) != new_value {
+                changed.push(field.name.clone());
+            }
             self.set(model, id, field, new_value);
         }
         for (field, commands) in x2many {
             self.apply_x2many(env, model, id, &field, &commands)?;
         }
         self.touch(env, model, id);
+        self.touch_stored_dependents(env, model, id, &changed);
         Ok(())
+    }
+
+    /// Records whose stored related field follows a changed field of `model`/`id` (a sale
+    /// order line's `state` follows its order's) are recomputed in the same transaction, so
+    /// they get the same `write_date`, as on a real Odoo.
+    fn touch_stored_dependents(
+        &mut self,
+        env: &Env,
+        model: &ModelDef,
+        id: i64,
+        changed: &[String],
+    ) {
+        if changed.is_empty() {
+            return;
+        }
+        let mut dependents: Vec<(Arc<ModelDef>, String)> = Vec::new();
+        for table in self.tables.values() {
+            for field in table.model.fields() {
+                let Some(Compute::Related(path)) = field.compute else {
+                    continue;
+                };
+                let Some((link, target)) = path.split_once('.') else {
+                    continue;
+                };
+                let follows = field.stored_compute
+                    && changed.iter().any(|name| name == target)
+                    && matches!(
+                        table.model.get(link).map(|link| &link.ftype),
+                        Some(FieldType::Many2one { comodel }) if *comodel == model.name
+                    );
+                if follows
+                    && !dependents
+                        .iter()
+                        .any(|(m, l)| m.name == table.model.name && l == link)
+                {
+                    dependents.push((Arc::clone(&table.model), link.to_owned()));
+                }
+            }
+        }
+        for (dependent, link) in dependents {
+            let Some(position) = dependent.position(&link) else {
+                continue;
+            };
+            // The parent's one2many, when it has one, lists the dependents without a scan.
+            let listed = model.fields().iter().find(|field| {
+                matches!(&field.ftype, FieldType::One2many { comodel, inverse }
+                    if *comodel == dependent.name && *inverse == link)
+            });
+            let ids: Vec<i64> = if let Some(one2many) = listed {
+                self.value(model, id, one2many).as_refs().to_vec()
+            } else {
+                self.tables
+                    .get(&dependent.name)
+                    .map(|table| {
+                        table
+                            .rows
+                            .iter()
+                            .filter(|(_, row)| row[position] == Val::Ref(id))
+                            .map(|(dependent_id, _)| *dependent_id)
+                            .collect()
+                    })
+                    .unwrap_or_default()
+            };
+            for dependent_id in ids {
+                self.touch(env, &dependent, dependent_id);
+            }
+        }
     }
 
     pub fn touch(&mut self, env: &Env, model: &ModelDef, id: i64) {

@@ -150,18 +150,19 @@ impl Test {
                 with_null,
                 negate,
             } => {
+                // Operands of a relational field are `Val::Ref`s: compare ids as ids
+                // (`compare` would order a `Ref` against an `Int` as two numbers, 0 and id).
+                let listed = |id: i64| {
+                    values
+                        .iter()
+                        .any(|v| matches!(v, Val::Ref(listed) | Val::Int(listed) if *listed == id))
+                };
                 let hit = match value {
                     Val::Null => *with_null,
                     Val::Refs(ids) => {
-                        ids.iter().any(|id| {
-                            values
-                                .iter()
-                                .any(|v| v.compare(&Val::Int(*id)) == Ordering::Equal)
-                        }) || (ids.is_empty() && *with_null)
+                        ids.iter().any(|id| listed(*id)) || (ids.is_empty() && *with_null)
                     }
-                    Val::Ref(id) => values
-                        .iter()
-                        .any(|v| v.compare(&Val::Int(*id)) == Ordering::Equal),
+                    Val::Ref(id) => listed(*id),
                     Val::Bool(flag) if boolean => values.iter().any(|v| v.truthy() == *flag),
                     other => values.iter().any(|v| other.compare(v) == Ordering::Equal),
                 };

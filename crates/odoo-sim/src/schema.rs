@@ -82,6 +82,10 @@ pub struct FieldDef {
     pub required: bool,
     pub readonly: bool,
     pub compute: Option<Compute>,
+    /// A computed field Odoo stores (`store=True`): recomputing it is a write, so it stamps
+    /// the record's `write_date` (Odoo's `_write_multi` sets the log fields "not for
+    /// computed fields" only because `write()` already did it for the others).
+    pub stored_compute: bool,
 }
 
 impl FieldDef {
@@ -93,6 +97,7 @@ impl FieldDef {
             required: false,
             readonly: false,
             compute: None,
+            stored_compute: false,
         }
     }
 
@@ -109,6 +114,12 @@ impl FieldDef {
     pub fn computed(mut self, compute: Compute) -> FieldDef {
         self.compute = Some(compute);
         self.readonly = true;
+        self
+    }
+
+    /// Odoo stores this computed field: see [`FieldDef::stored_compute`].
+    pub fn stored(mut self) -> FieldDef {
+        self.stored_compute = true;
         self
     }
 
@@ -502,11 +513,13 @@ pub fn standard_models(version: OdooVersion) -> Vec<ModelDef> {
         .field(f("price_total", "Total", Monetary).computed(Compute::LineSubtotal))
         .field(
             f("currency_id", "Currency", m2o("res.currency"))
-                .computed(Compute::Related("order_id.currency_id")),
+                .computed(Compute::Related("order_id.currency_id"))
+                .stored(),
         )
         .field(
             f("state", "Order Status", selection(&order_states))
-                .computed(Compute::Related("order_id.state")),
+                .computed(Compute::Related("order_id.state"))
+                .stored(),
         )
         .field(f("qty_delivered", "Delivery Quantity", Float))
         .field(f("qty_invoiced", "Invoiced Quantity", Float))

@@ -146,6 +146,7 @@ mod tests {
 
     fn parse(status: u16, body: &str) -> Result<Box<RawValue>, Error> {
         let endpoint = Endpoint::new(&EndpointConfig {
+            max_response_bytes: crate::transport::DEFAULT_MAX_RESPONSE_BYTES,
             base_url: "http://127.0.0.1:1",
             database: "db",
             login: "bot",

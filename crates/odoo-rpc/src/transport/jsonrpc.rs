@@ -304,6 +304,7 @@ mod tests {
 
     fn endpoint() -> Endpoint {
         Endpoint::new(&EndpointConfig {
+            max_response_bytes: crate::transport::DEFAULT_MAX_RESPONSE_BYTES,
             base_url: "http://127.0.0.1:1",
             database: "db",
             login: "admin",

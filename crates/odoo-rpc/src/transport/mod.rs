@@ -181,6 +181,7 @@ struct EndpointInner {
     login: String,
     api_key: ApiKey,
     timeout: Duration,
+    max_response_bytes: usize,
 }
 
 impl fmt::Debug for Endpoint {
@@ -205,7 +206,13 @@ pub struct EndpointConfig<'a> {
     /// The whole-request timeout of each call.
     pub timeout: Duration,
     pub user_agent: &'a str,
+    /// Answers larger than this are refused (read no further) with a clear error.
+    pub max_response_bytes: usize,
 }
+
+/// The default cap on one answer's size: far above any sane page, low enough that a runaway
+/// answer cannot exhaust memory.
+pub const DEFAULT_MAX_RESPONSE_BYTES: usize = 256 * 1024 * 1024;
 
 /// The default `User-Agent`.
 pub const DEFAULT_USER_AGENT: &str = concat!("odoo-bridge/", env!("CARGO_PKG_VERSION"));
@@ -261,6 +268,7 @@ impl Endpoint {
                 login: config.login.to_owned(),
                 api_key: config.api_key.clone(),
                 timeout: config.timeout,
+                max_response_bytes: config.max_response_bytes,
             }),
         })
     }
@@ -324,21 +332,44 @@ impl Endpoint {
         let retry_after = header_str(headers, header::RETRY_AFTER)
             .and_then(|value| parse_retry_after(value, SystemTime::now()));
         let location = header_str(headers, header::LOCATION).map(str::to_owned);
-        let body = response.bytes().await.map_err(|e| {
-            // The answer was on its way: whatever reqwest calls it, the connection broke
-            // (or the timeout struck) mid-body.
-            match Error::from_reqwest(e, &target) {
-                Error::Transport { kind, message }
-                    if kind != crate::error::TransportKind::Timeout =>
-                {
-                    Error::Transport {
-                        kind: crate::error::TransportKind::ConnectionClosed,
-                        message,
+        let limit = self.inner.max_response_bytes;
+        let too_large = || Error::MalformedResponse {
+            message: format!(
+                "{target} answered more than {limit} bytes (the client's max_response_bytes); ask for fewer records per page or fewer fields"
+            ),
+            excerpt: String::new(),
+        };
+        if response
+            .content_length()
+            .is_some_and(|length| length > limit as u64)
+        {
+            return Err(too_large());
+        }
+        let mut response = response;
+        let mut body = Vec::new();
+        loop {
+            let chunk = response.chunk().await.map_err(|e| {
+                // The answer was on its way: whatever reqwest calls it, the connection broke
+                // (or the timeout struck) mid-body.
+                match Error::from_reqwest(e, &target) {
+                    Error::Transport { kind, message }
+                        if kind != crate::error::TransportKind::Timeout =>
+                    {
+                        Error::Transport {
+                            kind: crate::error::TransportKind::ConnectionClosed,
+                            message,
+                        }
                     }
+                    other => other,
                 }
-                other => other,
+            })?;
+            let Some(chunk) = chunk else { break };
+            if body.len() + chunk.len() > limit {
+                return Err(too_large());
             }
-        })?;
+            body.extend_from_slice(&chunk);
+        }
+        let body = bytes::Bytes::from(body);
         Ok(HttpReply {
             status,
             retry_after,
@@ -584,6 +615,7 @@ mod tests {
     fn base_urls_are_validated_and_credentials_kept_out_of_texts() {
         let key = ApiKey::new("k");
         let config = |base_url| EndpointConfig {
+            max_response_bytes: DEFAULT_MAX_RESPONSE_BYTES,
             base_url,
             database: "db",
             login: "admin",

@@ -680,3 +680,40 @@ async fn a_timeout_on_a_workflow_method_is_not_resent() {
     ));
     assert_eq!(sim.sim.call_count("sale.order", "action_confirm"), 1);
 }
+
+#[tokio::test]
+async fn an_answer_larger_than_the_cap_is_refused_and_not_retried() {
+    for transport in BOTH {
+        let sim = Sim::start(OdooVersion::V19).await;
+        let mut config = sim.config(transport);
+        config.max_response_bytes = 4 * 1024;
+        let client = super::support::client(config);
+        client.uid().await.unwrap();
+        // Enough partners that one page of them is far larger than 4 KiB.
+        let many: Vec<_> = (0..200)
+            .map(|n| vals(json!({"name": format!("Partner {n} with a long enough name")})))
+            .collect();
+        client.create("res.partner", many, None).await.unwrap();
+        let error = no_key(
+            client
+                .search_read(
+                    "res.partner",
+                    &SearchReadOptions::new(Domain::all()).fields(["name", "email"]),
+                )
+                .await
+                .unwrap_err(),
+        );
+        assert!(
+            matches!(&error, Error::MalformedResponse { message, .. } if message.contains("max_response_bytes")),
+            "{transport:?}: {error:?}"
+        );
+        assert!(!error.is_retryable());
+        assert_eq!(sim.sim.call_count("res.partner", "search_read"), 1);
+        // Small answers still pass.
+        client.uid().await.unwrap();
+        client
+            .search_count("res.partner", &Domain::all(), None)
+            .await
+            .unwrap();
+    }
+}

@@ -171,6 +171,36 @@ fn relational_paths_child_of_and_any() {
         database.display_name("res.partner", grandchild),
         "Nile Trading, Depot, Dock 4"
     );
+    // `in` / `not in` on a many2one and a one2many compare ids.
+    let mut in_parents = search(
+        &database,
+        &env,
+        "res.partner",
+        field("parent_id").is_in([parent, children[0]]),
+        None,
+    );
+    in_parents.sort_unstable();
+    assert_eq!(in_parents, vec![children[0], grandchild]);
+    assert_eq!(
+        search(
+            &database,
+            &env,
+            "res.partner",
+            field("child_ids").is_in([grandchild]),
+            None
+        ),
+        vec![children[0]]
+    );
+    assert!(
+        !search(
+            &database,
+            &env,
+            "res.partner",
+            field("parent_id").not_in([parent]),
+            None
+        )
+        .contains(&children[0])
+    );
 }
 
 #[test]

@@ -473,3 +473,54 @@ fn private_methods_and_unknown_methods_are_refused() {
         .unwrap();
     assert!(found.is_empty());
 }
+
+/// `sale.order.line.state` is `related='order_id.state', store=True` in Odoo: confirming the
+/// order recomputes it, which is a write stamped with the transaction's time. A mirror that
+/// filters lines on `state` relies on it to see the lines of an order confirmed later.
+#[test]
+fn confirming_an_order_stamps_its_lines_with_the_same_write_date() {
+    let mut database = Database::new(OdooVersion::V18);
+    let order = new_order(&mut database);
+    let lines = field_of(&mut database, "sale.order", order, "order_line");
+    let lines: Vec<i64> = lines
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|id| id.as_i64().unwrap())
+        .collect();
+    let created = field_of(&mut database, "sale.order.line", lines[0], "write_date");
+    let later = 1_714_557_600_000_000 + 3_600_000_000;
+    let at = |database: &mut Database, method: &str, ids: &[i64], params: Value| {
+        let call = ModelCall {
+            model: "sale.order".into(),
+            method: method.into(),
+            ids: Some(ids.to_vec()),
+            params: params.as_object().cloned().unwrap_or_default(),
+        };
+        dispatch::run(database, &Env::new(ADMIN_UID, later), &call).unwrap()
+    };
+    at(
+        &mut database,
+        "write",
+        &[order],
+        json!({"vals": {"note": "no dependency"}}),
+    );
+    assert_eq!(
+        field_of(&mut database, "sale.order.line", lines[0], "write_date"),
+        created,
+        "a field no stored line field follows leaves the lines alone"
+    );
+    at(&mut database, "action_confirm", &[order], json!({}));
+    let confirmed = field_of(&mut database, "sale.order", order, "write_date");
+    assert_eq!(confirmed, json!("2024-05-01 11:00:00"));
+    for line in lines {
+        assert_eq!(
+            field_of(&mut database, "sale.order.line", line, "write_date"),
+            confirmed
+        );
+        assert_eq!(
+            field_of(&mut database, "sale.order.line", line, "state"),
+            json!("sale")
+        );
+    }
+}
