@@ -76,7 +76,7 @@ pub enum FeedError {
 #[derive(Debug, Clone)]
 pub struct FeedSpec {
     pub model: String,
-    /// Fields to read; the cursor field and `id` are added if missing.
+    /// Fields to read; the cursor field and `id` are added if missing. Empty: every field.
     pub fields: Vec<String>,
     /// The user's filter, AND-ed with the feed's own conditions.
     pub domain: Domain,
@@ -144,9 +144,12 @@ impl<'c> ChangeFeed<'c> {
     /// A feed starting after `from`, or from the beginning (a full backfill) when `None`.
     pub fn new(client: &'c OdooClient, spec: FeedSpec, from: Option<Checkpoint>) -> ChangeFeed<'c> {
         let mut fields = spec.fields.clone();
-        for required in ["id", spec.cursor_field.as_str()] {
-            if !fields.iter().any(|f| f == required) {
-                fields.push(required.to_owned());
+        // An empty list asks Odoo for every field, the cursor and id included.
+        if !fields.is_empty() {
+            for required in ["id", spec.cursor_field.as_str()] {
+                if !fields.iter().any(|f| f == required) {
+                    fields.push(required.to_owned());
+                }
             }
         }
         let phase = match from {

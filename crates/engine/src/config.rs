@@ -221,6 +221,12 @@ pub struct MirrorConfig {
 #[derive(Debug, Clone)]
 pub struct Secrets {
     pub odoo_api_key: ApiKey,
+    pub store: StoreSecrets,
+}
+
+/// The secrets the store needs (none for SQLite), from the environment.
+#[derive(Debug, Clone, Default)]
+pub struct StoreSecrets {
     pub postgres_password: Option<Secret>,
     pub database_url: Option<Secret>,
 }
@@ -436,21 +442,21 @@ impl MirrorConfig {
         &self,
         environment: impl Fn(&str) -> Option<String>,
     ) -> Result<Secrets, ConfigError> {
-        let missing = |message: String| ConfigError {
-            path: self.path.clone(),
-            line: None,
-            column: None,
-            message,
-        };
-        let read = |name: &str| {
-            environment(name)
-                .map(|value| value.trim().to_owned())
-                .filter(|value| !value.is_empty())
-        };
-        let odoo_api_key = read("ODOO_API_KEY")
+        let odoo_api_key = read_secret(&environment, "ODOO_API_KEY")
             .map(ApiKey::new)
-            .ok_or_else(|| missing("ODOO_API_KEY is not set: export the API key of the Odoo user (Preferences → Account Security → New API Key)".into()))?;
-        let (postgres_password, database_url) = match &self.target {
+            .ok_or_else(|| self.missing("ODOO_API_KEY is not set: export the API key of the Odoo user (Preferences → Account Security → New API Key)".into()))?;
+        Ok(Secrets {
+            odoo_api_key,
+            store: self.store_secrets(environment)?,
+        })
+    }
+
+    /// Reads only the store's secrets: what `migrate`, `prune` and `runs` need.
+    pub fn store_secrets(
+        &self,
+        environment: impl Fn(&str) -> Option<String>,
+    ) -> Result<StoreSecrets, ConfigError> {
+        match &self.target {
             Target::Postgres(PostgresSection {
                 connection:
                     PostgresConnection::Params {
@@ -459,22 +465,38 @@ impl MirrorConfig {
                     },
                 ..
             }) => {
-                let password = read(variable).ok_or_else(|| missing(format!("{variable} is not set: postgres.connection.password_env names it as the database password")))?;
-                (Some(Secret(password)), None)
+                let password = read_secret(&environment, variable).ok_or_else(|| self.missing(format!("{variable} is not set: postgres.connection.password_env names it as the database password")))?;
+                Ok(StoreSecrets {
+                    postgres_password: Some(Secret(password)),
+                    database_url: None,
+                })
             }
             Target::Postgres(PostgresSection {
                 connection: PostgresConnection::Url { url: None },
                 ..
             }) => {
-                let url = read("DATABASE_URL").ok_or_else(|| missing("DATABASE_URL is not set: postgres.connection has type url and no url, so the URL comes from DATABASE_URL".into()))?;
-                (None, Some(Secret(url)))
+                let url = read_secret(&environment, "DATABASE_URL").ok_or_else(|| self.missing("DATABASE_URL is not set: postgres.connection has type url and no url, so the URL comes from DATABASE_URL".into()))?;
+                Ok(StoreSecrets {
+                    postgres_password: None,
+                    database_url: Some(Secret(url)),
+                })
             }
-            _ => (None, None),
-        };
-        Ok(Secrets {
-            odoo_api_key,
-            postgres_password,
-            database_url,
-        })
+            _ => Ok(StoreSecrets::default()),
+        }
     }
+
+    fn missing(&self, message: String) -> ConfigError {
+        ConfigError {
+            path: self.path.clone(),
+            line: None,
+            column: None,
+            message,
+        }
+    }
+}
+
+fn read_secret(environment: &impl Fn(&str) -> Option<String>, name: &str) -> Option<String> {
+    environment(name)
+        .map(|value| value.trim().to_owned())
+        .filter(|value| !value.is_empty())
 }

@@ -15,6 +15,9 @@ pub enum StoreError {
     /// Applying the schema migrations failed.
     #[error("database migration failed: {0}")]
     Migration(String),
+    /// A unique key is taken (a connection name, a packet id).
+    #[error("already exists: {0}")]
+    Conflict(String),
     /// Any other database error.
     #[error("database error: {0}")]
     Database(String),
@@ -189,4 +192,7 @@ pub trait MirrorStore: Send + Sync {
 
     /// How many rows of `model` there are, and how many of them are stamped deleted.
     fn count(&self, model: &str) -> impl Future<Output = Result<(u64, u64), StoreError>> + Send;
+
+    /// Ids of the model's rows not stamped deleted, ascending.
+    fn live_ids(&self, model: &str) -> impl Future<Output = Result<Vec<i64>, StoreError>> + Send;
 }

@@ -305,3 +305,17 @@ async fn the_seeds_keyset_predicate_cannot_get_past_a_full_second() {
     let ids = |page: &[odoo_rpc::Record]| page.iter().map(|r| r.id().unwrap()).collect::<Vec<_>>();
     assert_eq!(ids(&first), ids(&second));
 }
+
+#[tokio::test]
+async fn an_empty_field_list_reads_every_field() {
+    let (sim, _running, client) = start().await;
+    create_partners(&sim, "2024-05-01 10:00:00", ["Zoë".to_owned()]);
+    let mut spec = test_records_only(10);
+    spec.fields.clear();
+    let mut feed = ChangeFeed::new(&client, spec, None);
+    let page = feed.next_page().await.unwrap().unwrap();
+    let record = &page.records[0];
+    for name in ["id", "name", "write_date", "email", "active", "country_id"] {
+        assert!(record.raw(name).is_some(), "{name} missing from {record:?}");
+    }
+}

@@ -3,3 +3,8 @@
 
 mod change_feed;
 mod config;
+mod http;
+mod mirror;
+mod order_delivery;
+mod order_payload;
+mod webhook;

@@ -1,0 +1,523 @@
+//! The mirror flow (seed 003): copy configured Odoo models into a store, incrementally.
+//!
+//! One run: take the lock (or stop at once), open a run row, then for each model in turn
+//! check its fields against the server once, follow its change feed from the saved
+//! checkpoint minus the overlap, and write every page together with its checkpoint in one
+//! transaction. A model's failure is recorded and the next model still runs; an
+//! authentication failure stops the run, since every later call would fail the same way.
+
+use crate::change_feed::{ChangeFeed, Checkpoint, FeedError, FeedSpec, all_ids};
+use crate::config::{ModelConfig, closest};
+use crate::mirror_store::{MirrorRow, MirrorStore, RunStatus, StoreError};
+use jiff::{SignedDuration, Timestamp};
+use odoo_rpc::{Context, OdooClient, Record, field};
+use sha2::{Digest, Sha256};
+
+#[derive(Debug, thiserror::Error)]
+pub enum MirrorError {
+    #[error("another mirror run holds the lock; this one stops without doing anything")]
+    LockBusy,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("Odoo refused the credentials: {0}")]
+    Authentication(odoo_rpc::Error),
+}
+
+/// What to mirror this time.
+#[derive(Debug, Clone, Default)]
+pub struct RunOptions {
+    /// Only this model (`--model`).
+    pub only_model: Option<String>,
+    /// Ignore checkpoints and read everything again (`--full`).
+    pub full: bool,
+    /// Whether to take the store's run lock (`lock_strategy: none` turns it off).
+    pub use_lock: bool,
+    /// Delete runs older than this many days at the end of the run.
+    pub retention_days: u32,
+}
+
+/// What one model's sync did.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ModelReport {
+    pub model: String,
+    pub pages: u64,
+    pub fetched: u64,
+    pub inserted: u64,
+    pub updated: u64,
+    pub unchanged: u64,
+    pub deleted: u64,
+    pub restored: u64,
+    /// Rows refreshed because their record no longer matches the model's domain.
+    pub left_filter: u64,
+    /// Configured fields this server does not have, each with the closest existing name.
+    pub missing_fields: Vec<(String, Option<String>)>,
+    pub error: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunReport {
+    pub run_id: i64,
+    pub status: RunStatus,
+    pub models: Vec<ModelReport>,
+}
+
+/// Where a run reports its progress: progress bars on a terminal, JSON log lines otherwise.
+pub trait Progress: Send + Sync {
+    /// A model starts; `total` is how many records its feed will visit at most, when known.
+    fn model_started(&self, _model: &str, _total: Option<u64>) {}
+    /// A page was written.
+    fn page_written(&self, _report: &ModelReport) {}
+    fn model_finished(&self, _report: &ModelReport) {}
+}
+
+/// Reports nothing.
+#[derive(Debug, Default)]
+pub struct NoProgress;
+impl Progress for NoProgress {}
+
+/// Lowercase hex SHA-256 of the value's canonical JSON (RFC 8785): equal content, equal
+/// hash, whatever the key order Odoo answered in.
+pub fn content_hash(value: &serde_json::Value) -> String {
+    let canonical =
+        serde_json_canonicalizer::to_vec(value).unwrap_or_else(|_| value.to_string().into_bytes());
+    hex::encode(Sha256::digest(&canonical))
+}
+
+fn mirror_row(model: &str, record: Record, cursor_field: &str) -> Result<MirrorRow, FeedError> {
+    let odoo_id = record.id().map_err(|error| FeedError::BadCursor {
+        model: model.to_owned(),
+        id: 0,
+        field: "id".into(),
+        detail: error.to_string(),
+    })?;
+    let write_date = record.datetime(cursor_field).ok().flatten();
+    let payload = serde_json::Value::Object(record.into_map());
+    let content_hash = content_hash(&payload);
+    Ok(MirrorRow {
+        odoo_id,
+        payload,
+        write_date,
+        content_hash,
+    })
+}
+
+/// Runs the mirror once over `models`.
+pub async fn run<S: MirrorStore>(
+    client: &OdooClient,
+    store: &S,
+    models: &[ModelConfig],
+    options: &RunOptions,
+    progress: &dyn Progress,
+) -> Result<RunReport, MirrorError> {
+    store.migrate().await?;
+    let lock = if options.use_lock {
+        match store.try_lock().await? {
+            Some(lock) => Some(lock),
+            None => return Err(MirrorError::LockBusy),
+        }
+    } else {
+        None
+    };
+    let outcome = run_locked(client, store, models, options, progress).await;
+    if let Some(lock) = lock {
+        match (store.unlock(lock).await, &outcome) {
+            (Ok(()), _) => {}
+            // The run's own error says more than the unlock's (often the same lost database).
+            (Err(error), Err(_)) => {
+                tracing::warn!(error = %error, "could not release the run lock")
+            }
+            (Err(error), Ok(_)) => return Err(error.into()),
+        }
+    }
+    outcome
+}
+
+async fn run_locked<S: MirrorStore>(
+    client: &OdooClient,
+    store: &S,
+    models: &[ModelConfig],
+    options: &RunOptions,
+    progress: &dyn Progress,
+) -> Result<RunReport, MirrorError> {
+    let run_id = store.start_run(Timestamp::now()).await?;
+    let selected: Vec<&ModelConfig> = models
+        .iter()
+        .filter(|model| {
+            options
+                .only_model
+                .as_deref()
+                .is_none_or(|only| only == model.name)
+        })
+        .collect();
+    let mut reports = Vec::with_capacity(selected.len());
+    let mut authentication_failure = None;
+    for model in selected {
+        let mut report = ModelReport {
+            model: model.name.clone(),
+            ..ModelReport::default()
+        };
+        match sync_model(client, store, run_id, model, options, progress, &mut report).await {
+            Ok(()) => {}
+            Err(ModelFailure::Store(error)) => {
+                // The store itself failing (disk full, database gone) ends the run.
+                report.error = Some(error.to_string());
+                reports.push(report);
+                let summary = failure_summary(&reports);
+                let _ = store
+                    .finish_run(run_id, RunStatus::Failed, Some(&summary), Timestamp::now())
+                    .await;
+                return Err(MirrorError::Store(error));
+            }
+            Err(ModelFailure::Odoo(error)) if error.is_authentication() => {
+                report.error = Some(error.to_string());
+                authentication_failure = Some(error);
+            }
+            Err(ModelFailure::Odoo(error)) => report.error = Some(error.to_string()),
+            Err(ModelFailure::Feed(error)) => report.error = Some(error.to_string()),
+        }
+        tracing::info!(
+            model = %report.model, pages = report.pages, fetched = report.fetched, inserted = report.inserted,
+            updated = report.updated, unchanged = report.unchanged, deleted = report.deleted,
+            restored = report.restored, left_filter = report.left_filter, error = report.error.as_deref().unwrap_or(""), "model mirrored"
+        );
+        progress.model_finished(&report);
+        reports.push(report);
+        if authentication_failure.is_some() {
+            break;
+        }
+    }
+    let failed = reports
+        .iter()
+        .filter(|report| report.error.is_some())
+        .count();
+    let status = if failed == 0 {
+        RunStatus::Success
+    } else if failed == reports.len() || authentication_failure.is_some() {
+        RunStatus::Failed
+    } else {
+        RunStatus::Partial
+    };
+    let summary = (failed > 0).then(|| failure_summary(&reports));
+    store
+        .finish_run(run_id, status, summary.as_deref(), Timestamp::now())
+        .await?;
+    let cutoff = Timestamp::now()
+        .checked_sub(SignedDuration::from_hours(
+            24 * i64::from(options.retention_days.max(1)),
+        ))
+        .ok();
+    if let Some(cutoff) = cutoff {
+        store.prune_runs(cutoff).await?;
+    }
+    if let Some(error) = authentication_failure {
+        return Err(MirrorError::Authentication(error));
+    }
+    Ok(RunReport {
+        run_id,
+        status,
+        models: reports,
+    })
+}
+
+fn failure_summary(reports: &[ModelReport]) -> String {
+    reports
+        .iter()
+        .filter_map(|report| {
+            report
+                .error
+                .as_ref()
+                .map(|error| format!("{}: {error}", report.model))
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+/// Compares the ids Odoo has with the mirror's. Rows whose record is gone get `deleted_at`
+/// (and lose it if the record comes back). Rows whose record still exists but no longer
+/// matches the model's domain — a mirrored confirmed order that was cancelled — are read
+/// again and rewritten, since the change feed, which follows the domain, never sees them.
+async fn reconcile<S: MirrorStore>(
+    client: &OdooClient,
+    store: &S,
+    run_id: i64,
+    model: &ModelConfig,
+    fields: &[String],
+    report: &mut ModelReport,
+) -> Result<(), ModelFailure> {
+    // Every id Odoo still has, archived or outside the filter: only a real deletion stamps
+    // a row, not a record that was archived or stopped matching the domain.
+    let existing = all_ids(client, &model.name, &odoo_rpc::Domain::all(), 10_000).await?;
+    let (mirrored, _) = store.count(&model.name).await?;
+    if existing.is_empty() && mirrored > 0 {
+        // An empty listing is far more likely lost access (record rules, a changed API
+        // user) than every record deleted: stamping the whole mirror would be wrong.
+        tracing::warn!(model = %model.name, mirrored, "Odoo lists no record at all; deletion reconciliation skipped");
+        return Ok(());
+    }
+    let counts = store
+        .reconcile(run_id, &model.name, &existing, Timestamp::now())
+        .await?;
+    report.deleted = counts.deleted;
+    report.restored = counts.restored;
+    if model.domain == odoo_rpc::Domain::all() {
+        return Ok(());
+    }
+    let matching: std::collections::HashSet<i64> =
+        all_ids(client, &model.name, &model.domain, 10_000)
+            .await?
+            .into_iter()
+            .collect();
+    let existing: std::collections::HashSet<i64> = existing.into_iter().collect();
+    let left: Vec<i64> = store
+        .live_ids(&model.name)
+        .await?
+        .into_iter()
+        .filter(|id| existing.contains(id) && !matching.contains(id))
+        .collect();
+    let Some(checkpoint) = store.checkpoint(&model.name).await? else {
+        return Ok(());
+    };
+    for chunk in left.chunks(model.page_size.max(1)) {
+        let options = odoo_rpc::SearchReadOptions::new(field("id").is_in(chunk.iter().copied()))
+            .fields(fields.iter().map(String::as_str))
+            .order("id asc")
+            .context(Context::new().active_test(false));
+        let rows = client
+            .search_read(&model.name, &options)
+            .await?
+            .into_iter()
+            .map(|record| mirror_row(&model.name, record, &model.cursor_field))
+            .collect::<Result<Vec<_>, _>>()?;
+        let counts = store
+            .apply_page(run_id, &model.name, &rows, checkpoint, Timestamp::now())
+            .await?;
+        report.left_filter += rows.len() as u64;
+        report.fetched += rows.len() as u64;
+        report.updated += counts.updated;
+        report.unchanged += counts.unchanged;
+        report.inserted += counts.inserted;
+    }
+    Ok(())
+}
+
+#[derive(Debug)]
+enum ModelFailure {
+    Odoo(odoo_rpc::Error),
+    Feed(FeedError),
+    Store(StoreError),
+}
+
+impl From<odoo_rpc::Error> for ModelFailure {
+    fn from(error: odoo_rpc::Error) -> Self {
+        ModelFailure::Odoo(error)
+    }
+}
+
+impl From<FeedError> for ModelFailure {
+    fn from(error: FeedError) -> Self {
+        match error {
+            FeedError::Odoo(error) => ModelFailure::Odoo(error),
+            other => ModelFailure::Feed(other),
+        }
+    }
+}
+
+impl From<StoreError> for ModelFailure {
+    fn from(error: StoreError) -> Self {
+        ModelFailure::Store(error)
+    }
+}
+
+/// Checks the configured fields once: the ones this server lacks (a typo, or removed in
+/// this version) are reported with the closest existing name and left out of every read,
+/// instead of failing every page.
+async fn usable_fields(
+    client: &OdooClient,
+    model: &ModelConfig,
+    report: &mut ModelReport,
+) -> Result<Vec<String>, odoo_rpc::Error> {
+    let available = client.fields_get(&model.name).await?;
+    let mut usable = Vec::with_capacity(model.fields.len());
+    for name in &model.fields {
+        if available.contains_key(name) {
+            usable.push(name.clone());
+        } else {
+            let suggestion = closest(name, available.keys().map(String::as_str)).map(str::to_owned);
+            tracing::warn!(
+                model = %model.name, field = %name, suggestion = suggestion.as_deref().unwrap_or(""),
+                "configured field does not exist on this Odoo; it is left out"
+            );
+            report.missing_fields.push((name.clone(), suggestion));
+        }
+    }
+    if !available.contains_key(&model.cursor_field) {
+        return Err(odoo_rpc::Error::InvalidRequest {
+            message: format!(
+                "cursor_field {:?} does not exist on {}",
+                model.cursor_field, model.name
+            ),
+        });
+    }
+    Ok(usable)
+}
+
+/// How many records of `model` a feed starting at `from` visits at most: the ones whose
+/// cursor is at or after the checkpoint's second, archived ones included.
+async fn pending_count(
+    client: &OdooClient,
+    model: &ModelConfig,
+    from: Option<Checkpoint>,
+) -> Result<u64, odoo_rpc::Error> {
+    let mut domain = model.domain.clone();
+    if let Some(from) = from {
+        domain = domain
+            & field(model.cursor_field.as_str()).gte(odoo_rpc::value::format_datetime(from.second));
+    }
+    client
+        .search_count(
+            &model.name,
+            &domain,
+            Some(&Context::new().active_test(false)),
+        )
+        .await
+}
+
+/// What a run would do for one model, found out without writing anything (`--dry-run`,
+/// `config check`).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ModelPlan {
+    pub model: String,
+    /// Where the run would start: the saved checkpoint rewound by the overlap.
+    pub from: Option<Checkpoint>,
+    /// Records the run would fetch at most.
+    pub would_fetch: u64,
+    /// Configured fields this server does not have, each with the closest existing name.
+    pub missing_fields: Vec<(String, Option<String>)>,
+    /// Why this model cannot be mirrored (unknown model, no cursor field, invalid domain…).
+    pub error: Option<String>,
+}
+
+/// Checks every selected model against the live Odoo — the model exists, its fields and
+/// cursor field exist, its domain is accepted — and counts what a run would fetch from
+/// `checkpoints` (none: a full backfill). Reads only; an authentication failure stops it.
+pub async fn plan(
+    client: &OdooClient,
+    models: &[ModelConfig],
+    options: &RunOptions,
+    checkpoints: &std::collections::HashMap<String, Checkpoint>,
+) -> Result<Vec<ModelPlan>, MirrorError> {
+    let mut plans = Vec::new();
+    for model in models.iter().filter(|model| {
+        options
+            .only_model
+            .as_deref()
+            .is_none_or(|only| only == model.name)
+    }) {
+        let mut report = ModelReport::default();
+        let from = if options.full {
+            None
+        } else {
+            checkpoints.get(&model.name).map(|checkpoint| {
+                checkpoint.rewound(SignedDuration::from_secs(
+                    i64::try_from(model.overlap_seconds).unwrap_or(i64::MAX),
+                ))
+            })
+        };
+        let mut plan = ModelPlan {
+            model: model.name.clone(),
+            from,
+            ..ModelPlan::default()
+        };
+        let checked = match usable_fields(client, model, &mut report).await {
+            Ok(_) => pending_count(client, model, from).await,
+            Err(error) => Err(error),
+        };
+        plan.missing_fields = report.missing_fields;
+        match checked {
+            Ok(count) => plan.would_fetch = count,
+            Err(error) if error.is_authentication() => {
+                return Err(MirrorError::Authentication(error));
+            }
+            Err(error) => plan.error = Some(error.to_string()),
+        }
+        plans.push(plan);
+    }
+    Ok(plans)
+}
+
+async fn sync_model<S: MirrorStore>(
+    client: &OdooClient,
+    store: &S,
+    run_id: i64,
+    model: &ModelConfig,
+    options: &RunOptions,
+    progress: &dyn Progress,
+    report: &mut ModelReport,
+) -> Result<(), ModelFailure> {
+    let fields = usable_fields(client, model, report).await?;
+    if options.full {
+        store.reset_checkpoint(&model.name).await?;
+    }
+    let overlap =
+        SignedDuration::from_secs(i64::try_from(model.overlap_seconds).unwrap_or(i64::MAX));
+    let from = store
+        .checkpoint(&model.name)
+        .await?
+        .map(|checkpoint| checkpoint.rewound(overlap));
+    let mut spec = FeedSpec::new(model.name.clone());
+    let feed_fields = fields.clone();
+    spec.fields = fields;
+    spec.domain = model.domain.clone();
+    spec.cursor_field = model.cursor_field.clone();
+    spec.page_size = model.page_size;
+    let total = pending_count(client, model, from).await.ok();
+    progress.model_started(&model.name, total);
+    let mut feed = ChangeFeed::new(client, spec, from);
+    // The next page is fetched while the current one is written, so a run takes about as
+    // long as the slower of reading and writing, not their sum. At most two pages are held.
+    let mut next = feed.next_page().await?;
+    while let Some(page) = next {
+        let rows = page
+            .records
+            .into_iter()
+            .map(|record| mirror_row(&model.name, record, &model.cursor_field))
+            .collect::<Result<Vec<_>, _>>()?;
+        let synced_at = Timestamp::now();
+        let write = store.apply_page(run_id, &model.name, &rows, page.checkpoint, synced_at);
+        let (written, fetched) = tokio::join!(write, feed.next_page());
+        let counts = written?;
+        report.pages += 1;
+        report.fetched += rows.len() as u64;
+        report.inserted += counts.inserted;
+        report.updated += counts.updated;
+        report.unchanged += counts.unchanged;
+        progress.page_written(report);
+        next = fetched?;
+    }
+    if model.reconcile_deletions && run_id % i64::from(model.reconcile_every_runs.max(1)) == 0 {
+        reconcile(client, store, run_id, model, &feed_fields, report).await?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::content_hash;
+    use serde_json::json;
+
+    #[test]
+    fn the_hash_ignores_key_order_and_sees_every_change() {
+        let a = json!({"id": 1, "name": "Zoë", "partner_id": [3, "Nile"], "amount": 29.95});
+        let b = json!({"amount": 29.95, "partner_id": [3, "Nile"], "name": "Zoë", "id": 1});
+        assert_eq!(content_hash(&a), content_hash(&b));
+        assert_eq!(content_hash(&a).len(), 64);
+        let changed = json!({"id": 1, "name": "Zoe", "partner_id": [3, "Nile"], "amount": 29.95});
+        assert_ne!(content_hash(&a), content_hash(&changed));
+        assert_ne!(
+            content_hash(&a),
+            content_hash(
+                &json!({"id": 1, "name": "Zoë", "partner_id": [3, "Nile"], "amount": 29.96})
+            )
+        );
+    }
+}

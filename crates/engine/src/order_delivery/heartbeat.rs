@@ -1,0 +1,80 @@
+//! A running poller's heartbeat in the store: `odoo-bridge run` and the TUI's own poller
+//! write one every [`HEARTBEAT_EVERY`], so that a TUI opened on the same store shows that
+//! a daemon is running ("ATTACHED") and does not start a second poller. A clean shutdown
+//! removes the row; a crashed process's row is stale after [`HEARTBEAT_STALE_AFTER`].
+
+use crate::delivery_store::{DaemonHeartbeat, DeliveryStore};
+use jiff::{SignedDuration, Timestamp};
+use std::time::Duration;
+use tokio::sync::watch;
+
+/// How often a running poller writes its heartbeat.
+pub const HEARTBEAT_EVERY: Duration = Duration::from_secs(5);
+/// A heartbeat older than this belongs to a process that is gone (three missed beats).
+pub const HEARTBEAT_STALE_AFTER: SignedDuration = SignedDuration::from_secs(15);
+
+/// A worker id unique among the processes sharing a store: host name, process id and a
+/// random suffix (`host-4242-9f1c0e2a`).
+pub fn worker_id() -> String {
+    let host = std::fs::read_to_string("/etc/hostname")
+        .ok()
+        .map(|name| name.trim().to_owned())
+        .filter(|name| !name.is_empty())
+        .unwrap_or_else(|| "odoo-bridge".to_owned());
+    let suffix: u32 = rand::random();
+    format!("{host}-{}-{suffix:08x}", std::process::id())
+}
+
+/// Whether `heartbeat` is recent enough at `now` for its poller to be running.
+pub fn is_fresh(heartbeat: &DaemonHeartbeat, now: Timestamp) -> bool {
+    now.duration_since(heartbeat.beat_at) <= HEARTBEAT_STALE_AFTER
+}
+
+/// Writes `worker_id`'s heartbeat now and every [`HEARTBEAT_EVERY`] until `shutdown`
+/// becomes true, then removes it. A failed write is logged and tried again at the next beat.
+pub async fn beat<S: DeliveryStore>(
+    store: S,
+    worker_id: String,
+    kind: &'static str,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let started_at = Timestamp::now();
+    loop {
+        let heartbeat = DaemonHeartbeat {
+            worker_id: worker_id.clone(),
+            kind: kind.to_owned(),
+            started_at,
+            beat_at: Timestamp::now(),
+        };
+        if let Err(error) = store.record_heartbeat(&heartbeat).await {
+            tracing::warn!(error = %error, "cannot write the daemon's heartbeat");
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(HEARTBEAT_EVERY) => {}
+            _ = shutdown.wait_for(|stop| *stop) => break,
+        }
+    }
+    if let Err(error) = store.remove_heartbeat(&worker_id).await {
+        tracing::warn!(error = %error, "cannot remove the daemon's heartbeat");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_heartbeat_goes_stale_after_three_missed_beats() {
+        let now = Timestamp::from_second(1_800_000_000).unwrap_or(Timestamp::UNIX_EPOCH);
+        let at = |ago: i64| DaemonHeartbeat {
+            worker_id: "w".into(),
+            kind: "run".into(),
+            started_at: now,
+            beat_at: now - SignedDuration::from_secs(ago),
+        };
+        assert!(is_fresh(&at(0), now));
+        assert!(is_fresh(&at(15), now));
+        assert!(!is_fresh(&at(16), now));
+        assert!(worker_id().contains(&std::process::id().to_string()));
+    }
+}
