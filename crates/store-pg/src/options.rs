@@ -1,0 +1,129 @@
+//! Connection options from the mirror's configuration.
+
+use engine::config::{PostgresConnection, Secret, SslMode};
+use engine::mirror_store::StoreError;
+use sqlx::postgres::{PgConnectOptions, PgSslMode};
+use std::path::Path;
+use std::str::FromStr;
+
+/// Builds the options to reach the configured PostgreSQL.
+///
+/// - `Params`: host, port, database and user from the file, `password` from the variable
+///   named by `password_env` (already read into [`Secret`]s by the config loader).
+/// - `Url`: the URL itself, or `database_url` (`DATABASE_URL`) when the file gives none.
+///
+/// `ssl_mode` and `ssl_root_cert` (the CA bundle for `verify-full`) from the file override
+/// whatever the URL says, so the file stays the one place that decides about TLS. Error
+/// messages never contain the URL or the password.
+pub fn connect_options(
+    connection: &PostgresConnection,
+    ssl_mode: SslMode,
+    ssl_root_cert: Option<&Path>,
+    password: Option<&Secret>,
+    database_url: Option<&Secret>,
+) -> Result<PgConnectOptions, StoreError> {
+    let options = match connection {
+        PostgresConnection::Params {
+            host,
+            port,
+            database,
+            user,
+            password_env: _,
+        } => {
+            let options = PgConnectOptions::new_without_pgpass()
+                .host(host)
+                .port(*port)
+                .database(database)
+                .username(user);
+            match password {
+                Some(password) => options.password(password.expose()),
+                None => options,
+            }
+        }
+        PostgresConnection::Url { url } => {
+            let url = url.as_ref().or(database_url).ok_or_else(|| {
+                StoreError::Unavailable(
+                    "postgres.connection has type url but no url was given and DATABASE_URL is not set"
+                        .into(),
+                )
+            })?;
+            // sqlx's parse error could echo part of the URL (and so the password): report
+            // only that it did not parse.
+            PgConnectOptions::from_str(url.expose()).map_err(|_| {
+                StoreError::Unavailable(
+                    "the PostgreSQL URL is not valid (expected postgres://user:password@host:port/database)"
+                        .into(),
+                )
+            })?
+        }
+    };
+    let options = options.ssl_mode(match ssl_mode {
+        SslMode::Disable => PgSslMode::Disable,
+        SslMode::Require => PgSslMode::Require,
+        SslMode::VerifyFull => PgSslMode::VerifyFull,
+    });
+    Ok(match ssl_root_cert {
+        Some(path) => options.ssl_root_cert(path),
+        None => options,
+    })
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use super::*;
+
+    fn secret(text: &str) -> Secret {
+        serde_json::from_value(serde_json::Value::String(text.into())).unwrap()
+    }
+
+    #[test]
+    fn params_become_options() {
+        let connection = PostgresConnection::Params {
+            host: "db.internal".into(),
+            port: 6543,
+            database: "mirror".into(),
+            user: "ingest".into(),
+            password_env: Some("POSTGRES_PASSWORD".into()),
+        };
+        let password = secret("hunter2");
+        let options =
+            connect_options(&connection, SslMode::Require, None, Some(&password), None).unwrap();
+        assert_eq!(options.get_host(), "db.internal");
+        assert_eq!(options.get_port(), 6543);
+        assert_eq!(options.get_database(), Some("mirror"));
+        assert_eq!(options.get_username(), "ingest");
+        assert!(matches!(options.get_ssl_mode(), PgSslMode::Require));
+    }
+
+    #[test]
+    fn url_falls_back_to_database_url() {
+        let connection = PostgresConnection::Url { url: None };
+        let url = secret("postgres://u:pw@127.0.0.1:5433/d?sslmode=require");
+        let options =
+            connect_options(&connection, SslMode::Disable, None, None, Some(&url)).unwrap();
+        assert_eq!(options.get_port(), 5433);
+        assert_eq!(options.get_database(), Some("d"));
+        // The file's ssl_mode wins over the URL's.
+        assert!(matches!(options.get_ssl_mode(), PgSslMode::Disable));
+    }
+
+    #[test]
+    fn bad_url_error_hides_the_url() {
+        let connection = PostgresConnection::Url {
+            url: Some(secret("postgres://u:s3cr3t-pw@host:notaport/d")),
+        };
+        let error = connect_options(&connection, SslMode::Disable, None, None, None).unwrap_err();
+        assert!(!error.to_string().contains("s3cr3t-pw"), "{error}");
+
+        let missing = connect_options(
+            &PostgresConnection::Url { url: None },
+            SslMode::Disable,
+            None,
+            None,
+            None,
+        )
+        .unwrap_err();
+        assert!(matches!(missing, StoreError::Unavailable(_)));
+    }
+}
