@@ -1,0 +1,333 @@
+//! Carries out the app's [`Command`]s off the UI task, through the [`DeliveryStore`] trait
+//! (no SQL here either), and answers each with [`Event`]s. Also owns the TUI's own poller:
+//! the engine's delivery daemon ([`daemon::run`]) in a background task, with its heartbeat.
+
+use crate::app::{Command, Event, Outcome, TestOrigin};
+use crate::data;
+use crate::form::{CheckLine, TestSummary};
+use engine::connection_form::{self, ConnectionDraft, FieldError, display_url};
+use engine::connection_test::{self, TestReport};
+use engine::delivery_store::{Connection, DeliveryStore};
+use engine::mirror_store::StoreError;
+use engine::order_delivery::daemon::{self, DaemonConfig};
+use engine::order_delivery::{Dispatcher, heartbeat};
+use jiff::Timestamp;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::{mpsc, watch};
+use tokio::task::JoinHandle;
+
+/// How the executor works.
+#[derive(Debug, Clone)]
+pub struct ExecOptions {
+    /// This process's worker id: the poller's lease owner and heartbeat.
+    pub worker_id: String,
+    /// Each call of a connection test (Odoo, webhook).
+    pub test_timeout: Duration,
+    /// One webhook POST of the poller.
+    pub webhook_timeout: Duration,
+    pub daemon: DaemonConfig,
+}
+
+impl Default for ExecOptions {
+    fn default() -> ExecOptions {
+        ExecOptions {
+            worker_id: heartbeat::worker_id(),
+            test_timeout: Duration::from_secs(15),
+            webhook_timeout: Duration::from_secs(30),
+            daemon: DaemonConfig {
+                // Quitting the TUI should not take half a minute.
+                shutdown_deadline: Duration::from_secs(10),
+                ..DaemonConfig::default()
+            },
+        }
+    }
+}
+
+#[derive(Debug)]
+struct Poller {
+    stop: watch::Sender<bool>,
+    daemon: JoinHandle<()>,
+    beats: JoinHandle<()>,
+}
+
+/// Runs commands against `S`. Cheap to clone: clones share the store and the poller.
+#[derive(Debug, Clone)]
+pub struct Executor<S> {
+    store: S,
+    options: ExecOptions,
+    poller: Arc<Mutex<Option<Poller>>>,
+}
+
+impl<S> Executor<S>
+where
+    S: DeliveryStore + Clone + 'static,
+{
+    pub fn new(store: S, options: ExecOptions) -> Executor<S> {
+        Executor {
+            store,
+            options,
+            poller: Arc::new(Mutex::new(None)),
+        }
+    }
+
+    pub fn store(&self) -> &S {
+        &self.store
+    }
+
+    /// Runs `command` in its own task; its events go to `events`.
+    pub fn spawn(&self, command: Command, events: mpsc::UnboundedSender<Event>) {
+        let this = self.clone();
+        tokio::spawn(async move {
+            for event in this.run(command).await {
+                if events.send(event).is_err() {
+                    break;
+                }
+            }
+        });
+    }
+
+    /// Runs `command` to its end.
+    pub async fn run(&self, command: Command) -> Vec<Event> {
+        let now = Timestamp::now();
+        let outcome = match command {
+            Command::Load(request) => {
+                return vec![match data::load(&self.store, &request, now).await {
+                    Ok(snapshot) => Event::Data(Box::new(snapshot)),
+                    Err(error) => Event::Done(Outcome::LoadFailed {
+                        generation: request.generation,
+                        error: error.to_string(),
+                    }),
+                }];
+            }
+            Command::Save(draft) => self.save(draft, now).await,
+            Command::Delete { id, name } => match self.store.delete_connection(&id).await {
+                Ok(true) => Outcome::Deleted { name },
+                Ok(false) => failed("delete the connection", "it was already removed"),
+                Err(error) => failed("delete the connection", error),
+            },
+            Command::SetActive { id, active } => self.set_active(&id, active, now).await,
+            Command::Test { draft, origin } => self.test(draft, origin).await,
+            Command::Retry { id } => match self.store.retry_now(&id, now).await {
+                Ok(done) => Outcome::Retried { id, done },
+                Err(error) => failed("retry the packet", error),
+            },
+            Command::Discard { id } => match self.store.discard(&id).await {
+                Ok(done) => Outcome::Discarded { id, done },
+                Err(error) => failed("discard the packet", error),
+            },
+            Command::StartPoller => self.start_poller(),
+            Command::StopPoller => {
+                self.stop_poller().await;
+                Outcome::PollerStopped
+            }
+            Command::Quit => {
+                self.stop_poller().await;
+                return Vec::new();
+            }
+        };
+        vec![Event::Done(outcome)]
+    }
+
+    /// Whether this process's poller runs.
+    pub fn poller_running(&self) -> bool {
+        self.poller.lock().map(|p| p.is_some()).unwrap_or(false)
+    }
+
+    fn start_poller(&self) -> Outcome {
+        let Ok(mut slot) = self.poller.lock() else {
+            return failed("start the poller", "internal lock poisoned");
+        };
+        if slot.is_some() {
+            return Outcome::PollerStarted;
+        }
+        let dispatcher = match Dispatcher::for_process(
+            self.options.worker_id.clone(),
+            self.options.webhook_timeout,
+        ) {
+            Ok(dispatcher) => dispatcher,
+            Err(error) => return failed("start the poller", error),
+        };
+        let (stop, stopped) = watch::channel(false);
+        let daemon = tokio::spawn(daemon::run(
+            self.store.clone(),
+            dispatcher,
+            self.options.daemon.clone(),
+            stopped.clone(),
+        ));
+        let beats = tokio::spawn(heartbeat::beat(
+            self.store.clone(),
+            self.options.worker_id.clone(),
+            "tui",
+            stopped,
+        ));
+        *slot = Some(Poller {
+            stop,
+            daemon,
+            beats,
+        });
+        Outcome::PollerStarted
+    }
+
+    /// Stops the poller, if it runs, and waits for its in-flight cycles (within the
+    /// daemon's shutdown deadline).
+    pub async fn stop_poller(&self) {
+        let poller = self.poller.lock().ok().and_then(|mut slot| slot.take());
+        if let Some(poller) = poller {
+            let _ = poller.stop.send(true);
+            let _ = poller.daemon.await;
+            let _ = poller.beats.await;
+        }
+    }
+
+    async fn save(&self, draft: ConnectionDraft, now: Timestamp) -> Outcome {
+        let others = match self.store.connections().await {
+            Ok(others) => others,
+            Err(error) => return failed("save the connection", error),
+        };
+        let validated = match draft.validate_with(&others) {
+            Ok(validated) => validated,
+            Err(errors) => return Outcome::SaveRejected(errors),
+        };
+        let existing = match &draft.id {
+            None => None,
+            Some(id) => match others.iter().find(|c| &c.id == id) {
+                Some(existing) => Some(existing.clone()),
+                None => return failed("save the connection", "it was removed meanwhile"),
+            },
+        };
+        let connection = connection_form::apply(validated, existing.as_ref(), now);
+        let written = match &existing {
+            None => self
+                .store
+                .insert_connection(&connection)
+                .await
+                .map(|()| true),
+            Some(_) => self.store.update_connection(&connection).await,
+        };
+        match written {
+            Ok(true) => Outcome::Saved {
+                id: connection.id.clone(),
+                name: connection.name.clone(),
+                new_secret: existing
+                    .is_none()
+                    .then(|| connection.webhook_secret.expose().to_owned()),
+            },
+            Ok(false) => failed("save the connection", "it was removed meanwhile"),
+            Err(StoreError::Conflict(_)) => Outcome::SaveRejected(vec![FieldError {
+                field: "name",
+                message: "is already used by another connection; names must be unique".into(),
+            }]),
+            Err(error) => failed("save the connection", error),
+        }
+    }
+
+    async fn set_active(&self, id: &str, active: bool, now: Timestamp) -> Outcome {
+        let action = if active {
+            "resume the connection"
+        } else {
+            "pause the connection"
+        };
+        let mut connection = match self.store.connection(id).await {
+            Ok(Some(connection)) => connection,
+            Ok(None) => return failed(action, "it was removed meanwhile"),
+            Err(error) => return failed(action, error),
+        };
+        connection.is_active = active;
+        connection.updated_at = now;
+        match self.store.update_connection(&connection).await {
+            Ok(true) => Outcome::ActiveSet {
+                name: connection.name,
+                active,
+            },
+            Ok(false) => failed(action, "it was removed meanwhile"),
+            Err(error) => failed(action, error),
+        }
+    }
+
+    async fn test(&self, draft: ConnectionDraft, origin: TestOrigin) -> Outcome {
+        let validated = match draft.validate() {
+            Ok(validated) => validated,
+            Err(errors) => {
+                return Outcome::Tested {
+                    origin,
+                    result: Err(errors),
+                };
+            }
+        };
+        let existing = match &draft.id {
+            None => None,
+            Some(id) => match self.store.connection(id).await {
+                Ok(existing) => existing,
+                Err(error) => return failed("test the connection", error),
+            },
+        };
+        let connection = connection_form::apply(validated, existing.as_ref(), Timestamp::now());
+        match connection_test::test_connection(&connection, self.options.test_timeout).await {
+            Ok(report) => Outcome::Tested {
+                origin,
+                result: Ok(summarize(&connection, &report)),
+            },
+            Err(error) => failed("test the connection", error),
+        }
+    }
+}
+
+fn failed(action: &str, error: impl std::fmt::Display) -> Outcome {
+    Outcome::Failed {
+        action: action.to_owned(),
+        error: error.to_string(),
+    }
+}
+
+/// A test report as the form and the dashboard show it, secrets scrubbed.
+pub fn summarize(c: &Connection, report: &TestReport) -> TestSummary {
+    let odoo = match &report.odoo {
+        Ok(check) => CheckLine {
+            ok: true,
+            text: format!(
+                "Odoo {} at {}, database {}, login {} (uid {}), {}",
+                check.version, c.odoo_url, c.odoo_db, c.odoo_username, check.uid, check.transport
+            ),
+        },
+        Err(error) => {
+            let class = connection_test::odoo_failure_class(error);
+            let hint = match class {
+                "authentication" => " (check the database, the login and the API key)",
+                "unreachable" => " (check the URL and that Odoo is up)",
+                _ => "",
+            };
+            CheckLine {
+                ok: false,
+                text: format!(
+                    "{class}: {}{hint}",
+                    connection_test::scrub(c, error.to_string())
+                ),
+            }
+        }
+    };
+    let webhook = match &report.webhook.outcome {
+        Ok(delivered) => CheckLine {
+            ok: true,
+            text: format!(
+                "HTTP {} from {} in {} ms (signed ping)",
+                delivered.status,
+                display_url(&c.webhook_url),
+                report.webhook.elapsed.as_millis()
+            ),
+        },
+        Err(error) => CheckLine {
+            ok: false,
+            text: format!(
+                "{}: {}",
+                error.class.as_str(),
+                connection_test::scrub(c, error.message.clone())
+            ),
+        },
+    };
+    TestSummary {
+        name: c.name.clone(),
+        odoo,
+        webhook,
+    }
+}
