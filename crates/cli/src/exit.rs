@@ -18,6 +18,10 @@ pub enum Exit {
     Unreachable = 5,
     /// Odoo answered with an error, or with something that is not a valid answer.
     OdooError = 6,
+    /// Another mirror run holds the lock: this one exited at once without doing anything.
+    LockBusy = 7,
+    /// Some models failed; the others were mirrored.
+    PartialFailure = 8,
 }
 
 impl From<Exit> for ExitCode {

@@ -32,14 +32,11 @@ use std::process::ExitCode;
 )]
 struct Cli {
     /// Log level or filter (error, warn, info, debug, trace, or e.g. "odoo_rpc=debug").
-    #[arg(
-        long,
-        global = true,
-        env = "ODOO_BRIDGE_LOG_LEVEL",
-        default_value = "info"
-    )]
-    log_level: String,
-    /// Log format on stderr.
+    /// Also read from ODOO_BRIDGE_LOG_LEVEL, or from the seed's POLLER_LOG_LEVEL
+    /// (DEBUG | INFO | WARNING | ERROR).
+    #[arg(long, global = true, env = "ODOO_BRIDGE_LOG_LEVEL")]
+    log_level: Option<String>,
+    /// Log format (`auto`: JSON lines unless the log stream is a terminal).
     #[arg(long, global = true, value_enum, default_value_t = logging::LogFormat::Auto)]
     log_format: logging::LogFormat,
     #[command(subcommand)]
@@ -50,6 +47,32 @@ struct Cli {
 enum Command {
     /// Try odoo-bridge with nothing installed: a simulated Odoo plus the client against it.
     Demo(commands::demo::DemoArgs),
+    /// Mirror the configured Odoo models into PostgreSQL or the embedded SQLite file, once.
+    Sync(commands::sync::SyncArgs),
+    /// Run the order-delivery daemon: poll every active connection, deliver webhooks, serve
+    /// health and metrics. Stops cleanly on SIGTERM/SIGINT.
+    Run(commands::run::RunArgs),
+    /// Check a mirror configuration against the live Odoo.
+    #[command(subcommand)]
+    Config(commands::config::ConfigCommand),
+    /// Create or upgrade the mirror's tables (every sync also does it).
+    Migrate(commands::maintenance::MigrateArgs),
+    /// Delete old rows of the mirror's run log (every sync also does it).
+    Prune(commands::maintenance::PruneArgs),
+    /// Show the mirror's recent runs, newest first.
+    Runs(commands::maintenance::RunsArgs),
+    /// Manage order delivery's connections (one per Odoo tenant): add, list, show, edit,
+    /// remove, pause, resume, test.
+    #[command(subcommand)]
+    Connections(commands::connections::ConnectionsCommand),
+    /// Order delivery's retry queue: list, show, retry or discard packets.
+    #[command(subcommand)]
+    Retries(commands::retries::RetriesCommand),
+    /// Order delivery's sync log: one row per polling cycle, newest first.
+    Logs(commands::logs::LogsArgs),
+    /// Order delivery's terminal UI: dashboard, connections, sync log and retry queue. Runs
+    /// the poller in the background unless a daemon already runs on the store.
+    Tui(commands::tui::TuiArgs),
     /// Run a simulated Odoo server (JSON-RPC and, for 19, JSON-2) with generated data.
     Sim(commands::sim::SimArgs),
     /// Talk to one Odoo directly.
@@ -62,7 +85,20 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    if let Err(error) = logging::init(&cli.log_level, cli.log_format) {
+    let level = cli
+        .log_level
+        .clone()
+        .or_else(|| std::env::var("POLLER_LOG_LEVEL").ok())
+        .unwrap_or_else(|| "info".to_owned());
+    let stream = if matches!(cli.command, Command::Run(_)) {
+        logging::LogStream::Stdout
+    } else {
+        logging::LogStream::Stderr
+    };
+    // The TUI owns the screen: it logs only to a file (`tui --log-file`).
+    if !matches!(cli.command, Command::Tui(_))
+        && let Err(error) = logging::init(&level, cli.log_format, stream)
+    {
         eprintln!("error: {error}");
         return Exit::Config.into();
     }
@@ -80,6 +116,16 @@ fn main() -> ExitCode {
         match cli.command {
             Command::Demo(args) => commands::demo::run(args).await,
             Command::Sim(args) => commands::sim::run(args).await,
+            Command::Connections(command) => commands::connections::run(command).await,
+            Command::Retries(command) => commands::retries::run(command).await,
+            Command::Logs(args) => commands::logs::run(args).await,
+            Command::Tui(args) => commands::tui::run(args, &level).await,
+            Command::Sync(args) => commands::sync::run(args).await,
+            Command::Run(args) => commands::run::run(args).await,
+            Command::Config(command) => commands::config::run(command).await,
+            Command::Migrate(args) => commands::maintenance::migrate(args).await,
+            Command::Prune(args) => commands::maintenance::prune(args).await,
+            Command::Runs(args) => commands::maintenance::runs(args).await,
             Command::Odoo(command) => commands::odoo::run(command).await,
             Command::Bench(command) => commands::bench::run(command).await,
         }

@@ -14,6 +14,16 @@ use std::time::{Duration, Instant};
 pub enum BenchCommand {
     /// Decoding of search_read answers into typed records, against serde_json's raw parse.
     Decode(DecodeArgs),
+    /// Mirroring a wide model from a simulator process into SQLite and PostgreSQL: records/s
+    /// and peak memory, against fetching alone and bulk-loading alone.
+    Mirror(super::bench_mirror::MirrorArgs),
+    /// Order delivery end to end: confirmed orders of many tenants (a simulator process)
+    /// delivered by the daemon (a process of its own) to a loopback receiver: orders/s,
+    /// latency from the order's write, peak RSS, Odoo calls per 100 orders, CPU shares.
+    Delivery(super::bench_delivery::DeliveryArgs),
+    /// Many idle connections (one simulator, no new orders) polled by the daemon for a
+    /// while: its average CPU and its memory.
+    Idle(super::bench_delivery::IdleArgs),
 }
 
 #[derive(Debug, Args)]
@@ -87,6 +97,9 @@ const FIELDS: [&str; 19] = [
 pub async fn run(command: BenchCommand) -> Result<Exit, Failure> {
     match command {
         BenchCommand::Decode(args) => decode(args),
+        BenchCommand::Mirror(args) => super::bench_mirror::run(args).await,
+        BenchCommand::Delivery(args) => super::bench_delivery::delivery(args).await,
+        BenchCommand::Idle(args) => super::bench_delivery::idle(args).await,
     }
 }
 

@@ -1,11 +1,31 @@
-//! `odoo-bridge demo`: everything on one machine with nothing installed — a simulated Odoo
-//! on a free loopback port, and the client talking to it over real HTTP.
+//! `odoo-bridge demo`: odoo-bridge end to end with nothing installed — a simulated Odoo on a
+//! free loopback port, then
+//! 1. the mirror: seed 003's example configuration pointed at it, a full mirror into the
+//!    embedded SQLite file, a few changes in Odoo and an incremental run;
+//! 2. order delivery: one connection, a webhook receiver on loopback that checks every
+//!    signature, confirmed orders delivered as webhooks, then an update and a cancellation.
 
+use crate::commands::sync::{mirror_failure, progress_reporter};
 use crate::exit::{Exit, Failure, exit_for};
 use clap::Args;
-use odoo_rpc::{ClientConfig, Context, OdooClient, Protocol, SearchReadOptions, field};
+use engine::config::MirrorConfig;
+use engine::connection_form;
+use engine::delivery_store::{Connection, DeliveryStore, EventSet};
+use engine::mirror::{self, RunOptions, RunReport};
+use engine::mirror_store::MirrorStore;
+use engine::order_delivery::{DaemonConfig, Dispatcher, daemon};
+use engine::webhook::{
+    BreakerConfig, CircuitBreaker, RetrySchedule, SenderConfig, Verifier, WebhookSecret,
+    WebhookSender,
+};
+use odoo_rpc::{ApiKey, ClientConfig, OdooClient, SearchReadOptions, field};
 use odoo_sim::{DataSpec, OdooSim, OdooVersion, SimConfig};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
+
+/// Seed 003's example configuration, verbatim; the demo points it at the simulator.
+const SEED_EXAMPLE: &str = include_str!("../../../../examples/mirror.yml");
 
 #[derive(Debug, Args)]
 pub struct DemoArgs {
@@ -13,17 +33,43 @@ pub struct DemoArgs {
     #[arg(long = "odoo-version", default_value = "18", value_parser = parse_version)]
     odoo_version: OdooVersion,
     /// Number of generated sale orders.
-    #[arg(long, default_value_t = 200)]
+    #[arg(long, default_value_t = 500)]
     orders: usize,
+    /// Where the demo writes its configuration and its SQLite mirror.
+    #[arg(long, default_value = "./data/demo")]
+    dir: PathBuf,
 }
 
 fn parse_version(text: &str) -> Result<OdooVersion, String> {
     text.parse()
 }
 
+/// The example with its `postgres` section replaced by the embedded SQLite file.
+fn demo_config(url: &str, database: &str, login: &str, sqlite: &Path) -> Result<String, Failure> {
+    let section = |name: &str| {
+        SEED_EXAMPLE.find(name).ok_or_else(|| {
+            Failure::new(
+                Exit::Failure,
+                anyhow::anyhow!("examples/mirror.yml has no `{name}` section"),
+            )
+        })
+    };
+    let (postgres, sync) = (section("\npostgres:")?, section("\nsync:")?);
+    let text = format!(
+        "{}\n# The demo mirrors into the embedded SQLite file instead of PostgreSQL.\nsqlite:\n  path: {:?}\n{}",
+        &SEED_EXAMPLE[..postgres],
+        sqlite.display().to_string(),
+        &SEED_EXAMPLE[sync..]
+    );
+    Ok(text
+        .replace("\"https://your-odoo-host\"", &format!("{url:?}"))
+        .replace("\"odoo_db\"", &format!("{database:?}"))
+        .replace("\"connector_user\"", &format!("{login:?}")))
+}
+
 pub async fn run(args: DemoArgs) -> Result<Exit, Failure> {
     let started = Instant::now();
-    let config = SimConfig {
+    let sim_config = SimConfig {
         version: args.odoo_version,
         ..SimConfig::default()
     };
@@ -33,91 +79,394 @@ pub async fn run(args: DemoArgs) -> Result<Exit, Failure> {
         products: 30,
         seed: 42,
     };
-    let sim = OdooSim::with_data(config.clone(), &spec);
+    let sim = OdooSim::with_data(sim_config.clone(), &spec);
     let running = sim
         .clone()
         .serve_on_loopback()
         .await
         .map_err(|error| Failure::new(Exit::Failure, error))?;
     say!(
-        "Simulated Odoo {} on {} (database {:?})",
-        config.version.server_version(),
+        "Simulated Odoo {} on {} (database {:?}, {} sale orders)",
+        sim_config.version.server_version(),
         running.url(),
-        config.database
+        sim_config.database,
+        args.orders
     );
-
-    let failed =
-        |error: odoo_rpc::Error| Failure::new(exit_for(&error), anyhow::anyhow!("{error}"));
-    let client = OdooClient::connect(ClientConfig::new(
-        running.url(),
-        config.database.clone(),
-        config.admin_login.clone(),
-        config.admin_api_key.clone(),
-    ))
-    .await
-    .map_err(failed)?;
-    let version = client.server_version().await.map_err(failed)?;
-    let uid = client.uid().await.map_err(failed)?;
-    let transport = match client.transport_kind() {
-        Some(Protocol::Json2) => "JSON-2",
-        _ => "JSON-RPC",
+    let outcome = mirror_demo(&args, &sim_config, &running.url()).await;
+    let delivered = match &outcome {
+        Ok(_) => delivery_demo(&args, &sim_config, &running.url()).await,
+        Err(_) => Ok(0),
     };
+    running.shutdown().await;
+    let (first, second, database) = outcome?;
+    let delivered = delivered?;
     say!(
-        "Connected: Odoo {} as uid {uid} over {transport}",
-        version.raw
+        "\nDone in {:.1} s: {} rows mirrored into {}, {delivered} webhooks delivered and verified ({} calls to Odoo).",
+        started.elapsed().as_secs_f64(),
+        first
+            .models
+            .iter()
+            .map(|model| model.inserted + model.updated + model.unchanged)
+            .sum::<u64>(),
+        database.display(),
+        sim.total_calls()
     );
-
-    let everything = Context::new().active_test(false);
-    let confirmed = field("state").is_in(["sale", "done"]);
-    let partners = client
-        .search_count("res.partner", &odoo_rpc::Domain::all(), Some(&everything))
-        .await
-        .map_err(failed)?;
-    let orders = client
-        .search_count("sale.order", &odoo_rpc::Domain::all(), None)
-        .await
-        .map_err(failed)?;
-    let confirmed_count = client
-        .search_count("sale.order", &confirmed, None)
-        .await
-        .map_err(failed)?;
     say!(
-        "Records: {partners} partners (archived included), {orders} sale orders, {confirmed_count} confirmed"
+        "Look inside: sqlite3 {} \"select model, count(*) from odoo_raw_records group by model\"",
+        database.display()
     );
+    say!(
+        "             POLLER_DB_PATH={} odoo-bridge logs   (also: retries list --status delivered)",
+        args.dir.join("delivery.db").display()
+    );
+    let failed = first
+        .models
+        .iter()
+        .chain(&second.models)
+        .any(|model| model.error.is_some());
+    Ok(if failed {
+        Exit::PartialFailure
+    } else {
+        Exit::Success
+    })
+}
 
-    let latest = client
-        .search_read(
+async fn mirror_demo(
+    args: &DemoArgs,
+    sim_config: &SimConfig,
+    url: &str,
+) -> Result<(RunReport, RunReport, PathBuf), Failure> {
+    std::fs::create_dir_all(&args.dir).map_err(|error| {
+        Failure::new(
+            Exit::Failure,
+            anyhow::anyhow!("cannot create {}: {error}", args.dir.display()),
+        )
+    })?;
+    let database = args.dir.join("mirror.db");
+    let config_path = args.dir.join("mirror.yml");
+    let text = demo_config(
+        url,
+        &sim_config.database,
+        &sim_config.admin_login,
+        &database,
+    )?;
+    std::fs::write(&config_path, text).map_err(|error| {
+        Failure::new(
+            Exit::Failure,
+            anyhow::anyhow!("cannot write {}: {error}", config_path.display()),
+        )
+    })?;
+    let config =
+        MirrorConfig::load(&config_path).map_err(|error| Failure::new(Exit::Config, error))?;
+    say!(
+        "Configuration: {} (seed 003's example, pointed at the simulator)",
+        config_path.display()
+    );
+    let key = ApiKey::new(sim_config.admin_api_key.clone());
+    let client = OdooClient::new(ClientConfig::new(
+        url,
+        sim_config.database.clone(),
+        sim_config.admin_login.clone(),
+        key,
+    ))
+    .map_err(|error| Failure::new(exit_for(&error), error))?;
+    let store = store_sqlite::SqliteStore::open(&database)
+        .await
+        .map_err(|error| Failure::new(Exit::Failure, error))?;
+    store
+        .migrate()
+        .await
+        .map_err(|error| Failure::new(Exit::Failure, error))?;
+    let progress = progress_reporter();
+    // The simulator's data is new on every demo: read it all, whatever an earlier demo left.
+    let full = RunOptions {
+        full: true,
+        use_lock: true,
+        retention_days: config.sync.run_retention_days,
+        ..RunOptions::default()
+    };
+    let timer = Instant::now();
+    let first = mirror::run(&client, &store, &config.models, &full, progress.as_ref())
+        .await
+        .map_err(mirror_failure)?;
+    say!(
+        "\nFull mirror into {} in {:.2} s:",
+        database.display(),
+        timer.elapsed().as_secs_f64()
+    );
+    print_report(&first);
+
+    let changed = change_some_orders(&client).await?;
+    say!("\nIn Odoo: confirmed {changed} quotations. Incremental run:");
+    let incremental = RunOptions {
+        full: false,
+        ..full
+    };
+    let timer = Instant::now();
+    let second = mirror::run(
+        &client,
+        &store,
+        &config.models,
+        &incremental,
+        progress.as_ref(),
+    )
+    .await
+    .map_err(mirror_failure)?;
+    say!("Incremental run in {:.2} s:", timer.elapsed().as_secs_f64());
+    print_report(&second);
+    store.close().await;
+    Ok((first, second, database))
+}
+
+/// What the demo's receiver accepted: `(webhook-id, body)`.
+type Received = Arc<Mutex<Vec<(String, serde_json::Value)>>>;
+
+/// A webhook receiver on a free loopback port that checks each Standard Webhooks signature
+/// and keeps what it accepted.
+async fn start_receiver(
+    secret: WebhookSecret,
+) -> Result<(String, Received, tokio::task::JoinHandle<()>), Failure> {
+    let verifier = Arc::new(Verifier::new(secret));
+    let received: Received = Arc::default();
+    let kept = received.clone();
+    let app = axum::Router::new().route(
+        "/webhooks/odoo",
+        axum::routing::post(
+            move |headers: axum::http::HeaderMap, body: axum::body::Bytes| {
+                let verifier = verifier.clone();
+                let kept = kept.clone();
+                async move {
+                    if verifier.verify(&headers, &body).is_err() {
+                        return axum::http::StatusCode::UNAUTHORIZED;
+                    }
+                    let id = headers
+                        .get("webhook-id")
+                        .and_then(|id| id.to_str().ok())
+                        .unwrap_or_default()
+                        .to_owned();
+                    match serde_json::from_slice(&body) {
+                        Ok(payload) => {
+                            if let Ok(mut kept) = kept.lock() {
+                                kept.push((id, payload));
+                            }
+                            axum::http::StatusCode::OK
+                        }
+                        Err(_) => axum::http::StatusCode::BAD_REQUEST,
+                    }
+                }
+            },
+        ),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .map_err(|error| Failure::new(Exit::Failure, error))?;
+    let address = listener
+        .local_addr()
+        .map_err(|error| Failure::new(Exit::Failure, error))?;
+    let server = tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    Ok((format!("http://{address}/webhooks/odoo"), received, server))
+}
+
+/// One connection to the simulator, delivered to a loopback receiver; returns how many
+/// webhooks the receiver accepted.
+async fn delivery_demo(
+    args: &DemoArgs,
+    sim_config: &SimConfig,
+    url: &str,
+) -> Result<usize, Failure> {
+    let failed = |error: engine::mirror_store::StoreError| Failure::new(Exit::Failure, error);
+    let path = args.dir.join("delivery.db");
+    // A fresh store each time: the simulator's orders are new on every demo.
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+    }
+    let store = store_sqlite::SqliteStore::open(&path)
+        .await
+        .map_err(failed)?;
+    store.migrate_delivery().await.map_err(failed)?;
+    let secret = WebhookSecret::new(connection_form::new_webhook_secret())
+        .map_err(|error| Failure::new(Exit::Failure, error))?;
+    let (webhook_url, received, server) = start_receiver(secret.clone()).await?;
+    let now = jiff::Timestamp::now();
+    let connection = Connection {
+        id: connection_form::new_connection_id(),
+        name: "Demo shop".into(),
+        odoo_url: url.to_owned(),
+        odoo_db: sim_config.database.clone(),
+        odoo_username: sim_config.admin_login.clone(),
+        odoo_api_key: ApiKey::new(sim_config.admin_api_key.clone()),
+        webhook_url,
+        webhook_secret: secret,
+        store_id: "demo-store".into(),
+        client_id: "demo-client".into(),
+        polling_interval_seconds: 60,
+        odoo_min_delay_ms: 0,
+        is_active: true,
+        events: EventSet::default(),
+        last_sync_at: None,
+        cursor: None,
+        created_at: now,
+        updated_at: now,
+    };
+    store.insert_connection(&connection).await.map_err(failed)?;
+    say!(
+        "\nOrder delivery: connection {:?} ({}) → {}",
+        connection.name,
+        connection.id,
+        connection.webhook_url
+    );
+    let client = OdooClient::new(ClientConfig::new(
+        url,
+        sim_config.database.clone(),
+        sim_config.admin_login.clone(),
+        ApiKey::new(sim_config.admin_api_key.clone()),
+    ))
+    .map_err(|error| Failure::new(exit_for(&error), error))?;
+    let dispatcher = Dispatcher {
+        sender: WebhookSender::new(SenderConfig::default())
+            .map_err(|error| Failure::new(Exit::Failure, error))?,
+        breaker: CircuitBreaker::new(BreakerConfig::default()),
+        schedule: RetrySchedule::default(),
+        owner: format!("demo-{}", std::process::id()),
+        lease: jiff::SignedDuration::from_secs(120),
+        batch: 32,
+        clock: engine::clock::Clock::system(),
+    };
+    let config = DaemonConfig::default();
+    let mut connection = connection;
+    let first = daemon::cycle(&client, &store, &dispatcher, &config, &connection).await;
+    say!(
+        "  cycle 1: {} orders read, {} webhooks delivered{}",
+        first.polled.map_or(0, |report| report.orders_found),
+        first.dispatched.delivered,
+        first
+            .error
+            .map(|error| format!(", error: {error}"))
+            .unwrap_or_default()
+    );
+    // An update and a cancellation of orders already delivered.
+    let delivered_orders: Vec<i64> = received
+        .lock()
+        .map(|kept| {
+            kept.iter()
+                .filter_map(|(_, body)| body["order"]["platform_order_id"].as_str()?.parse().ok())
+                .collect()
+        })
+        .unwrap_or_default();
+    if let [updated, cancelled, ..] = delivered_orders[..] {
+        let mut reference = serde_json::Map::new();
+        reference.insert("client_order_ref".into(), serde_json::json!("PO-DEMO-1"));
+        let odoo = |error: odoo_rpc::Error| Failure::new(exit_for(&error), error);
+        client
+            .write("sale.order", &[updated], reference, None)
+            .await
+            .map_err(odoo)?;
+        let mut kwargs = serde_json::Map::new();
+        kwargs.insert(
+            "context".into(),
+            serde_json::json!({"disable_cancel_warning": true}),
+        );
+        client
+            .call_method(
+                "sale.order",
+                "action_cancel",
+                Some(&[cancelled]),
+                kwargs,
+                None,
+            )
+            .await
+            .map_err(odoo)?;
+        say!(
+            "  in Odoo: order {updated} got a customer reference, order {cancelled} was cancelled"
+        );
+    }
+    if let Some(saved) = store.connection(&connection.id).await.map_err(failed)? {
+        connection = saved;
+    }
+    let second = daemon::cycle(&client, &store, &dispatcher, &config, &connection).await;
+    say!(
+        "  cycle 2: {} orders read, {} webhooks delivered",
+        second.polled.map_or(0, |report| report.orders_found),
+        second.dispatched.delivered
+    );
+    let kept = received.lock().map(|kept| kept.clone()).unwrap_or_default();
+    say!(
+        "  {:<34} {:<16} {:>8} {:>6} {:>12}",
+        "webhook-id",
+        "event",
+        "order",
+        "items",
+        "total"
+    );
+    for (id, body) in kept.iter().rev().take(8).rev() {
+        say!(
+            "  {:<34} {:<16} {:>8} {:>6} {:>12.2}",
+            id,
+            body["event"].as_str().unwrap_or("?"),
+            body["order"]["platform_order_number"]
+                .as_str()
+                .unwrap_or("?"),
+            body["items"].as_array().map_or(0, Vec::len),
+            body["order"]["amount_total"].as_f64().unwrap_or_default() / 100.0
+        );
+    }
+    if kept.len() > 8 {
+        say!("  … and {} more", kept.len() - 8);
+    }
+    server.abort();
+    store.close().await;
+    Ok(kept.len())
+}
+
+/// Confirms a few quotations so the incremental run has something to pick up.
+async fn change_some_orders(client: &OdooClient) -> Result<usize, Failure> {
+    let failed = |error: odoo_rpc::Error| Failure::new(exit_for(&error), error);
+    let drafts = client
+        .search(
             "sale.order",
-            &SearchReadOptions::new(confirmed)
-                .fields(["name", "partner_id", "amount_total", "write_date"])
-                .order("write_date desc, id desc")
+            &SearchReadOptions::new(field("state").eq("draft"))
+                .order("id asc")
                 .limit(5),
         )
         .await
         .map_err(failed)?;
-    say!("Latest confirmed orders:");
-    for order in &latest {
-        let name = order.str("name").ok().flatten().unwrap_or("?");
-        let customer = order
-            .many2one("partner_id")
-            .ok()
-            .flatten()
-            .and_then(|m| m.name)
-            .unwrap_or_default();
-        let total = order.f64("amount_total").ok().flatten().unwrap_or_default();
-        let written = order
-            .datetime("write_date")
-            .ok()
-            .flatten()
-            .map(|t| t.to_string())
-            .unwrap_or_default();
-        say!("  {name:<8} {total:>10.2}  {written}  {customer}");
+    if !drafts.is_empty() {
+        client
+            .call_method(
+                "sale.order",
+                "action_confirm",
+                Some(&drafts),
+                Default::default(),
+                None,
+            )
+            .await
+            .map_err(failed)?;
     }
+    Ok(drafts.len())
+}
+
+fn print_report(report: &RunReport) {
     say!(
-        "Done in {:.2} s, {} calls to Odoo.",
-        started.elapsed().as_secs_f64(),
-        sim.total_calls()
+        "  {:<20} {:>8} {:>8} {:>8} {:>9}",
+        "model",
+        "fetched",
+        "new",
+        "changed",
+        "unchanged"
     );
-    running.shutdown().await;
-    Ok(Exit::Success)
+    for model in &report.models {
+        match &model.error {
+            Some(error) => say!("  {:<20} FAILED: {error}", model.model),
+            None => say!(
+                "  {:<20} {:>8} {:>8} {:>8} {:>9}",
+                model.model,
+                model.fetched,
+                model.inserted,
+                model.updated,
+                model.unchanged
+            ),
+        }
+    }
 }

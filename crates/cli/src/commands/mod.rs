@@ -1,4 +1,16 @@
 pub mod bench;
+pub mod bench_delivery;
+pub mod bench_mirror;
+pub mod config;
+pub mod connections;
+pub mod delivery_store;
 pub mod demo;
+pub mod logs;
+pub mod maintenance;
 pub mod odoo;
+pub mod retries;
+pub mod run;
 pub mod sim;
+pub mod sync;
+pub mod target;
+pub mod tui;

@@ -1,4 +1,12 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 //! The real `odoo-bridge` binary against a real simulator process on loopback.
 
+mod bench_delivery;
+mod bench_mirror;
+mod connections;
+mod delivery_daemon;
+mod mirror_faults;
+mod mirror_postgres;
 mod ping;
+mod sync;
+mod tui_tmux;

@@ -2,29 +2,28 @@ use serde_json::Value;
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Output, Stdio};
 
-const BINARY: &str = env!("CARGO_BIN_EXE_odoo-bridge");
+pub const BINARY: &str = env!("CARGO_BIN_EXE_odoo-bridge");
 
 /// A `odoo-bridge sim` process, killed when dropped.
-struct SimProcess {
+pub struct SimProcess {
     child: Child,
     details: Value,
 }
 
 impl SimProcess {
-    fn start(extra: &[&str]) -> SimProcess {
+    pub fn start(extra: &[&str]) -> SimProcess {
+        SimProcess::start_with_data(
+            &["--partners", "10", "--orders", "10", "--products", "5"],
+            extra,
+        )
+    }
+
+    /// Like [`SimProcess::start`], with the data size flags (`--partners`, `--orders`,
+    /// `--products`, `--seed`) given by the caller: clap refuses a flag given twice.
+    pub fn start_with_data(data: &[&str], extra: &[&str]) -> SimProcess {
         let mut child = Command::new(BINARY)
-            .args([
-                "sim",
-                "--port",
-                "0",
-                "--json",
-                "--partners",
-                "10",
-                "--orders",
-                "10",
-                "--products",
-                "5",
-            ])
+            .args(["sim", "--port", "0", "--json"])
+            .args(data)
             .args(extra)
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
@@ -39,11 +38,11 @@ impl SimProcess {
         SimProcess { child, details }
     }
 
-    fn url(&self) -> &str {
+    pub fn url(&self) -> &str {
         self.details["url"].as_str().unwrap()
     }
 
-    fn key(&self) -> &str {
+    pub fn key(&self) -> &str {
         self.details["api_key"].as_str().unwrap()
     }
 }

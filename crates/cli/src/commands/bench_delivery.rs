@@ -1,0 +1,2193 @@
+//! `odoo-bridge bench delivery` and `odoo-bridge bench idle`: order delivery's figures,
+//! printed, never asserted.
+//!
+//! Processes, so that CPU and memory can be told apart (all on loopback):
+//! - the **simulator**: `odoo-bridge sim --bench-tenants N`, one child process serving N
+//!   simulated Odoo databases, each on a port of its own. It takes commands on its standard
+//!   input: `orders TOTAL LINES` writes and confirms orders directly in its databases (not
+//!   over RPC, so that writing them costs the engine nothing), `calls` answers its call
+//!   counters (the server's own, per model and method);
+//! - the **receiver**: `odoo-bridge bench delivery --role receiver`, a minimal HTTP/1.1 server
+//!   that answers 200 to every POST and notes the arrival time (wall clock, µs) of each
+//!   `webhook-id`;
+//! - the **daemon**: `odoo-bridge bench … --role daemon`, which runs `odoo-bridge run`'s own
+//!   code (`commands::run::run`: the store from `POLLER_DB_PATH` or `DATABASE_URL`, the
+//!   metrics recorder, the health server, the dispatcher, `daemon::run`) against a scratch
+//!   store, and exits when its standard input reaches its end;
+//! - this process only orchestrates: it fills the scratch store with the connections, reads
+//!   the others' CPU and memory in `/proc`, and prints.
+
+use crate::exit::{Exit, Failure};
+use clap::{Args, ValueEnum};
+use engine::connection_form::{new_connection_id, new_webhook_secret};
+use engine::delivery_store::{
+    ApiKey, Connection, CycleLogEntry, DeliveryStore, EventSet, WebhookSecret,
+};
+use jiff::Timestamp;
+use odoo_rpc::{Domain, field};
+use odoo_sim::dispatch::ModelCall;
+use odoo_sim::{DataSpec, OdooSim, SimConfig};
+use serde_json::{Map, Value, json};
+use sqlx::Connection as _;
+use sqlx::postgres::{PgConnectOptions, PgConnection};
+use std::collections::{BTreeMap, HashMap};
+use std::io::{BufRead, BufReader, Write as _};
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::str::FromStr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::mpsc;
+
+const DEFAULT_DATABASE_URL: &str = "postgres://postgres@127.0.0.1:5432/test";
+/// The scratch PostgreSQL database is `odoo_bridge_bench_delivery_<pid>`.
+const SCRATCH_PREFIX: &str = "odoo_bridge_bench_delivery_";
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long a child gets to start and answer its first line.
+const START_TIMEOUT: Duration = Duration::from_secs(300);
+/// How long a command to a child may take.
+const ASK_TIMEOUT: Duration = Duration::from_secs(300);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum StoreChoice {
+    Sqlite,
+    Postgres,
+}
+
+impl StoreChoice {
+    fn name(self) -> &'static str {
+        match self {
+            StoreChoice::Sqlite => "sqlite",
+            StoreChoice::Postgres => "postgres",
+        }
+    }
+}
+
+/// What a benchmark's child process is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Role {
+    Daemon,
+    Receiver,
+}
+
+#[derive(Debug, Args)]
+pub struct DeliveryArgs {
+    /// Confirmed orders to deliver, spread evenly over the tenants.
+    #[arg(long, default_value_t = 20_000, value_parser = clap::value_parser!(u64).range(1..=200_000))]
+    orders: u64,
+    /// Tenants: simulated Odoo databases, one connection each.
+    #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u16).range(1..=500))]
+    tenants: u16,
+    /// Lines per order.
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u16).range(1..=50))]
+    lines: u16,
+    /// The delivery store.
+    #[arg(long, value_enum, default_value_t = StoreChoice::Sqlite)]
+    store: StoreChoice,
+    /// A loopback PostgreSQL to create the scratch database in (dropped afterwards), with
+    /// `--store postgres`.
+    #[arg(long, default_value = DEFAULT_DATABASE_URL)]
+    database_url: String,
+    /// Every connection's polling interval, seconds (the product's default is 60: the
+    /// benchmark polls faster so that waiting for the next poll does not hide the engine).
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..=3600))]
+    interval: u32,
+    /// How far each poll rewinds the cursor, seconds (`run --overlap-seconds`). The product's
+    /// 120 s over its 60 s interval reads each order about three times; 10 s over 5 s keeps
+    /// that ratio.
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(0..=3600))]
+    overlap: u64,
+    /// Give up when the orders are not all delivered after this many seconds.
+    #[arg(long, default_value_t = 600, value_parser = clap::value_parser!(u64).range(1..=7200))]
+    timeout: u64,
+    /// The daemon's log level (its JSON lines go to a file of the scratch directory).
+    #[arg(long, default_value = "info")]
+    daemon_log_level: String,
+    /// An extra `odoo-bridge run` argument for the daemon, e.g. `--run-arg=--reload-every=60`
+    /// (repeatable).
+    #[arg(long = "run-arg", allow_hyphen_values = true)]
+    run_args: Vec<String>,
+
+    /// What this process is, when the benchmark starts it as a child.
+    #[arg(long, hide = true, value_enum)]
+    role: Option<Role>,
+}
+
+#[derive(Debug, Args)]
+pub struct IdleArgs {
+    /// Active connections, all polling one simulator that has no orders.
+    #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..=20_000))]
+    connections: u32,
+    /// How long the daemon runs, seconds.
+    #[arg(long, default_value_t = 300, value_parser = clap::value_parser!(u64).range(5..=3600))]
+    seconds: u64,
+    /// Every connection's polling interval, seconds.
+    #[arg(long, default_value_t = 60, value_parser = clap::value_parser!(u32).range(1..=3600))]
+    interval: u32,
+    /// The delivery store.
+    #[arg(long, value_enum, default_value_t = StoreChoice::Sqlite)]
+    store: StoreChoice,
+    /// A loopback PostgreSQL to create the scratch database in, with `--store postgres`.
+    #[arg(long, default_value = DEFAULT_DATABASE_URL)]
+    database_url: String,
+    /// The daemon's log level (its JSON lines go to a file of the scratch directory).
+    #[arg(long, default_value = "info")]
+    daemon_log_level: String,
+    /// An extra `odoo-bridge run` argument for the daemon, e.g. `--run-arg=--reload-every=60`
+    /// (repeatable).
+    #[arg(long = "run-arg", allow_hyphen_values = true)]
+    run_args: Vec<String>,
+
+    #[arg(long, hide = true, value_enum)]
+    role: Option<Role>,
+}
+
+fn failure(error: impl std::fmt::Display) -> Failure {
+    Failure::new(Exit::Failure, anyhow::anyhow!("{error}"))
+}
+
+fn now_micros() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |elapsed| {
+            i64::try_from(elapsed.as_micros()).unwrap_or(i64::MAX)
+        })
+}
+
+pub async fn delivery(args: DeliveryArgs) -> Result<Exit, Failure> {
+    match args.role {
+        Some(Role::Daemon) => daemon_role(args.overlap, &args.run_args).await,
+        Some(Role::Receiver) => receiver_role().await,
+        None => {
+            let scratch = Scratch::create(args.store, &args.database_url).await?;
+            let outcome = tokio::select! {
+                outcome = measure_delivery(&args, &scratch) => outcome,
+                _ = tokio::signal::ctrl_c() => Err(failure("interrupted")),
+            };
+            scratch.remove().await;
+            outcome
+        }
+    }
+}
+
+pub async fn idle(args: IdleArgs) -> Result<Exit, Failure> {
+    match args.role {
+        // The product's default overlap: idle connections re-read nothing anyway.
+        Some(Role::Daemon) => daemon_role(120, &args.run_args).await,
+        Some(Role::Receiver) => receiver_role().await,
+        None => {
+            let scratch = Scratch::create(args.store, &args.database_url).await?;
+            let outcome = tokio::select! {
+                outcome = measure_idle(&args, &scratch) => outcome,
+                _ = tokio::signal::ctrl_c() => Err(failure("interrupted")),
+            };
+            scratch.remove().await;
+            outcome
+        }
+    }
+}
+
+// ----- the daemon child ----------------------------------------------------------------------
+
+/// Ends this process when standard input reaches its end: the benchmark holds the other end,
+/// so the daemon never outlives it, however it ends.
+fn exit_on_stdin_eof() {
+    std::thread::spawn(|| {
+        use std::io::Read as _;
+        let mut buffer = [0u8; 256];
+        let mut stdin = std::io::stdin();
+        while matches!(stdin.read(&mut buffer), Ok(n) if n > 0) {}
+        std::process::exit(0);
+    });
+}
+
+/// `odoo-bridge run` itself, with its arguments parsed as its command line would be.
+async fn daemon_role(overlap: u64, extra: &[String]) -> Result<Exit, Failure> {
+    exit_on_stdin_eof();
+    let mut argv = vec![
+        "run".to_owned(),
+        "--listen".to_owned(),
+        "127.0.0.1:0".to_owned(),
+        "--overlap-seconds".to_owned(),
+        overlap.to_string(),
+    ];
+    argv.extend(extra.iter().cloned());
+    let command = <super::run::RunArgs as Args>::augment_args(clap::Command::new("run"));
+    let matches = command.try_get_matches_from(argv).map_err(failure)?;
+    let args = <super::run::RunArgs as clap::FromArgMatches>::from_arg_matches(&matches)
+        .map_err(failure)?;
+    super::run::run(args).await
+}
+
+// ----- the receiver child --------------------------------------------------------------------
+
+/// Every delivery the receiver saw.
+#[derive(Default)]
+struct Book {
+    /// First arrival (µs since the epoch) of each `webhook-id`.
+    first: HashMap<String, i64>,
+    received: u64,
+    last_micros: i64,
+    /// Requests without a `webhook-id`, or that were not POSTs.
+    malformed: u64,
+}
+
+impl Book {
+    fn record(&mut self, id: Option<String>, at: i64) {
+        self.received += 1;
+        self.last_micros = self.last_micros.max(at);
+        match id {
+            Some(id) => {
+                self.first.entry(id).or_insert(at);
+            }
+            None => self.malformed += 1,
+        }
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Standard input's lines, as they come; the channel closes at its end.
+fn stdin_lines() -> mpsc::UnboundedReceiver<String> {
+    let (sender, receiver) = mpsc::unbounded_channel();
+    std::thread::spawn(move || {
+        for line in std::io::stdin().lock().lines() {
+            let Ok(line) = line else { break };
+            if sender.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    receiver
+}
+
+async fn receiver_role() -> Result<Exit, Failure> {
+    let listener = TcpListener::bind("127.0.0.1:0").await.map_err(failure)?;
+    let address = listener.local_addr().map_err(failure)?;
+    let book = Arc::new(Mutex::new(Book::default()));
+    let accepting = {
+        let book = book.clone();
+        tokio::spawn(async move {
+            while let Ok((stream, _)) = listener.accept().await {
+                let _ = stream.set_nodelay(true);
+                tokio::spawn(serve_connection(stream, book.clone()));
+            }
+        })
+    };
+    say!("{}", json!({"url": format!("http://{address}/hook")}));
+    let mut commands = stdin_lines();
+    while let Some(command) = commands.recv().await {
+        let reply = match command.trim() {
+            "count" => {
+                let book = lock(&book);
+                json!({
+                    "received": book.received,
+                    "distinct": book.first.len(),
+                    "malformed": book.malformed,
+                    "last_micros": book.last_micros,
+                })
+            }
+            "dump" => {
+                let book = lock(&book);
+                let arrivals: Vec<Value> =
+                    book.first.iter().map(|(id, at)| json!([id, at])).collect();
+                json!({"arrivals": arrivals})
+            }
+            other => json!({"error": format!("unknown command {other:?}")}),
+        };
+        say!("{reply}");
+    }
+    accepting.abort();
+    Ok(Exit::Success)
+}
+
+const RESPONSE: &[u8] = b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n";
+const MAX_HEAD: usize = 64 * 1024;
+const MAX_BODY: usize = 16 * 1024 * 1024;
+
+/// One parsed request: how many bytes of the buffer it took, its `webhook-id`, and whether
+/// it was a POST.
+#[derive(Debug, PartialEq, Eq)]
+struct Request {
+    length: usize,
+    webhook_id: Option<String>,
+    post: bool,
+}
+
+/// The first complete request in `buffer`, `Ok(None)` while it is incomplete. Bodies must
+/// come with a `Content-Length` (the webhook sender always sends one).
+fn parse_request(buffer: &[u8]) -> Result<Option<Request>, &'static str> {
+    let Some(end) = buffer.windows(4).position(|window| window == b"\r\n\r\n") else {
+        return if buffer.len() > MAX_HEAD {
+            Err("request head too large")
+        } else {
+            Ok(None)
+        };
+    };
+    let head = std::str::from_utf8(&buffer[..end]).map_err(|_| "request head is not UTF-8")?;
+    let mut lines = head.split("\r\n");
+    let post = lines.next().is_some_and(|line| line.starts_with("POST "));
+    let mut content_length = 0usize;
+    let mut webhook_id = None;
+    for line in lines {
+        let Some((name, value)) = line.split_once(':') else {
+            continue;
+        };
+        let value = value.trim();
+        if name.eq_ignore_ascii_case("content-length") {
+            content_length = value.parse().map_err(|_| "bad content-length")?;
+        } else if name.eq_ignore_ascii_case("webhook-id") {
+            webhook_id = Some(value.to_owned());
+        } else if name.eq_ignore_ascii_case("transfer-encoding") {
+            return Err("chunked bodies are not supported");
+        }
+    }
+    if content_length > MAX_BODY {
+        return Err("body too large");
+    }
+    let length = end + 4 + content_length;
+    Ok((buffer.len() >= length).then_some(Request {
+        length,
+        webhook_id,
+        post,
+    }))
+}
+
+async fn write_all(stream: &TcpStream, mut bytes: &[u8]) -> std::io::Result<()> {
+    while !bytes.is_empty() {
+        stream.writable().await?;
+        match stream.try_write(bytes) {
+            Ok(written) => bytes = &bytes[written..],
+            Err(error) if error.kind() == std::io::ErrorKind::WouldBlock => {}
+            Err(error) => return Err(error),
+        }
+    }
+    Ok(())
+}
+
+/// Answers 200 to each request of a keep-alive connection, noting when it arrived whole.
+async fn serve_connection(stream: TcpStream, book: Arc<Mutex<Book>>) -> std::io::Result<()> {
+    let mut buffer: Vec<u8> = Vec::with_capacity(16 * 1024);
+    let mut chunk = vec![0u8; 64 * 1024];
+    loop {
+        loop {
+            match parse_request(&buffer) {
+                Ok(Some(request)) => {
+                    let at = now_micros();
+                    buffer.drain(..request.length);
+                    let id = request.webhook_id.filter(|_| request.post);
+                    lock(&book).record(id, at);
+                    write_all(&stream, RESPONSE).await?;
+                }
+                Ok(None) => break,
+                Err(reason) => {
+                    let _ = write_all(
+                        &stream,
+                        b"HTTP/1.1 400 Bad Request\r\ncontent-length: 0\r\nconnection: close\r\n\r\n",
+                    )
+                    .await;
+                    return Err(std::io::Error::other(reason));
+                }
+            }
+        }
+        stream.readable().await?;
+        match stream.try_read(&mut chunk) {
+            Ok(0) => return Ok(()),
+            Ok(read) => buffer.extend_from_slice(&chunk[..read]),
+            Err(error) if error.kind() == std::io::ErrorKind::WouldBlock => {}
+            Err(error) => return Err(error),
+        }
+    }
+}
+
+// ----- the simulator child: many tenants -----------------------------------------------------
+
+/// What `odoo-bridge sim --bench-tenants N` serves.
+#[derive(Debug, Clone)]
+pub struct TenantsSpec {
+    pub tenants: usize,
+    /// The database name is the tenants' prefix.
+    pub config: SimConfig,
+    /// Partners and products of each tenant; the seed is shifted per tenant.
+    pub data: DataSpec,
+    pub host: IpAddr,
+}
+
+/// What orders are made of, in one tenant.
+struct Catalog {
+    /// `(customer, shipping address)`: the customer itself, or one of its delivery addresses.
+    customers: Vec<(i64, i64)>,
+    products: Vec<i64>,
+}
+
+struct Tenant {
+    sim: OdooSim,
+    catalog: Catalog,
+}
+
+fn catalog(sim: &OdooSim) -> Result<Catalog, Failure> {
+    sim.with_database(|database, env| {
+        let customers = database.search(
+            env,
+            "res.partner",
+            &field("customer_rank").gt(0),
+            0,
+            None,
+            Some("id"),
+        )?;
+        let addresses = database.search(
+            env,
+            "res.partner",
+            &field("type").eq("delivery"),
+            0,
+            None,
+            Some("id"),
+        )?;
+        let mut shipping: HashMap<i64, i64> = HashMap::new();
+        for address in addresses {
+            if let Some(parent) = database
+                .value_by_name("res.partner", address, "parent_id")
+                .as_ref_id()
+            {
+                shipping.entry(parent).or_insert(address);
+            }
+        }
+        let products =
+            database.search(env, "product.product", &Domain::all(), 0, None, Some("id"))?;
+        Ok(Catalog {
+            customers: customers
+                .into_iter()
+                .map(|customer| {
+                    (
+                        customer,
+                        shipping.get(&customer).copied().unwrap_or(customer),
+                    )
+                })
+                .collect(),
+            products,
+        })
+    })
+    .map_err(|error: odoo_sim::OdooException| failure(format!("cannot read the catalog: {error}")))
+    .and_then(|catalog| {
+        if catalog.customers.is_empty() || catalog.products.is_empty() {
+            Err(failure(
+                "a tenant has no customers or no products: give --partners and --products",
+            ))
+        } else {
+            Ok(catalog)
+        }
+    })
+}
+
+/// Thread CPU seconds of the calling thread (`/proc/thread-self/stat`).
+fn thread_cpu_seconds() -> Option<f64> {
+    cpu_of_stat(&std::fs::read_to_string("/proc/thread-self/stat").ok()?)
+}
+
+/// Writes `total` orders of `lines` lines spread over the tenants, each tenant's in one
+/// transaction (so they share its `write_date`), and confirms them with `action_confirm`.
+fn create_orders(tenants: &[Tenant], total: usize, lines: usize) -> Value {
+    let started = Instant::now();
+    let cpu_before = thread_cpu_seconds();
+    let count = tenants.len().max(1);
+    let mut written = Vec::with_capacity(count);
+    let mut orders = Vec::with_capacity(count);
+    let mut serial = 0usize;
+    for (index, tenant) in tenants.iter().enumerate() {
+        let wanted = total / count + usize::from(index < total % count);
+        let catalog = &tenant.catalog;
+        let outcome = tenant.sim.with_database(|database, env| {
+            let vals: Vec<Map<String, Value>> = (0..wanted)
+                .map(|_| {
+                    serial += 1;
+                    let (customer, shipping) = catalog.customers[serial % catalog.customers.len()];
+                    let order_lines: Vec<Value> = (0..lines)
+                        .map(|line| {
+                            let product =
+                                catalog.products[(serial * 7 + line * 13) % catalog.products.len()];
+                            let mut vals = json!({
+                                "product_id": product,
+                                "product_uom_qty": 1 + (serial + line) % 4,
+                            });
+                            if (serial + line).is_multiple_of(5) {
+                                vals["price_unit"] = json!(29.95);
+                            }
+                            json!([0, 0, vals])
+                        })
+                        .collect();
+                    let mut order = Map::new();
+                    order.insert("partner_id".into(), json!(customer));
+                    order.insert("partner_shipping_id".into(), json!(shipping));
+                    order.insert("client_order_ref".into(), json!(format!("BENCH-{serial}")));
+                    order.insert("order_line".into(), Value::Array(order_lines));
+                    order
+                })
+                .collect();
+            let ids = database.create(env, "sale.order", &vals)?;
+            let confirm = ModelCall {
+                model: "sale.order".into(),
+                method: "action_confirm".into(),
+                ids: Some(ids.clone()),
+                params: Map::new(),
+            };
+            odoo_sim::dispatch::run(database, env, &confirm)?;
+            Ok::<_, odoo_sim::OdooException>((env.now, ids.len()))
+        });
+        match outcome {
+            Ok((at, made)) => {
+                written.push(at);
+                orders.push(made);
+            }
+            Err(error) => {
+                return json!({"error": format!("tenant {}: {error}", index + 1)});
+            }
+        }
+    }
+    json!({
+        "written_micros": written,
+        "orders": orders,
+        "seconds": started.elapsed().as_secs_f64(),
+        "cpu_seconds": thread_cpu_seconds().zip(cpu_before).map(|(after, before)| after - before),
+    })
+}
+
+fn calls(tenants: &[Tenant]) -> Value {
+    let mut counts: BTreeMap<String, u64> = BTreeMap::new();
+    for tenant in tenants {
+        for ((model, method), count) in tenant.sim.calls() {
+            *counts.entry(format!("{model}/{method}")).or_insert(0) += count;
+        }
+    }
+    let total: u64 = counts.values().sum();
+    json!({"calls": counts, "total": total})
+}
+
+/// Serves the tenants until standard input reaches its end. Prints one JSON line of details
+/// (`tenants: [{url, database}]`, `login`, `api_key`), then answers each command line with
+/// one JSON line:
+/// - `orders TOTAL LINES`: writes and confirms TOTAL orders of LINES lines, spread evenly,
+///   each tenant's in one transaction; answers each tenant's write instant (µs; the orders'
+///   `write_date` before Odoo truncates it to the second), the orders made, and the time
+///   and CPU it took;
+/// - `calls`: every tenant's call counters, summed per `model/method`.
+pub async fn serve_tenants(spec: TenantsSpec) -> Result<Exit, Failure> {
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let mut tenants = Vec::with_capacity(spec.tenants);
+    let mut details = Vec::with_capacity(spec.tenants);
+    for index in 0..spec.tenants {
+        let config = SimConfig {
+            database: format!("{}_{:02}", spec.config.database, index + 1),
+            ..spec.config.clone()
+        };
+        let data = DataSpec {
+            seed: spec.data.seed.wrapping_add(index as u64),
+            ..spec.data.clone()
+        };
+        let sim = OdooSim::with_data(config, &data);
+        let catalog = catalog(&sim)?;
+        let listener = TcpListener::bind(SocketAddr::new(spec.host, 0))
+            .await
+            .map_err(|e| failure(format!("cannot listen on {}: {e}", spec.host)))?;
+        let address = listener.local_addr().map_err(failure)?;
+        let mut stopped = stopped.clone();
+        tokio::spawn(sim.clone().serve(listener, async move {
+            let _ = stopped.wait_for(|stop| *stop).await;
+        }));
+        details.push(json!({
+            "url": format!("http://{address}"),
+            "database": sim.config().database,
+        }));
+        tenants.push(Tenant { sim, catalog });
+    }
+    say!(
+        "{}",
+        json!({
+            "tenants": details,
+            "login": spec.config.admin_login,
+            "api_key": spec.config.admin_api_key,
+            "odoo_version": spec.config.version.to_string(),
+        })
+    );
+    let tenants = Arc::new(tenants);
+    let mut commands = stdin_lines();
+    while let Some(command) = commands.recv().await {
+        let words: Vec<&str> = command.split_whitespace().collect();
+        let reply = match words.as_slice() {
+            ["orders", total, lines] => match (total.parse::<usize>(), lines.parse::<usize>()) {
+                (Ok(total), Ok(lines)) => {
+                    let tenants = tenants.clone();
+                    tokio::task::spawn_blocking(move || create_orders(&tenants, total, lines))
+                        .await
+                        .unwrap_or_else(|e| json!({"error": e.to_string()}))
+                }
+                _ => json!({"error": "usage: orders TOTAL LINES"}),
+            },
+            ["calls"] => calls(&tenants),
+            _ => json!({"error": format!("unknown command {command:?}")}),
+        };
+        say!("{reply}");
+    }
+    let _ = stop.send(true);
+    Ok(Exit::Success)
+}
+
+// ----- /proc ---------------------------------------------------------------------------------
+
+/// User + system CPU seconds from a `stat` line (in USER_HZ = 100).
+fn cpu_of_stat(text: &str) -> Option<f64> {
+    // The command name is in parentheses and may hold spaces: count fields after it.
+    let rest = &text[text.rfind(')')? + 1..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let utime: f64 = fields.get(11)?.parse().ok()?;
+    let stime: f64 = fields.get(12)?.parse().ok()?;
+    Some((utime + stime) / 100.0)
+}
+
+fn cpu_seconds(pid: u32) -> Option<f64> {
+    cpu_of_stat(&std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?)
+}
+
+/// A number of `/proc/<pid>/status` (`VmRSS`, `VmHWM` in kB, `Threads`).
+fn status_value(pid: u32, key: &str) -> Option<u64> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    text.lines()
+        .find_map(|line| line.strip_prefix(key)?.strip_prefix(':'))
+        .and_then(|rest| rest.split_whitespace().next()?.parse().ok())
+}
+
+/// Busy CPU seconds of the whole machine so far, all CPUs summed (`/proc/stat`).
+fn machine_busy_seconds() -> Option<f64> {
+    let text = std::fs::read_to_string("/proc/stat").ok()?;
+    let line = text.lines().find(|line| line.starts_with("cpu "))?;
+    let ticks: Vec<f64> = line
+        .split_whitespace()
+        .skip(1)
+        .filter_map(|field| field.parse().ok())
+        .collect();
+    // user nice system idle iowait irq softirq steal: everything but idle and iowait.
+    let busy: f64 = ticks
+        .iter()
+        .take(8)
+        .enumerate()
+        .filter(|(index, _)| *index != 3 && *index != 4)
+        .map(|(_, value)| value)
+        .sum();
+    Some(busy / 100.0)
+}
+
+/// Per live thread: `(name, CPU seconds, voluntary + involuntary context switches)`.
+fn threads(pid: u32) -> HashMap<u32, (String, f64, u64)> {
+    let mut found = HashMap::new();
+    let Ok(entries) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return found;
+    };
+    for entry in entries.flatten() {
+        let Some(tid) = entry.file_name().to_str().and_then(|s| s.parse().ok()) else {
+            continue;
+        };
+        let path = entry.path();
+        let name = std::fs::read_to_string(path.join("comm"))
+            .map(|name| name.trim().to_owned())
+            .unwrap_or_default();
+        let cpu = std::fs::read_to_string(path.join("stat"))
+            .ok()
+            .and_then(|text| cpu_of_stat(&text))
+            .unwrap_or(0.0);
+        let switches = std::fs::read_to_string(path.join("status"))
+            .map(|text| {
+                text.lines()
+                    .filter_map(|line| {
+                        let rest = line
+                            .strip_prefix("voluntary_ctxt_switches:")
+                            .or_else(|| line.strip_prefix("nonvoluntary_ctxt_switches:"))?;
+                        rest.trim().parse::<u64>().ok()
+                    })
+                    .sum()
+            })
+            .unwrap_or(0);
+        found.insert(tid, (name, cpu, switches));
+    }
+    found
+}
+
+fn context_switches(pid: u32) -> u64 {
+    threads(pid).values().map(|(_, _, switches)| switches).sum()
+}
+
+/// Open file descriptors of a process, and how many of them are sockets.
+fn descriptors(pid: u32) -> (usize, usize) {
+    let Ok(entries) = std::fs::read_dir(format!("/proc/{pid}/fd")) else {
+        return (0, 0);
+    };
+    let mut total = 0;
+    let mut sockets = 0;
+    for entry in entries.flatten() {
+        total += 1;
+        if std::fs::read_link(entry.path())
+            .is_ok_and(|target| target.to_string_lossy().starts_with("socket:"))
+        {
+            sockets += 1;
+        }
+    }
+    (total, sockets)
+}
+
+fn mib(kib: Option<u64>) -> String {
+    kib.map_or_else(
+        || "n/a".to_owned(),
+        |kib| format!("{:.1} MiB", kib as f64 / 1024.0),
+    )
+}
+
+fn seconds_text(value: Option<f64>) -> String {
+    value.map_or_else(|| "n/a".to_owned(), |v| format!("{v:.2} s"))
+}
+
+// ----- child processes -----------------------------------------------------------------------
+
+/// A child process of the benchmark: killed when dropped; it also ends by itself when this
+/// process goes away (its standard input, a pipe held here, reaches its end). Children that
+/// talk answer commands on stdin with JSON lines on stdout.
+struct ChildProcess {
+    name: &'static str,
+    child: Child,
+    stdin: Option<ChildStdin>,
+    lines: Option<mpsc::UnboundedReceiver<String>>,
+}
+
+impl ChildProcess {
+    fn spawn(
+        name: &'static str,
+        mut command: Command,
+        talks: bool,
+    ) -> Result<ChildProcess, Failure> {
+        command.stdin(Stdio::piped());
+        if talks {
+            command.stdout(Stdio::piped());
+        }
+        let mut child = command
+            .spawn()
+            .map_err(|e| failure(format!("cannot start the {name} process: {e}")))?;
+        let stdin = child.stdin.take();
+        let lines = match child.stdout.take() {
+            Some(stdout) if talks => {
+                let (sender, receiver) = mpsc::unbounded_channel();
+                std::thread::spawn(move || {
+                    for line in BufReader::new(stdout).lines() {
+                        let Ok(line) = line else { break };
+                        if sender.send(line).is_err() {
+                            break;
+                        }
+                    }
+                });
+                Some(receiver)
+            }
+            _ => None,
+        };
+        Ok(ChildProcess {
+            name,
+            child,
+            stdin,
+            lines,
+        })
+    }
+
+    fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// The next JSON line the child prints.
+    async fn json_line(&mut self, within: Duration) -> Result<Value, Failure> {
+        let name = self.name;
+        let Some(lines) = self.lines.as_mut() else {
+            return Err(failure(format!("the {name} process does not talk")));
+        };
+        let deadline = tokio::time::Instant::now() + within;
+        loop {
+            let line = match tokio::time::timeout_at(deadline, lines.recv()).await {
+                Ok(Some(line)) => line,
+                Ok(None) => {
+                    let status = self.child.try_wait().ok().flatten();
+                    return Err(failure(format!(
+                        "the {name} process ended ({}); its error is above",
+                        status.map_or_else(|| "still running".to_owned(), |s| s.to_string())
+                    )));
+                }
+                Err(_) => {
+                    return Err(failure(format!(
+                        "the {name} process did not answer within {} s",
+                        within.as_secs()
+                    )));
+                }
+            };
+            if !line.trim_start().starts_with('{') {
+                continue;
+            }
+            let value: Value = serde_json::from_str(&line)
+                .map_err(|e| failure(format!("the {name} process printed {line:.200}: {e}")))?;
+            if let Some(error) = value.get("error") {
+                return Err(failure(format!("the {name} process: {error}")));
+            }
+            return Ok(value);
+        }
+    }
+
+    async fn ask(&mut self, command: &str) -> Result<Value, Failure> {
+        let name = self.name;
+        let Some(stdin) = self.stdin.as_mut() else {
+            return Err(failure(format!("the {name} process's input is closed")));
+        };
+        writeln!(stdin, "{command}")
+            .and_then(|()| stdin.flush())
+            .map_err(|e| failure(format!("cannot talk to the {name} process: {e}")))?;
+        self.json_line(ASK_TIMEOUT).await
+    }
+
+    /// Closes its input and waits (up to 10 s) for it to end, then kills it.
+    async fn stop(mut self) {
+        self.stdin = None;
+        for _ in 0..200 {
+            if matches!(self.child.try_wait(), Ok(Some(_))) {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for ChildProcess {
+    fn drop(&mut self) {
+        if matches!(self.child.try_wait(), Ok(None)) {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+fn exe() -> Result<PathBuf, Failure> {
+    std::env::current_exe()
+        .map_err(|e| failure(format!("cannot find this program's executable: {e}")))
+}
+
+struct SimDetails {
+    /// `(url, database)` per tenant.
+    tenants: Vec<(String, String)>,
+    login: String,
+    api_key: String,
+    odoo_version: String,
+}
+
+async fn start_simulator(
+    tenants: u16,
+    partners: usize,
+    products: usize,
+) -> Result<(ChildProcess, SimDetails, f64), Failure> {
+    let started = Instant::now();
+    let mut command = Command::new(exe()?);
+    command
+        .args(["--log-level", "warn", "sim", "--port", "0", "--database"])
+        .arg("tenant")
+        .arg("--bench-tenants")
+        .arg(tenants.to_string())
+        .arg("--partners")
+        .arg(partners.to_string())
+        .arg("--products")
+        .arg(products.to_string())
+        .env_remove("ODOO_SIM_API_KEY")
+        .stderr(Stdio::inherit());
+    let mut sim = ChildProcess::spawn("simulator", command, true)?;
+    let details = sim.json_line(START_TIMEOUT).await?;
+    let text = |value: &Value, key: &str| {
+        value[key]
+            .as_str()
+            .map(str::to_owned)
+            .ok_or_else(|| failure(format!("the simulator's details lack {key:?}")))
+    };
+    let mut list = Vec::new();
+    for tenant in details["tenants"].as_array().into_iter().flatten() {
+        list.push((text(tenant, "url")?, text(tenant, "database")?));
+    }
+    let details = SimDetails {
+        tenants: list,
+        login: text(&details, "login")?,
+        api_key: text(&details, "api_key")?,
+        odoo_version: text(&details, "odoo_version")?,
+    };
+    Ok((sim, details, started.elapsed().as_secs_f64()))
+}
+
+async fn start_receiver(subcommand: &str) -> Result<(ChildProcess, String), Failure> {
+    let mut command = Command::new(exe()?);
+    command
+        .args([
+            "--log-level",
+            "warn",
+            "bench",
+            subcommand,
+            "--role",
+            "receiver",
+        ])
+        .stderr(Stdio::inherit());
+    let mut receiver = ChildProcess::spawn("receiver", command, true)?;
+    let details = receiver.json_line(START_TIMEOUT).await?;
+    let url = details["url"]
+        .as_str()
+        .map(str::to_owned)
+        .ok_or_else(|| failure("the receiver printed no url"))?;
+    Ok((receiver, url))
+}
+
+fn start_daemon(
+    subcommand: &str,
+    scratch: &Scratch,
+    log_level: &str,
+    overlap: Option<u64>,
+    run_args: &[String],
+) -> Result<ChildProcess, Failure> {
+    let log = std::fs::File::create(scratch.log_path())
+        .map_err(|e| failure(format!("cannot create the daemon's log file: {e}")))?;
+    let mut command = Command::new(exe()?);
+    command
+        .args(["--log-level", log_level, "--log-format", "json"])
+        .args(["bench", subcommand, "--role", "daemon"]);
+    if let Some(overlap) = overlap {
+        command.args(["--overlap", &overlap.to_string()]);
+    }
+    for arg in run_args {
+        command.arg(format!("--run-arg={arg}"));
+    }
+    command
+        .env_remove("ODOO_BRIDGE_LOG_LEVEL")
+        .env_remove("POLLER_LOG_LEVEL")
+        .stdout(Stdio::null())
+        .stderr(Stdio::from(log));
+    scratch.set_env(&mut command);
+    ChildProcess::spawn("daemon", command, false)
+}
+
+/// ` with --a --b` for the extra `run` arguments, or nothing.
+fn run_args_text(run_args: &[String]) -> String {
+    if run_args.is_empty() {
+        String::new()
+    } else {
+        format!(" with {}", run_args.join(" "))
+    }
+}
+
+/// The last lines of the daemon's log that are warnings or errors.
+fn daemon_trouble(scratch: &Scratch) -> String {
+    let text = std::fs::read_to_string(scratch.log_path()).unwrap_or_default();
+    let lines: Vec<&str> = text
+        .lines()
+        .filter(|line| line.contains("\"WARN\"") || line.contains("\"ERROR\""))
+        .collect();
+    let tail = &lines[lines.len().saturating_sub(5)..];
+    if tail.is_empty() {
+        "no warning or error in its log".to_owned()
+    } else {
+        format!("its last warnings and errors:\n{}", tail.join("\n"))
+    }
+}
+
+// ----- the scratch store ---------------------------------------------------------------------
+
+/// The scratch directory (the daemon's log; the SQLite file) and, with PostgreSQL, the scratch
+/// database. Removed at the end, whatever happened.
+struct Scratch {
+    dir: PathBuf,
+    pg: Option<PgScratch>,
+}
+
+struct PgScratch {
+    admin: PgConnectOptions,
+    name: String,
+    /// The URL of the scratch database, handed to the daemon in `DATABASE_URL`.
+    url: String,
+}
+
+fn pg_options(url: &str) -> Result<PgConnectOptions, Failure> {
+    // sqlx's parse error could echo the URL, and with it a password.
+    let options = PgConnectOptions::from_str(url).map_err(|_| {
+        Failure::new(
+            Exit::Config,
+            anyhow::anyhow!(
+                "--database-url is not a PostgreSQL URL (postgres://user[:password]@host:port/database)"
+            ),
+        )
+    })?;
+    Ok(if url.contains("sslmode=") {
+        options
+    } else {
+        options.ssl_mode(sqlx::postgres::PgSslMode::Disable)
+    })
+}
+
+/// `url` pointing at database `name` instead (query parameters kept).
+fn url_with_database(url: &str, name: &str) -> Option<String> {
+    let (scheme, rest) = url.split_once("://")?;
+    let (before_query, query) = match rest.split_once('?') {
+        Some((before, query)) => (before, Some(query)),
+        None => (rest, None),
+    };
+    let authority = before_query.split('/').next()?;
+    let mut out = format!("{scheme}://{authority}/{name}");
+    if let Some(query) = query {
+        out.push('?');
+        out.push_str(query);
+    }
+    Some(out)
+}
+
+async fn pg_connect(options: &PgConnectOptions) -> Result<PgConnection, String> {
+    match tokio::time::timeout(CONNECT_TIMEOUT, PgConnection::connect_with(options)).await {
+        Ok(Ok(connection)) => Ok(connection),
+        Ok(Err(error)) => Err(error.to_string()),
+        Err(_) => Err(format!("no answer within {} s", CONNECT_TIMEOUT.as_secs())),
+    }
+}
+
+async fn pg_execute(options: &PgConnectOptions, statement: String) -> Result<(), String> {
+    use sqlx::Executor as _;
+    let mut connection = pg_connect(options).await?;
+    let outcome = connection
+        .execute(sqlx::raw_sql(sqlx::AssertSqlSafe(statement)))
+        .await;
+    let _ = connection.close().await;
+    outcome.map(|_| ()).map_err(|e| e.to_string())
+}
+
+impl Scratch {
+    async fn create(store: StoreChoice, database_url: &str) -> Result<Scratch, Failure> {
+        let mut pg = None;
+        if store == StoreChoice::Postgres {
+            let admin = pg_options(database_url)?;
+            let host = admin.get_host().to_owned();
+            let place = format!("{host}:{}", admin.get_port());
+            let loopback = host.starts_with('/')
+                || host.eq_ignore_ascii_case("localhost")
+                || host
+                    .trim_start_matches('[')
+                    .trim_end_matches(']')
+                    .parse::<IpAddr>()
+                    .is_ok_and(|ip| ip.is_loopback());
+            if !loopback {
+                return Err(Failure::new(
+                    Exit::Config,
+                    anyhow::anyhow!(
+                        "--database-url points at {place}: the benchmark creates and drops a database, so it only runs against a loopback PostgreSQL"
+                    ),
+                ));
+            }
+            let name = format!("{SCRATCH_PREFIX}{}", std::process::id());
+            let url = url_with_database(database_url, &name)
+                .ok_or_else(|| failure("--database-url has no host"))?;
+            pg_execute(&admin, format!("CREATE DATABASE \"{name}\""))
+                .await
+                .map_err(|e| {
+                    failure(format!(
+                        "PostgreSQL at {place}: cannot create the scratch database: {e}"
+                    ))
+                })?;
+            pg = Some(PgScratch { admin, name, url });
+        }
+        let dir =
+            std::env::temp_dir().join(format!("odoo-bridge-bench-delivery-{}", std::process::id()));
+        let scratch = Scratch { dir, pg };
+        std::fs::create_dir_all(&scratch.dir)
+            .map_err(|e| failure(format!("cannot create {}: {e}", scratch.dir.display())))?;
+        Ok(scratch)
+    }
+
+    fn sqlite_path(&self) -> PathBuf {
+        self.dir.join("delivery.db")
+    }
+
+    fn log_path(&self) -> PathBuf {
+        self.dir.join("daemon.log")
+    }
+
+    fn describe(&self) -> String {
+        match &self.pg {
+            Some(pg) => format!(
+                "PostgreSQL database {} on {}:{}",
+                pg.name,
+                pg.admin.get_host(),
+                pg.admin.get_port()
+            ),
+            None => format!("SQLite file {}", self.sqlite_path().display()),
+        }
+    }
+
+    /// Where the daemon finds the store: `odoo-bridge run`'s own variables.
+    fn set_env(&self, command: &mut Command) {
+        match &self.pg {
+            Some(pg) => {
+                command.env("DATABASE_URL", &pg.url);
+            }
+            None => {
+                command
+                    .env_remove("DATABASE_URL")
+                    .env("POLLER_DB_PATH", self.sqlite_path());
+            }
+        }
+    }
+
+    async fn open(&self) -> Result<Store, Failure> {
+        let store = match &self.pg {
+            Some(pg) => Store::Pg(
+                store_pg::PgStore::connect(pg.admin.clone().database(&pg.name))
+                    .await
+                    .map_err(failure)?,
+            ),
+            None => Store::Sqlite(
+                store_sqlite::SqliteStore::open(&self.sqlite_path())
+                    .await
+                    .map_err(failure)?,
+            ),
+        };
+        match &store {
+            Store::Pg(store) => store.migrate_delivery().await,
+            Store::Sqlite(store) => store.migrate_delivery().await,
+        }
+        .map_err(failure)?;
+        Ok(store)
+    }
+
+    async fn remove(&self) {
+        if let Some(pg) = &self.pg {
+            let forced = pg_execute(
+                &pg.admin,
+                format!("DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)", pg.name),
+            )
+            .await;
+            if forced.is_err()
+                && let Err(error) = pg_execute(
+                    &pg.admin,
+                    format!("DROP DATABASE IF EXISTS \"{}\"", pg.name),
+                )
+                .await
+            {
+                tracing::warn!(database = %pg.name, %error, "could not drop the scratch database");
+            }
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+enum Store {
+    Sqlite(store_sqlite::SqliteStore),
+    Pg(store_pg::PgStore),
+}
+
+macro_rules! on_store {
+    ($store:expr, $s:ident => $body:expr) => {
+        match $store {
+            Store::Sqlite($s) => $body,
+            Store::Pg($s) => $body,
+        }
+    };
+}
+
+impl Store {
+    async fn insert(&self, connection: &Connection) -> Result<(), Failure> {
+        on_store!(self, s => s.insert_connection(connection).await).map_err(failure)
+    }
+
+    async fn connections(&self) -> Result<Vec<Connection>, Failure> {
+        on_store!(self, s => s.connections().await).map_err(failure)
+    }
+
+    async fn cycles(&self) -> Result<Vec<CycleLogEntry>, Failure> {
+        on_store!(self, s => s.cycles(None, 0).await).map_err(failure)
+    }
+
+    async fn close(&self) {
+        on_store!(self, s => s.close().await);
+    }
+
+    /// CPU seconds so far of each PostgreSQL server process connected to the scratch
+    /// database (empty for SQLite, or when the server's processes are not in this `/proc`).
+    async fn backend_cpu(&self) -> HashMap<i32, f64> {
+        let Store::Pg(store) = self else {
+            return HashMap::new();
+        };
+        let pids: Vec<i32> = sqlx::query_scalar(
+            "SELECT pid FROM pg_stat_activity WHERE datname = current_database()",
+        )
+        .fetch_all(store.pool())
+        .await
+        .unwrap_or_default();
+        pids.into_iter()
+            .filter_map(|pid| Some((pid, cpu_seconds(u32::try_from(pid).ok()?)?)))
+            .collect()
+    }
+}
+
+/// The server's CPU between two [`Store::backend_cpu`] readings (processes that started in
+/// between count from zero; ones that ended in between are missed).
+fn backend_cpu_used(before: &HashMap<i32, f64>, after: &HashMap<i32, f64>) -> Option<f64> {
+    if after.is_empty() {
+        return None;
+    }
+    Some(
+        after
+            .iter()
+            .map(|(pid, cpu)| cpu - before.get(pid).copied().unwrap_or(0.0))
+            .sum(),
+    )
+}
+
+#[allow(clippy::too_many_arguments)]
+fn connection(
+    index: usize,
+    odoo_url: &str,
+    odoo_db: &str,
+    login: &str,
+    api_key: &str,
+    webhook_url: &str,
+    interval: u32,
+    now: Timestamp,
+) -> Result<Connection, Failure> {
+    Ok(Connection {
+        id: new_connection_id(),
+        name: format!("bench-{:05}", index + 1),
+        odoo_url: odoo_url.to_owned(),
+        odoo_db: odoo_db.to_owned(),
+        odoo_username: login.to_owned(),
+        odoo_api_key: ApiKey::new(api_key.to_owned()),
+        webhook_url: webhook_url.to_owned(),
+        webhook_secret: WebhookSecret::new(new_webhook_secret()).map_err(failure)?,
+        store_id: format!("store_{}", index + 1),
+        client_id: format!("client_{}", index + 1),
+        polling_interval_seconds: interval,
+        odoo_min_delay_ms: 0,
+        is_active: true,
+        events: EventSet::default(),
+        last_sync_at: None,
+        cursor: None,
+        created_at: now,
+        updated_at: now,
+    })
+}
+
+// ----- figures -------------------------------------------------------------------------------
+
+/// The `p`-quantile (nearest rank) of sorted values.
+fn quantile(sorted: &[f64], p: f64) -> Option<f64> {
+    if sorted.is_empty() {
+        return None;
+    }
+    let rank = (p * sorted.len() as f64).ceil() as usize;
+    Some(sorted[rank.clamp(1, sorted.len()) - 1])
+}
+
+fn sorted(mut values: Vec<f64>) -> Vec<f64> {
+    values.sort_by(f64::total_cmp);
+    values
+}
+
+fn spread(values: &[f64]) -> String {
+    match (quantile(values, 0.5), quantile(values, 0.99), values.last()) {
+        (Some(p50), Some(p99), Some(max)) => {
+            format!("{p50:.2} s / {p99:.2} s / {max:.2} s")
+        }
+        _ => "n/a".to_owned(),
+    }
+}
+
+fn call_counts(value: &Value) -> BTreeMap<String, u64> {
+    value["calls"]
+        .as_object()
+        .map(|calls| {
+            calls
+                .iter()
+                .map(|(key, count)| (key.clone(), count.as_u64().unwrap_or(0)))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn calls_between(
+    before: &BTreeMap<String, u64>,
+    after: &BTreeMap<String, u64>,
+) -> BTreeMap<String, u64> {
+    after
+        .iter()
+        .map(|(key, count)| {
+            (
+                key.clone(),
+                count.saturating_sub(before.get(key).copied().unwrap_or(0)),
+            )
+        })
+        .filter(|(_, count)| *count > 0)
+        .collect()
+}
+
+/// CPU seconds of the three children and of the machine, read together.
+#[derive(Debug, Clone, Copy)]
+struct CpuReading {
+    daemon: Option<f64>,
+    sim: Option<f64>,
+    receiver: Option<f64>,
+    machine: Option<f64>,
+}
+
+impl CpuReading {
+    fn read(daemon: u32, sim: u32, receiver: u32) -> CpuReading {
+        CpuReading {
+            daemon: cpu_seconds(daemon),
+            sim: cpu_seconds(sim),
+            receiver: cpu_seconds(receiver),
+            machine: machine_busy_seconds(),
+        }
+    }
+
+    fn since(&self, before: &CpuReading) -> CpuReading {
+        let delta = |a: Option<f64>, b: Option<f64>| a.zip(b).map(|(a, b)| a - b);
+        CpuReading {
+            daemon: delta(self.daemon, before.daemon),
+            sim: delta(self.sim, before.sim),
+            receiver: delta(self.receiver, before.receiver),
+            machine: delta(self.machine, before.machine),
+        }
+    }
+}
+
+fn row(label: &str, value: impl std::fmt::Display) {
+    say!("  {label:<56} {value}");
+}
+
+// ----- bench delivery ------------------------------------------------------------------------
+
+async fn measure_delivery(args: &DeliveryArgs, scratch: &Scratch) -> Result<Exit, Failure> {
+    let tenants = usize::from(args.tenants);
+    let orders = args.orders as usize;
+    say!(
+        "bench delivery: {orders} confirmed orders × {} lines over {tenants} tenants, store {}, polling every {} s, overlap {} s",
+        args.lines,
+        args.store.name(),
+        args.interval,
+        args.overlap
+    );
+    let (mut sim, details, sim_ready) = start_simulator(args.tenants, 60, 20).await?;
+    say!(
+        "simulator: process {} serving {tenants} Odoo {} databases ({}…), ready after {sim_ready:.1} s",
+        sim.pid(),
+        details.odoo_version,
+        details
+            .tenants
+            .first()
+            .map(|(url, db)| format!("{db} at {url}"))
+            .unwrap_or_default()
+    );
+    let (mut receiver, webhook_url) = start_receiver("delivery").await?;
+    say!(
+        "receiver: process {} at {webhook_url} (answers 200, notes each webhook-id's arrival)",
+        receiver.pid()
+    );
+    let store = scratch.open().await?;
+    let now = Timestamp::now();
+    let mut tenant_of: HashMap<String, usize> = HashMap::new();
+    for (index, (url, database)) in details.tenants.iter().enumerate() {
+        let connection = connection(
+            index,
+            url,
+            database,
+            &details.login,
+            &details.api_key,
+            &webhook_url,
+            args.interval,
+            now,
+        )?;
+        tenant_of.insert(connection.id.clone(), index);
+        store.insert(&connection).await?;
+    }
+    let daemon = start_daemon(
+        "delivery",
+        scratch,
+        &args.daemon_log_level,
+        Some(args.overlap),
+        &args.run_args,
+    )?;
+    say!(
+        "daemon: process {} running `odoo-bridge run`'s code{} on the {} with {tenants} connections (log: {})",
+        daemon.pid(),
+        run_args_text(&args.run_args),
+        scratch.describe(),
+        args.daemon_log_level
+    );
+    let outcome = delivery_run(
+        args,
+        scratch,
+        &store,
+        &mut sim,
+        &mut receiver,
+        &daemon,
+        &tenant_of,
+    )
+    .await;
+    daemon.stop().await;
+    let outcome = match outcome {
+        Ok(run) => {
+            let cycles = store.cycles().await;
+            cycles.map(|cycles| (run, cycles))
+        }
+        Err(error) => Err(error),
+    };
+    store.close().await;
+    receiver.stop().await;
+    sim.stop().await;
+    let (run, cycles) = outcome?;
+    report_delivery(args, &run, &cycles, &tenant_of);
+    Ok(Exit::Success)
+}
+
+/// What one delivery run measured.
+struct DeliveryRun {
+    /// Each tenant's write instant (µs).
+    written: Vec<i64>,
+    /// Orders made per tenant.
+    made: Vec<usize>,
+    create_seconds: f64,
+    create_cpu: Option<f64>,
+    /// `(webhook-id, arrival µs)`.
+    arrivals: Vec<(String, i64)>,
+    received: u64,
+    malformed: u64,
+    /// When this process saw the last one arrive (the CPU window's end).
+    cpu: CpuReading,
+    daemon_rss_before: Option<u64>,
+    daemon_peak: Option<u64>,
+    daemon_rss_after: Option<u64>,
+    daemon_threads: Option<u64>,
+    calls: BTreeMap<String, u64>,
+    wait_first_cycles: f64,
+    /// CPU of the PostgreSQL server processes serving the scratch database, when they run on
+    /// this machine and `/proc` shows them.
+    db_cpu: Option<f64>,
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn delivery_run(
+    args: &DeliveryArgs,
+    scratch: &Scratch,
+    store: &Store,
+    sim: &mut ChildProcess,
+    receiver: &mut ChildProcess,
+    daemon: &ChildProcess,
+    tenant_of: &HashMap<String, usize>,
+) -> Result<DeliveryRun, Failure> {
+    // Every connection's first (empty) cycle: the daemon is running and idle.
+    let started = Instant::now();
+    loop {
+        let connections = store.connections().await?;
+        if connections.iter().all(|c| c.last_sync_at.is_some()) {
+            break;
+        }
+        if started.elapsed() > Duration::from_secs(120) {
+            return Err(failure(format!(
+                "{} of {} connections never finished a cycle in 120 s; the daemon's {}",
+                connections
+                    .iter()
+                    .filter(|c| c.last_sync_at.is_none())
+                    .count(),
+                connections.len(),
+                daemon_trouble(scratch)
+            )));
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    let wait_first_cycles = started.elapsed().as_secs_f64();
+    let pids = (daemon.pid(), sim.pid(), receiver.pid());
+    let calls_before = call_counts(&sim.ask("calls").await?);
+    let daemon_rss_before = status_value(pids.0, "VmRSS");
+    let db_before = store.backend_cpu().await;
+    let cpu_before = CpuReading::read(pids.0, pids.1, pids.2);
+    let created = sim
+        .ask(&format!("orders {} {}", args.orders, args.lines))
+        .await?;
+    let written: Vec<i64> = created["written_micros"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_i64)
+        .collect();
+    let made: Vec<usize> = created["orders"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|n| n.as_u64().map(|n| n as usize))
+        .collect();
+    let total: usize = made.iter().sum();
+    if written.len() != tenant_of.len() || total as u64 != args.orders {
+        return Err(failure(format!(
+            "the simulator made {total} orders in {} tenants, expected {} in {}",
+            written.len(),
+            args.orders,
+            tenant_of.len()
+        )));
+    }
+    tracing::info!(
+        orders = total,
+        seconds = created["seconds"].as_f64(),
+        "orders written; waiting for their delivery"
+    );
+    let deadline = Instant::now() + Duration::from_secs(args.timeout);
+    let mut last_note = Instant::now();
+    let count = loop {
+        let count = receiver.ask("count").await?;
+        let distinct = count["distinct"].as_u64().unwrap_or(0);
+        if distinct >= args.orders {
+            break count;
+        }
+        if Instant::now() > deadline {
+            return Err(failure(format!(
+                "{distinct} of {} orders delivered after {} s; the daemon's {}",
+                args.orders,
+                args.timeout,
+                daemon_trouble(scratch)
+            )));
+        }
+        if last_note.elapsed() > Duration::from_secs(5) {
+            tracing::info!(delivered = distinct, of = args.orders, "delivering");
+            last_note = Instant::now();
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let cpu = CpuReading::read(pids.0, pids.1, pids.2).since(&cpu_before);
+    let db_cpu = backend_cpu_used(&db_before, &store.backend_cpu().await);
+    let daemon_peak = status_value(pids.0, "VmHWM");
+    let daemon_rss_after = status_value(pids.0, "VmRSS");
+    let daemon_threads = status_value(pids.0, "Threads");
+    let calls_after = call_counts(&sim.ask("calls").await?);
+    let dump = receiver.ask("dump").await?;
+    let arrivals = dump["arrivals"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|pair| Some((pair[0].as_str()?.to_owned(), pair[1].as_i64()?)))
+        .collect();
+    Ok(DeliveryRun {
+        written,
+        made,
+        create_seconds: created["seconds"].as_f64().unwrap_or(0.0),
+        create_cpu: created["cpu_seconds"].as_f64(),
+        arrivals,
+        received: count["received"].as_u64().unwrap_or(0),
+        malformed: count["malformed"].as_u64().unwrap_or(0),
+        cpu,
+        daemon_rss_before,
+        daemon_peak,
+        daemon_rss_after,
+        daemon_threads,
+        calls: calls_between(&calls_before, &calls_after),
+        wait_first_cycles,
+        db_cpu,
+    })
+}
+
+/// The connection id in a `webhook-id` (`{connection_id}_{order_id}_v{version}`).
+fn connection_of(webhook_id: &str) -> Option<&str> {
+    webhook_id.split('_').next()
+}
+
+fn report_delivery(
+    args: &DeliveryArgs,
+    run: &DeliveryRun,
+    cycles: &[CycleLogEntry],
+    tenant_of: &HashMap<String, usize>,
+) {
+    let first_write = run.written.iter().copied().min().unwrap_or(0);
+    let last_arrival = run.arrivals.iter().map(|(_, at)| *at).max().unwrap_or(0);
+    let wall = (last_arrival - first_write) as f64 / 1e6;
+    let delivered = run.arrivals.len();
+    // Per tenant: when the cycle that first found its orders started.
+    let mut pickup: Vec<Option<i64>> = vec![None; run.written.len()];
+    let mut orders_read = 0u64;
+    let mut cycles_in_window = 0u64;
+    for entry in cycles {
+        let log = &entry.log;
+        let started = log.started_at.as_microsecond();
+        if started > last_arrival || started + (log.duration_ms as i64) * 1000 < first_write {
+            continue;
+        }
+        cycles_in_window += 1;
+        orders_read += log.orders_found;
+        if log.orders_found == 0 {
+            continue;
+        }
+        if let Some(&tenant) = tenant_of.get(&log.connection_id)
+            && let Some(slot) = pickup.get_mut(tenant)
+        {
+            *slot = Some(slot.map_or(started, |known: i64| known.min(started)));
+        }
+    }
+    let mut from_write = Vec::with_capacity(delivered);
+    let mut from_write_date = Vec::with_capacity(delivered);
+    let mut from_poll = Vec::with_capacity(delivered);
+    for (id, at) in &run.arrivals {
+        let Some(&tenant) = connection_of(id).and_then(|c| tenant_of.get(c)) else {
+            continue;
+        };
+        let Some(&written) = run.written.get(tenant) else {
+            continue;
+        };
+        from_write.push((at - written) as f64 / 1e6);
+        from_write_date.push((at - written.div_euclid(1_000_000) * 1_000_000) as f64 / 1e6);
+        if let Some(Some(started)) = pickup.get(tenant) {
+            from_poll.push((at - (*started).max(written)) as f64 / 1e6);
+        }
+    }
+    let poll_waits = sorted(
+        pickup
+            .iter()
+            .zip(&run.written)
+            .filter_map(|(started, written)| Some(((*started)? - written).max(0) as f64 / 1e6))
+            .collect(),
+    );
+    let from_write = sorted(from_write);
+    let from_write_date = sorted(from_write_date);
+    let from_poll = sorted(from_poll);
+    let total_calls: u64 = run.calls.values().sum();
+    let per_100 = |count: u64, of: u64| {
+        if of == 0 {
+            "n/a".to_owned()
+        } else {
+            format!("{:.1}", count as f64 * 100.0 / of as f64)
+        }
+    };
+
+    say!("");
+    say!(
+        "{:<58} {}",
+        "measure",
+        format!("value ({} store)", args.store.name())
+    );
+    row(
+        "orders delivered (distinct webhook-ids / expected)",
+        format!(
+            "{delivered} / {} ({} POSTs, {} duplicates, {} malformed)",
+            args.orders,
+            run.received,
+            run.received
+                .saturating_sub(delivered as u64 + run.malformed),
+            run.malformed
+        ),
+    );
+    row(
+        "writing the orders in the simulator (not timed)",
+        format!(
+            "{:.2} s, {} per tenant",
+            run.create_seconds,
+            run.made.first().copied().unwrap_or(0)
+        ),
+    );
+    row("first write → last delivery", format!("{wall:.2} s"));
+    row(
+        "orders/s end to end",
+        format!("{:.0}", delivered as f64 / wall.max(1e-9)),
+    );
+    row(
+        "latency from the write instant, p50 / p99 / max",
+        spread(&from_write),
+    );
+    row(
+        "latency from write_date as Odoo shows it (whole s)",
+        spread(&from_write_date),
+    );
+    row(
+        "of which waiting for the next poll (per tenant)",
+        spread(&poll_waits),
+    );
+    row(
+        "latency from the poll's start, p50 / p99 / max",
+        spread(&from_poll),
+    );
+    row(
+        "daemon RSS: idle before the orders → peak (VmHWM)",
+        format!(
+            "{} → {} ({} at the end)",
+            mib(run.daemon_rss_before),
+            mib(run.daemon_peak),
+            mib(run.daemon_rss_after)
+        ),
+    );
+    row(
+        "daemon threads",
+        run.daemon_threads
+            .map_or_else(|| "n/a".to_owned(), |n| n.to_string()),
+    );
+    row(
+        "Odoo calls (all tenants, first write → last delivery)",
+        total_calls,
+    );
+    row(
+        "Odoo calls per 100 orders delivered",
+        per_100(total_calls, delivered as u64),
+    );
+    row(
+        "orders read by the polls (re-reads of the overlap too)",
+        format!(
+            "{orders_read} in {cycles_in_window} cycles ({:.2} reads per order)",
+            orders_read as f64 / delivered.max(1) as f64
+        ),
+    );
+    row(
+        "Odoo calls per 100 orders read",
+        per_100(total_calls, orders_read),
+    );
+    let cpu = &run.cpu;
+    let sim_serving = cpu
+        .sim
+        .map(|sim| (sim - run.create_cpu.unwrap_or(0.0)).max(0.0));
+    row("CPU of the daemon (our engine)", seconds_text(cpu.daemon));
+    row(
+        "CPU of the simulator serving (writing excluded)",
+        format!(
+            "{} (+{} writing the orders)",
+            seconds_text(sim_serving),
+            seconds_text(run.create_cpu)
+        ),
+    );
+    row("CPU of the receiver", seconds_text(cpu.receiver));
+    if args.store == StoreChoice::Postgres {
+        row(
+            "CPU of the PostgreSQL server (scratch database)",
+            seconds_text(run.db_cpu),
+        );
+    }
+    let others = cpu.machine.map(|machine| {
+        (machine
+            - cpu.daemon.unwrap_or(0.0)
+            - cpu.sim.unwrap_or(0.0)
+            - cpu.receiver.unwrap_or(0.0)
+            - run.db_cpu.unwrap_or(0.0))
+        .max(0.0)
+    });
+    row(
+        "CPU of other processes on the machine (noise)",
+        seconds_text(others),
+    );
+    if let (Some(daemon), Some(sim)) = (cpu.daemon, sim_serving) {
+        row(
+            "our CPU share: daemon / (daemon + simulator)",
+            format!(
+                "{:.0} % (daemon {:.2}× the simulator; {:.2} ms of daemon CPU per order)",
+                daemon * 100.0 / (daemon + sim).max(1e-9),
+                daemon / sim.max(1e-9),
+                daemon * 1000.0 / delivered.max(1) as f64
+            ),
+        );
+        if let Some(db) = run.db_cpu {
+            let ours = daemon + db;
+            row(
+                "… counting the PostgreSQL server as ours",
+                format!(
+                    "{:.0} % ({:.2} ms per order)",
+                    ours * 100.0 / (ours + sim).max(1e-9),
+                    ours * 1000.0 / delivered.max(1) as f64
+                ),
+            );
+        }
+    }
+    say!("");
+    say!("Odoo calls by model/method (first write → last delivery):");
+    for (key, count) in &run.calls {
+        say!(
+            "  {key:<44} {count:>8}  {:>7} per 100 orders",
+            per_100(*count, delivered as u64)
+        );
+    }
+    say!("");
+    say!(
+        "Latency: from each tenant's write instant in the simulator (µs; Odoo stores it but shows write_date truncated to the second, the second row) to the order's arrival at the receiver, both on this machine's wall clock. All of a tenant's orders were written in one transaction, so each tenant's {} orders are a burst; the poll wait is set by the polling interval ({} s), not by the engine.",
+        run.made.first().copied().unwrap_or(0),
+        args.interval
+    );
+    say!(
+        "CPU: /proc/<pid>/stat utime+stime of each process from just before the write to when this process saw the last delivery. The daemon ran `odoo-bridge run`'s code in its own process; the receiver is a process of its own too (not counted in ours). Its first cycles took {:.1} s before the orders were written. Odoo calls are the simulator's own counters (every request that reached it), summed over the tenants. This machine has {} CPUs.",
+        run.wait_first_cycles,
+        std::thread::available_parallelism().map_or(0, |n| n.get())
+    );
+    if cfg!(debug_assertions) {
+        say!(
+            "note: this is a debug build; run `cargo run --release -p odoo-bridge -- bench delivery` for real figures"
+        );
+    }
+}
+
+// ----- bench idle ----------------------------------------------------------------------------
+
+struct Sample {
+    at: f64,
+    cpu: Option<f64>,
+    rss: Option<u64>,
+    switches: u64,
+    polls: u64,
+    calls: u64,
+}
+
+async fn measure_idle(args: &IdleArgs, scratch: &Scratch) -> Result<Exit, Failure> {
+    let count = args.connections as usize;
+    say!(
+        "bench idle: {count} active connections polling every {} s one simulator with no orders, for {} s; store {}",
+        args.interval,
+        args.seconds,
+        args.store.name()
+    );
+    let (mut sim, details, _) = start_simulator(1, 20, 10).await?;
+    let Some((url, database)) = details.tenants.first().cloned() else {
+        return Err(failure("the simulator serves no tenant"));
+    };
+    let (mut receiver, webhook_url) = start_receiver("idle").await?;
+    let store = scratch.open().await?;
+    let now = Timestamp::now();
+    for index in 0..count {
+        store
+            .insert(&connection(
+                index,
+                &url,
+                &database,
+                &details.login,
+                &details.api_key,
+                &webhook_url,
+                args.interval,
+                now,
+            )?)
+            .await?;
+    }
+    let daemon = start_daemon(
+        "idle",
+        scratch,
+        &args.daemon_log_level,
+        None,
+        &args.run_args,
+    )?;
+    say!(
+        "simulator: process {} at {url}; receiver: process {}; daemon: process {} (`odoo-bridge run`'s code{}, log {}) on the {}",
+        sim.pid(),
+        receiver.pid(),
+        daemon.pid(),
+        run_args_text(&args.run_args),
+        args.daemon_log_level,
+        scratch.describe()
+    );
+    let outcome = idle_run(args, &mut sim, &daemon).await;
+    let pid = daemon.pid();
+    let (fds, sockets) = descriptors(pid);
+    let received = receiver.ask("count").await.ok();
+    daemon.stop().await;
+    let cycles = store.cycles().await;
+    store.close().await;
+    receiver.stop().await;
+    sim.stop().await;
+    let mut run = outcome?;
+    run.fds = fds;
+    run.sockets = sockets;
+    let cycles = cycles?;
+    report_idle(args, &run, &cycles, received.as_ref(), scratch);
+    Ok(Exit::Success)
+}
+
+struct IdleRun {
+    samples: Vec<Sample>,
+    /// When every connection had polled once (s after the daemon started), and the samples
+    /// index there.
+    warm: Option<(f64, usize)>,
+    peak: Option<u64>,
+    threads_warm: HashMap<u32, (String, f64, u64)>,
+    threads_end: HashMap<u32, (String, f64, u64)>,
+    sim_cpu: Option<f64>,
+    calls: BTreeMap<String, u64>,
+    fds: usize,
+    sockets: usize,
+}
+
+async fn idle_run(
+    args: &IdleArgs,
+    sim: &mut ChildProcess,
+    daemon: &ChildProcess,
+) -> Result<IdleRun, Failure> {
+    let pid = daemon.pid();
+    let started = Instant::now();
+    let sim_cpu_before = cpu_seconds(sim.pid());
+    let calls_before = call_counts(&sim.ask("calls").await?);
+    let mut samples = Vec::new();
+    let mut warm = None;
+    let mut threads_warm = HashMap::new();
+    let end = Duration::from_secs(args.seconds);
+    let mut next = Duration::ZERO;
+    loop {
+        let elapsed = started.elapsed();
+        let calls = calls_between(&calls_before, &call_counts(&sim.ask("calls").await?));
+        let polls = calls.get("sale.order/search_read").copied().unwrap_or(0);
+        let sample = Sample {
+            at: elapsed.as_secs_f64(),
+            cpu: cpu_seconds(pid),
+            rss: status_value(pid, "VmRSS"),
+            switches: context_switches(pid),
+            polls,
+            calls: calls.values().sum(),
+        };
+        if sample.cpu.is_none() {
+            return Err(failure(
+                "the daemon process ended early; its log is in the scratch directory",
+            ));
+        }
+        if warm.is_none() && polls >= u64::from(args.connections) {
+            warm = Some((sample.at, samples.len()));
+            threads_warm = threads(pid);
+        }
+        samples.push(sample);
+        if elapsed >= end {
+            break;
+        }
+        next += Duration::from_secs(1);
+        tokio::time::sleep_until(tokio::time::Instant::from_std(started + next.min(end))).await;
+    }
+    let calls = calls_between(&calls_before, &call_counts(&sim.ask("calls").await?));
+    Ok(IdleRun {
+        samples,
+        warm,
+        peak: status_value(pid, "VmHWM"),
+        threads_warm,
+        threads_end: threads(pid),
+        sim_cpu: cpu_seconds(sim.pid())
+            .zip(sim_cpu_before)
+            .map(|(after, before)| after - before),
+        calls,
+        fds: 0,
+        sockets: 0,
+    })
+}
+
+fn report_idle(
+    args: &IdleArgs,
+    run: &IdleRun,
+    cycles: &[CycleLogEntry],
+    received: Option<&Value>,
+    scratch: &Scratch,
+) {
+    let (Some(first), Some(last)) = (run.samples.first(), run.samples.last()) else {
+        return;
+    };
+    let percent = |from: &Sample, to: &Sample| match (from.cpu, to.cpu) {
+        (Some(a), Some(b)) if to.at > from.at => Some((b - a) * 100.0 / (to.at - from.at)),
+        _ => None,
+    };
+    let pct = |value: Option<f64>| value.map_or_else(|| "n/a".to_owned(), |v| format!("{v:.2} %"));
+    // The whole life: CPU since the process started (start-up included) over the wall time.
+    let whole = last.cpu.map(|cpu| cpu * 100.0 / last.at.max(1e-9));
+    let window = (args.seconds / 10).clamp(5, 60) as f64;
+    say!("");
+    say!(
+        "{:>7} {:>7} {:>9} {:>10} {:>10} {:>10} {:>11}",
+        "from s",
+        "to s",
+        "CPU %",
+        "RSS MiB",
+        "polls",
+        "Odoo calls",
+        "wakeups/s"
+    );
+    let mut start = 0usize;
+    while start + 1 < run.samples.len() {
+        let from = &run.samples[start];
+        let end = run.samples[start..]
+            .iter()
+            .position(|s| s.at >= from.at + window)
+            .map_or(run.samples.len() - 1, |offset| start + offset);
+        let to = &run.samples[end];
+        say!(
+            "{:>7.0} {:>7.0} {:>9} {:>10} {:>10} {:>10} {:>11.0}",
+            from.at,
+            to.at,
+            pct(percent(from, to)),
+            to.rss.map_or_else(
+                || "n/a".to_owned(),
+                |kib| format!("{:.1}", kib as f64 / 1024.0)
+            ),
+            to.polls - from.polls,
+            to.calls - from.calls,
+            (to.switches - from.switches) as f64 / (to.at - from.at).max(1e-9)
+        );
+        start = end;
+    }
+    let steady = run.warm.and_then(|(_, index)| {
+        let from = run.samples.get(index)?;
+        percent(from, last)
+    });
+    say!("");
+    say!("{:<58} value", "measure");
+    row(
+        "daemon CPU, whole run (start-up included)",
+        format!(
+            "{} of one core ({} s CPU over {:.0} s; aim < 1 %)",
+            pct(whole),
+            last.cpu
+                .map_or_else(|| "n/a".to_owned(), |c| format!("{c:.2}")),
+            last.at
+        ),
+    );
+    match run.warm {
+        Some((at, _)) => row(
+            &format!("daemon CPU, after every connection polled once ({at:.0} s)"),
+            pct(steady),
+        ),
+        None => row(
+            "daemon CPU, after every connection polled once",
+            "never happened: not every connection polled",
+        ),
+    }
+    row(
+        "daemon RSS: peak (VmHWM) / final (VmRSS)",
+        format!("{} / {} (aim < 100 MiB)", mib(run.peak), mib(last.rss)),
+    );
+    row(
+        "daemon at the end: threads, open fds (sockets)",
+        format!("{}, {} ({})", run.threads_end.len(), run.fds, run.sockets),
+    );
+    let steady_seconds = run.warm.map_or(0.0, |(at, _)| last.at - at);
+    let wakeups = run
+        .warm
+        .and_then(|(_, index)| run.samples.get(index))
+        .map(|from| (last.switches - from.switches) as f64 / steady_seconds.max(1e-9));
+    row(
+        "daemon context switches per second after warm-up",
+        wakeups.map_or_else(|| "n/a".to_owned(), |w| format!("{w:.0}")),
+    );
+    let total_calls: u64 = run.calls.values().sum();
+    row(
+        "Odoo calls (whole run)",
+        format!(
+            "{total_calls}: {}",
+            run.calls
+                .iter()
+                .map(|(key, count)| format!("{key} {count}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    );
+    let errors = cycles
+        .iter()
+        .filter(|entry| entry.log.error_message.is_some())
+        .count();
+    row(
+        "sync-log rows (cycles), with an error",
+        format!("{}, {errors}", cycles.len()),
+    );
+    row(
+        "simulator CPU (whole run)",
+        format!(
+            "{} ({} of one core)",
+            seconds_text(run.sim_cpu),
+            pct(run.sim_cpu.map(|cpu| cpu * 100.0 / last.at.max(1e-9)))
+        ),
+    );
+    if let Some(received) = received {
+        row(
+            "webhooks received (none expected)",
+            received["received"].as_u64().unwrap_or(0),
+        );
+    }
+    // Where the daemon's CPU went after warm-up, by thread name.
+    let mut by_name: BTreeMap<String, (usize, f64)> = BTreeMap::new();
+    for (tid, (name, cpu, _)) in &run.threads_end {
+        let before = run.threads_warm.get(tid).map_or(0.0, |(_, cpu, _)| *cpu);
+        let entry = by_name.entry(name.clone()).or_insert((0, 0.0));
+        entry.0 += 1;
+        entry.1 += cpu - before;
+    }
+    if steady_seconds > 0.0 {
+        say!("");
+        say!(
+            "daemon CPU after warm-up by thread ({steady_seconds:.0} s; threads that ended meanwhile are not listed):"
+        );
+        for (name, (count, cpu)) in &by_name {
+            say!(
+                "  {name:<24} ×{count:<3} {cpu:>7.2} s  {:>6.2} % of one core",
+                cpu * 100.0 / steady_seconds
+            );
+        }
+    }
+    say!("");
+    say!(
+        "CPU %: utime+stime of the daemon process (/proc/<pid>/stat) over wall time, per window; polls: sale.order search_read calls the simulator served; wakeups/s: the daemon's threads' context switches. first sample at {:.1} s. Daemon log: {} (removed at the end).",
+        first.at,
+        scratch.log_path().display()
+    );
+    let mut missed = Vec::new();
+    if whole.is_some_and(|cpu| cpu >= 1.0) {
+        missed.push("CPU");
+    }
+    if run.peak.is_some_and(|kib| kib >= 100 * 1024) {
+        missed.push("memory");
+    }
+    if missed.is_empty() {
+        say!("Both aims met (CPU < 1 %, RSS < 100 MiB).");
+    } else {
+        say!("Aim missed: {}.", missed.join(" and "));
+    }
+    if cfg!(debug_assertions) {
+        say!(
+            "note: this is a debug build; run `cargo run --release -p odoo-bridge -- bench idle` for real figures"
+        );
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn requests_are_parsed_once_whole() {
+        let request = b"POST /hook HTTP/1.1\r\nHost: x\r\nWebhook-Id: c1_7_v1\r\ncontent-length: 5\r\n\r\nhello";
+        assert_eq!(parse_request(&request[..20]), Ok(None));
+        assert_eq!(parse_request(&request[..request.len() - 1]), Ok(None));
+        let mut two = request.to_vec();
+        two.extend_from_slice(b"GET / HTTP/1.1\r\n\r\n");
+        let first = parse_request(&two).unwrap().unwrap();
+        assert_eq!(first.length, request.len());
+        assert_eq!(first.webhook_id.as_deref(), Some("c1_7_v1"));
+        assert!(first.post);
+        let second = parse_request(&two[first.length..]).unwrap().unwrap();
+        assert!(!second.post);
+        assert!(parse_request(b"POST / HTTP/1.1\r\ntransfer-encoding: chunked\r\n\r\n").is_err());
+    }
+
+    #[test]
+    fn quantiles_are_nearest_rank() {
+        let values = sorted((1..=100).map(f64::from).rev().collect());
+        assert_eq!(quantile(&values, 0.5), Some(50.0));
+        assert_eq!(quantile(&values, 0.99), Some(99.0));
+        assert_eq!(quantile(&[], 0.5), None);
+        assert_eq!(quantile(&[3.0], 0.99), Some(3.0));
+    }
+
+    #[test]
+    fn the_scratch_url_keeps_everything_but_the_database() {
+        assert_eq!(
+            url_with_database("postgres://u:p@127.0.0.1:5432/test?sslmode=disable", "x").as_deref(),
+            Some("postgres://u:p@127.0.0.1:5432/x?sslmode=disable")
+        );
+        assert_eq!(
+            url_with_database("postgres://127.0.0.1", "x").as_deref(),
+            Some("postgres://127.0.0.1/x")
+        );
+    }
+
+    #[test]
+    fn webhook_ids_name_their_connection() {
+        assert_eq!(
+            connection_of("00aa11bb22cc33dd_42_v1"),
+            Some("00aa11bb22cc33dd")
+        );
+    }
+}

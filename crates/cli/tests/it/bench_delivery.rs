@@ -1,0 +1,71 @@
+//! `odoo-bridge bench delivery` and `bench idle` at a tiny size: they run their simulator,
+//! receiver and daemon processes and print their tables. Figures are not checked, only that
+//! they are there.
+
+use crate::ping::BINARY;
+use std::process::Command;
+
+#[test]
+fn bench_delivery_delivers_every_order_at_a_tiny_size() {
+    let output = Command::new(BINARY)
+        .args(["--log-level", "warn", "bench", "delivery"])
+        .args(["--orders", "60", "--tenants", "2", "--lines", "2"])
+        .args(["--interval", "1", "--overlap", "2", "--timeout", "60"])
+        .env_remove("DATABASE_URL")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(0), "{stdout}\n{stderr}");
+    let delivered = stdout
+        .lines()
+        .find(|line| line.trim_start().starts_with("orders delivered"))
+        .unwrap_or_else(|| panic!("no delivered row: {stdout}"));
+    assert!(delivered.contains("60 / 60"), "{delivered}");
+    assert!(delivered.contains("0 duplicates"), "{delivered}");
+    for label in [
+        "orders/s end to end",
+        "latency from the write instant",
+        "Odoo calls per 100 orders delivered",
+        "our CPU share",
+        "sale.order/search_read",
+    ] {
+        assert!(stdout.contains(label), "no {label:?}: {stdout}");
+    }
+}
+
+#[test]
+fn bench_idle_runs_for_a_few_seconds() {
+    let output = Command::new(BINARY)
+        .args(["--log-level", "warn", "bench", "idle"])
+        .args(["--connections", "5", "--seconds", "5", "--interval", "2"])
+        .env_remove("DATABASE_URL")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(0), "{stdout}\n{stderr}");
+    for label in [
+        "daemon CPU, whole run",
+        "daemon RSS: peak (VmHWM) / final (VmRSS)",
+        "webhooks received (none expected)",
+    ] {
+        assert!(stdout.contains(label), "no {label:?}: {stdout}");
+    }
+}
+
+#[test]
+fn bench_delivery_refuses_a_postgres_that_is_not_on_loopback() {
+    let output = Command::new(BINARY)
+        .args(["bench", "delivery", "--store", "postgres"])
+        .args([
+            "--database-url",
+            "postgres://postgres:s3cret@db.example.com/test",
+        ])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(3), "{stderr}");
+    assert!(stderr.contains("loopback"), "{stderr}");
+    assert!(!stderr.contains("s3cret"), "{stderr}");
+}
