@@ -131,8 +131,15 @@ pub struct ConfirmState {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ConfirmAction {
-    DeleteConnection { id: String, name: String },
-    DiscardPacket { id: String },
+    DeleteConnection {
+        id: String,
+        name: String,
+    },
+    DiscardPacket {
+        id: String,
+    },
+    /// Leave the connection form below, losing what was typed.
+    LeaveForm,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -728,7 +735,16 @@ impl App {
         match form.handle_key(key) {
             FormAction::None => Vec::new(),
             FormAction::Cancel => {
-                self.pop();
+                if form.has_unsaved_edits() && !form.saving {
+                    self.push(Screen::Confirm(ConfirmState {
+                        title: "Unsaved changes".to_owned(),
+                        question: "Leave the form and lose what was typed?".to_owned(),
+                        action: ConfirmAction::LeaveForm,
+                        yes: false,
+                    }));
+                } else {
+                    self.pop();
+                }
                 Vec::new()
             }
             FormAction::Help => {
@@ -956,6 +972,12 @@ impl App {
         match confirm.action {
             ConfirmAction::DeleteConnection { id, name } => vec![Command::Delete { id, name }],
             ConfirmAction::DiscardPacket { id } => vec![Command::Discard { id }],
+            ConfirmAction::LeaveForm => {
+                if matches!(self.screen(), Screen::Form(_)) {
+                    self.pop();
+                }
+                Vec::new()
+            }
         }
     }
 }

@@ -145,11 +145,14 @@ pub struct FormState {
     pub saving: bool,
     /// A problem not tied to a field (the store failed).
     pub problem: Option<String>,
+    /// The draft as the form opened: leaving with other values asks first.
+    pub initial: ConnectionDraft,
 }
 
 impl FormState {
     /// A new connection's form with the defaults (webhook URL, UUID4 secret, 60 s, …).
     pub fn create(draft: ConnectionDraft) -> FormState {
+        let initial = draft.clone();
         FormState {
             mode: FormMode::Create,
             draft,
@@ -160,6 +163,7 @@ impl FormState {
             test: TestState::None,
             saving: false,
             problem: None,
+            initial,
         }
     }
 
@@ -171,6 +175,7 @@ impl FormState {
         stored_secret: String,
     ) -> FormState {
         let cursor = draft.name.chars().count();
+        let initial = draft.clone();
         FormState {
             mode: FormMode::Edit {
                 id,
@@ -185,7 +190,13 @@ impl FormState {
             test: TestState::None,
             saving: false,
             problem: None,
+            initial,
         }
+    }
+
+    /// Something was typed that leaving would lose.
+    pub fn has_unsaved_edits(&self) -> bool {
+        self.draft != self.initial
     }
 
     pub fn is_edit(&self) -> bool {

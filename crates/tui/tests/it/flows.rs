@@ -198,6 +198,32 @@ async fn delete_with_confirmation() {
 }
 
 #[tokio::test]
+async fn leaving_a_form_with_unsaved_edits_asks_first() {
+    let mut h = Harness::new().await;
+    // Nothing typed: Esc leaves at once.
+    h.press(KeyCode::Char('n')).await;
+    h.press(KeyCode::Esc).await;
+    assert!(matches!(h.app.screen(), Screen::Dashboard));
+
+    h.press(KeyCode::Char('n')).await;
+    h.type_text("Half typed").await;
+    h.press(KeyCode::Esc).await;
+    assert!(matches!(h.app.screen(), Screen::Confirm(_)));
+    assert!(h.render().contains("lose what was typed"), "{}", h.render());
+    // No (the default) keeps the form and what was typed.
+    h.press(KeyCode::Enter).await;
+    let Screen::Form(form) = h.app.screen() else {
+        panic!("the form is gone: {:?}", h.app.screen());
+    };
+    assert_eq!(form.draft.name, "Half typed");
+    // Yes leaves it, and nothing was saved.
+    h.press(KeyCode::Esc).await;
+    h.press(KeyCode::Char('y')).await;
+    assert!(matches!(h.app.screen(), Screen::Dashboard));
+    assert!(h.store().connections().await.unwrap().is_empty());
+}
+
+#[tokio::test]
 async fn pause_and_resume() {
     let mut h = Harness::new().await;
     add_connection(&h, A, "Le Juste Odoo").await;
