@@ -13,6 +13,7 @@
 //!   claims skip leased packets (`FOR UPDATE SKIP LOCKED` on PostgreSQL, `BEGIN IMMEDIATE`
 //!   on SQLite), and an expired lease (a crashed worker) makes the packet claimable again.
 
+use std::collections::HashMap;
 use crate::change_feed::Checkpoint;
 use crate::mirror_store::StoreError;
 pub use crate::webhook::WebhookSecret;
@@ -385,6 +386,13 @@ pub trait DeliveryStore: Send + Sync {
         lease: SignedDuration,
         limit: u32,
     ) -> impl Future<Output = Result<Vec<Packet>, StoreError>> + Send;
+
+    /// For each connection with PENDING packets, the earliest `next_attempt_at` among them
+    /// (leased ones included): one cheap read tells a daemon which connections have
+    /// retries coming, so that idle connections never query the outbox.
+    fn next_due_by_connection(
+        &self,
+    ) -> impl Future<Output = Result<HashMap<String, Timestamp>, StoreError>> + Send;
 
     /// Gives a leased packet back without counting an attempt (the target's circuit breaker
     /// refused it, or the worker is shutting down): due again at `next_attempt_at`. `false`

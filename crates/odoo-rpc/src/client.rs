@@ -57,6 +57,9 @@ pub struct ClientConfig {
     pub default_context: Context,
     /// Answers larger than this are refused with a clear error (default 256 MiB).
     pub max_response_bytes: usize,
+    /// A connection pool shared with other clients (one process, many databases); `None`:
+    /// this client has a pool of its own.
+    pub http_pool: Option<crate::transport::HttpPool>,
 }
 
 impl ClientConfig {
@@ -80,6 +83,7 @@ impl ClientConfig {
             user_agent: None,
             default_context: Context::new(),
             max_response_bytes: crate::transport::DEFAULT_MAX_RESPONSE_BYTES,
+            http_pool: None,
         }
     }
 }
@@ -888,6 +892,7 @@ fn endpoint_for(config: &ClientConfig) -> Result<Endpoint, Error> {
         timeout: config.timeout,
         user_agent: config.user_agent.as_deref().unwrap_or(DEFAULT_USER_AGENT),
         max_response_bytes: config.max_response_bytes,
+        http: config.http_pool.as_ref(),
     })
 }
 

@@ -26,6 +26,7 @@
 //! - `connection_stats` lists every connection (zeros included), by name.
 //! - A limit of 0 (`packets`, `cycles`) means no limit.
 
+use std::collections::HashMap;
 use crate::error::from_sqlx;
 use crate::store::PgStore;
 use crate::time::{self, ts_text};
@@ -134,13 +135,18 @@ WHERE connection_id = $1 AND odoo_order_id = ANY($2::bigint[])
 ORDER BY odoo_order_id, version DESC";
 
 /// `due` is materialised (it has a locking clause), so the choice is made once; the rows it
-/// locked stay locked until the statement's transaction ends.
-const CLAIM: &str = concat!(
-    "
+/// locked stay locked until the statement's transaction ends. Two statements, not one with
+/// `($5 IS NULL OR connection_id = $5)`: a generic plan of that cannot use the per-connection
+/// index, and with 20,000 packets pending each claim then walked all of them.
+macro_rules! claim_sql {
+    ($connection_filter:literal) => {
+        concat!(
+            "
 WITH due AS (
     SELECT o.id FROM outbox AS o
-    WHERE o.status = 'PENDING'
-      AND ($5::text IS NULL OR o.connection_id = $5)
+    WHERE o.status = 'PENDING'",
+            $connection_filter,
+            "
       AND o.next_attempt_at <= $3::timestamptz
       AND (o.lease_until IS NULL OR o.lease_until < $3::timestamptz)
       AND NOT EXISTS (
@@ -155,8 +161,13 @@ WITH due AS (
 UPDATE outbox SET lease_owner = $1, lease_until = $2::timestamptz
 WHERE id IN (SELECT id FROM due)
 RETURNING ",
-    packet_columns!()
-);
+            packet_columns!()
+        )
+    };
+}
+
+const CLAIM_ANY: &str = claim_sql!("");
+const CLAIM_FOR_CONNECTION: &str = claim_sql!("\n      AND o.connection_id = $5");
 
 const RECORD_DELIVERED: &str = "
 UPDATE outbox SET status = 'DELIVERED', attempts = attempts + 1,
@@ -623,12 +634,19 @@ impl DeliveryStore for PgStore {
         let until = now
             .checked_add(lease)
             .map_err(|error| StoreError::Database(format!("lease end out of range: {error}")))?;
-        let rows = sqlx::query(CLAIM)
-            .bind(owner)
-            .bind(time::format(until))
-            .bind(time::format(now))
-            .bind(i64::from(limit))
-            .bind(connection_id)
+        let query = sqlx::query(match connection_id {
+            Some(_) => CLAIM_FOR_CONNECTION,
+            None => CLAIM_ANY,
+        })
+        .bind(owner)
+        .bind(time::format(until))
+        .bind(time::format(now))
+        .bind(i64::from(limit));
+        let query = match connection_id {
+            Some(id) => query.bind(id),
+            None => query,
+        };
+        let rows = query
             .fetch_all(self.pool())
             .await
             .map_err(from_sqlx)?;
@@ -864,6 +882,25 @@ impl DeliveryStore for PgStore {
             .await
             .map_err(from_sqlx)?;
         Ok(result.rows_affected() > 0)
+    }
+
+    async fn next_due_by_connection(&self) -> Result<HashMap<String, Timestamp>, StoreError> {
+        let rows = sqlx::query(concat!(
+            "SELECT connection_id, ",
+            ts_text!("min(next_attempt_at)"),
+            " AS due FROM outbox WHERE status = 'PENDING' GROUP BY connection_id"
+        ))
+        .fetch_all(self.pool())
+        .await
+        .map_err(from_sqlx)?;
+        rows.iter()
+            .map(|row| {
+                Ok((
+                    row.try_get("connection_id").map_err(from_sqlx)?,
+                    time::parse(&row.try_get::<String, _>("due").map_err(from_sqlx)?)?,
+                ))
+            })
+            .collect()
     }
 
     async fn heartbeats(&self) -> Result<Vec<DaemonHeartbeat>, StoreError> {

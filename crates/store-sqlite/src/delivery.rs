@@ -24,6 +24,7 @@
 //! - `connection_stats` lists every connection (zeros included), by name.
 //! - A limit of 0 (`packets`, `cycles`) means no limit.
 
+use std::collections::HashMap;
 use engine::change_feed::Checkpoint;
 use engine::delivery_store::{
     ApiKey, AttemptOutcome, BreakerRecord, Connection, ConnectionStats, CycleLog, CycleLogEntry,
@@ -102,21 +103,31 @@ const SELECT_LATEST: &str = "SELECT o.odoo_order_id, o.version, o.event, o.conte
                           AND n.odoo_order_id = o.odoo_order_id) \
      ORDER BY o.odoo_order_id";
 
-const CLAIM: &str = concat!(
-    "UPDATE outbox SET lease_owner = ?1, lease_until = ?2 WHERE id IN (\
-       SELECT o.id FROM outbox AS o \
-       WHERE o.status = 'PENDING' AND (?5 IS NULL OR o.connection_id = ?5) \
-         AND o.next_attempt_at <= ?3 \
-         AND (o.lease_until IS NULL OR o.lease_until < ?3) \
-         AND NOT EXISTS (SELECT 1 FROM outbox AS older \
-                         WHERE older.connection_id = o.connection_id \
-                           AND older.odoo_order_id = o.odoo_order_id \
-                           AND older.version < o.version \
-                           AND older.status = 'PENDING') \
-       ORDER BY o.next_attempt_at, o.id LIMIT ?4) \
-     RETURNING ",
-    packet_columns!()
-);
+/// Two statements, not one with `(?5 IS NULL OR connection_id = ?5)`, which keeps SQLite from
+/// using the per-connection index.
+macro_rules! claim_sql {
+    ($connection_filter:literal) => {
+        concat!(
+            "UPDATE outbox SET lease_owner = ?1, lease_until = ?2 WHERE id IN (\
+               SELECT o.id FROM outbox AS o \
+               WHERE o.status = 'PENDING'",
+            $connection_filter,
+            " AND o.next_attempt_at <= ?3 \
+                 AND (o.lease_until IS NULL OR o.lease_until < ?3) \
+                 AND NOT EXISTS (SELECT 1 FROM outbox AS older \
+                                 WHERE older.connection_id = o.connection_id \
+                                   AND older.odoo_order_id = o.odoo_order_id \
+                                   AND older.version < o.version \
+                                   AND older.status = 'PENDING') \
+               ORDER BY o.next_attempt_at, o.id LIMIT ?4) \
+             RETURNING ",
+            packet_columns!()
+        )
+    };
+}
+
+const CLAIM_ANY: &str = claim_sql!("");
+const CLAIM_FOR_CONNECTION: &str = claim_sql!(" AND o.connection_id = ?5");
 
 const RECORD_DELIVERED: &str = "UPDATE outbox SET status = 'DELIVERED', attempts = attempts + 1, \
      delivered_at = ?3, updated_at = ?3, lease_owner = NULL, lease_until = NULL \
@@ -562,12 +573,19 @@ impl DeliveryStore for SqliteStore {
             .begin_with("BEGIN IMMEDIATE")
             .await
             .map_err(map_sqlx)?;
-        let rows = sqlx::query(CLAIM)
-            .bind(owner)
-            .bind(format_ts(until))
-            .bind(format_ts(now))
-            .bind(i64::from(limit))
-            .bind(connection_id)
+        let query = sqlx::query(match connection_id {
+            Some(_) => CLAIM_FOR_CONNECTION,
+            None => CLAIM_ANY,
+        })
+        .bind(owner)
+        .bind(format_ts(until))
+        .bind(format_ts(now))
+        .bind(i64::from(limit));
+        let query = match connection_id {
+            Some(id) => query.bind(id),
+            None => query,
+        };
+        let rows = query
             .fetch_all(&mut *tx)
             .await
             .map_err(map_sqlx)?;
@@ -803,6 +821,24 @@ impl DeliveryStore for SqliteStore {
             .await
             .map_err(map_sqlx)?;
         Ok(result.rows_affected() > 0)
+    }
+
+    async fn next_due_by_connection(&self) -> Result<HashMap<String, Timestamp>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT connection_id, min(next_attempt_at) AS due FROM outbox \
+             WHERE status = 'PENDING' GROUP BY connection_id",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .map_err(map_sqlx)?;
+        rows.iter()
+            .map(|row| {
+                Ok((
+                    row.try_get("connection_id").map_err(map_sqlx)?,
+                    parse_ts(&row.try_get::<String, _>("due").map_err(map_sqlx)?)?,
+                ))
+            })
+            .collect()
     }
 
     async fn heartbeats(&self) -> Result<Vec<DaemonHeartbeat>, StoreError> {

@@ -7,7 +7,7 @@ use super::poll::{PollOptions, PollReport, poll};
 use crate::delivery_store::{Connection, CycleLog, DeliveryStore};
 use crate::http::metrics as m;
 use jiff::Timestamp;
-use odoo_rpc::{ClientConfig, OdooClient};
+use odoo_rpc::{ClientConfig, HttpPool, OdooClient};
 use rand::RngExt as _;
 use std::collections::HashMap;
 use std::time::Duration;
@@ -49,6 +49,20 @@ pub struct CycleOutcome {
     pub error: Option<String>,
 }
 
+/// The earliest `next_attempt_at` of each connection's PENDING packets, as last read.
+#[derive(Debug, Default)]
+struct NextDue(HashMap<String, Timestamp>);
+
+impl NextDue {
+    fn is_due(&self, connection_id: &str, now: Timestamp) -> bool {
+        self.0.get(connection_id).is_some_and(|due| *due <= now)
+    }
+
+    fn has_pending(&self, connection_id: &str) -> bool {
+        self.0.contains_key(connection_id)
+    }
+}
+
 struct Running {
     /// The connection as the task was started with it: any edit restarts the task.
     connection: Connection,
@@ -67,9 +81,39 @@ pub async fn run<S>(
     S: DeliveryStore + Clone + 'static,
 {
     let mut running: HashMap<String, Running> = HashMap::new();
+    // One pool for every tenant's Odoo: a client's own pool and TLS roots cost a few
+    // hundred KiB, times a thousand connections.
+    let http_pool = match HttpPool::new(Duration::from_secs(10)) {
+        Ok(pool) => Some(pool),
+        Err(error) => {
+            tracing::warn!(error = %error, "cannot build a shared HTTP pool; each connection gets its own");
+            None
+        }
+    };
+    // Which connections have packets pending, and from when: read once per reload for all
+    // of them, so that a connection with nothing to retry never queries the outbox.
+    let (next_due_sender, next_due) = watch::channel(NextDue::default());
     loop {
+        match store.next_due_by_connection().await {
+            Ok(due) => {
+                next_due_sender.send_if_modified(|known| {
+                    let changed = known.0 != due;
+                    known.0 = due;
+                    changed
+                });
+            }
+            Err(error) => tracing::error!(error = %error, "cannot read the outbox's due times"),
+        }
         match store.connections().await {
-            Ok(connections) => reconcile(&store, &dispatcher, &config, &mut running, connections),
+            Ok(connections) => reconcile(
+                &store,
+                &dispatcher,
+                &config,
+                &next_due,
+                http_pool.as_ref(),
+                &mut running,
+                connections,
+            ),
             Err(error) => tracing::error!(error = %error, "cannot read the connections"),
         }
         tokio::select! {
@@ -109,6 +153,8 @@ fn reconcile<S>(
     store: &S,
     dispatcher: &Dispatcher,
     config: &DaemonConfig,
+    next_due: &watch::Receiver<NextDue>,
+    http_pool: Option<&HttpPool>,
     running: &mut HashMap<String, Running>,
     connections: Vec<Connection>,
 ) where
@@ -140,6 +186,8 @@ fn reconcile<S>(
             store.clone(),
             dispatcher.clone(),
             config.clone(),
+            next_due.clone(),
+            http_pool.cloned(),
             connection.clone(),
             stopped,
         ));
@@ -160,13 +208,17 @@ fn same_settings(a: &Connection, b: &Connection) -> bool {
     a.updated_at == b.updated_at
 }
 
-fn client_for(connection: &Connection) -> Result<OdooClient, odoo_rpc::Error> {
+fn client_for(
+    connection: &Connection,
+    http_pool: Option<HttpPool>,
+) -> Result<OdooClient, odoo_rpc::Error> {
     let mut config = ClientConfig::new(
         connection.odoo_url.clone(),
         connection.odoo_db.clone(),
         connection.odoo_username.clone(),
         connection.odoo_api_key.clone(),
     );
+    config.http_pool = http_pool;
     if connection.odoo_min_delay_ms > 0 {
         config.min_call_interval = Some(Duration::from_millis(u64::from(
             connection.odoo_min_delay_ms,
@@ -179,10 +231,12 @@ async fn connection_task<S: DeliveryStore>(
     store: S,
     dispatcher: Dispatcher,
     config: DaemonConfig,
+    mut next_due: watch::Receiver<NextDue>,
+    http_pool: Option<HttpPool>,
     mut connection: Connection,
     mut stop: watch::Receiver<bool>,
 ) {
-    let client = match client_for(&connection) {
+    let client = match client_for(&connection, http_pool) {
         Ok(client) => client,
         Err(error) => {
             tracing::error!(connection_id = %connection.id, error = %error, "cannot build the Odoo client");
@@ -195,6 +249,7 @@ async fn connection_task<S: DeliveryStore>(
     let mut next_poll = tokio::time::Instant::now() + first;
     let mut failures: u32 = 0;
     let mut recorded_breaker: Option<String> = None;
+    let mut watching_due = true;
     loop {
         let now = tokio::time::Instant::now();
         if now >= next_poll {
@@ -209,7 +264,18 @@ async fn connection_task<S: DeliveryStore>(
                     tracing::warn!(connection_id = %connection.id, error = %error, "cannot read the connection's cursor; polling from the last one known");
                 }
             }
-            let outcome = cycle(&client, &store, &dispatcher, &config, &connection).await;
+            let retries_due = next_due
+                .borrow_and_update()
+                .is_due(&connection.id, dispatcher.clock.now());
+            let outcome = run_cycle(
+                &client,
+                &store,
+                &dispatcher,
+                &config,
+                &connection,
+                retries_due,
+            )
+            .await;
             failures = if outcome.error.is_some() {
                 failures.saturating_add(1)
             } else {
@@ -218,16 +284,32 @@ async fn connection_task<S: DeliveryStore>(
             let wait = backoff(interval, failures, config.max_backoff);
             let jitter = rand::rng().random_range(Duration::ZERO..=wait / 10);
             next_poll = tokio::time::Instant::now() + wait + jitter;
-        } else if failures == 0 {
+        } else if failures == 0
+            && next_due
+                .borrow_and_update()
+                .is_due(&connection.id, dispatcher.clock.now())
+        {
             // Between polls, deliver retries as they fall due.
             if let Err(error) = dispatcher.deliver_due(&store, &connection).await {
                 tracing::error!(connection_id = %connection.id, error = %error, "cannot deliver due packets");
             }
         }
         record_breaker(&store, &dispatcher, &connection, &mut recorded_breaker).await;
-        let sleep_until = next_poll.min(tokio::time::Instant::now() + config.retry_every);
+        // With packets pending, look again every `retry_every`; with none, sleep until the
+        // next poll or until the outbox's due times change (idle, a connection costs no
+        // wake-ups between polls).
+        let pending = next_due.borrow_and_update().has_pending(&connection.id);
+        let sleep_until = if pending {
+            next_poll.min(tokio::time::Instant::now() + config.retry_every)
+        } else {
+            next_poll
+        };
         tokio::select! {
             _ = tokio::time::sleep_until(sleep_until) => {}
+            changed = next_due.changed(), if watching_due => {
+                // The supervisor is gone (shutting down): fall back to the timer alone.
+                watching_due = changed.is_ok();
+            }
             _ = stop.wait_for(|stop| *stop) => return,
         }
     }
@@ -273,6 +355,19 @@ pub async fn cycle<S: DeliveryStore>(
     config: &DaemonConfig,
     connection: &Connection,
 ) -> CycleOutcome {
+    run_cycle(client, store, dispatcher, config, connection, true).await
+}
+
+/// A cycle that asks the outbox for due packets only when the poll wrote some or
+/// `retries_due` says older ones are due: an idle poll then costs no claim.
+async fn run_cycle<S: DeliveryStore>(
+    client: &OdooClient,
+    store: &S,
+    dispatcher: &Dispatcher,
+    config: &DaemonConfig,
+    connection: &Connection,
+    retries_due: bool,
+) -> CycleOutcome {
     let started_at = Timestamp::now();
     let timer = std::time::Instant::now();
     let (polled, mut error) = match poll(client, store, connection, &config.poll).await {
@@ -282,12 +377,17 @@ pub async fn cycle<S: DeliveryStore>(
             (None, Some(error.to_string()))
         }
     };
-    let dispatched = match dispatcher.deliver_due(store, connection).await {
-        Ok(report) => report,
-        Err(store_error) => {
-            tracing::error!(connection_id = %connection.id, error = %store_error, "cannot deliver due packets");
-            error.get_or_insert_with(|| store_error.to_string());
-            DispatchReport::default()
+    let wrote_packets = polled.as_ref().is_some_and(|report| report.enqueued > 0);
+    let dispatched = if !(retries_due || wrote_packets) {
+        DispatchReport::default()
+    } else {
+        match dispatcher.deliver_due(store, connection).await {
+            Ok(report) => report,
+            Err(store_error) => {
+                tracing::error!(connection_id = %connection.id, error = %store_error, "cannot deliver due packets");
+                error.get_or_insert_with(|| store_error.to_string());
+                DispatchReport::default()
+            }
         }
     };
     let log = CycleLog {

@@ -311,6 +311,7 @@ mod tests {
             api_key: &ApiKey::new("secret-key-0123456789"),
             timeout: Duration::from_secs(1),
             user_agent: DEFAULT_USER_AGENT,
+            http: None,
         })
         .unwrap()
     }

@@ -173,6 +173,7 @@ pub struct Endpoint {
 
 struct EndpointInner {
     http: reqwest::Client,
+    user_agent: HeaderValue,
     /// Without a trailing slash; may carry a path prefix (`https://host/odoo`).
     base_url: String,
     /// The base URL without user info, for error texts.
@@ -208,6 +209,38 @@ pub struct EndpointConfig<'a> {
     pub user_agent: &'a str,
     /// Answers larger than this are refused (read no further) with a clear error.
     pub max_response_bytes: usize,
+    /// Connections, TLS settings and root certificates shared with other endpoints; `None`
+    /// builds a pool of this endpoint's own.
+    pub http: Option<&'a HttpPool>,
+}
+
+/// An HTTP connection pool (rustls, gzip, keep-alive, no redirects) that many clients can
+/// share. Each client built alone holds a pool and a TLS configuration of its own, a few
+/// hundred KiB; a process talking to a thousand Odoo databases shares one.
+#[derive(Clone)]
+pub struct HttpPool {
+    http: reqwest::Client,
+}
+
+impl fmt::Debug for HttpPool {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("HttpPool").finish_non_exhaustive()
+    }
+}
+
+impl HttpPool {
+    /// A pool whose connection attempts give up after `connect_timeout` (at most 10 s);
+    /// each call's whole-request timeout stays its client's.
+    pub fn new(connect_timeout: Duration) -> Result<HttpPool, Error> {
+        let http = reqwest::Client::builder()
+            .gzip(true)
+            .redirect(reqwest::redirect::Policy::none())
+            .connect_timeout(connect_timeout.min(MAX_CONNECT_TIMEOUT))
+            .tcp_keepalive(Duration::from_secs(60))
+            .build()
+            .map_err(|e| Error::invalid_request(format!("cannot build the HTTP client: {e}")))?;
+        Ok(HttpPool { http })
+    }
 }
 
 /// The default cap on one answer's size: far above any sane page, low enough that a runaway
@@ -250,18 +283,21 @@ impl Endpoint {
         let _ = url.set_password(None);
         let display_url = url.as_str().trim_end_matches('/').to_owned();
 
-        let http = reqwest::Client::builder()
-            .user_agent(config.user_agent)
-            .gzip(true)
-            .redirect(reqwest::redirect::Policy::none())
-            .connect_timeout(config.timeout.min(MAX_CONNECT_TIMEOUT))
-            .tcp_keepalive(Duration::from_secs(60))
-            .build()
-            .map_err(|e| Error::invalid_request(format!("cannot build the HTTP client: {e}")))?;
+        let user_agent = HeaderValue::from_str(config.user_agent).map_err(|_| {
+            Error::invalid_request(format!(
+                "user agent {:?} is not a valid header value",
+                config.user_agent
+            ))
+        })?;
+        let http = match config.http {
+            Some(pool) => pool.http.clone(),
+            None => HttpPool::new(config.timeout)?.http,
+        };
 
         Ok(Endpoint {
             inner: Arc::new(EndpointInner {
                 http,
+                user_agent,
                 base_url,
                 display_url,
                 database: config.database.to_owned(),
@@ -299,6 +335,7 @@ impl Endpoint {
         self.inner
             .http
             .post(format!("{}{path}", self.inner.base_url))
+            .header(header::USER_AGENT, self.inner.user_agent.clone())
             .header(
                 header::CONTENT_TYPE,
                 HeaderValue::from_static("application/json"),
@@ -311,6 +348,7 @@ impl Endpoint {
         self.inner
             .http
             .get(format!("{}{path}", self.inner.base_url))
+            .header(header::USER_AGENT, self.inner.user_agent.clone())
             .header(header::ACCEPT, HeaderValue::from_static("application/json"))
     }
 
@@ -622,6 +660,7 @@ mod tests {
             api_key: &key,
             timeout: Duration::from_secs(5),
             user_agent: DEFAULT_USER_AGENT,
+            http: None,
         };
         let endpoint = Endpoint::new(&config("https://user:pw@odoo.example.com/odoo/")).unwrap();
         assert_eq!(endpoint.display_url(), "https://odoo.example.com/odoo");

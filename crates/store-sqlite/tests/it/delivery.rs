@@ -398,6 +398,42 @@ fn ids(packets: &[engine::delivery_store::Packet]) -> Vec<&str> {
 const LEASE: SignedDuration = SignedDuration::from_secs(30);
 
 #[tokio::test]
+async fn a_connections_claim_takes_only_its_own_packets() {
+    let (_dir, store) = with_connection().await;
+    store
+        .insert_connection(&connection("c2", "two"))
+        .await
+        .unwrap();
+    enqueue(&store, &[packet("c1", 10, 1, at(1)), packet("c1", 11, 1, at(4))]).await;
+    enqueue(&store, &[packet("c2", 10, 1, at(2)), packet("c2", 12, 1, at(3))]).await;
+
+    let claimed = store
+        .claim_due("w1", Some("c2"), at(10), LEASE, 10)
+        .await
+        .unwrap();
+    assert_eq!(ids(&claimed), ["c2_10_v1", "c2_12_v1"]);
+    assert!(
+        store
+            .claim_due("w1", Some("c2"), at(10), LEASE, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(
+        store
+            .claim_due("w1", Some("nobody"), at(10), LEASE, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let claimed = store
+        .claim_due("w2", None, at(10), LEASE, 10)
+        .await
+        .unwrap();
+    assert_eq!(ids(&claimed), ["c1_10_v1", "c1_11_v1"]);
+}
+
+#[tokio::test]
 async fn claims_go_by_due_time_and_never_let_an_update_overtake() {
     let (_dir, store) = with_connection().await;
     enqueue(
