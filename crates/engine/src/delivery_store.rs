@@ -13,13 +13,13 @@
 //!   claims skip leased packets (`FOR UPDATE SKIP LOCKED` on PostgreSQL, `BEGIN IMMEDIATE`
 //!   on SQLite), and an expired lease (a crashed worker) makes the packet claimable again.
 
-use std::collections::HashMap;
 use crate::change_feed::Checkpoint;
 use crate::mirror_store::StoreError;
 pub use crate::webhook::WebhookSecret;
 use jiff::{SignedDuration, Timestamp};
 /// Re-exported so that a store can build a [`Connection`] without depending on `odoo-rpc`.
 pub use odoo_rpc::ApiKey;
+use std::collections::HashMap;
 use std::future::Future;
 
 /// Which events a connection sends (default: all three).

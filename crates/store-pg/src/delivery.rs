@@ -26,7 +26,6 @@
 //! - `connection_stats` lists every connection (zeros included), by name.
 //! - A limit of 0 (`packets`, `cycles`) means no limit.
 
-use std::collections::HashMap;
 use crate::error::from_sqlx;
 use crate::store::PgStore;
 use crate::time::{self, ts_text};
@@ -41,6 +40,7 @@ use jiff::{SignedDuration, Timestamp};
 use sqlx::Row;
 use sqlx::error::ErrorKind;
 use sqlx::postgres::{PgDatabaseError, PgRow};
+use std::collections::HashMap;
 
 /// The columns of `connections` as [`connection_from_row`] reads them.
 macro_rules! connection_columns {
@@ -646,10 +646,7 @@ impl DeliveryStore for PgStore {
             Some(id) => query.bind(id),
             None => query,
         };
-        let rows = query
-            .fetch_all(self.pool())
-            .await
-            .map_err(from_sqlx)?;
+        let rows = query.fetch_all(self.pool()).await.map_err(from_sqlx)?;
         let mut packets = rows
             .iter()
             .map(packet_from_row)

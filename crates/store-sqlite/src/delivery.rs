@@ -24,7 +24,6 @@
 //! - `connection_stats` lists every connection (zeros included), by name.
 //! - A limit of 0 (`packets`, `cycles`) means no limit.
 
-use std::collections::HashMap;
 use engine::change_feed::Checkpoint;
 use engine::delivery_store::{
     ApiKey, AttemptOutcome, BreakerRecord, Connection, ConnectionStats, CycleLog, CycleLogEntry,
@@ -36,6 +35,7 @@ use jiff::{SignedDuration, Timestamp};
 use sqlx::error::ErrorKind;
 use sqlx::sqlite::SqliteRow;
 use sqlx::{Row, Sqlite};
+use std::collections::HashMap;
 
 use crate::SqliteStore;
 use crate::error::map_sqlx;
@@ -585,10 +585,7 @@ impl DeliveryStore for SqliteStore {
             Some(id) => query.bind(id),
             None => query,
         };
-        let rows = query
-            .fetch_all(&mut *tx)
-            .await
-            .map_err(map_sqlx)?;
+        let rows = query.fetch_all(&mut *tx).await.map_err(map_sqlx)?;
         tx.commit().await.map_err(map_sqlx)?;
         let mut packets = rows
             .iter()

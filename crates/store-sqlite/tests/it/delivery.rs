@@ -404,8 +404,16 @@ async fn a_connections_claim_takes_only_its_own_packets() {
         .insert_connection(&connection("c2", "two"))
         .await
         .unwrap();
-    enqueue(&store, &[packet("c1", 10, 1, at(1)), packet("c1", 11, 1, at(4))]).await;
-    enqueue(&store, &[packet("c2", 10, 1, at(2)), packet("c2", 12, 1, at(3))]).await;
+    enqueue(
+        &store,
+        &[packet("c1", 10, 1, at(1)), packet("c1", 11, 1, at(4))],
+    )
+    .await;
+    enqueue(
+        &store,
+        &[packet("c2", 10, 1, at(2)), packet("c2", 12, 1, at(3))],
+    )
+    .await;
 
     let claimed = store
         .claim_due("w1", Some("c2"), at(10), LEASE, 10)
