@@ -144,6 +144,11 @@ pub struct IdleArgs {
     role: Option<Role>,
 }
 
+use super::procfs::{
+    backend_cpu, backend_cpu_used, cpu_of_stat, cpu_seconds, machine_busy_seconds, status_value,
+    thread_cpu_seconds,
+};
+
 fn failure(error: impl std::fmt::Display) -> Failure {
     Failure::new(Exit::Failure, anyhow::anyhow!("{error}"))
 }
@@ -483,11 +488,6 @@ fn catalog(sim: &OdooSim) -> Result<Catalog, Failure> {
     })
 }
 
-/// Thread CPU seconds of the calling thread (`/proc/thread-self/stat`).
-fn thread_cpu_seconds() -> Option<f64> {
-    cpu_of_stat(&std::fs::read_to_string("/proc/thread-self/stat").ok()?)
-}
-
 /// Writes `total` orders of `lines` lines spread over the tenants, each tenant's in one
 /// transaction (so they share its `write_date`), and confirms them with `action_confirm`.
 fn create_orders(tenants: &[Tenant], total: usize, lines: usize) -> Value {
@@ -636,48 +636,6 @@ pub async fn serve_tenants(spec: TenantsSpec) -> Result<Exit, Failure> {
 }
 
 // ----- /proc ---------------------------------------------------------------------------------
-
-/// User + system CPU seconds from a `stat` line (in USER_HZ = 100).
-fn cpu_of_stat(text: &str) -> Option<f64> {
-    // The command name is in parentheses and may hold spaces: count fields after it.
-    let rest = &text[text.rfind(')')? + 1..];
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    let utime: f64 = fields.get(11)?.parse().ok()?;
-    let stime: f64 = fields.get(12)?.parse().ok()?;
-    Some((utime + stime) / 100.0)
-}
-
-fn cpu_seconds(pid: u32) -> Option<f64> {
-    cpu_of_stat(&std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?)
-}
-
-/// A number of `/proc/<pid>/status` (`VmRSS`, `VmHWM` in kB, `Threads`).
-fn status_value(pid: u32, key: &str) -> Option<u64> {
-    let text = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    text.lines()
-        .find_map(|line| line.strip_prefix(key)?.strip_prefix(':'))
-        .and_then(|rest| rest.split_whitespace().next()?.parse().ok())
-}
-
-/// Busy CPU seconds of the whole machine so far, all CPUs summed (`/proc/stat`).
-fn machine_busy_seconds() -> Option<f64> {
-    let text = std::fs::read_to_string("/proc/stat").ok()?;
-    let line = text.lines().find(|line| line.starts_with("cpu "))?;
-    let ticks: Vec<f64> = line
-        .split_whitespace()
-        .skip(1)
-        .filter_map(|field| field.parse().ok())
-        .collect();
-    // user nice system idle iowait irq softirq steal: everything but idle and iowait.
-    let busy: f64 = ticks
-        .iter()
-        .take(8)
-        .enumerate()
-        .filter(|(index, _)| *index != 3 && *index != 4)
-        .map(|(_, value)| value)
-        .sum();
-    Some(busy / 100.0)
-}
 
 /// Per live thread: `(name, CPU seconds, voluntary + involuntary context switches)`.
 fn threads(pid: u32) -> HashMap<u32, (String, f64, u64)> {
@@ -1217,30 +1175,8 @@ impl Store {
         let Store::Pg(store) = self else {
             return HashMap::new();
         };
-        let pids: Vec<i32> = sqlx::query_scalar(
-            "SELECT pid FROM pg_stat_activity WHERE datname = current_database()",
-        )
-        .fetch_all(store.pool())
-        .await
-        .unwrap_or_default();
-        pids.into_iter()
-            .filter_map(|pid| Some((pid, cpu_seconds(u32::try_from(pid).ok()?)?)))
-            .collect()
+        backend_cpu(store.pool()).await
     }
-}
-
-/// The server's CPU between two [`Store::backend_cpu`] readings (processes that started in
-/// between count from zero; ones that ended in between are missed).
-fn backend_cpu_used(before: &HashMap<i32, f64>, after: &HashMap<i32, f64>) -> Option<f64> {
-    if after.is_empty() {
-        return None;
-    }
-    Some(
-        after
-            .iter()
-            .map(|(pid, cpu)| cpu - before.get(pid).copied().unwrap_or(0.0))
-            .sum(),
-    )
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -1341,9 +1277,9 @@ struct CpuReading {
 impl CpuReading {
     fn read(daemon: u32, sim: u32, receiver: u32) -> CpuReading {
         CpuReading {
-            daemon: cpu_seconds(daemon),
-            sim: cpu_seconds(sim),
-            receiver: cpu_seconds(receiver),
+            daemon: cpu_seconds(Some(daemon)),
+            sim: cpu_seconds(Some(sim)),
+            receiver: cpu_seconds(Some(receiver)),
             machine: machine_busy_seconds(),
         }
     }
@@ -1506,7 +1442,7 @@ async fn delivery_run(
     let wait_first_cycles = started.elapsed().as_secs_f64();
     let pids = (daemon.pid(), sim.pid(), receiver.pid());
     let calls_before = call_counts(&sim.ask("calls").await?);
-    let daemon_rss_before = status_value(pids.0, "VmRSS");
+    let daemon_rss_before = status_value(Some(pids.0), "VmRSS");
     let db_before = store.backend_cpu().await;
     let cpu_before = CpuReading::read(pids.0, pids.1, pids.2);
     let created = sim
@@ -1562,9 +1498,9 @@ async fn delivery_run(
     };
     let cpu = CpuReading::read(pids.0, pids.1, pids.2).since(&cpu_before);
     let db_cpu = backend_cpu_used(&db_before, &store.backend_cpu().await);
-    let daemon_peak = status_value(pids.0, "VmHWM");
-    let daemon_rss_after = status_value(pids.0, "VmRSS");
-    let daemon_threads = status_value(pids.0, "Threads");
+    let daemon_peak = status_value(Some(pids.0), "VmHWM");
+    let daemon_rss_after = status_value(Some(pids.0), "VmRSS");
+    let daemon_threads = status_value(Some(pids.0), "Threads");
     let calls_after = call_counts(&sim.ask("calls").await?);
     let dump = receiver.ask("dump").await?;
     let arrivals = dump["arrivals"]
@@ -1916,7 +1852,7 @@ async fn idle_run(
 ) -> Result<IdleRun, Failure> {
     let pid = daemon.pid();
     let started = Instant::now();
-    let sim_cpu_before = cpu_seconds(sim.pid());
+    let sim_cpu_before = cpu_seconds(Some(sim.pid()));
     let calls_before = call_counts(&sim.ask("calls").await?);
     let mut samples = Vec::new();
     let mut warm = None;
@@ -1929,8 +1865,8 @@ async fn idle_run(
         let polls = calls.get("sale.order/search_read").copied().unwrap_or(0);
         let sample = Sample {
             at: elapsed.as_secs_f64(),
-            cpu: cpu_seconds(pid),
-            rss: status_value(pid, "VmRSS"),
+            cpu: cpu_seconds(Some(pid)),
+            rss: status_value(Some(pid), "VmRSS"),
             switches: context_switches(pid),
             polls,
             calls: calls.values().sum(),
@@ -1955,10 +1891,10 @@ async fn idle_run(
     Ok(IdleRun {
         samples,
         warm,
-        peak: status_value(pid, "VmHWM"),
+        peak: status_value(Some(pid), "VmHWM"),
         threads_warm,
         threads_end: threads(pid),
-        sim_cpu: cpu_seconds(sim.pid())
+        sim_cpu: cpu_seconds(Some(sim.pid()))
             .zip(sim_cpu_before)
             .map(|(after, before)| after - before),
         calls,

@@ -141,87 +141,12 @@ pub async fn run(args: MirrorArgs) -> Result<Exit, Failure> {
     }
 }
 
+use super::procfs::{
+    backend_cpu, backend_cpu_used, cpu_seconds, machine_busy_seconds, status_value,
+};
+
 fn failure(error: impl std::fmt::Display) -> Failure {
     Failure::new(Exit::Failure, anyhow::anyhow!("{error}"))
-}
-
-// ----- /proc -------------------------------------------------------------------------------
-
-/// A `kB` line of `/proc/<pid>/status` (`VmRSS`, `VmHWM`); `None` off Linux.
-fn status_kib(pid: Option<u32>, key: &str) -> Option<u64> {
-    let path = match pid {
-        Some(pid) => format!("/proc/{pid}/status"),
-        None => "/proc/self/status".to_owned(),
-    };
-    let text = std::fs::read_to_string(path).ok()?;
-    text.lines()
-        .find_map(|line| line.strip_prefix(key)?.strip_prefix(':'))
-        .and_then(|rest| rest.split_whitespace().next()?.parse().ok())
-}
-
-/// User + system CPU seconds of a process so far (`/proc/<pid>/stat`, in USER_HZ = 100).
-fn cpu_seconds(pid: Option<u32>) -> Option<f64> {
-    let path = match pid {
-        Some(pid) => format!("/proc/{pid}/stat"),
-        None => "/proc/self/stat".to_owned(),
-    };
-    let text = std::fs::read_to_string(path).ok()?;
-    // The command name is in parentheses and may hold spaces: count fields after it.
-    let rest = &text[text.rfind(')')? + 1..];
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    let utime: f64 = fields.get(11)?.parse().ok()?;
-    let stime: f64 = fields.get(12)?.parse().ok()?;
-    Some((utime + stime) / 100.0)
-}
-
-/// Busy CPU seconds of the whole machine so far, all CPUs summed (`/proc/stat`).
-fn machine_busy_seconds() -> Option<f64> {
-    let text = std::fs::read_to_string("/proc/stat").ok()?;
-    let line = text.lines().find(|line| line.starts_with("cpu "))?;
-    let ticks: Vec<f64> = line
-        .split_whitespace()
-        .skip(1)
-        .filter_map(|field| field.parse().ok())
-        .collect();
-    // user nice system idle iowait irq softirq steal: everything but idle and iowait.
-    let busy: f64 = ticks
-        .iter()
-        .take(8)
-        .enumerate()
-        .filter(|(index, _)| *index != 3 && *index != 4)
-        .map(|(_, value)| value)
-        .sum();
-    Some(busy / 100.0)
-}
-
-/// CPU seconds so far of each server process connected to the pool's database: this phase's
-/// scratch database, which nothing else uses.
-async fn backend_cpu(pool: &sqlx::PgPool) -> std::collections::HashMap<i32, f64> {
-    let pids: Vec<i32> =
-        sqlx::query_scalar("SELECT pid FROM pg_stat_activity WHERE datname = current_database()")
-            .fetch_all(pool)
-            .await
-            .unwrap_or_default();
-    pids.into_iter()
-        .filter_map(|pid| Some((pid, cpu_seconds(Some(u32::try_from(pid).ok()?))?)))
-        .collect()
-}
-
-/// The server's CPU between two [`backend_cpu`] readings (processes that started in between
-/// count from zero).
-fn backend_cpu_used(
-    before: &std::collections::HashMap<i32, f64>,
-    after: &std::collections::HashMap<i32, f64>,
-) -> Option<f64> {
-    if after.is_empty() {
-        return None;
-    }
-    Some(
-        after
-            .iter()
-            .map(|(pid, cpu)| cpu - before.get(pid).copied().unwrap_or(0.0))
-            .sum(),
-    )
 }
 
 fn mib(kib: Option<u64>) -> String {
@@ -268,7 +193,7 @@ struct Probe {
 impl Probe {
     fn start() -> Probe {
         Probe {
-            rss_start_kib: status_kib(None, "VmRSS"),
+            rss_start_kib: status_value(None, "VmRSS"),
             cpu_start: cpu_seconds(None),
             machine_start: machine_busy_seconds(),
             started: Instant::now(),
@@ -283,7 +208,7 @@ impl Probe {
             pages,
             seconds,
             rss_start_kib: self.rss_start_kib,
-            peak_rss_kib: status_kib(None, "VmHWM"),
+            peak_rss_kib: status_value(None, "VmHWM"),
             cpu_seconds: cpu_seconds(None)
                 .zip(self.cpu_start)
                 .map(|(end, start)| end - start),
@@ -1227,7 +1152,7 @@ async fn measure(
     for target in targets {
         measured.extend(run.target(target).await?);
     }
-    let sim_peak = status_kib(Some(sim.pid()), "VmHWM");
+    let sim_peak = status_value(Some(sim.pid()), "VmHWM");
     drop(sim);
 
     say!("");

@@ -8,6 +8,7 @@ pub mod demo;
 pub mod logs;
 pub mod maintenance;
 pub mod odoo;
+pub mod procfs;
 pub mod retries;
 pub mod run;
 pub mod sim;
