@@ -837,12 +837,10 @@ impl DeliveryStore for PgStore {
         rows.iter()
             .map(|row| {
                 Ok(BreakerRecord {
-                    connection_id: row.try_get("connection_id").map_err(from_sqlx)?,
-                    state: row.try_get("state").map_err(from_sqlx)?,
-                    open_until: time::parse_opt(row.try_get("open_until").map_err(from_sqlx)?)?,
-                    updated_at: time::parse(
-                        &row.try_get::<String, _>("updated_at").map_err(from_sqlx)?,
-                    )?,
+                    connection_id: get(row, "connection_id")?,
+                    state: get(row, "state")?,
+                    open_until: get_opt_ts(row, "open_until")?,
+                    updated_at: get_ts(row, "updated_at")?,
                 })
             })
             .collect()
@@ -891,12 +889,7 @@ impl DeliveryStore for PgStore {
         .await
         .map_err(from_sqlx)?;
         rows.iter()
-            .map(|row| {
-                Ok((
-                    row.try_get("connection_id").map_err(from_sqlx)?,
-                    time::parse(&row.try_get::<String, _>("due").map_err(from_sqlx)?)?,
-                ))
-            })
+            .map(|row| Ok((get(row, "connection_id")?, get_ts(row, "due")?)))
             .collect()
     }
 
@@ -914,12 +907,10 @@ impl DeliveryStore for PgStore {
         rows.iter()
             .map(|row| {
                 Ok(DaemonHeartbeat {
-                    worker_id: row.try_get("worker_id").map_err(from_sqlx)?,
-                    kind: row.try_get("kind").map_err(from_sqlx)?,
-                    started_at: time::parse(
-                        &row.try_get::<String, _>("started_at").map_err(from_sqlx)?,
-                    )?,
-                    beat_at: time::parse(&row.try_get::<String, _>("beat_at").map_err(from_sqlx)?)?,
+                    worker_id: get(row, "worker_id")?,
+                    kind: get(row, "kind")?,
+                    started_at: get_ts(row, "started_at")?,
+                    beat_at: get_ts(row, "beat_at")?,
                 })
             })
             .collect()

@@ -203,6 +203,14 @@ fn get_u64(row: &SqliteRow, column: &str) -> Result<u64, StoreError> {
     u64::try_from(value).map_err(|_| StoreError::Database(format!("{column} is negative")))
 }
 
+fn get_ts(row: &SqliteRow, column: &str) -> Result<Timestamp, StoreError> {
+    parse_ts(&get::<String>(row, column)?)
+}
+
+fn get_opt_ts(row: &SqliteRow, column: &str) -> Result<Option<Timestamp>, StoreError> {
+    parse_opt_ts(get(row, column)?)
+}
+
 fn to_i64(value: u64) -> i64 {
     i64::try_from(value).unwrap_or(i64::MAX)
 }
@@ -297,8 +305,8 @@ fn connection_from_row(row: &SqliteRow) -> Result<Connection, StoreError> {
         events,
         last_sync_at: parse_opt_ts(get::<Option<String>>(row, "last_sync_at")?.as_deref())?,
         cursor,
-        created_at: parse_ts(&get::<String>(row, "created_at")?)?,
-        updated_at: parse_ts(&get::<String>(row, "updated_at")?)?,
+        created_at: get_ts(row, "created_at")?,
+        updated_at: get_ts(row, "updated_at")?,
         id,
     })
 }
@@ -325,13 +333,13 @@ fn packet_from_row(row: &SqliteRow) -> Result<Packet, StoreError> {
             .ok_or_else(|| StoreError::Database(format!("unknown packet status {status:?}")))?,
         attempts: get_u32(row, "attempts")?,
         max_attempts: get_u32(row, "max_attempts")?,
-        next_attempt_at: parse_ts(&get::<String>(row, "next_attempt_at")?)?,
+        next_attempt_at: get_ts(row, "next_attempt_at")?,
         last_error: get(row, "last_error")?,
         failure_class: get(row, "failure_class")?,
         lease_owner: get(row, "lease_owner")?,
         lease_until: opt_ts("lease_until")?,
-        created_at: parse_ts(&get::<String>(row, "created_at")?)?,
-        updated_at: parse_ts(&get::<String>(row, "updated_at")?)?,
+        created_at: get_ts(row, "created_at")?,
+        updated_at: get_ts(row, "updated_at")?,
         delivered_at: opt_ts("delivered_at")?,
     })
 }
@@ -341,7 +349,7 @@ fn cycle_from_row(row: &SqliteRow) -> Result<CycleLogEntry, StoreError> {
         id: get(row, "id")?,
         log: CycleLog {
             connection_id: get(row, "connection_id")?,
-            started_at: parse_ts(&get::<String>(row, "started_at")?)?,
+            started_at: get_ts(row, "started_at")?,
             orders_found: get_u64(row, "orders_found")?,
             orders_sent: get_u64(row, "orders_sent")?,
             orders_failed: get_u64(row, "orders_failed")?,
@@ -775,12 +783,10 @@ impl DeliveryStore for SqliteStore {
         rows.iter()
             .map(|row| {
                 Ok(BreakerRecord {
-                    connection_id: row.try_get("connection_id").map_err(map_sqlx)?,
-                    state: row.try_get("state").map_err(map_sqlx)?,
-                    open_until: parse_opt_ts(row.try_get("open_until").map_err(map_sqlx)?)?,
-                    updated_at: parse_ts(
-                        &row.try_get::<String, _>("updated_at").map_err(map_sqlx)?,
-                    )?,
+                    connection_id: get(row, "connection_id")?,
+                    state: get(row, "state")?,
+                    open_until: get_opt_ts(row, "open_until")?,
+                    updated_at: get_ts(row, "updated_at")?,
                 })
             })
             .collect()
@@ -829,12 +835,7 @@ impl DeliveryStore for SqliteStore {
         .await
         .map_err(map_sqlx)?;
         rows.iter()
-            .map(|row| {
-                Ok((
-                    row.try_get("connection_id").map_err(map_sqlx)?,
-                    parse_ts(&row.try_get::<String, _>("due").map_err(map_sqlx)?)?,
-                ))
-            })
+            .map(|row| Ok((get(row, "connection_id")?, get_ts(row, "due")?)))
             .collect()
     }
 
@@ -849,12 +850,10 @@ impl DeliveryStore for SqliteStore {
         rows.iter()
             .map(|row| {
                 Ok(DaemonHeartbeat {
-                    worker_id: row.try_get("worker_id").map_err(map_sqlx)?,
-                    kind: row.try_get("kind").map_err(map_sqlx)?,
-                    started_at: parse_ts(
-                        &row.try_get::<String, _>("started_at").map_err(map_sqlx)?,
-                    )?,
-                    beat_at: parse_ts(&row.try_get::<String, _>("beat_at").map_err(map_sqlx)?)?,
+                    worker_id: get(row, "worker_id")?,
+                    kind: get(row, "kind")?,
+                    started_at: get_ts(row, "started_at")?,
+                    beat_at: get_ts(row, "beat_at")?,
                 })
             })
             .collect()
