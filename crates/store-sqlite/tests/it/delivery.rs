@@ -442,6 +442,43 @@ async fn a_connections_claim_takes_only_its_own_packets() {
 }
 
 #[tokio::test]
+async fn next_due_by_connection_gives_each_connections_earliest_pending_packet() {
+    let (_dir, store) = with_connection().await;
+    assert!(store.next_due_by_connection().await.unwrap().is_empty());
+    store
+        .insert_connection(&connection("c2", "two"))
+        .await
+        .unwrap();
+    enqueue(
+        &store,
+        &[packet("c1", 10, 1, at(5)), packet("c1", 11, 1, at(3))],
+    )
+    .await;
+    enqueue(&store, &[packet("c2", 12, 1, at(7))]).await;
+
+    let due = store.next_due_by_connection().await.unwrap();
+    assert_eq!(due.len(), 2, "{due:?}");
+    assert_eq!(due["c1"], at(3));
+    assert_eq!(due["c2"], at(7));
+
+    // Leased packets still count; a delivered one no longer does.
+    let claimed = store
+        .claim_due("w1", Some("c1"), at(4), LEASE, 1)
+        .await
+        .unwrap();
+    assert_eq!(ids(&claimed), ["c1_11_v1"]);
+    assert_eq!(store.next_due_by_connection().await.unwrap()["c1"], at(3));
+    let delivered = AttemptOutcome::Delivered { at: at(6) };
+    assert!(
+        store
+            .record_attempt("c1_11_v1", "w1", &delivered)
+            .await
+            .unwrap()
+    );
+    assert_eq!(store.next_due_by_connection().await.unwrap()["c1"], at(5));
+}
+
+#[tokio::test]
 async fn claims_go_by_due_time_and_never_let_an_update_overtake() {
     let (_dir, store) = with_connection().await;
     enqueue(
