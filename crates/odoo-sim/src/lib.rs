@@ -24,6 +24,7 @@ pub mod faults;
 pub mod generator;
 pub mod orm;
 pub mod query;
+pub mod real_odoo;
 pub mod schema;
 mod server;
 pub mod values;
