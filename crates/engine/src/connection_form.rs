@@ -24,7 +24,7 @@
 //!   case and surrounding spaces (stricter than the store's exact unique key, so two
 //!   connections never differ only by case).
 
-use crate::delivery_store::{ApiKey, Connection, EventSet, WebhookSecret};
+use crate::order_delivery::{ApiKey, Connection, EventSet, WebhookSecret};
 use jiff::Timestamp;
 use reqwest::Url;
 use std::fmt;
@@ -343,8 +343,11 @@ pub fn apply(
         .map(|existing| existing.id.clone())
         .or(validated.id)
         .unwrap_or_else(new_connection_id);
+    // A new connection gets a tenant of its own; an edited one keeps its tenant.
+    let tenant_id = existing.map_or_else(new_connection_id, |existing| existing.tenant_id.clone());
     Connection {
         id,
+        tenant_id,
         name: validated.name,
         odoo_url: validated.odoo_url,
         odoo_db: validated.odoo_db,

@@ -6,7 +6,7 @@
 //! error texts go through [`scrub`].
 
 use crate::connection_form::new_connection_id;
-use crate::delivery_store::Connection;
+use crate::order_delivery::Connection;
 use crate::webhook::{
     ClientBuildError, Delivered, DeliveryError, Packet, SenderConfig, WebhookSender,
 };

@@ -1,7 +1,7 @@
 //! How order delivery's times and states are shown to people, alike in the CLI's tables and
 //! in the TUI: `2026-11-23 13:00:54Z`, `12 s ago`, `in 5 min`, the breaker in words.
 
-use crate::delivery_store::BreakerRecord;
+use crate::store::{BreakerRecord, BreakerStatus};
 use jiff::Timestamp;
 
 /// 00:00 UTC of `now`'s day: "today" for the figures of `connections list` and the TUI.
@@ -42,7 +42,9 @@ pub fn until(at: Timestamp, now: Timestamp) -> String {
 /// `OPEN until 13:05:00Z (in 42 s)`, `half-open (probing)`. No record means closed.
 pub fn breaker_text(record: Option<&BreakerRecord>, now: Timestamp) -> String {
     match record {
-        Some(record) if record.state == "open" => match record.open_until {
+        Some(record) if record.status == BreakerStatus::Open => match record.open_until {
+            // The cool-down is over: the next packet is the probe.
+            Some(until_at) if until_at <= now => "half-open (probe due)".to_owned(),
             Some(until_at) => format!(
                 "OPEN until {} ({})",
                 time_text(until_at),
@@ -50,7 +52,9 @@ pub fn breaker_text(record: Option<&BreakerRecord>, now: Timestamp) -> String {
             ),
             None => "OPEN".to_owned(),
         },
-        Some(record) if record.state == "half-open" => "half-open (probing)".to_owned(),
+        Some(record) if record.status == BreakerStatus::HalfOpen => {
+            "half-open (probing)".to_owned()
+        }
         _ => "closed".to_owned(),
     }
 }
@@ -62,22 +66,31 @@ mod tests {
     #[test]
     fn breaker_in_words() {
         let now = Timestamp::from_second(1_795_000_000).unwrap_or(Timestamp::UNIX_EPOCH);
-        let record = |state: &str, open_until: Option<Timestamp>| BreakerRecord {
-            connection_id: "c".into(),
-            state: state.into(),
+        let record = |status: BreakerStatus, open_until: Option<Timestamp>| BreakerRecord {
+            flow_id: "c".into(),
+            target: "webhook".into(),
+            status,
             open_until,
             updated_at: now,
         };
         assert_eq!(breaker_text(None, now), "closed");
-        assert_eq!(breaker_text(Some(&record("closed", None)), now), "closed");
         assert_eq!(
-            breaker_text(Some(&record("half-open", None)), now),
+            breaker_text(Some(&record(BreakerStatus::Closed, None)), now),
+            "closed"
+        );
+        assert_eq!(
+            breaker_text(Some(&record(BreakerStatus::HalfOpen, None)), now),
             "half-open (probing)"
         );
         let until_at = Timestamp::from_second(now.as_second() + 42).unwrap_or(now);
         assert_eq!(
-            breaker_text(Some(&record("open", Some(until_at))), now),
+            breaker_text(Some(&record(BreakerStatus::Open, Some(until_at))), now),
             format!("OPEN until {} (in 42 s)", time_text(until_at))
+        );
+        let passed = Timestamp::from_second(now.as_second() - 1).unwrap_or(now);
+        assert_eq!(
+            breaker_text(Some(&record(BreakerStatus::Open, Some(passed))), now),
+            "half-open (probe due)"
         );
     }
 }

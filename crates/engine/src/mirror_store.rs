@@ -6,22 +6,7 @@ use crate::change_feed::Checkpoint;
 use jiff::Timestamp;
 use std::future::Future;
 
-/// A store failure. Messages never carry connection strings or passwords.
-#[derive(Debug, thiserror::Error)]
-pub enum StoreError {
-    /// The database could not be reached or refused the connection.
-    #[error("database unavailable: {0}")]
-    Unavailable(String),
-    /// Applying the schema migrations failed.
-    #[error("database migration failed: {0}")]
-    Migration(String),
-    /// A unique key is taken (a connection name, a packet id).
-    #[error("already exists: {0}")]
-    Conflict(String),
-    /// Any other database error.
-    #[error("database error: {0}")]
-    Database(String),
-}
+pub use crate::store::StoreError;
 
 /// One Odoo record as the mirror stores it.
 #[derive(Debug, Clone, PartialEq)]
@@ -195,4 +180,26 @@ pub trait MirrorStore: Send + Sync {
 
     /// Ids of the model's rows not stamped deleted, ascending.
     fn live_ids(&self, model: &str) -> impl Future<Output = Result<Vec<i64>, StoreError>> + Send;
+}
+
+/// What applying one row does to the mirror, given what is stored under its id (its content
+/// hash, and whether it is stamped deleted): the rule both stores count by. Rows of one page
+/// are judged in order, each against the state the rows before it left, so an id twice in a
+/// page counts its second occurrence as `updated` when it differs from the first and as
+/// `unchanged` when it does not.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RowEffect {
+    Inserted,
+    Updated,
+    Unchanged,
+}
+
+impl RowEffect {
+    pub fn judge(stored: Option<(&str, bool)>, hash: &str) -> RowEffect {
+        match stored {
+            None => RowEffect::Inserted,
+            Some((stored_hash, deleted)) if deleted || stored_hash != hash => RowEffect::Updated,
+            Some(_) => RowEffect::Unchanged,
+        }
+    }
 }

@@ -1,6 +1,8 @@
-//! sqlx errors classified once into the engine's [`StoreError`].
+//! sqlx errors classified once into the engine's [`StoreError`], the sqlx error kept as the
+//! source.
 
-use engine::mirror_store::StoreError;
+use engine::store::StoreError;
+use sqlx::error::ErrorKind;
 use sqlx::migrate::MigrateError;
 
 /// Classifies a sqlx error. sqlx's messages never carry the password (it is not part of any
@@ -14,17 +16,16 @@ pub(crate) fn from_sqlx(error: sqlx::Error) -> StoreError {
         | sqlx::Error::WorkerCrashed
         // A configuration error (an unreadable CA file, an impossible option) means the
         // database cannot be reached with what we were given.
-        | sqlx::Error::Configuration(_) => StoreError::Unavailable(error.to_string()),
+        | sqlx::Error::Configuration(_) => StoreError::unavailable(error),
         sqlx::Error::Database(ref database) => {
-            let unavailable = database.code().is_some_and(|code| is_unavailable_code(&code));
-            if unavailable {
-                StoreError::Unavailable(error.to_string())
+            if database.code().is_some_and(|code| is_unavailable_code(&code)) {
+                StoreError::unavailable(error)
             } else {
-                StoreError::Database(error.to_string())
+                StoreError::database(error)
             }
         }
         sqlx::Error::Migrate(migrate) => from_migrate(*migrate),
-        other => StoreError::Database(other.to_string()),
+        other => StoreError::database(other),
     }
 }
 
@@ -34,13 +35,19 @@ pub(crate) fn from_migrate(error: MigrateError) -> StoreError {
     match error {
         MigrateError::Execute(inner) | MigrateError::ExecuteMigration(inner, _) => {
             match from_sqlx(inner) {
-                StoreError::Unavailable(message) => StoreError::Unavailable(message),
-                StoreError::Migration(message)
-                | StoreError::Database(message)
-                | StoreError::Conflict(message) => StoreError::Migration(message),
+                unavailable @ StoreError::Unavailable { .. } => unavailable,
+                other => StoreError::migration(other),
             }
         }
-        other => StoreError::Migration(other.to_string()),
+        other => StoreError::migration(other),
+    }
+}
+
+/// The violated constraint's kind and name, when `error` is one.
+pub(crate) fn violation(error: &sqlx::Error) -> Option<(ErrorKind, Option<&str>)> {
+    match error {
+        sqlx::Error::Database(database) => Some((database.kind(), database.constraint())),
+        _ => None,
     }
 }
 
@@ -61,26 +68,29 @@ mod tests {
     #[test]
     fn io_errors_are_unavailable() {
         let error = sqlx::Error::Io(std::io::Error::from(std::io::ErrorKind::ConnectionRefused));
-        assert!(matches!(from_sqlx(error), StoreError::Unavailable(_)));
+        assert!(matches!(from_sqlx(error), StoreError::Unavailable { .. }));
         assert!(matches!(
             from_sqlx(sqlx::Error::PoolTimedOut),
-            StoreError::Unavailable(_)
+            StoreError::Unavailable { .. }
         ));
     }
 
     #[test]
-    fn migrate_errors_are_migration() {
+    fn migrate_errors_are_migration_and_keep_their_source() {
+        use std::error::Error as _;
         let error = MigrateError::VersionMissing(1);
-        assert!(matches!(from_migrate(error), StoreError::Migration(_)));
+        let mapped = from_migrate(error);
+        assert!(matches!(mapped, StoreError::Migration { .. }));
+        assert!(mapped.source().is_some());
         let error = sqlx::Error::Migrate(Box::new(MigrateError::VersionMismatch(1)));
-        assert!(matches!(from_sqlx(error), StoreError::Migration(_)));
+        assert!(matches!(from_sqlx(error), StoreError::Migration { .. }));
     }
 
     #[test]
     fn other_errors_are_database() {
         assert!(matches!(
             from_sqlx(sqlx::Error::RowNotFound),
-            StoreError::Database(_)
+            StoreError::Database { .. }
         ));
     }
 

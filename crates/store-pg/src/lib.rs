@@ -14,11 +14,16 @@
 //! Every query is checked at run time (no `query!` macros), so building needs no database.
 //! Needs PostgreSQL 9.5 or newer (`ON CONFLICT`); tested on 15.
 
-mod delivery;
+mod columns;
+mod coordination;
 mod error;
+mod inbox;
 mod lock;
 mod options;
+mod outbox;
 mod store;
+mod sync_log;
+mod tenants;
 mod time;
 
 pub use lock::{LOCK_KEY, PgLock};

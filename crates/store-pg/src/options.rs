@@ -42,17 +42,16 @@ pub fn connect_options(
         }
         PostgresConnection::Url { url } => {
             let url = url.as_ref().or(database_url).ok_or_else(|| {
-                StoreError::Unavailable(
-                    "postgres.connection has type url but no url was given and DATABASE_URL is not set"
-                        .into(),
+                StoreError::unavailable(
+                    "postgres.connection has type url but no url was given and DATABASE_URL is not set",
                 )
             })?;
             // sqlx's parse error could echo part of the URL (and so the password): report
             // only that it did not parse.
             PgConnectOptions::from_str(url.expose()).map_err(|_| {
-                StoreError::Unavailable(
+                StoreError::unavailable(
                     "the PostgreSQL URL is not valid (expected postgres://user:password@host:port/database)"
-                        .into(),
+
                 )
             })?
         }
@@ -124,6 +123,6 @@ mod tests {
             None,
         )
         .unwrap_err();
-        assert!(matches!(missing, StoreError::Unavailable(_)));
+        assert!(matches!(missing, StoreError::Unavailable { .. }));
     }
 }

@@ -5,15 +5,15 @@ use crate::lock::{LOCK_KEY, PgLock};
 use crate::time::{self, ts_text};
 use engine::change_feed::Checkpoint;
 use engine::mirror_store::{
-    MirrorRow, MirrorStore, PageCounts, ReconcileCounts, RunRecord, RunStatus, StoreError,
-    StoredRecord,
+    MirrorRow, MirrorStore, PageCounts, ReconcileCounts, RowEffect, RunRecord, RunStatus,
+    StoreError, StoredRecord,
 };
 use jiff::Timestamp;
 use sqlx::Row;
 use sqlx::migrate::Migrator;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
 use sqlx::types::Json;
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
 /// The schema, embedded at compile time from `crates/store-pg/migrations/`.
@@ -68,12 +68,12 @@ impl PgStore {
 }
 
 fn to_i64(value: u64) -> Result<i64, StoreError> {
-    i64::try_from(value).map_err(|_| StoreError::Database(format!("count {value} out of range")))
+    i64::try_from(value).map_err(|_| StoreError::database(format!("count {value} out of range")))
 }
 
 fn to_u64(value: i64, column: &str) -> Result<u64, StoreError> {
     u64::try_from(value)
-        .map_err(|_| StoreError::Database(format!("{column} is negative ({value})")))
+        .map_err(|_| StoreError::database(format!("{column} is negative ({value})")))
 }
 
 fn get<'r, T>(row: &'r PgRow, column: &str) -> Result<T, StoreError>
@@ -86,7 +86,20 @@ where
 /// `UPDATE … RETURNING id` found no run: the caller's run id is wrong. Failing (and rolling
 /// back the transaction) keeps pages from being written without being accounted for.
 fn missing_run(run: i64) -> StoreError {
-    StoreError::Database(format!("run {run} does not exist in odoo_sync_runs"))
+    StoreError::database(format!("run {run} does not exist in odoo_sync_runs"))
+}
+
+/// Ids that occur more than once in the page, sorted.
+fn repeated_ids(rows: &[MirrorRow]) -> Vec<i64> {
+    let mut seen = HashSet::with_capacity(rows.len());
+    let mut repeated: Vec<i64> = rows
+        .iter()
+        .filter(|row| !seen.insert(row.odoo_id))
+        .map(|row| row.odoo_id)
+        .collect();
+    repeated.sort_unstable();
+    repeated.dedup();
+    repeated
 }
 
 /// Keeps the last occurrence of each id (one `INSERT … ON CONFLICT DO UPDATE` cannot touch a
@@ -211,7 +224,7 @@ fn run_record(row: &PgRow) -> Result<RunRecord, StoreError> {
         started_at: time::parse(&get::<String>(row, "started_at")?)?,
         finished_at: time::parse_opt(get(row, "finished_at")?)?,
         status: RunStatus::parse(&status)
-            .ok_or_else(|| StoreError::Database(format!("unknown run status {status:?}")))?,
+            .ok_or_else(|| StoreError::invalid_data(format!("unknown run status {status:?}")))?,
         error: get(row, "error")?,
         pages: to_u64(get(row, "pages")?, "pages")?,
         fetched: to_u64(get(row, "fetched")?, "fetched")?,
@@ -267,8 +280,8 @@ impl MirrorStore for PgStore {
                 // PostgreSQL says this session did not hold the lock (it also logs a
                 // warning). Close the connection rather than guess what state it is in.
                 let _ = connection.close().await;
-                Err(StoreError::Database(
-                    "the run lock was not held by its connection".into(),
+                Err(StoreError::database(
+                    "the run lock was not held by its connection",
                 ))
             }
             Err(error) => {
@@ -329,6 +342,7 @@ impl MirrorStore for PgStore {
         synced_at: Timestamp,
     ) -> Result<PageCounts, StoreError> {
         let unique = last_of_each_id(rows);
+        let repeated = repeated_ids(rows);
         let ids: Vec<i64> = unique.iter().map(|row| row.odoo_id).collect();
         let payloads: Vec<Json<&serde_json::Value>> =
             unique.iter().map(|row| Json(&row.payload)).collect();
@@ -341,6 +355,25 @@ impl MirrorStore for PgStore {
 
         // Dropping `transaction` on any early return rolls everything back.
         let mut transaction = self.pool.begin().await.map_err(from_sqlx)?;
+        // The upsert below writes the last occurrence of each id once; an id repeated within
+        // the page is counted in Rust, occurrence by occurrence, against what was stored.
+        let stored_repeated: HashMap<i64, (String, bool)> = if repeated.is_empty() {
+            HashMap::new()
+        } else {
+            let found: Vec<(i64, String, bool)> = sqlx::query_as(
+                "SELECT odoo_id, content_hash, deleted_at IS NOT NULL FROM odoo_raw_records \
+                 WHERE model = $1 AND odoo_id = ANY($2::bigint[])",
+            )
+            .bind(model)
+            .bind(repeated.iter().copied().collect::<Vec<i64>>())
+            .fetch_all(&mut *transaction)
+            .await
+            .map_err(from_sqlx)?;
+            found
+                .into_iter()
+                .map(|(id, hash, deleted)| (id, (hash, deleted)))
+                .collect()
+        };
         let written = sqlx::query(UPSERT_PAGE)
             .bind(model)
             .bind(ids)
@@ -351,10 +384,32 @@ impl MirrorStore for PgStore {
             .fetch_one(&mut *transaction)
             .await
             .map_err(from_sqlx)?;
-        let inserted = to_u64(get(&written, "inserted")?, "inserted")?;
-        let updated = to_u64(get(&written, "updated")?, "updated")?;
-        // Duplicate ids within the page (collapsed above) count as unchanged, so that
-        // inserted + updated + unchanged = rows fetched.
+        let mut inserted = to_u64(get(&written, "inserted")?, "inserted")?;
+        let mut updated = to_u64(get(&written, "updated")?, "updated")?;
+        for id in &repeated {
+            let stored = stored_repeated
+                .get(id)
+                .map(|(hash, deleted)| (hash.as_str(), *deleted));
+            let mut state = stored;
+            let occurrences = rows.iter().filter(|row| row.odoo_id == *id);
+            // Take back what the upsert counted for the last occurrence alone…
+            if let Some(last) = rows.iter().rev().find(|row| row.odoo_id == *id) {
+                match RowEffect::judge(stored, &last.content_hash) {
+                    RowEffect::Inserted => inserted = inserted.saturating_sub(1),
+                    RowEffect::Updated => updated = updated.saturating_sub(1),
+                    RowEffect::Unchanged => {}
+                }
+            }
+            // …and count each occurrence against the one before it.
+            for row in occurrences {
+                match RowEffect::judge(state, &row.content_hash) {
+                    RowEffect::Inserted => inserted += 1,
+                    RowEffect::Updated => updated += 1,
+                    RowEffect::Unchanged => {}
+                }
+                state = Some((row.content_hash.as_str(), false));
+            }
+        }
         let unchanged = (rows.len() as u64).saturating_sub(inserted + updated);
 
         sqlx::query(SAVE_CHECKPOINT)

@@ -32,8 +32,9 @@ pub(crate) fn format(timestamp: Timestamp) -> String {
 
 /// Parses the text of [`ts_text!`].
 pub(crate) fn parse(text: &str) -> Result<Timestamp, StoreError> {
-    text.parse::<Timestamp>()
-        .map_err(|error| StoreError::Database(format!("unreadable timestamp {text:?}: {error}")))
+    text.parse::<Timestamp>().map_err(|error| {
+        StoreError::invalid_data(format!("unreadable timestamp {text:?}: {error}"))
+    })
 }
 
 /// Parses an optional [`ts_text!`] column.

@@ -1,6 +1,8 @@
-//! Mapping sqlx's errors onto the engine's [`StoreError`].
+//! Mapping sqlx's errors onto the engine's [`StoreError`], classified once, the sqlx error
+//! kept as the source.
 
-use engine::mirror_store::StoreError;
+use engine::store::StoreError;
+use sqlx::error::ErrorKind;
 use sqlx::migrate::MigrateError;
 
 /// SQLite primary result codes that mean "the file cannot be used right now" rather than "the
@@ -17,7 +19,7 @@ pub(crate) fn map_sqlx(error: sqlx::Error) -> StoreError {
         | sqlx::Error::PoolTimedOut
         | sqlx::Error::PoolClosed
         | sqlx::Error::WorkerCrashed
-        | sqlx::Error::BeginFailed => StoreError::Unavailable(error.to_string()),
+        | sqlx::Error::BeginFailed => StoreError::unavailable(error),
         sqlx::Error::Database(ref database) => {
             // sqlx reports SQLite's extended result code; its low byte is the primary code.
             let primary = database
@@ -25,13 +27,11 @@ pub(crate) fn map_sqlx(error: sqlx::Error) -> StoreError {
                 .and_then(|code| code.parse::<i64>().ok())
                 .map(|code| code & 0xff);
             match primary {
-                Some(code) if UNAVAILABLE_CODES.contains(&code) => {
-                    StoreError::Unavailable(error.to_string())
-                }
-                _ => StoreError::Database(error.to_string()),
+                Some(code) if UNAVAILABLE_CODES.contains(&code) => StoreError::unavailable(error),
+                _ => StoreError::database(error),
             }
         }
-        other => StoreError::Database(other.to_string()),
+        other => StoreError::database(other),
     }
 }
 
@@ -39,9 +39,18 @@ pub(crate) fn map_migrate(error: MigrateError) -> StoreError {
     match error {
         // A migration that could not run because the file is unusable is not a schema problem.
         MigrateError::Execute(inner) => match map_sqlx(inner) {
-            StoreError::Unavailable(message) => StoreError::Unavailable(message),
-            other => StoreError::Migration(other.to_string()),
+            unavailable @ StoreError::Unavailable { .. } => unavailable,
+            other => StoreError::migration(other),
         },
-        other => StoreError::Migration(other.to_string()),
+        other => StoreError::migration(other),
+    }
+}
+
+/// The violated constraint's kind and SQLite's message (which names the columns, never the
+/// values), when `error` is one.
+pub(crate) fn violation(error: &sqlx::Error) -> Option<(ErrorKind, &str)> {
+    match error {
+        sqlx::Error::Database(database) => Some((database.kind(), database.message())),
+        _ => None,
     }
 }

@@ -9,9 +9,14 @@
 //! Queries are checked at run time (`sqlx::query*`), not at build time: the build needs no
 //! database. The schema lives in `migrations/` and is embedded with `sqlx::migrate!()`.
 
-mod delivery;
+mod columns;
+mod coordination;
 mod error;
+mod inbox;
 mod lock;
+mod outbox;
+mod sync_log;
+mod tenants;
 mod time;
 
 use std::collections::HashMap;
@@ -73,7 +78,7 @@ impl SqliteStore {
     /// [`MirrorStore::migrate`].
     pub async fn open(path: &Path) -> Result<SqliteStore, StoreError> {
         let unavailable =
-            |what: &str, error: std::io::Error| StoreError::Unavailable(format!("{what}: {error}"));
+            |what: &str, error: std::io::Error| StoreError::unavailable(format!("{what}: {error}"));
         if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
             DirBuilder::new()
                 .recursive(true)
@@ -129,6 +134,15 @@ impl SqliteStore {
     pub async fn close(&self) {
         self.pool.close().await;
     }
+
+    /// A write transaction, holding SQLite's write lock from its first statement (`BEGIN
+    /// IMMEDIATE`): a second writer waits on `busy_timeout` instead of failing halfway.
+    pub(crate) async fn write_tx(&self) -> Result<sqlx::Transaction<'_, Sqlite>, StoreError> {
+        self.pool
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(map_sqlx)
+    }
 }
 
 /// Converts a count to SQLite's INTEGER; counts beyond `i64::MAX` cannot occur in practice.
@@ -143,7 +157,7 @@ fn to_u64(count: i64) -> u64 {
 
 fn parse_status(text: &str) -> Result<RunStatus, StoreError> {
     RunStatus::parse(text).ok_or_else(|| {
-        StoreError::Database(format!("unknown run status {text:?} in odoo_sync_runs"))
+        StoreError::invalid_data(format!("unknown run status {text:?} in odoo_sync_runs"))
     })
 }
 
@@ -176,7 +190,7 @@ async fn add_to_run(
     .await
     .map_err(map_sqlx)?;
     if result.rows_affected() == 0 {
-        return Err(StoreError::Database(format!("run {run} does not exist")));
+        return Err(StoreError::database(format!("run {run} does not exist")));
     }
     Ok(())
 }
@@ -227,7 +241,7 @@ async fn upsert_rows(
         let mut values = Vec::with_capacity(chunk.len());
         for row in chunk {
             let payload = serde_json::to_string(&row.payload).map_err(|e| {
-                StoreError::Database(format!("payload of {model} {}: {e}", row.odoo_id))
+                StoreError::database(format!("payload of {model} {}: {e}", row.odoo_id))
             })?;
             values.push((
                 row.odoo_id,
@@ -539,7 +553,7 @@ impl MirrorStore for SqliteStore {
         .await
         .map_err(map_sqlx)?;
         if result.rows_affected() == 0 {
-            return Err(StoreError::Database(format!("run {run} does not exist")));
+            return Err(StoreError::database(format!("run {run} does not exist")));
         }
         Ok(())
     }
@@ -580,7 +594,7 @@ impl MirrorStore for SqliteStore {
             return Ok(None);
         };
         let payload = serde_json::from_str(&payload).map_err(|e| {
-            StoreError::Database(format!(
+            StoreError::database(format!(
                 "stored payload of {model} {odoo_id} is not JSON: {e}"
             ))
         })?;

@@ -29,12 +29,12 @@ impl SqliteLock {
             .mode(0o600)
             .open(path)
             .map_err(|e| {
-                StoreError::Unavailable(format!("cannot open lock file {}: {e}", path.display()))
+                StoreError::unavailable(format!("cannot open lock file {}: {e}", path.display()))
             })?;
         match file.try_lock() {
             Ok(()) => Ok(Some(SqliteLock { file })),
             Err(TryLockError::WouldBlock) => Ok(None),
-            Err(TryLockError::Error(e)) => Err(StoreError::Unavailable(format!(
+            Err(TryLockError::Error(e)) => Err(StoreError::unavailable(format!(
                 "cannot lock {}: {e}",
                 path.display()
             ))),
@@ -45,6 +45,6 @@ impl SqliteLock {
         // Closing the file would release it too; unlocking first reports a failure.
         self.file
             .unlock()
-            .map_err(|e| StoreError::Unavailable(format!("cannot release the run lock: {e}")))
+            .map_err(|e| StoreError::unavailable(format!("cannot release the run lock: {e}")))
     }
 }

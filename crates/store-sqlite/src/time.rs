@@ -12,7 +12,7 @@ pub(crate) fn format_ts(timestamp: Timestamp) -> String {
 
 pub(crate) fn parse_ts(text: &str) -> Result<Timestamp, StoreError> {
     text.parse()
-        .map_err(|e| StoreError::Database(format!("stored timestamp {text:?} is invalid: {e}")))
+        .map_err(|e| StoreError::invalid_data(format!("stored timestamp {text:?} is invalid: {e}")))
 }
 
 pub(crate) fn parse_opt_ts(text: Option<&str>) -> Result<Option<Timestamp>, StoreError> {

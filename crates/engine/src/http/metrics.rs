@@ -56,9 +56,17 @@ pub const ODOO_CALLS_TOTAL: &str = "odoo_bridge_odoo_calls_total";
 pub const LAST_SYNC_TIMESTAMP_SECONDS: &str = "odoo_bridge_last_sync_timestamp_seconds";
 /// Connections known to the daemon, by state ([`ConnectionState`]).
 pub const CONNECTIONS: &str = "odoo_bridge_connections";
+/// Flows of every kind known to the daemon, by kind and state.
+pub const FLOWS: &str = "odoo_bridge_flows";
+/// Applications of inbound events, by flow and outcome (`applied`, `retry`, `failed`).
+pub const INBOUND_APPLICATIONS_TOTAL: &str = "odoo_bridge_inbound_applications_total";
 
-/// The connection's id.
+/// The connection's id (the order-delivery flow's id).
 pub const LABEL_CONNECTION: &str = "connection";
+/// A flow's id.
+pub const LABEL_FLOW: &str = "flow";
+/// A flow's kind (`order_delivery`, `marketplace`, `enrichment`).
+pub const LABEL_KIND: &str = "kind";
 /// A [`PollOutcome`] or a [`DeliveryOutcome`].
 pub const LABEL_OUTCOME: &str = "outcome";
 /// The packet's event name (`order.confirmed`, `order.updated`, `order.cancelled`).
@@ -183,6 +191,20 @@ pub const CATALOGUE: &[MetricDef] = &[
         seconds: false,
         labels: &[LABEL_STATE],
         help: "Connections known to the daemon, by state (active | paused).",
+    },
+    MetricDef {
+        name: FLOWS,
+        kind: MetricKind::Gauge,
+        seconds: false,
+        labels: &[LABEL_KIND, LABEL_STATE],
+        help: "Flows known to the daemon, by kind and state (active | paused).",
+    },
+    MetricDef {
+        name: INBOUND_APPLICATIONS_TOTAL,
+        kind: MetricKind::Counter,
+        seconds: false,
+        labels: &[LABEL_FLOW, LABEL_OUTCOME],
+        help: "Applications of inbound events, by flow and outcome (applied | retry | failed).",
     },
 ];
 

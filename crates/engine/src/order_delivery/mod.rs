@@ -1,17 +1,21 @@
 //! Order delivery (seed 002): confirmed `sale.order`s of many Odoo tenants, delivered as
-//! webhooks exactly once.
+//! webhooks exactly once, as a flow of the [runtime](crate::runtime).
 //!
-//! - [`poll::poll`] follows one connection's order feed, turns each changed order into a packet
-//!   (`order.confirmed`, then `order.updated` / `order.cancelled` with the next version) and
-//!   writes the page's packets together with the connection's cursor;
-//! - [`Dispatcher`] leases due packets from the outbox and sends them, through the target's
-//!   circuit breaker, recording each attempt with its retry schedule.
+//! - [`connection`]: a connection (a tenant with its order-delivery flow), as the CLI, the
+//!   TUI and the seed know it, and [`ConnectionStore`] to read and write it;
+//! - [`poll::poll`] follows one connection's order feed, turns each changed order into a
+//!   packet (`order.confirmed`, then `order.updated` / `order.cancelled` with the next
+//!   version) and writes the page's packets together with the feed's cursor;
+//! - [`OrderDeliveryFlow`] plugs both into the runtime, whose dispatcher sends the packets to
+//!   the connection's webhook.
 
-pub mod daemon;
-pub mod dispatch;
-pub mod heartbeat;
+pub mod connection;
+pub mod flow;
 pub mod poll;
 
-pub use daemon::{CycleOutcome, DaemonConfig};
-pub use dispatch::{DispatchReport, Dispatcher};
-pub use poll::{PollError, PollOptions, PollReport, poll};
+pub use connection::{
+    ApiKey, Connection, ConnectionStats, ConnectionStore, DeliverySettings, Event, EventSet,
+    WebhookSecret,
+};
+pub use flow::OrderDeliveryFlow;
+pub use poll::{PollError, PollTarget, packet_id, poll};

@@ -1,42 +1,33 @@
-//! One polling pass over a connection's orders.
+//! One polling pass over a connection's orders: the change feed from the cursor (rewound by
+//! the overlap), each page's orders turned into packets, written with the cursor in one
+//! transaction.
 
-use crate::change_feed::{ChangeFeed, FeedError};
-use crate::delivery_store::{Connection, DeliveryStore, Event, LatestPacket, NewPacket};
+use super::connection::{Event, EventSet, ORDER_FEED, WEBHOOK_TARGET};
+use crate::change_feed::{ChangeFeed, Checkpoint, FeedError};
+use crate::clock::Clock;
 use crate::mirror::content_hash;
-use crate::mirror_store::StoreError;
 use crate::order_payload::{self, OrderEvent, PayloadError, Source};
+use crate::runtime::{FlowError, PollReport};
+use crate::store::{FeedCursor, LatestPacket, NewPacket, OutboxStore, StoreError, Subject};
+use crate::webhook::FailureClass;
 use jiff::{SignedDuration, Timestamp};
 use odoo_rpc::{OdooClient, Record, field};
 use std::collections::HashMap;
 
-#[derive(Debug, Clone, Copy)]
-pub struct PollOptions {
-    /// How far the cursor is rewound on each pass: a transaction that commits late carries
-    /// an earlier `write_date` than rows already read.
+/// What order packets are about.
+pub const ORDER_MODEL: &str = "sale.order";
+
+/// Everything a pass needs to know about its connection.
+#[derive(Debug, Clone)]
+pub struct PollTarget<'a> {
+    pub flow_id: &'a str,
+    pub odoo_db: &'a str,
+    pub source: &'a Source,
+    pub events: EventSet,
+    /// How far the cursor is rewound on each pass.
     pub overlap: SignedDuration,
-    /// Attempts a new packet gets before it is FAILED (the seed's `max_attempts`).
+    /// Retries a new packet gets after its first send.
     pub max_attempts: u32,
-}
-
-impl Default for PollOptions {
-    fn default() -> PollOptions {
-        PollOptions {
-            overlap: SignedDuration::from_secs(120),
-            max_attempts: 5,
-        }
-    }
-}
-
-/// What one pass did.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct PollReport {
-    pub pages: u64,
-    /// Orders the feed returned (the overlap re-reads some every pass).
-    pub orders_found: u64,
-    /// New packets written to the outbox.
-    pub enqueued: u64,
-    /// Orders whose payload did not change since their last packet.
-    pub unchanged: u64,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -67,18 +58,28 @@ impl From<FeedError> for PollError {
 
 impl PollError {
     /// The failure class shown in logs and metrics.
-    pub fn failure_class(&self) -> &'static str {
+    pub fn failure_class(&self) -> FailureClass {
         match self {
-            PollError::Odoo(_) => "odoo_error",
+            PollError::Odoo(_) => FailureClass::OdooError,
             PollError::Feed(_) | PollError::Payload { .. } | PollError::Encoding { .. } => {
-                "schema_error"
+                FailureClass::SchemaError
             }
-            PollError::Store(_) => "store_error",
+            PollError::Store(_) => FailureClass::StoreError,
         }
     }
 
     pub fn is_authentication(&self) -> bool {
         matches!(self, PollError::Odoo(error) if error.is_authentication())
+    }
+}
+
+impl From<PollError> for FlowError {
+    fn from(error: PollError) -> FlowError {
+        FlowError {
+            class: error.failure_class(),
+            authentication: error.is_authentication(),
+            message: error.to_string(),
+        }
     }
 }
 
@@ -104,7 +105,7 @@ fn next_event(
     state: &str,
     latest: Option<&LatestPacket>,
     hash: &str,
-    connection: &Connection,
+    events: EventSet,
 ) -> Option<(OrderEvent, u32)> {
     let cancelled = state == "cancel";
     let (event, version) = match latest {
@@ -112,18 +113,15 @@ fn next_event(
         None if cancelled => return None,
         None => (OrderEvent::Confirmed, 1),
         Some(latest) if cancelled => {
-            if latest.event == Event::OrderCancelled {
+            if latest.event == Event::OrderCancelled.as_str() {
                 return None;
             }
             (OrderEvent::Cancelled, latest.version + 1)
         }
-        Some(latest) if latest.content_hash == hash => return None,
+        Some(latest) if latest.payload_hash == hash => return None,
         Some(latest) => (OrderEvent::Updated, latest.version + 1),
     };
-    connection
-        .events
-        .contains(event.into())
-        .then_some((event, version))
+    events.contains(event.into()).then_some((event, version))
 }
 
 /// The orders a pass reads: confirmed ones, and cancelled ones so that a delivered order's
@@ -134,28 +132,22 @@ fn feed_spec() -> crate::change_feed::FeedSpec {
     spec
 }
 
-/// Follows `connection`'s orders from its cursor (rewound by the overlap) to the end, writing
-/// each page's new packets together with the cursor.
-pub async fn poll<S: DeliveryStore>(
+/// Follows the orders from `cursor` (rewound by the overlap) to the end, writing each page's
+/// new packets together with the cursor, which moves on in `cursor` as pages are written.
+pub async fn poll<S: OutboxStore>(
     client: &OdooClient,
     store: &S,
-    connection: &Connection,
-    options: &PollOptions,
+    target: &PollTarget<'_>,
+    cursor: &mut Option<Checkpoint>,
+    clock: &Clock,
 ) -> Result<PollReport, PollError> {
-    let source = Source::odoo(
-        connection.id.clone(),
-        connection.store_id.clone(),
-        connection.client_id.clone(),
-    );
-    let from = connection
-        .cursor
-        .map(|checkpoint| checkpoint.rewound(options.overlap));
+    let from = cursor.map(|checkpoint| checkpoint.rewound(target.overlap));
     let mut feed = ChangeFeed::new(client, feed_spec(), from);
     let mut report = PollReport::default();
     while let Some(page) = feed.next_page().await? {
         report.pages += 1;
-        report.orders_found += page.records.len() as u64;
-        let fetched = order_payload::fetch(client, &connection.odoo_db, &page.records)
+        report.found += page.records.len() as u64;
+        let fetched = order_payload::fetch(client, target.odoo_db, &page.records)
             .await
             .map_err(|error| match error {
                 PayloadError::Odoo(error) => PollError::Odoo(error),
@@ -170,39 +162,44 @@ pub async fn poll<S: DeliveryStore>(
             .filter_map(|order| order.id().ok())
             .collect();
         let latest: HashMap<i64, LatestPacket> = store
-            .latest_packets(&connection.id, &ids)
+            .latest_packets(target.flow_id, ORDER_MODEL, &ids)
             .await?
             .into_iter()
-            .map(|packet| (packet.odoo_order_id, packet))
+            .map(|packet| (packet.subject_id, packet))
             .collect();
-        let now = Timestamp::now();
+        let now = clock.now();
         let mut packets = Vec::new();
         for order in fetched.orders() {
-            match packet_for(&fetched, order, &source, connection, &latest, options, now)? {
+            match packet_for(&fetched, order, target, &latest, now)? {
                 Some(packet) => packets.push(packet),
                 None => report.unchanged += 1,
             }
         }
         let counts = store
-            .enqueue_page(&connection.id, &packets, page.checkpoint, None)
+            .enqueue(
+                target.flow_id,
+                &packets,
+                Some(FeedCursor {
+                    feed: ORDER_FEED,
+                    checkpoint: page.checkpoint,
+                }),
+            )
             .await?;
+        *cursor = Some(page.checkpoint);
         report.enqueued += counts.inserted;
         tracing::debug!(
-            connection_id = %connection.id, orders = page.records.len(), enqueued = counts.inserted,
+            flow_id = %target.flow_id, orders = page.records.len(), enqueued = counts.inserted,
             already_stored = counts.already_stored, "order page written"
         );
     }
-    store.mark_synced(&connection.id, Timestamp::now()).await?;
     Ok(report)
 }
 
 fn packet_for(
     fetched: &order_payload::FetchedPage,
     order: &Record,
-    source: &Source,
-    connection: &Connection,
+    target: &PollTarget<'_>,
     latest: &HashMap<i64, LatestPacket>,
-    options: &PollOptions,
     now: Timestamp,
 ) -> Result<Option<NewPacket>, PollError> {
     let order_id = order.id().map_err(|error| PollError::Payload {
@@ -216,8 +213,8 @@ fn packet_for(
         order: order_id,
         source,
     };
-    let mut payload =
-        order_payload::build(fetched, order, OrderEvent::Confirmed, source).map_err(failed)?;
+    let mut payload = order_payload::build(fetched, order, OrderEvent::Confirmed, target.source)
+        .map_err(failed)?;
     // The hash leaves the event out: the same order content hashes alike whatever packet
     // carried it, so only a real change makes an update.
     let encoding = |error: serde_json::Error| PollError::Encoding {
@@ -230,21 +227,22 @@ fn packet_for(
     }
     let hash = content_hash(&content);
     let state = order.str("state").ok().flatten().unwrap_or_default();
-    let Some((event, version)) = next_event(state, latest.get(&order_id), &hash, connection) else {
+    let Some((event, version)) = next_event(state, latest.get(&order_id), &hash, target.events)
+    else {
         return Ok(None);
     };
     payload.event = event;
     let body = serde_json_canonicalizer::to_string(&payload).map_err(encoding)?;
     Ok(Some(NewPacket {
-        id: packet_id(&connection.id, order_id, version),
-        connection_id: connection.id.clone(),
-        odoo_order_id: order_id,
-        external_id: payload.external_id.clone(),
-        event: event.into(),
+        id: packet_id(target.flow_id, order_id, version),
+        subject: Subject::new(ORDER_MODEL, order_id),
+        reference: Some(payload.external_id.clone()),
+        target: WEBHOOK_TARGET.to_owned(),
+        event: Event::from(event).as_str().to_owned(),
         version,
-        body,
-        content_hash: hash,
-        max_attempts: options.max_attempts,
+        payload: body,
+        payload_hash: hash,
+        max_attempts: target.max_attempts,
         created_at: now,
     }))
 }

@@ -24,16 +24,16 @@
 //! are stale and ignored; only the probe decides. A [`Permit`] dropped without a result
 //! (its task was cancelled) frees the probe slot.
 //!
-//! The breaker is shared by many tasks (`Clone` shares the state) and reads time from an
-//! injectable clock, by default `tokio::time::Instant::now`, which follows
-//! `tokio::time::pause()` in tests.
+//! The breaker is shared by many tasks (`Clone` shares the state) and reads time from the
+//! engine's [`Clock`]: the system clock, or a manual one in tests.
 
 use super::failure::{DeliveryError, FailureClass, TargetHealth};
+use crate::clock::Clock;
+use jiff::{SignedDuration, Timestamp};
 use std::collections::HashMap;
 use std::fmt;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
-use tokio::time::Instant;
 
 /// When a [`CircuitBreaker`] opens and for how long.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -62,7 +62,7 @@ pub enum BreakerState {
     /// Sends go.
     Closed,
     /// Sends are refused until `until`.
-    Open { until: Instant },
+    Open { until: Timestamp },
     /// The cool-down is over: the next send is the probe, or the probe is out.
     HalfOpen,
 }
@@ -95,10 +95,8 @@ pub struct TargetSnapshot {
 pub struct Refused {
     pub key: String,
     /// When a probe will be let through; `None` while a probe is out (ask again after it).
-    pub retry_at: Option<Instant>,
+    pub retry_at: Option<Timestamp>,
 }
-
-type Clock = Arc<dyn Fn() -> Instant + Send + Sync>;
 
 /// Circuit breakers for every target, behind one lock held for a few instructions.
 #[derive(Clone)]
@@ -122,7 +120,7 @@ struct Target {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum State {
     Closed { failures: u32 },
-    Open { until: Instant },
+    Open { until: Timestamp },
     HalfOpen { probing: bool },
 }
 
@@ -136,20 +134,17 @@ impl fmt::Debug for CircuitBreaker {
 }
 
 impl CircuitBreaker {
-    /// Breakers on tokio's clock.
+    /// Breakers on the system clock.
     pub fn new(config: BreakerConfig) -> Self {
-        CircuitBreaker::with_clock(config, Instant::now)
+        CircuitBreaker::with_clock(config, Clock::system())
     }
 
     /// Breakers on the given clock.
-    pub fn with_clock(
-        config: BreakerConfig,
-        clock: impl Fn() -> Instant + Send + Sync + 'static,
-    ) -> Self {
+    pub fn with_clock(config: BreakerConfig, clock: Clock) -> Self {
         CircuitBreaker {
             inner: Arc::new(Inner {
                 config,
-                clock: Arc::new(clock),
+                clock,
                 targets: Mutex::new(HashMap::new()),
             }),
         }
@@ -231,8 +226,8 @@ impl CircuitBreaker {
         }
     }
 
-    fn now(&self) -> Instant {
-        (self.inner.clock)()
+    fn now(&self) -> Timestamp {
+        self.inner.clock.now()
     }
 
     fn lock(&self) -> MutexGuard<'_, HashMap<String, Target>> {
@@ -272,7 +267,7 @@ impl CircuitBreaker {
                         "circuit breaker open"
                     );
                     Some(State::Open {
-                        until: now + current.cool_down,
+                        until: later(now, current.cool_down),
                     })
                 } else {
                     Some(State::Closed { failures })
@@ -301,7 +296,7 @@ impl CircuitBreaker {
                     key.to_owned(),
                     Target {
                         state: State::Open {
-                            until: now + cool_down,
+                            until: later(now, cool_down),
                         },
                         cool_down,
                     },
@@ -329,7 +324,14 @@ impl CircuitBreaker {
     }
 }
 
-fn observe(state: State, now: Instant) -> BreakerState {
+fn later(now: Timestamp, by: Duration) -> Timestamp {
+    SignedDuration::try_from(by)
+        .ok()
+        .and_then(|by| now.checked_add(by).ok())
+        .unwrap_or(Timestamp::MAX)
+}
+
+fn observe(state: State, now: Timestamp) -> BreakerState {
     match state {
         State::Closed { .. } => BreakerState::Closed,
         State::Open { until } if now < until => BreakerState::Open { until },
@@ -405,20 +407,15 @@ pub fn target_key(url: &str) -> String {
 #[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
     use super::*;
-    use std::sync::atomic::{AtomicU64, Ordering};
 
-    /// A clock moved by hand, in milliseconds from a fixed start.
-    fn manual_clock() -> (Arc<AtomicU64>, impl Fn() -> Instant + Send + Sync + 'static) {
-        let start = Instant::now();
-        let offset = Arc::new(AtomicU64::new(0));
-        let read = offset.clone();
-        (offset, move || {
-            start + Duration::from_millis(read.load(Ordering::SeqCst))
-        })
+    /// A clock moved by hand from a fixed start.
+    fn manual_clock() -> (Clock, Clock) {
+        let clock = Clock::manual("2026-01-01T00:00:00Z".parse().unwrap());
+        (clock.clone(), clock)
     }
 
-    fn advance(offset: &AtomicU64, by: Duration) {
-        offset.fetch_add(u64::try_from(by.as_millis()).unwrap(), Ordering::SeqCst);
+    fn advance(clock: &Clock, by: Duration) {
+        clock.advance(SignedDuration::try_from(by).unwrap());
     }
 
     const KEY: &str = "https://hooks.example.com";

@@ -30,11 +30,14 @@ pub enum FailureClass {
     /// Odoo failed while the packet was being built (raised before sending).
     #[serde(rename = "odoo_error")]
     OdooError,
+    /// Our own store failed (raised before sending, or while recording).
+    #[serde(rename = "store_error")]
+    StoreError,
 }
 
 impl FailureClass {
     /// Every class, in the order above.
-    pub const ALL: [FailureClass; 7] = [
+    pub const ALL: [FailureClass; 8] = [
         FailureClass::NetworkError,
         FailureClass::Timeout,
         FailureClass::Http4xx,
@@ -42,6 +45,7 @@ impl FailureClass {
         FailureClass::RateLimited,
         FailureClass::SchemaError,
         FailureClass::OdooError,
+        FailureClass::StoreError,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -53,6 +57,7 @@ impl FailureClass {
             FailureClass::RateLimited => "rate_limited",
             FailureClass::SchemaError => "schema_error",
             FailureClass::OdooError => "odoo_error",
+            FailureClass::StoreError => "store_error",
         }
     }
 
@@ -66,7 +71,9 @@ impl FailureClass {
             // The receiver answered, deliberately: it is up, our packet was the problem.
             FailureClass::Http4xx => TargetHealth::Answering,
             // Raised before anything was sent: the target was not involved.
-            FailureClass::SchemaError | FailureClass::OdooError => TargetHealth::NotInvolved,
+            FailureClass::SchemaError | FailureClass::OdooError | FailureClass::StoreError => {
+                TargetHealth::NotInvolved
+            }
         }
     }
 }
@@ -161,7 +168,8 @@ mod tests {
                 "http_5xx",
                 "rate_limited",
                 "schema_error",
-                "odoo_error"
+                "odoo_error",
+                "store_error"
             ]
         );
         for class in FailureClass::ALL {

@@ -47,10 +47,10 @@ async fn unreachable_server_is_unavailable() {
         .connect_lazy_with(options);
     let store = PgStore::from_pool(pool);
     let error = store.migrate().await.unwrap_err();
-    assert!(matches!(error, StoreError::Unavailable(_)), "{error:?}");
+    assert!(matches!(error, StoreError::Unavailable { .. }), "{error:?}");
     assert!(!error.to_string().contains("not-in-messages"));
     let error = store.count("res.partner").await.unwrap_err();
-    assert!(matches!(error, StoreError::Unavailable(_)), "{error:?}");
+    assert!(matches!(error, StoreError::Unavailable { .. }), "{error:?}");
 }
 
 #[tokio::test]

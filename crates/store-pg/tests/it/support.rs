@@ -185,3 +185,15 @@ pub fn checkpoint(second: i64, last_id: i64) -> Checkpoint {
         last_id,
     }
 }
+
+/// A fresh migrated database for a contract test, dropped with the guard.
+pub async fn fresh() -> (TestDb, PgStore) {
+    let db = TestDb::new().await;
+    let store = db.store.clone();
+    (db, store)
+}
+
+/// A second store (another pool) on the same database, as another process would open it.
+pub async fn again(db: &TestDb) -> PgStore {
+    PgStore::connect(db.options()).await.unwrap()
+}

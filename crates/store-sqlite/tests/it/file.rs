@@ -106,7 +106,7 @@ async fn lock_excludes_a_second_store_until_released() {
 async fn opening_a_directory_is_unavailable() {
     let dir = tempfile::tempdir().unwrap();
     let error = SqliteStore::open(dir.path()).await.unwrap_err();
-    assert!(matches!(error, StoreError::Unavailable(_)), "{error:?}");
+    assert!(matches!(error, StoreError::Unavailable { .. }), "{error:?}");
 }
 
 #[tokio::test]

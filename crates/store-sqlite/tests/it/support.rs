@@ -28,3 +28,15 @@ pub fn row(odoo_id: i64, payload: Value) -> MirrorRow {
         payload,
     }
 }
+
+/// A fresh migrated store for a contract test, with the directory that holds its file.
+pub async fn fresh() -> (TempDir, SqliteStore) {
+    store().await
+}
+
+/// A second store on the same file, as another process would open it.
+pub async fn again(dir: &TempDir) -> SqliteStore {
+    SqliteStore::open(&dir.path().join("data").join("mirror.db"))
+        .await
+        .unwrap()
+}

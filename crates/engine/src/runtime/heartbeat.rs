@@ -1,14 +1,16 @@
-//! A running poller's heartbeat in the store: `odoo-bridge run` and the TUI's own poller
-//! write one every [`HEARTBEAT_EVERY`], so that a TUI opened on the same store shows that
-//! a daemon is running ("ATTACHED") and does not start a second poller. A clean shutdown
-//! removes the row; a crashed process's row is stale after [`HEARTBEAT_STALE_AFTER`].
+//! A running process's heartbeat in the store: every process that runs flows (`odoo-bridge
+//! run`, the TUI's own poller, `demo`) writes one every few seconds. The other processes on
+//! the same store read them to know which replicas are alive (the runtime spreads tenants
+//! over them) and whether a daemon runs at all (the TUI shows ATTACHED and starts no poller).
+//! A clean shutdown removes the row; a crashed process's row goes stale.
 
-use crate::delivery_store::{DaemonHeartbeat, DeliveryStore};
+use crate::clock::Clock;
+use crate::store::{CoordinationStore, Heartbeat};
 use jiff::{SignedDuration, Timestamp};
 use std::time::Duration;
 use tokio::sync::watch;
 
-/// How often a running poller writes its heartbeat.
+/// How often a running process writes its heartbeat.
 pub const HEARTBEAT_EVERY: Duration = Duration::from_secs(5);
 /// A heartbeat older than this belongs to a process that is gone (three missed beats).
 pub const HEARTBEAT_STALE_AFTER: SignedDuration = SignedDuration::from_secs(15);
@@ -25,37 +27,39 @@ pub fn worker_id() -> String {
     format!("{host}-{}-{suffix:08x}", std::process::id())
 }
 
-/// Whether `heartbeat` is recent enough at `now` for its poller to be running.
-pub fn is_fresh(heartbeat: &DaemonHeartbeat, now: Timestamp) -> bool {
+/// Whether `heartbeat` is recent enough at `now` for its process to be running.
+pub fn is_fresh(heartbeat: &Heartbeat, now: Timestamp) -> bool {
     now.duration_since(heartbeat.beat_at) <= HEARTBEAT_STALE_AFTER
 }
 
-/// Writes `worker_id`'s heartbeat now and every [`HEARTBEAT_EVERY`] until `shutdown`
-/// becomes true, then removes it. A failed write is logged and tried again at the next beat.
-pub async fn beat<S: DeliveryStore>(
+/// Writes `worker_id`'s heartbeat now and every `every` on `clock` until `shutdown` becomes
+/// true, then removes it. A failed write is logged and tried again at the next beat.
+pub async fn beat<S: CoordinationStore>(
     store: S,
     worker_id: String,
     kind: &'static str,
+    clock: Clock,
+    every: Duration,
     mut shutdown: watch::Receiver<bool>,
 ) {
-    let started_at = Timestamp::now();
+    let started_at = clock.now();
     loop {
-        let heartbeat = DaemonHeartbeat {
+        let heartbeat = Heartbeat {
             worker_id: worker_id.clone(),
             kind: kind.to_owned(),
             started_at,
-            beat_at: Timestamp::now(),
+            beat_at: clock.now(),
         };
         if let Err(error) = store.record_heartbeat(&heartbeat).await {
-            tracing::warn!(error = %error, "cannot write the daemon's heartbeat");
+            tracing::warn!(error = %error, "cannot write the heartbeat");
         }
         tokio::select! {
-            _ = tokio::time::sleep(HEARTBEAT_EVERY) => {}
+            _ = clock.sleep(every) => {}
             _ = shutdown.wait_for(|stop| *stop) => break,
         }
     }
     if let Err(error) = store.remove_heartbeat(&worker_id).await {
-        tracing::warn!(error = %error, "cannot remove the daemon's heartbeat");
+        tracing::warn!(error = %error, "cannot remove the heartbeat");
     }
 }
 
@@ -66,7 +70,7 @@ mod tests {
     #[test]
     fn a_heartbeat_goes_stale_after_three_missed_beats() {
         let now = Timestamp::from_second(1_800_000_000).unwrap_or(Timestamp::UNIX_EPOCH);
-        let at = |ago: i64| DaemonHeartbeat {
+        let at = |ago: i64| Heartbeat {
             worker_id: "w".into(),
             kind: "run".into(),
             started_at: now,

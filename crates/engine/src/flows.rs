@@ -1,0 +1,16 @@
+//! The flow kinds this version runs, by [`FlowKind`]: the runtime's standard factory.
+
+use crate::runtime::{FlowHandler, FlowSetup};
+use crate::store::{FlowKind, Store};
+
+/// The handler of `setup`'s flow, or why it cannot run here.
+pub fn build<S: Store>(setup: FlowSetup) -> Result<Box<dyn FlowHandler<S>>, String> {
+    match setup.flow.kind {
+        FlowKind::OrderDelivery => Ok(Box::new(crate::order_delivery::OrderDeliveryFlow::new(
+            setup,
+        )?)),
+        other => Err(format!(
+            "flows of kind {other} are not run by this version of odoo-bridge"
+        )),
+    }
+}

@@ -1,0 +1,186 @@
+//! A database written by release 0.1 (`tests/fixtures/release-0.1.sql`: a `pg_dump --inserts`
+//! made by `store-sqlite/tests/fixtures/make-release-0.1.sh` with that release's binary) is
+//! upgraded in place by this version: every connection, packet (with its status, attempts and
+//! schedule), cycle, breaker state, cursor and mirrored row is kept, and no packet delivered
+//! before is claimable again. Every later schema change keeps this test passing.
+
+use crate::support::TestDb;
+use engine::change_feed::Checkpoint;
+use engine::mirror_store::MirrorStore;
+use engine::order_delivery::ConnectionStore;
+use engine::store::{
+    BreakerStatus, CoordinationStore, OutboxStore, PacketFilter, SyncLogStore, TenantStore,
+};
+use jiff::{SignedDuration, Timestamp};
+use sqlx::postgres::PgConnection;
+use sqlx::{AssertSqlSafe, Connection, Executor, Row};
+use std::collections::{BTreeMap, BTreeSet};
+use store_pg::PgStore;
+
+const FIXTURE: &str = include_str!("../fixtures/release-0.1.sql");
+
+fn ts(text: &str) -> Timestamp {
+    text.parse().unwrap()
+}
+
+/// An empty database (the template is migrated: drop everything first) holding the dump.
+async fn load_fixture(db: &TestDb) -> PgConnection {
+    let mut connection = PgConnection::connect_with(&db.options()).await.unwrap();
+    sqlx::raw_sql("DROP SCHEMA public CASCADE; CREATE SCHEMA public;")
+        .execute(&mut connection)
+        .await
+        .unwrap();
+    sqlx::raw_sql(AssertSqlSafe(FIXTURE))
+        .execute(&mut connection)
+        .await
+        .unwrap();
+    // The dump empties the session's search_path; this connection is closed after reading.
+    connection
+        .execute("SET search_path TO public")
+        .await
+        .unwrap();
+    connection
+}
+
+#[tokio::test]
+async fn a_release_0_1_database_migrates_in_place_and_keeps_everything() {
+    let db = TestDb::new().await;
+    let mut old = load_fixture(&db).await;
+    let text_ts = |column: &str| {
+        format!("to_char({column} AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')")
+    };
+    let connections: Vec<(String, String, bool, Option<String>, Option<i64>)> =
+        sqlx::query(AssertSqlSafe(format!(
+            "SELECT id, name, is_active, {} AS second, cursor_id FROM connections ORDER BY name",
+            text_ts("cursor_second")
+        )))
+        .fetch_all(&mut old)
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r.get("id"),
+                r.get("name"),
+                r.get("is_active"),
+                r.get("second"),
+                r.get("cursor_id"),
+            )
+        })
+        .collect();
+    let packets: BTreeMap<String, (String, i64, i64, String, String)> =
+        sqlx::query(AssertSqlSafe(format!(
+            "SELECT id, status, version, attempts, {} AS next, body FROM outbox",
+            text_ts("next_attempt_at")
+        )))
+        .fetch_all(&mut old)
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r.get::<String, _>("id"),
+                (
+                    r.get("status"),
+                    r.get("version"),
+                    r.get("attempts"),
+                    r.get("next"),
+                    r.get("body"),
+                ),
+            )
+        })
+        .collect();
+    let cycles: i64 = sqlx::query_scalar("SELECT count(*) FROM sync_log")
+        .fetch_one(&mut old)
+        .await
+        .unwrap();
+    let breakers: BTreeMap<String, String> =
+        sqlx::query_as::<_, (String, String)>("SELECT connection_id, state FROM breaker_states")
+            .fetch_all(&mut old)
+            .await
+            .unwrap()
+            .into_iter()
+            .collect();
+    let max_cycle: i64 = sqlx::query_scalar("SELECT max(id) FROM sync_log")
+        .fetch_one(&mut old)
+        .await
+        .unwrap();
+    old.close().await.unwrap();
+    assert_eq!(connections.len(), 3);
+    assert!(breakers.values().any(|state| state == "open"));
+
+    let store = PgStore::connect(db.options()).await.unwrap();
+    store.migrate().await.unwrap();
+    store.migrate().await.unwrap();
+
+    let now_connections = store.connections().await.unwrap();
+    assert_eq!(now_connections.len(), 3);
+    for (id, name, active, second, last_id) in &connections {
+        let now = now_connections.iter().find(|c| &c.id == id).unwrap();
+        assert_eq!(&now.name, name);
+        assert_eq!(now.is_active, *active);
+        let expected = second.as_ref().map(|second| Checkpoint {
+            second: ts(second),
+            last_id: last_id.unwrap(),
+        });
+        assert_eq!(now.cursor, expected, "{name}'s cursor");
+    }
+    let stored = store.packets(&PacketFilter::default()).await.unwrap();
+    assert_eq!(stored.len(), packets.len());
+    for packet in &stored {
+        let (status, version, attempts, next, body) = &packets[&packet.id];
+        assert_eq!(packet.status.as_str(), status);
+        assert_eq!(i64::from(packet.version), *version);
+        assert_eq!(i64::from(packet.attempts), *attempts);
+        assert_eq!(packet.next_attempt_at, ts(next));
+        assert_eq!(&packet.payload, body);
+    }
+    let far = Timestamp::now() + SignedDuration::from_hours(24 * 365);
+    let claimed = store
+        .claim_due(
+            "upgrade-test",
+            None,
+            far,
+            SignedDuration::from_secs(60),
+            10_000,
+        )
+        .await
+        .unwrap();
+    let claimed: BTreeSet<String> = claimed.into_iter().map(|p| p.id).collect();
+    let pending: BTreeSet<String> = packets
+        .iter()
+        .filter(|(_, p)| p.0 == "PENDING")
+        .map(|(id, _)| id.clone())
+        .collect();
+    assert!(!claimed.is_empty());
+    assert!(claimed.is_subset(&pending), "{claimed:?}");
+    assert_eq!(
+        store.cycles(None, 0).await.unwrap().len(),
+        usize::try_from(cycles).unwrap()
+    );
+    for breaker in store.breaker_states().await.unwrap() {
+        assert_eq!(
+            breaker.status,
+            BreakerStatus::parse(&breakers[&breaker.flow_id]).unwrap()
+        );
+    }
+    // New cycles get new ids after the copied ones.
+    store
+        .record_cycles(&[engine::store::CycleLog {
+            flow_id: now_connections[0].id.clone(),
+            started_at: Timestamp::now(),
+            found: 0,
+            sent: 0,
+            failed: 0,
+            held_back: 0,
+            error_message: None,
+            duration_ms: 1,
+        }])
+        .await
+        .unwrap();
+    assert!(store.cycles(None, 1).await.unwrap()[0].id > max_cycle);
+    assert!(store.checkpoint("sale.order").await.unwrap().is_some());
+    assert!(store.count("res.partner").await.unwrap().0 > 0);
+    assert_eq!(store.tenants().await.unwrap().len(), 3);
+    store.close().await;
+}
