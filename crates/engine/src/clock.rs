@@ -108,9 +108,10 @@ mod tests {
     async fn a_manual_clock_wakes_its_sleepers_when_moved_past_their_deadline() {
         let start: Timestamp = "2026-01-01T00:00:00Z".parse().unwrap();
         let clock = Clock::manual(start);
+        let deadline = start + SignedDuration::from_secs(60);
         let sleeper = {
             let clock = clock.clone();
-            tokio::spawn(async move { clock.sleep(Duration::from_secs(60)).await })
+            tokio::spawn(async move { clock.sleep_until(deadline).await })
         };
         clock.advance(SignedDuration::from_secs(59));
         tokio::task::yield_now().await;

@@ -39,12 +39,9 @@ pub trait PacketSender: Send + Sync {
     /// The breaker key of the packet's target.
     fn target_key(&self, packet: &Packet) -> String;
 
-    /// One attempt to send `packet`, signed as of `now` where the target wants signatures.
-    fn send<'a>(
-        &'a self,
-        packet: &'a Packet,
-        now: jiff::Timestamp,
-    ) -> BoxFuture<'a, Result<Delivered, DeliveryError>>;
+    /// One attempt to send `packet`. Signatures carry the wall clock's time, whatever clock
+    /// schedules the attempts: the receiver checks them against its own.
+    fn send<'a>(&'a self, packet: &'a Packet) -> BoxFuture<'a, Result<Delivered, DeliveryError>>;
 }
 
 /// What one [`Dispatcher::deliver_due`] did.
@@ -182,7 +179,7 @@ impl Dispatcher {
         };
         let started_at = self.clock.now();
         let timer = std::time::Instant::now();
-        let result = sender.send(&packet, started_at).await;
+        let result = sender.send(&packet).await;
         permit.record(&result);
         let elapsed = timer.elapsed();
         ::metrics::histogram!(m::DELIVERY_SECONDS).record(elapsed.as_secs_f64());

@@ -115,11 +115,7 @@ impl PacketSender for OrderDeliveryFlow {
         target_key(&self.settings.webhook_url)
     }
 
-    fn send<'a>(
-        &'a self,
-        packet: &'a Packet,
-        now: jiff::Timestamp,
-    ) -> BoxFuture<'a, Result<Delivered, DeliveryError>> {
+    fn send<'a>(&'a self, packet: &'a Packet) -> BoxFuture<'a, Result<Delivered, DeliveryError>> {
         Box::pin(async move {
             let outgoing = crate::webhook::Packet {
                 id: packet.id.clone(),
@@ -127,12 +123,7 @@ impl PacketSender for OrderDeliveryFlow {
                 body: bytes::Bytes::from(packet.payload.clone()),
             };
             self.webhooks
-                .send_at(
-                    &self.settings.webhook_url,
-                    &self.secret,
-                    &outgoing,
-                    std::time::SystemTime::from(now),
-                )
+                .send(&self.settings.webhook_url, &self.secret, &outgoing)
                 .await
         })
     }

@@ -6,12 +6,13 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::IntoResponse;
-use engine::delivery_store::{
-    Connection, DeliveryStore, Event, EventSet, PacketFilter, PacketStatus,
-};
-use engine::order_delivery::{Dispatcher, PollOptions, poll};
+use engine::clock::Clock;
+use engine::order_delivery::{Connection, ConnectionStore, EventSet, OrderDeliveryFlow};
+use engine::outbox::{DispatchReport, Dispatcher};
+use engine::runtime::{FlowHandler, FlowOptions, FlowSetup, PollReport};
+use engine::store::{BreakerStatus, CoordinationStore, OutboxStore, PacketFilter, PacketStatus};
 use engine::webhook::{
-    BreakerConfig, CircuitBreaker, RetrySchedule, SenderConfig, Verifier, WebhookSecret,
+    BreakerConfig, CircuitBreaker, FailureClass, SenderConfig, Verifier, WebhookSecret,
     WebhookSender,
 };
 use jiff::{SignedDuration, Timestamp};
@@ -82,6 +83,7 @@ struct World {
     store: SqliteStore,
     connection_id: String,
     dispatcher: Dispatcher,
+    flow: OrderDeliveryFlow,
     receiver: Receiver,
     _dir: tempfile::TempDir,
 }
@@ -110,11 +112,14 @@ impl World {
         let store = SqliteStore::open(&dir.path().join("delivery.db"))
             .await
             .unwrap();
-        store.migrate_delivery().await.unwrap();
+        engine::mirror_store::MirrorStore::migrate(&store)
+            .await
+            .unwrap();
         let (url, receiver) = start_receiver().await;
         let now = Timestamp::now();
         let connection = Connection {
             id: "00112233aabbccdd".into(),
+            tenant_id: "ddccbbaa33221100".into(),
             name: "Tienda Ñandú".into(),
             odoo_url: running.url(),
             odoo_db: config.database.clone(),
@@ -134,15 +139,13 @@ impl World {
             updated_at: now,
         };
         store.insert_connection(&connection).await.unwrap();
-        let dispatcher = Dispatcher {
-            sender: WebhookSender::new(SenderConfig::default()).unwrap(),
-            breaker: CircuitBreaker::new(BreakerConfig::default()),
-            schedule: RetrySchedule::default(),
-            owner: "test-worker".into(),
-            lease: SignedDuration::from_secs(120),
-            batch: 16,
-            clock: engine::clock::Clock::system(),
-        };
+        let mut dispatcher = Dispatcher::new(
+            "test-worker".into(),
+            std::time::Duration::from_secs(30),
+            Clock::system(),
+        );
+        dispatcher.batch = 16;
+        let flow = order_flow(&connection, &client, Clock::system());
         World {
             sim,
             _running: running,
@@ -150,9 +153,28 @@ impl World {
             store,
             connection_id: connection.id,
             dispatcher,
+            flow,
             receiver,
             _dir: dir,
         }
+    }
+
+    /// The flow again, on another clock (a manual one walks the retry schedule).
+    async fn flow_on(&self, clock: &Clock) -> OrderDeliveryFlow {
+        order_flow(&self.connection().await, &self.client, clock.clone())
+    }
+
+    async fn poll(&self) -> PollReport {
+        FlowHandler::<SqliteStore>::poll(&self.flow, &self.store)
+            .await
+            .unwrap()
+    }
+
+    async fn deliver(&self, dispatcher: &Dispatcher, flow: &OrderDeliveryFlow) -> DispatchReport {
+        dispatcher
+            .deliver_due(&self.store, &self.connection_id, flow)
+            .await
+            .unwrap()
     }
 
     async fn connection(&self) -> Connection {
@@ -163,25 +185,9 @@ impl World {
             .unwrap()
     }
 
-    async fn cycle(
-        &self,
-    ) -> (
-        engine::order_delivery::PollReport,
-        engine::order_delivery::DispatchReport,
-    ) {
-        let polled = poll(
-            &self.client,
-            &self.store,
-            &self.connection().await,
-            &PollOptions::default(),
-        )
-        .await
-        .unwrap();
-        let sent = self
-            .dispatcher
-            .deliver_due(&self.store, &self.connection().await)
-            .await
-            .unwrap();
+    async fn cycle(&self) -> (PollReport, DispatchReport) {
+        let polled = self.poll().await;
+        let sent = self.deliver(&self.dispatcher, &self.flow).await;
         (polled, sent)
     }
 
@@ -198,6 +204,18 @@ impl World {
             .await
             .unwrap()
     }
+}
+
+fn order_flow(connection: &Connection, client: &OdooClient, clock: Clock) -> OrderDeliveryFlow {
+    OrderDeliveryFlow::new(FlowSetup {
+        tenant: connection.tenant(),
+        flow: connection.flow(),
+        odoo: client.clone(),
+        webhooks: WebhookSender::new(SenderConfig::default()).unwrap(),
+        clock,
+        options: FlowOptions::default(),
+    })
+    .unwrap()
 }
 
 #[tokio::test]
@@ -227,10 +245,7 @@ async fn each_confirmed_order_is_delivered_once_then_updates_and_cancellations_f
 
     // Nothing changed: the overlap re-reads orders, nothing is sent again.
     let (polled, sent) = world.cycle().await;
-    assert!(
-        polled.orders_found > 0,
-        "the overlap re-reads recent orders"
-    );
+    assert!(polled.found > 0, "the overlap re-reads recent orders");
     assert_eq!((polled.enqueued, sent.delivered), (0, 0));
 
     // One order changes, another is cancelled.
@@ -320,7 +335,7 @@ async fn a_failing_receiver_gets_retries_on_schedule_and_a_410_fails_for_good() 
         .filter(|packet| packet.attempts == 1)
         .collect();
     for packet in &tried {
-        assert_eq!(packet.failure_class.as_deref(), Some("http_5xx"));
+        assert_eq!(packet.failure_class, Some(FailureClass::Http5xx));
         let wait = packet.next_attempt_at.duration_since(packet.updated_at);
         assert!(
             wait >= SignedDuration::from_secs(15) && wait <= SignedDuration::from_secs(30),
@@ -337,7 +352,7 @@ async fn a_failing_receiver_gets_retries_on_schedule_and_a_410_fails_for_good() 
 
     // The receiver now refuses for good: a due packet becomes FAILED after one attempt.
     world.receiver.status.store(410, Ordering::SeqCst);
-    let first = &pending[0];
+    let first = tried[0];
     world
         .store
         .retry_now(&first.id, Timestamp::now())
@@ -347,31 +362,31 @@ async fn a_failing_receiver_gets_retries_on_schedule_and_a_410_fails_for_good() 
         breaker: CircuitBreaker::new(BreakerConfig::default()),
         ..world.dispatcher.clone()
     };
-    fresh
-        .deliver_due(&world.store, &world.connection().await)
-        .await
-        .unwrap();
+    world.deliver(&fresh, &world.flow).await;
     let packet = world.store.packet(&first.id).await.unwrap().unwrap();
     assert_eq!(packet.status, PacketStatus::Failed);
-    assert_eq!(packet.failure_class.as_deref(), Some("http_4xx"));
-    assert_eq!(packet.event, Event::OrderConfirmed);
+    assert_eq!(packet.failure_class, Some(FailureClass::Http4xx));
+    assert_eq!(packet.event, "order.confirmed");
+    // Every attempt is in the packet's history, with what the receiver answered.
+    let history = world.store.attempts(&first.id).await.unwrap();
+    assert_eq!(
+        history
+            .iter()
+            .map(|a| (a.outcome.as_str(), a.status_code))
+            .collect::<Vec<_>>(),
+        [("retry", Some(503)), ("failed", Some(410))]
+    );
 }
 
 /// A dispatcher on a manual clock: the retry schedule is walked in milliseconds.
-fn manual_dispatcher(world: &World, clock: &engine::clock::Clock, threshold: u32) -> Dispatcher {
-    let breaker_clock = clock.clone();
-    let origin = Timestamp::now();
-    let base = tokio::time::Instant::now();
+fn manual_dispatcher(world: &World, clock: &Clock, threshold: u32) -> Dispatcher {
     Dispatcher {
         breaker: CircuitBreaker::with_clock(
             BreakerConfig {
                 failure_threshold: threshold,
                 ..BreakerConfig::default()
             },
-            move || {
-                let elapsed = breaker_clock.now().duration_since(origin);
-                base + std::time::Duration::try_from(elapsed).unwrap_or_default()
-            },
+            clock.clone(),
         ),
         clock: clock.clone(),
         ..world.dispatcher.clone()
@@ -382,23 +397,14 @@ fn manual_dispatcher(world: &World, clock: &engine::clock::Clock, threshold: u32
 async fn retries_follow_the_seeds_schedule_then_the_packet_fails() {
     let world = World::new().await;
     world.receiver.status.store(503, Ordering::SeqCst);
-    let clock = engine::clock::Clock::manual(Timestamp::now());
+    let clock = Clock::manual(Timestamp::now());
     let dispatcher = manual_dispatcher(&world, &clock, 1_000);
-    poll(
-        &world.client,
-        &world.store,
-        &world.connection().await,
-        &PollOptions::default(),
-    )
-    .await
-    .unwrap();
+    let flow = world.flow_on(&clock).await;
+    world.poll().await;
     let mut waits: HashMap<String, Vec<SignedDuration>> = HashMap::new();
     for _ in 0..20 {
         let before = clock.now();
-        dispatcher
-            .deliver_due(&world.store, &world.connection().await)
-            .await
-            .unwrap();
+        world.deliver(&dispatcher, &flow).await;
         let pending = world
             .store
             .packets(&PacketFilter {
@@ -425,7 +431,7 @@ async fn retries_follow_the_seeds_schedule_then_the_packet_fails() {
     for packet in &all {
         assert_eq!(packet.status, PacketStatus::Failed, "{packet:?}");
         assert_eq!(packet.attempts, 6, "one send and five retries");
-        assert_eq!(packet.failure_class.as_deref(), Some("http_5xx"));
+        assert_eq!(packet.failure_class, Some(FailureClass::Http5xx));
         let waits = &waits[&packet.id];
         assert_eq!(waits.len(), 5, "{waits:?}");
         for (retry, wait) in waits.iter().enumerate() {
@@ -442,16 +448,10 @@ async fn retries_follow_the_seeds_schedule_then_the_packet_fails() {
 #[tokio::test]
 async fn retry_after_is_honoured_and_the_breaker_opens_then_recovers() {
     let world = World::new().await;
-    poll(
-        &world.client,
-        &world.store,
-        &world.connection().await,
-        &PollOptions::default(),
-    )
-    .await
-    .unwrap();
-    let clock = engine::clock::Clock::manual(Timestamp::now());
+    world.poll().await;
+    let clock = Clock::manual(Timestamp::now());
     let dispatcher = manual_dispatcher(&world, &clock, 5);
+    let flow = world.flow_on(&clock).await;
     let total = world
         .store
         .packets(&PacketFilter::default())
@@ -464,10 +464,7 @@ async fn retry_after_is_honoured_and_the_breaker_opens_then_recovers() {
     world.receiver.status.store(429, Ordering::SeqCst);
     *world.receiver.retry_after.lock().unwrap() = Some("400".into());
     let start = clock.now();
-    let report = dispatcher
-        .deliver_due(&world.store, &world.connection().await)
-        .await
-        .unwrap();
+    let report = world.deliver(&dispatcher, &flow).await;
     assert_eq!(
         report.retried, 5,
         "five failures open the breaker: {report:?}"
@@ -475,7 +472,7 @@ async fn retry_after_is_honoured_and_the_breaker_opens_then_recovers() {
     assert!(report.held_back >= 1, "{report:?}");
     let pending = world.store.packets(&PacketFilter::default()).await.unwrap();
     for packet in pending.iter().filter(|packet| packet.attempts == 1) {
-        assert_eq!(packet.failure_class.as_deref(), Some("rate_limited"));
+        assert_eq!(packet.failure_class, Some(FailureClass::RateLimited));
         assert!(
             packet.next_attempt_at.duration_since(start) >= SignedDuration::from_secs(399),
             "{packet:?} {start}"
@@ -487,21 +484,19 @@ async fn retry_after_is_honoured_and_the_breaker_opens_then_recovers() {
     );
 
     // The daemon records the breaker for `connections show`.
-    let record = dispatcher.breaker_record(&world.connection().await);
-    assert_eq!(record.state, "open");
+    let target = engine::webhook::target_key(&world.connection().await.webhook_url);
+    let record = dispatcher.breaker_record(&world.connection_id, "webhook", &target);
+    assert_eq!(record.status, BreakerStatus::Open);
     world.store.set_breaker_state(&record).await.unwrap();
     let recorded = world.store.breaker_states().await.unwrap();
     assert_eq!(recorded.len(), 1);
-    assert_eq!(recorded[0].state, "open");
+    assert_eq!(recorded[0].status, BreakerStatus::Open);
     assert!(recorded[0].open_until.is_some());
 
     // While open, nothing is sent.
     let before = world.deliveries().len();
     clock.advance(SignedDuration::from_secs(10));
-    dispatcher
-        .deliver_due(&world.store, &world.connection().await)
-        .await
-        .unwrap();
+    world.deliver(&dispatcher, &flow).await;
     assert_eq!(world.deliveries().len(), before);
 
     // The target is back; after the cool-down one probe goes through, closes the breaker,
@@ -510,18 +505,15 @@ async fn retry_after_is_honoured_and_the_breaker_opens_then_recovers() {
     *world.receiver.retry_after.lock().unwrap() = None;
     clock.advance(SignedDuration::from_secs(500));
     for _ in 0..5 {
-        dispatcher
-            .deliver_due(&world.store, &world.connection().await)
-            .await
-            .unwrap();
+        world.deliver(&dispatcher, &flow).await;
         clock.advance(SignedDuration::from_secs(120));
     }
-    let record = dispatcher.breaker_record(&world.connection().await);
-    assert_eq!(record.state, "closed");
+    let record = dispatcher.breaker_record(&world.connection_id, "webhook", &target);
+    assert_eq!(record.status, BreakerStatus::Closed);
     world.store.set_breaker_state(&record).await.unwrap();
     assert_eq!(
-        world.store.breaker_states().await.unwrap()[0].state,
-        "closed"
+        world.store.breaker_states().await.unwrap()[0].status,
+        BreakerStatus::Closed
     );
     let delivered: Vec<_> = world.deliveries().into_iter().map(|(id, _)| id).collect();
     assert_eq!(delivered.len(), total, "each packet exactly once");

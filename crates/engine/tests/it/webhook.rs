@@ -11,7 +11,7 @@ use engine::webhook::{
     BreakerConfig, BreakerState, CircuitBreaker, DeliveryError, FailureClass, Packet, SenderConfig,
     Verifier, WebhookSecret, WebhookSender, target_key,
 };
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
@@ -433,12 +433,8 @@ async fn the_breaker_opens_on_a_failing_receiver_probes_once_and_closes() {
     let running = start_receiver().await;
     // Real HTTP does not mix with paused time (the runtime would jump to the call's
     // timeout while waiting on the socket), so this breaker reads a hand-moved clock.
-    let start = tokio::time::Instant::now();
-    let offset_ms = Arc::new(AtomicU64::new(0));
-    let read = offset_ms.clone();
-    let breaker = CircuitBreaker::with_clock(BreakerConfig::default(), move || {
-        start + Duration::from_millis(read.load(Ordering::SeqCst))
-    });
+    let clock = engine::clock::Clock::manual(jiff::Timestamp::now());
+    let breaker = CircuitBreaker::with_clock(BreakerConfig::default(), clock.clone());
     let key = target_key(&running.url("/flaky"));
     running.receiver.down.store(true, Ordering::SeqCst);
 
@@ -460,14 +456,14 @@ async fn the_breaker_opens_on_a_failing_receiver_probes_once_and_closes() {
     assert_eq!(running.count(), sent, "nothing reaches a target while open");
 
     // Cool-down over: one probe, which fails and re-opens it.
-    offset_ms.fetch_add(60_000, Ordering::SeqCst);
+    clock.advance(jiff::SignedDuration::from_secs(60));
     assert_eq!(breaker.state(&key), BreakerState::HalfOpen);
     assert!(guarded_send(&breaker, &running, "/flaky").await.is_some());
     assert!(matches!(breaker.state(&key), BreakerState::Open { .. }));
     assert!(guarded_send(&breaker, &running, "/flaky").await.is_none());
 
     // Next cool-down (doubled) over, the receiver back: the probe closes it.
-    offset_ms.fetch_add(120_000, Ordering::SeqCst);
+    clock.advance(jiff::SignedDuration::from_secs(120));
     running.receiver.down.store(false, Ordering::SeqCst);
     let probe = breaker.try_acquire(&key).unwrap();
     assert!(probe.is_probe());
@@ -492,12 +488,15 @@ async fn the_breaker_opens_on_a_failing_receiver_probes_once_and_closes() {
 }
 
 #[tokio::test]
-async fn the_breaker_refuses_an_unreachable_target_under_paused_time() {
-    tokio::time::pause();
-    let breaker = CircuitBreaker::new(BreakerConfig {
-        failure_threshold: 3,
-        ..BreakerConfig::default()
-    });
+async fn the_breaker_refuses_an_unreachable_target_on_a_manual_clock() {
+    let clock = engine::clock::Clock::manual(jiff::Timestamp::now());
+    let breaker = CircuitBreaker::with_clock(
+        BreakerConfig {
+            failure_threshold: 3,
+            ..BreakerConfig::default()
+        },
+        clock.clone(),
+    );
     let key = "http://127.0.0.1:9";
     for _ in 0..3 {
         breaker
@@ -511,9 +510,9 @@ async fn the_breaker_refuses_an_unreachable_target_under_paused_time() {
     assert_eq!(breaker.snapshot().len(), 1);
     assert_eq!(breaker.snapshot()[0].state.as_str(), "open");
 
-    tokio::time::advance(Duration::from_secs(30)).await;
+    clock.advance(jiff::SignedDuration::from_secs(30));
     assert!(breaker.try_acquire(key).is_err());
-    tokio::time::advance(Duration::from_secs(30)).await;
+    clock.advance(jiff::SignedDuration::from_secs(30));
     assert_eq!(breaker.state(key), BreakerState::HalfOpen);
 
     // Many tasks race for the probe: exactly one gets it.
