@@ -13,7 +13,7 @@ mod commands;
 mod exit;
 mod logging;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 use exit::{Exit, Failure};
 use std::process::ExitCode;
 
@@ -22,6 +22,9 @@ use std::process::ExitCode;
 ///
 /// Start here: `odoo-bridge sim` runs a simulated Odoo, then `odoo-bridge odoo ping`
 /// checks a connection to it (or to your real Odoo).
+/// Where `--help` lists the options every command takes, apart from the command's own.
+const GLOBAL_OPTIONS: &str = "Global options";
+
 #[derive(Debug, Parser)]
 #[command(
     name = "odoo-bridge",
@@ -31,13 +34,25 @@ use std::process::ExitCode;
     propagate_version = true
 )]
 struct Cli {
-    /// Log level or filter (error, warn, info, debug, trace, or e.g. "odoo_rpc=debug").
-    /// Also read from ODOO_BRIDGE_LOG_LEVEL, or from the seed's POLLER_LOG_LEVEL
-    /// (DEBUG | INFO | WARNING | ERROR).
-    #[arg(long, global = true, env = "ODOO_BRIDGE_LOG_LEVEL")]
+    /// Log level or filter (off, error, warn, info, debug, trace, or e.g.
+    /// "info,odoo_rpc=debug"). Also read from ODOO_BRIDGE_LOG_LEVEL, or from the seed's
+    /// POLLER_LOG_LEVEL (DEBUG | INFO | WARNING | ERROR). Logs go to stderr.
+    #[arg(
+        long,
+        global = true,
+        env = "ODOO_BRIDGE_LOG_LEVEL",
+        value_parser = logging::parse_level,
+        help_heading = GLOBAL_OPTIONS
+    )]
     log_level: Option<String>,
-    /// Log format (`auto`: JSON lines unless the log stream is a terminal).
-    #[arg(long, global = true, value_enum, default_value_t = logging::LogFormat::Auto)]
+    /// Log format (`auto`: JSON lines unless stderr is a terminal).
+    #[arg(
+        long,
+        global = true,
+        value_enum,
+        default_value_t = logging::LogFormat::Auto,
+        help_heading = GLOBAL_OPTIONS
+    )]
     log_format: logging::LogFormat,
     #[command(subcommand)]
     command: Command,
@@ -85,22 +100,28 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let level = cli
-        .log_level
-        .clone()
-        .or_else(|| std::env::var("POLLER_LOG_LEVEL").ok())
-        .unwrap_or_else(|| "info".to_owned());
-    let stream = if matches!(cli.command, Command::Run(_)) {
-        logging::LogStream::Stdout
-    } else {
-        logging::LogStream::Stderr
+    let level = match &cli.log_level {
+        Some(level) => level.clone(),
+        None => match std::env::var("POLLER_LOG_LEVEL") {
+            // Checked like --log-level, and refused the same way (clap's message, exit 2).
+            Ok(seed_level) => match logging::parse_level(&seed_level) {
+                Ok(level) => level,
+                Err(error) => Cli::command()
+                    .error(
+                        clap::error::ErrorKind::InvalidValue,
+                        format!("POLLER_LOG_LEVEL={seed_level:?}: {error}"),
+                    )
+                    .exit(),
+            },
+            Err(_) => "info".to_owned(),
+        },
     };
     // The TUI owns the screen: it logs only to a file (`tui --log-file`).
     if !matches!(cli.command, Command::Tui(_))
-        && let Err(error) = logging::init(&level, cli.log_format, stream)
+        && let Err(error) = logging::init(&level, cli.log_format)
     {
         eprintln!("error: {error}");
-        return Exit::Config.into();
+        return Exit::Failure.into();
     }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -140,6 +161,7 @@ fn main() -> ExitCode {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
     use super::Cli;
     use clap::CommandFactory;
@@ -147,5 +169,28 @@ mod tests {
     #[test]
     fn the_command_line_definition_is_consistent() {
         Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn help_lists_the_global_options_apart_from_a_commands_own() {
+        let mut command = Cli::command();
+        // Global options reach the subcommands when the command is built, as parsing does.
+        command.build();
+        let help = command
+            .find_subcommand_mut("runs")
+            .expect("runs")
+            .render_help()
+            .to_string();
+        let (own, global) = help
+            .split_once("Global options:")
+            .unwrap_or_else(|| panic!("no global section in:\n{help}"));
+        assert!(
+            own.contains("--limit") && !own.contains("--log-level"),
+            "{help}"
+        );
+        assert!(
+            global.contains("--log-level") && global.contains("--log-format"),
+            "{help}"
+        );
     }
 }

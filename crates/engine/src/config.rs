@@ -7,6 +7,7 @@
 use odoo_rpc::{ApiKey, Domain};
 use serde::Deserialize;
 use serde_saphyr::Spanned;
+use std::collections::HashMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
@@ -49,12 +50,21 @@ impl fmt::Debug for Secret {
     }
 }
 
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Clone)]
 pub struct OdooSection {
+    /// Checked like every Odoo URL ([`odoo_rpc::check_base_url`]), without a trailing slash.
     pub base_url: String,
     pub database: String,
     pub username: String,
+}
+
+/// The `odoo` section as written, positions kept for messages.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawOdooSection {
+    base_url: Spanned<String>,
+    database: Spanned<String>,
+    username: Spanned<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
@@ -164,10 +174,10 @@ fn default_retention_days() -> u32 {
 struct ModelSection {
     name: Spanned<String>,
     #[serde(default)]
-    fields: Vec<String>,
+    fields: Vec<Spanned<String>>,
     #[serde(default)]
     domain: Option<Spanned<serde_json::Value>>,
-    cursor_field: Option<String>,
+    cursor_field: Option<Spanned<String>>,
     overlap_seconds: Option<u64>,
     page_size: Option<Spanned<u64>>,
     #[serde(default)]
@@ -178,7 +188,7 @@ struct ModelSection {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawConfig {
-    odoo: OdooSection,
+    odoo: RawOdooSection,
     postgres: Option<PostgresSection>,
     sqlite: Option<SqliteSection>,
     #[serde(default)]
@@ -215,6 +225,35 @@ pub struct MirrorConfig {
     pub target: Target,
     pub sync: SyncSection,
     pub models: Vec<ModelConfig>,
+    /// Where each model's settings are written, by model name.
+    locations: HashMap<String, ModelLocations>,
+}
+
+/// A position in the configuration file (1-based).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Location {
+    pub line: u64,
+    pub column: u64,
+}
+
+impl Location {
+    fn of<T>(spanned: &Spanned<T>) -> Location {
+        Location {
+            line: spanned.referenced.line(),
+            column: spanned.referenced.column(),
+        }
+    }
+}
+
+/// Where one model's settings are written, so that a problem found later against the live
+/// Odoo (a field it does not have) can name the line to fix.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ModelLocations {
+    pub name: Location,
+    /// Each entry of `fields`, at its first occurrence.
+    pub fields: HashMap<String, Location>,
+    pub cursor_field: Option<Location>,
+    pub domain: Option<Location>,
 }
 
 /// The secrets a run needs, from the environment.
@@ -304,30 +343,34 @@ impl MirrorConfig {
                 with_suggestion(&message),
             )
         })?;
+        let located = |spanned: &Spanned<String>, message: String| {
+            let location = Location::of(spanned);
+            at(Some(location.line), Some(location.column), message)
+        };
         for (what, value) in [
             ("odoo.base_url", &raw.odoo.base_url),
             ("odoo.database", &raw.odoo.database),
             ("odoo.username", &raw.odoo.username),
         ] {
-            if value.trim().is_empty() {
-                return Err(at(
-                    None,
-                    None,
+            if value.value.trim().is_empty() {
+                return Err(located(
+                    value,
                     format!("{what} is empty: set it to your Odoo's value"),
                 ));
             }
         }
-        if !(raw.odoo.base_url.starts_with("http://") || raw.odoo.base_url.starts_with("https://"))
-        {
-            return Err(at(
-                None,
-                None,
-                format!(
-                    "odoo.base_url {:?} must start with http:// or https://",
-                    raw.odoo.base_url
-                ),
-            ));
-        }
+        let base_url = odoo_rpc::check_base_url(&raw.odoo.base_url.value).map_err(|error| {
+            let message = match error {
+                odoo_rpc::Error::InvalidRequest { message } => message,
+                other => other.to_string(),
+            };
+            located(&raw.odoo.base_url, format!("odoo.base_url: {message}"))
+        })?;
+        let odoo = OdooSection {
+            base_url,
+            database: raw.odoo.database.value.trim().to_owned(),
+            username: raw.odoo.username.value.trim().to_owned(),
+        };
         let target = match (raw.postgres, raw.sqlite) {
             (Some(_), Some(_)) => {
                 return Err(at(
@@ -364,6 +407,7 @@ impl MirrorConfig {
             ));
         }
         let mut models = Vec::with_capacity(raw.models.value.len());
+        let mut locations = HashMap::with_capacity(raw.models.value.len());
         let mut seen = std::collections::HashSet::new();
         for model in raw.models.value {
             let name_at = model.name.referenced;
@@ -417,11 +461,28 @@ impl MirrorConfig {
                     ));
                 }
             };
+            let mut field_locations = HashMap::with_capacity(model.fields.len());
+            for field in &model.fields {
+                field_locations
+                    .entry(field.value.clone())
+                    .or_insert_with(|| Location::of(field));
+            }
+            locations.insert(
+                name.clone(),
+                ModelLocations {
+                    name: Location::of(&model.name),
+                    fields: field_locations,
+                    cursor_field: model.cursor_field.as_ref().map(Location::of),
+                    domain: model.domain.as_ref().map(Location::of),
+                },
+            );
             models.push(ModelConfig {
                 name,
-                fields: model.fields,
+                fields: model.fields.into_iter().map(|field| field.value).collect(),
                 domain,
-                cursor_field: model.cursor_field.unwrap_or_else(|| "write_date".into()),
+                cursor_field: model
+                    .cursor_field
+                    .map_or_else(|| "write_date".into(), |cursor| cursor.value),
                 overlap_seconds: model.overlap_seconds.unwrap_or(120),
                 page_size,
                 reconcile_deletions: model.reconcile_deletions,
@@ -430,10 +491,11 @@ impl MirrorConfig {
         }
         Ok(MirrorConfig {
             path: path.to_owned(),
-            odoo: raw.odoo,
+            odoo,
             target,
             sync: raw.sync,
             models,
+            locations,
         })
     }
 
@@ -465,7 +527,11 @@ impl MirrorConfig {
                     },
                 ..
             }) => {
-                let password = read_secret(&environment, variable).ok_or_else(|| self.missing(format!("{variable} is not set: postgres.connection.password_env names it as the database password")))?;
+                // Set but empty is a password too (a server trusting local connections asks
+                // for none); only an unset variable is a mistake.
+                let password = environment(variable)
+                    .map(|value| value.trim().to_owned())
+                    .ok_or_else(|| self.missing(format!("{variable} is not set: postgres.connection.password_env names it as the database password (export {variable}= for an empty one)")))?;
                 Ok(StoreSecrets {
                     postgres_password: Some(Secret(password)),
                     database_url: None,
@@ -482,6 +548,21 @@ impl MirrorConfig {
                 })
             }
             _ => Ok(StoreSecrets::default()),
+        }
+    }
+
+    /// Where `model`'s settings are written in the file.
+    pub fn locations(&self, model: &str) -> Option<&ModelLocations> {
+        self.locations.get(model)
+    }
+
+    /// An error about this file at `location` (or about the whole file).
+    pub fn error_at(&self, location: Option<Location>, message: String) -> ConfigError {
+        ConfigError {
+            path: self.path.clone(),
+            line: location.map(|location| location.line),
+            column: location.map(|location| location.column),
+            message,
         }
     }
 

@@ -1,17 +1,24 @@
 //! The mirror flow (seed 003): copy configured Odoo models into a store, incrementally.
 //!
-//! One run: take the lock (or stop at once), open a run row, then for each model in turn
-//! check its fields against the server once, follow its change feed from the saved
-//! checkpoint minus the overlap, and write every page together with its checkpoint in one
-//! transaction. A model's failure is recorded and the next model still runs; an
-//! authentication failure stops the run, since every later call would fail the same way.
+//! One run: check every selected model against the live Odoo before writing anything (a field
+//! it does not have, a cursor field or domain it refuses stops the run with the store
+//! untouched), take the lock (or stop at once), open a run row, then for each model in turn
+//! follow its change feed from the saved checkpoint minus the overlap, and write every page
+//! together with its checkpoint in one transaction. A model's failure is recorded and the
+//! next model still runs; an authentication failure stops the run, since every later call
+//! would fail the same way.
+//!
+//! `config check` and `sync --dry-run` run the same checks ([`plan`]), so all three give the
+//! same verdict about a configuration.
 
-use crate::change_feed::{ChangeFeed, Checkpoint, FeedError, FeedSpec, all_ids};
-use crate::config::{ModelConfig, closest};
+use crate::change_feed::{ChangeFeed, Checkpoint, FeedError, FeedSpec, all_ids, truncate};
+use crate::config::{ConfigError, MirrorConfig, ModelConfig, closest};
 use crate::mirror_store::{MirrorRow, MirrorStore, RunStatus, StoreError};
 use jiff::{SignedDuration, Timestamp};
-use odoo_rpc::{Context, OdooClient, Record, field};
+use odoo_rpc::{Context, OdooClient, OdooErrorKind, Record, ServerVersion, WerkzeugKind, field};
 use sha2::{Digest, Sha256};
+use std::collections::HashMap;
+use std::fmt;
 
 #[derive(Debug, thiserror::Error)]
 pub enum MirrorError {
@@ -21,6 +28,361 @@ pub enum MirrorError {
     Store(#[from] StoreError),
     #[error("Odoo refused the credentials: {0}")]
     Authentication(odoo_rpc::Error),
+    /// The configuration asks this Odoo for something it does not have; nothing was written.
+    #[error("{}", configuration_summary(.0))]
+    Configuration(Vec<ConfigProblem>),
+}
+
+fn configuration_summary(problems: &[ConfigProblem]) -> String {
+    let mut text = format!(
+        "the configuration does not match this Odoo ({} problem(s)); nothing was mirrored:",
+        problems.len()
+    );
+    for problem in problems {
+        text.push_str("\n  ");
+        text.push_str(&problem.to_string());
+    }
+    text
+}
+
+/// Why a configured model cannot be mirrored from this Odoo as written. Found before a run
+/// writes anything, by the same checks in `sync`, `sync --dry-run` and `config check`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ConfigProblem {
+    /// Odoo refuses the model itself: not installed, misspelt, or not readable by the user.
+    Model { model: String, reason: String },
+    /// A configured field this Odoo does not have, and that no Odoo release is known to have
+    /// removed: a typo. Mirroring without it would rewrite every stored row without it.
+    UnknownField {
+        model: String,
+        field: String,
+        suggestion: Option<String>,
+    },
+    /// The cursor field does not exist: the change feed cannot follow the model.
+    CursorField {
+        model: String,
+        field: String,
+        suggestion: Option<String>,
+    },
+    /// Odoo refuses the model's domain (a field or operator it does not know).
+    Domain { model: String, reason: String },
+}
+
+impl ConfigProblem {
+    pub fn model(&self) -> &str {
+        match self {
+            ConfigProblem::Model { model, .. }
+            | ConfigProblem::UnknownField { model, .. }
+            | ConfigProblem::CursorField { model, .. }
+            | ConfigProblem::Domain { model, .. } => model,
+        }
+    }
+
+    /// This problem as an error positioned on the line of `config` to fix.
+    pub fn located(&self, config: &MirrorConfig) -> ConfigError {
+        let locations = config.locations(self.model());
+        let location = locations.and_then(|at| match self {
+            ConfigProblem::Model { .. } => Some(at.name),
+            ConfigProblem::UnknownField { field, .. } => at.fields.get(field).copied(),
+            ConfigProblem::CursorField { .. } => at.cursor_field.or(Some(at.name)),
+            ConfigProblem::Domain { .. } => at.domain,
+        });
+        config.error_at(location, self.to_string())
+    }
+}
+
+fn did_you_mean(suggestion: Option<&str>) -> String {
+    suggestion
+        .map(|suggestion| format!(" (did you mean `{suggestion}`?)"))
+        .unwrap_or_default()
+}
+
+impl fmt::Display for ConfigProblem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ConfigProblem::Model { model, reason } => {
+                write!(f, "{model}: Odoo refuses this model: {reason}")
+            }
+            ConfigProblem::UnknownField {
+                model,
+                field,
+                suggestion,
+            } => write!(
+                f,
+                "{model}: field `{field}` does not exist on this Odoo{}; correct it or remove it from `fields`",
+                did_you_mean(suggestion.as_deref())
+            ),
+            ConfigProblem::CursorField {
+                model,
+                field,
+                suggestion,
+            } => write!(
+                f,
+                "{model}: cursor_field `{field}` does not exist on this Odoo{}",
+                did_you_mean(suggestion.as_deref())
+            ),
+            ConfigProblem::Domain { model, reason } => {
+                write!(f, "{model}: Odoo refuses the domain: {reason}")
+            }
+        }
+    }
+}
+
+/// An Odoo release, as `(major, minor)`: `18.0` is `(18, 0)`, Odoo Online's `saas~18.2` is
+/// `(18, 2)`, so releases compare in the order Odoo shipped them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Release {
+    pub major: u32,
+    pub minor: u32,
+}
+
+impl Release {
+    const fn new(major: u32, minor: u32) -> Release {
+        Release { major, minor }
+    }
+
+    pub fn of(version: &ServerVersion) -> Release {
+        Release::new(version.major, version.minor)
+    }
+}
+
+impl fmt::Display for Release {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.minor == 0 {
+            write!(f, "{}.0", self.major)
+        } else {
+            write!(f, "saas~{}.{}", self.major, self.minor)
+        }
+    }
+}
+
+/// When Odoo added or removed a field.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FieldChange {
+    /// The first release that has the field.
+    Added(Release),
+    /// The first release without the field.
+    Removed(Release),
+}
+
+impl FieldChange {
+    /// Whether a server of `release` lacks the field.
+    fn lacks(self, release: Release) -> bool {
+        match self {
+            FieldChange::Added(since) => release < since,
+            FieldChange::Removed(gone) => release >= gone,
+        }
+    }
+}
+
+/// A standard field that exists only in some Odoo releases. A configured field on this list
+/// that the server lacks because of its release is left out with a warning, so that one
+/// configuration serves every version (seed 003's example runs on 16 and on 19); any other
+/// missing field is refused as a typo.
+struct VersionedField {
+    model: &'static str,
+    field: &'static str,
+    change: FieldChange,
+    /// Where its data lives in the releases without it, when somewhere.
+    instead: Option<&'static str>,
+}
+
+const fn removed(
+    model: &'static str,
+    field: &'static str,
+    major: u32,
+    minor: u32,
+    instead: Option<&'static str>,
+) -> VersionedField {
+    VersionedField {
+        model,
+        field,
+        change: FieldChange::Removed(Release::new(major, minor)),
+        instead,
+    }
+}
+
+const fn added(
+    model: &'static str,
+    field: &'static str,
+    major: u32,
+    minor: u32,
+    instead: Option<&'static str>,
+) -> VersionedField {
+    VersionedField {
+        model,
+        field,
+        change: FieldChange::Added(Release::new(major, minor)),
+        instead,
+    }
+}
+
+/// Each entry was checked against Odoo's own source, the real Odoo 18 of the test machine or
+/// the facts in ARCHITECTURE.md.
+#[rustfmt::skip]
+const VERSIONED_FIELDS: &[VersionedField] = &[
+    // 17.0 replaced the "done" quantity and the reservation by `quantity` + `picked`.
+    removed("stock.move", "quantity_done", 17, 0, Some("quantity")),
+    removed("stock.move", "reserved_availability", 17, 0, Some("quantity")),
+    added("stock.move", "quantity", 17, 0, Some("quantity_done")),
+    added("stock.move", "picked", 17, 0, None),
+    // 18.0 folded the detailed product type into `type` and the `is_storable` flag.
+    removed("product.template", "detailed_type", 18, 0, Some("type")),
+    removed("product.product", "detailed_type", 18, 0, Some("type")),
+    added("product.template", "is_storable", 18, 0, Some("detailed_type")),
+    added("product.product", "is_storable", 18, 0, Some("detailed_type")),
+    // saas~18.1 renamed the order lines' unit of measure (odoo/odoo#186250).
+    removed("sale.order.line", "product_uom", 18, 1, Some("product_uom_id")),
+    added("sale.order.line", "product_uom_id", 18, 1, Some("product_uom")),
+    removed("purchase.order.line", "product_uom", 18, 1, Some("product_uom_id")),
+    added("purchase.order.line", "product_uom_id", 18, 1, Some("product_uom")),
+    // saas~18.2 dropped the partner's second phone number.
+    removed("res.partner", "mobile", 18, 2, Some("phone")),
+];
+
+/// A configured field this server does not have because of its release; read without it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LeftOutField {
+    pub model: String,
+    pub field: String,
+    /// This server's version, as it reports it (`19.0`, `saas~18.2+e`).
+    pub server: String,
+    pub change: FieldChange,
+    /// Where its data lives on this server, when somewhere.
+    pub instead: Option<&'static str>,
+}
+
+impl fmt::Display for LeftOutField {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let (change, release) = match self.change {
+            FieldChange::Added(release) => ("added", release),
+            FieldChange::Removed(release) => ("removed", release),
+        };
+        write!(
+            f,
+            "{}.{} is left out: Odoo {change} it in {release} and this server runs {}",
+            self.model, self.field, self.server
+        )?;
+        if let Some(instead) = self.instead {
+            write!(f, " (its data is in `{instead}` there)")?;
+        }
+        Ok(())
+    }
+}
+
+/// The known change that makes a server of `release` lack `model.field`, if any.
+fn versioned_absence(
+    model: &str,
+    field: &str,
+    release: Release,
+) -> Option<&'static VersionedField> {
+    VERSIONED_FIELDS
+        .iter()
+        .find(|known| known.model == model && known.field == field && known.change.lacks(release))
+}
+
+/// What the live Odoo says about one configured model.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ModelCheck {
+    pub model: String,
+    /// The fields to read: the configured ones this Odoo has (empty: every field).
+    pub fields: Vec<String>,
+    /// Configured fields this release does not have; read without them, with a warning.
+    pub left_out: Vec<LeftOutField>,
+    /// Why the model cannot be mirrored as configured; empty when it can.
+    pub problems: Vec<ConfigProblem>,
+}
+
+/// Whether Odoo refused a check because of what the configuration asks (a model that is not
+/// there or not readable, a field or domain it does not know), rather than failing for a
+/// while (network, load) or refusing the credentials.
+fn refuses_configuration(error: &odoo_rpc::Error) -> bool {
+    error.odoo().is_some_and(|odoo| {
+        matches!(
+            odoo.kind,
+            OdooErrorKind::UserError
+                | OdooErrorKind::AccessError
+                | OdooErrorKind::ValueError
+                | OdooErrorKind::ValidationError
+                | OdooErrorKind::MissingError
+                | OdooErrorKind::Werkzeug(WerkzeugKind::NotFound)
+        )
+    })
+}
+
+/// Checks one configured model against the live Odoo: the model, every field, the cursor
+/// field and the domain. Reads only. `Err` is Odoo failing to answer (or refusing the
+/// credentials); what the configuration gets wrong is in [`ModelCheck::problems`].
+pub async fn check_model(
+    client: &OdooClient,
+    model: &ModelConfig,
+) -> Result<ModelCheck, odoo_rpc::Error> {
+    let mut check = ModelCheck {
+        model: model.name.clone(),
+        ..ModelCheck::default()
+    };
+    let available = match client.fields_get(&model.name).await {
+        Ok(available) => available,
+        Err(error) if refuses_configuration(&error) => {
+            check.problems.push(ConfigProblem::Model {
+                model: model.name.clone(),
+                reason: error.to_string(),
+            });
+            return Ok(check);
+        }
+        Err(error) => return Err(error),
+    };
+    let suggest =
+        |name: &str| closest(name, available.keys().map(String::as_str)).map(str::to_owned);
+    for name in &model.fields {
+        if available.contains_key(name) {
+            check.fields.push(name.clone());
+            continue;
+        }
+        // Asked only now: the client caches the version, and most runs never need it.
+        let version = client.server_version().await?;
+        match versioned_absence(&model.name, name, Release::of(&version)) {
+            Some(known) => check.left_out.push(LeftOutField {
+                model: model.name.clone(),
+                field: name.clone(),
+                server: version.raw.clone(),
+                change: known.change,
+                instead: known.instead,
+            }),
+            None => check.problems.push(ConfigProblem::UnknownField {
+                model: model.name.clone(),
+                field: name.clone(),
+                suggestion: suggest(name),
+            }),
+        }
+    }
+    if !available.contains_key(&model.cursor_field) {
+        check.problems.push(ConfigProblem::CursorField {
+            model: model.name.clone(),
+            field: model.cursor_field.clone(),
+            suggestion: suggest(&model.cursor_field),
+        });
+    }
+    if model.domain != odoo_rpc::Domain::all() {
+        // Odoo validates the whole domain before running it; `id = 0` keeps the count itself
+        // to one index lookup, however large the model.
+        let probe = model.domain.clone() & field("id").eq(0);
+        let context = Context::new().active_test(false);
+        match client
+            .search_count(&model.name, &probe, Some(&context))
+            .await
+        {
+            Ok(_) => {}
+            Err(error) if refuses_configuration(&error) => {
+                check.problems.push(ConfigProblem::Domain {
+                    model: model.name.clone(),
+                    reason: error.to_string(),
+                });
+            }
+            Err(error) => return Err(error),
+        }
+    }
+    Ok(check)
 }
 
 /// What to mirror this time.
@@ -49,8 +411,8 @@ pub struct ModelReport {
     pub restored: u64,
     /// Rows refreshed because their record no longer matches the model's domain.
     pub left_filter: u64,
-    /// Configured fields this server does not have, each with the closest existing name.
-    pub missing_fields: Vec<(String, Option<String>)>,
+    /// Configured fields this release of Odoo does not have; read without them.
+    pub left_out: Vec<LeftOutField>,
     pub error: Option<String>,
 }
 
@@ -101,7 +463,25 @@ fn mirror_row(model: &str, record: Record, cursor_field: &str) -> Result<MirrorR
     })
 }
 
+/// The selected models: all of them, or only `--model`'s.
+fn selected<'m>(models: &'m [ModelConfig], options: &RunOptions) -> Vec<&'m ModelConfig> {
+    models
+        .iter()
+        .filter(|model| {
+            options
+                .only_model
+                .as_deref()
+                .is_none_or(|only| only == model.name)
+        })
+        .collect()
+}
+
 /// Runs the mirror once over `models`.
+///
+/// Every selected model is checked against the live Odoo first ([`check_model`]); if the
+/// configuration asks for a field, cursor field or domain this Odoo does not have, the run
+/// stops with [`MirrorError::Configuration`] before the store is touched. Fields that this
+/// release of Odoo is known to lack are left out, with one warning each.
 pub async fn run<S: MirrorStore>(
     client: &OdooClient,
     store: &S,
@@ -109,6 +489,32 @@ pub async fn run<S: MirrorStore>(
     options: &RunOptions,
     progress: &dyn Progress,
 ) -> Result<RunReport, MirrorError> {
+    let mut checked = Vec::new();
+    let mut problems = Vec::new();
+    let mut refused = false;
+    for model in selected(models, options) {
+        let check = check_model(client, model).await;
+        refused = check
+            .as_ref()
+            .is_err_and(odoo_rpc::Error::is_authentication);
+        if let Ok(check) = &check {
+            problems.extend(check.problems.iter().cloned());
+        }
+        checked.push((model, check));
+        if refused {
+            // Refused credentials are recorded by the run, which stops at this model: every
+            // further question would be refused alike.
+            break;
+        }
+    }
+    if !problems.is_empty() && !refused {
+        return Err(MirrorError::Configuration(problems));
+    }
+    for (_, check) in &checked {
+        for left_out in check.iter().flat_map(|check| &check.left_out) {
+            tracing::warn!(model = %left_out.model, field = %left_out.field, server = %left_out.server, "{left_out}");
+        }
+    }
     store.migrate().await?;
     let lock = if options.use_lock {
         match store.try_lock().await? {
@@ -118,7 +524,7 @@ pub async fn run<S: MirrorStore>(
     } else {
         None
     };
-    let outcome = run_locked(client, store, models, options, progress).await;
+    let outcome = run_locked(client, store, checked, options, progress).await;
     if let Some(lock) = lock {
         match (store.unlock(lock).await, &outcome) {
             (Ok(()), _) => {}
@@ -135,28 +541,33 @@ pub async fn run<S: MirrorStore>(
 async fn run_locked<S: MirrorStore>(
     client: &OdooClient,
     store: &S,
-    models: &[ModelConfig],
+    checked: Vec<(&ModelConfig, Result<ModelCheck, odoo_rpc::Error>)>,
     options: &RunOptions,
     progress: &dyn Progress,
 ) -> Result<RunReport, MirrorError> {
     let run_id = store.start_run(Timestamp::now()).await?;
-    let selected: Vec<&ModelConfig> = models
-        .iter()
-        .filter(|model| {
-            options
-                .only_model
-                .as_deref()
-                .is_none_or(|only| only == model.name)
-        })
-        .collect();
-    let mut reports = Vec::with_capacity(selected.len());
+    let run = ModelRun {
+        client,
+        store,
+        run_id,
+        options,
+        progress,
+    };
+    let mut reports = Vec::with_capacity(checked.len());
     let mut authentication_failure = None;
-    for model in selected {
+    for (model, check) in checked {
         let mut report = ModelReport {
             model: model.name.clone(),
             ..ModelReport::default()
         };
-        match sync_model(client, store, run_id, model, options, progress, &mut report).await {
+        let outcome = match check {
+            Ok(check) => {
+                report.left_out = check.left_out;
+                sync_model(&run, model, check.fields, &mut report).await
+            }
+            Err(error) => Err(ModelFailure::Odoo(error)),
+        };
+        match outcome {
             Ok(()) => {}
             Err(ModelFailure::Store(error)) => {
                 // The store itself failing (disk full, database gone) ends the run.
@@ -219,17 +630,24 @@ async fn run_locked<S: MirrorStore>(
     })
 }
 
+/// The run's error text: one line per distinct error, naming the models that had it (a
+/// network failure hits every model alike and is said once).
 fn failure_summary(reports: &[ModelReport]) -> String {
-    reports
+    let mut lines: Vec<(Vec<&str>, &str)> = Vec::new();
+    for report in reports {
+        let Some(error) = report.error.as_deref() else {
+            continue;
+        };
+        match lines.iter_mut().find(|(_, seen)| *seen == error) {
+            Some((models, _)) => models.push(&report.model),
+            None => lines.push((vec![&report.model], error)),
+        }
+    }
+    lines
         .iter()
-        .filter_map(|report| {
-            report
-                .error
-                .as_ref()
-                .map(|error| format!("{}: {error}", report.model))
-        })
+        .map(|(models, error)| format!("{}: {error}", models.join(", ")))
         .collect::<Vec<_>>()
-        .join("; ")
+        .join("\n")
 }
 
 /// Compares the ids Odoo has with the mirror's. Rows whose record is gone get `deleted_at`
@@ -328,39 +746,6 @@ impl From<StoreError> for ModelFailure {
     }
 }
 
-/// Checks the configured fields once: the ones this server lacks (a typo, or removed in
-/// this version) are reported with the closest existing name and left out of every read,
-/// instead of failing every page.
-async fn usable_fields(
-    client: &OdooClient,
-    model: &ModelConfig,
-    report: &mut ModelReport,
-) -> Result<Vec<String>, odoo_rpc::Error> {
-    let available = client.fields_get(&model.name).await?;
-    let mut usable = Vec::with_capacity(model.fields.len());
-    for name in &model.fields {
-        if available.contains_key(name) {
-            usable.push(name.clone());
-        } else {
-            let suggestion = closest(name, available.keys().map(String::as_str)).map(str::to_owned);
-            tracing::warn!(
-                model = %model.name, field = %name, suggestion = suggestion.as_deref().unwrap_or(""),
-                "configured field does not exist on this Odoo; it is left out"
-            );
-            report.missing_fields.push((name.clone(), suggestion));
-        }
-    }
-    if !available.contains_key(&model.cursor_field) {
-        return Err(odoo_rpc::Error::InvalidRequest {
-            message: format!(
-                "cursor_field {:?} does not exist on {}",
-                model.cursor_field, model.name
-            ),
-        });
-    }
-    Ok(usable)
-}
-
 /// How many records of `model` a feed starting at `from` visits at most: the ones whose
 /// cursor is at or after the checkpoint's second, archived ones included.
 async fn pending_count(
@@ -391,29 +776,25 @@ pub struct ModelPlan {
     pub from: Option<Checkpoint>,
     /// Records the run would fetch at most.
     pub would_fetch: u64,
-    /// Configured fields this server does not have, each with the closest existing name.
-    pub missing_fields: Vec<(String, Option<String>)>,
-    /// Why this model cannot be mirrored (unknown model, no cursor field, invalid domain…).
+    /// Configured fields this release of Odoo does not have; a run reads without them.
+    pub left_out: Vec<LeftOutField>,
+    /// What the configuration gets wrong for this Odoo: a run refuses to start.
+    pub problems: Vec<ConfigProblem>,
+    /// Odoo failed to answer the checks (network, server error): a run would fail this model.
     pub error: Option<String>,
 }
 
-/// Checks every selected model against the live Odoo — the model exists, its fields and
-/// cursor field exist, its domain is accepted — and counts what a run would fetch from
-/// `checkpoints` (none: a full backfill). Reads only; an authentication failure stops it.
+/// Checks every selected model against the live Odoo exactly as a run does ([`check_model`])
+/// and counts what a run would fetch from `checkpoints` (none: a full backfill). Reads only;
+/// an authentication failure stops it.
 pub async fn plan(
     client: &OdooClient,
     models: &[ModelConfig],
     options: &RunOptions,
-    checkpoints: &std::collections::HashMap<String, Checkpoint>,
+    checkpoints: &HashMap<String, Checkpoint>,
 ) -> Result<Vec<ModelPlan>, MirrorError> {
     let mut plans = Vec::new();
-    for model in models.iter().filter(|model| {
-        options
-            .only_model
-            .as_deref()
-            .is_none_or(|only| only == model.name)
-    }) {
-        let mut report = ModelReport::default();
+    for model in selected(models, options) {
         let from = if options.full {
             None
         } else {
@@ -428,13 +809,20 @@ pub async fn plan(
             from,
             ..ModelPlan::default()
         };
-        let checked = match usable_fields(client, model, &mut report).await {
-            Ok(_) => pending_count(client, model, from).await,
+        let counted = match check_model(client, model).await {
+            Ok(check) => {
+                plan.left_out = check.left_out;
+                plan.problems = check.problems;
+                if plan.problems.is_empty() {
+                    pending_count(client, model, from).await.map(Some)
+                } else {
+                    Ok(None)
+                }
+            }
             Err(error) => Err(error),
         };
-        plan.missing_fields = report.missing_fields;
-        match checked {
-            Ok(count) => plan.would_fetch = count,
+        match counted {
+            Ok(count) => plan.would_fetch = count.unwrap_or(0),
             Err(error) if error.is_authentication() => {
                 return Err(MirrorError::Authentication(error));
             }
@@ -445,16 +833,34 @@ pub async fn plan(
     Ok(plans)
 }
 
-async fn sync_model<S: MirrorStore>(
-    client: &OdooClient,
-    store: &S,
+/// The cursor second of a row, when it has one.
+fn row_second(row: &MirrorRow) -> Option<Timestamp> {
+    row.write_date.map(truncate)
+}
+
+/// What every model of one run shares.
+struct ModelRun<'a, S> {
+    client: &'a OdooClient,
+    store: &'a S,
     run_id: i64,
+    options: &'a RunOptions,
+    progress: &'a dyn Progress,
+}
+
+/// Mirrors one checked model: `fields` are the ones to read ([`ModelCheck::fields`]).
+async fn sync_model<S: MirrorStore>(
+    run: &ModelRun<'_, S>,
     model: &ModelConfig,
-    options: &RunOptions,
-    progress: &dyn Progress,
+    fields: Vec<String>,
     report: &mut ModelReport,
 ) -> Result<(), ModelFailure> {
-    let fields = usable_fields(client, model, report).await?;
+    let ModelRun {
+        client,
+        store,
+        run_id,
+        options,
+        progress,
+    } = *run;
     if options.full {
         store.reset_checkpoint(&model.name).await?;
     }
@@ -473,15 +879,26 @@ async fn sync_model<S: MirrorStore>(
     let total = pending_count(client, model, from).await.ok();
     progress.model_started(&model.name, total);
     let mut feed = ChangeFeed::new(client, spec, from);
+    // After a full page the feed reads the page's last second again, whole, by id (see
+    // `change_feed`): what this run wrote of that second is kept (ids and hashes, one page
+    // at most) so the re-read neither writes nor counts those records a second time. A
+    // record that changed meanwhile has another hash and is written again.
+    let mut written_in_second: Option<(Timestamp, HashMap<i64, String>)> = None;
     // The next page is fetched while the current one is written, so a run takes about as
     // long as the slower of reading and writing, not their sum. At most two pages are held.
     let mut next = feed.next_page().await?;
     while let Some(page) = next {
-        let rows = page
+        let mut rows = page
             .records
             .into_iter()
             .map(|record| mirror_row(&model.name, record, &model.cursor_field))
             .collect::<Result<Vec<_>, _>>()?;
+        if let Some((second, written)) = &written_in_second {
+            rows.retain(|row| {
+                row_second(row) != Some(*second)
+                    || written.get(&row.odoo_id) != Some(&row.content_hash)
+            });
+        }
         let synced_at = Timestamp::now();
         let write = store.apply_page(run_id, &model.name, &rows, page.checkpoint, synced_at);
         let (written, fetched) = tokio::join!(write, feed.next_page());
@@ -492,6 +909,20 @@ async fn sync_model<S: MirrorStore>(
         report.updated += counts.updated;
         report.unchanged += counts.unchanged;
         progress.page_written(report);
+        let checkpoint = page.checkpoint;
+        if checkpoint.last_id == 0 {
+            let of_second = rows
+                .iter()
+                .filter(|row| row_second(row) == Some(checkpoint.second))
+                .map(|row| (row.odoo_id, row.content_hash.clone()))
+                .collect();
+            written_in_second = Some((checkpoint.second, of_second));
+        } else if written_in_second
+            .as_ref()
+            .is_some_and(|(second, _)| *second != checkpoint.second)
+        {
+            written_in_second = None;
+        }
         next = fetched?;
     }
     if model.reconcile_deletions && run_id % i64::from(model.reconcile_every_runs.max(1)) == 0 {
@@ -501,9 +932,103 @@ async fn sync_model<S: MirrorStore>(
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
-    use super::content_hash;
+    use super::*;
     use serde_json::json;
+
+    #[test]
+    fn releases_compare_in_shipping_order_and_print_as_odoo_names_them() {
+        let parse = |raw: &str| Release::of(&ServerVersion::parse(raw).unwrap());
+        assert!(parse("17.0+e") < parse("18.0"));
+        assert!(parse("18.0") < parse("saas~18.1"));
+        assert!(parse("saas~18.2+e") < parse("19.0"));
+        assert_eq!(parse("saas~18.2+e").to_string(), "saas~18.2");
+        assert_eq!(parse("19.0").to_string(), "19.0");
+    }
+
+    #[test]
+    fn only_fields_a_release_is_known_to_lack_are_excused() {
+        let mobile = |raw: &str| {
+            versioned_absence(
+                "res.partner",
+                "mobile",
+                Release::of(&ServerVersion::parse(raw).unwrap()),
+            )
+            .is_some()
+        };
+        assert!(
+            !mobile("18.0"),
+            "18.0 has mobile: missing there, it is a mistake"
+        );
+        assert!(mobile("saas~18.2+e"));
+        assert!(mobile("19.0"));
+        let release = |raw: &str| Release::of(&ServerVersion::parse(raw).unwrap());
+        assert!(versioned_absence("sale.order.line", "product_uom", release("19.0")).is_some());
+        assert!(versioned_absence("sale.order.line", "product_uom_id", release("18.0")).is_some());
+        assert!(versioned_absence("sale.order.line", "product_uom_id", release("19.0")).is_none());
+        assert!(versioned_absence("stock.move", "quantity_done", release("17.0")).is_some());
+        assert!(versioned_absence("res.partner", "nmae", release("19.0")).is_none());
+    }
+
+    #[test]
+    fn problems_point_at_the_line_to_fix() {
+        let config = MirrorConfig::parse(
+            std::path::Path::new("mirror.yml"),
+            "odoo:\n  base_url: \"http://x\"\n  database: d\n  username: u\nmodels:\n  - name: res.partner\n    fields: [name, nmae]\n    cursor_field: write_dat\n    domain: [[\"x\", \"=\", 1]]\n",
+        )
+        .unwrap();
+        let located = |problem: ConfigProblem| problem.located(&config).to_string();
+        assert_eq!(
+            located(ConfigProblem::UnknownField {
+                model: "res.partner".into(),
+                field: "nmae".into(),
+                suggestion: Some("name".into()),
+            }),
+            "mirror.yml:7:20: res.partner: field `nmae` does not exist on this Odoo (did you mean `name`?); correct it or remove it from `fields`"
+        );
+        assert!(
+            located(ConfigProblem::CursorField {
+                model: "res.partner".into(),
+                field: "write_dat".into(),
+                suggestion: Some("write_date".into()),
+            })
+            .starts_with("mirror.yml:8:19: ")
+        );
+        assert!(
+            located(ConfigProblem::Domain {
+                model: "res.partner".into(),
+                reason: "no x".into(),
+            })
+            .starts_with("mirror.yml:9:13: ")
+        );
+        assert!(
+            located(ConfigProblem::Model {
+                model: "res.partner".into(),
+                reason: "gone".into(),
+            })
+            .starts_with("mirror.yml:6:11: ")
+        );
+    }
+
+    #[test]
+    fn a_shared_error_is_one_line_naming_every_model_it_hit() {
+        let report = |model: &str, error: Option<&str>| ModelReport {
+            model: model.into(),
+            error: error.map(str::to_owned),
+            ..ModelReport::default()
+        };
+        let summary = failure_summary(&[
+            report("sale.order", Some("Odoo is down")),
+            report("res.partner", None),
+            report("crm.lead", Some("access error")),
+            report("account.move", Some("Odoo is down")),
+        ]);
+        assert_eq!(
+            summary,
+            "sale.order, account.move: Odoo is down\ncrm.lead: access error"
+        );
+    }
 
     #[test]
     fn the_hash_ignores_key_order_and_sees_every_change() {

@@ -264,6 +264,25 @@ impl OdooError {
     }
 }
 
+impl OdooError {
+    /// Whether this is Odoo saying it has no database named `database`. JSON-RPC passes on
+    /// PostgreSQL's own refusal (`psycopg2.OperationalError: … database "x" does not
+    /// exist`); over JSON-2 the simulator answers `NotFound: Database "x" not found` (not yet
+    /// checked against a real Odoo 19). The name must be ours, so that no other database
+    /// trouble of the server is taken for a typo in the configuration.
+    fn names_missing_database(&self, database: &str) -> bool {
+        let postgres = self.name.ends_with(".OperationalError")
+            && self
+                .message
+                .contains(&format!("database \"{database}\" does not exist"));
+        let json2 = self.kind == OdooErrorKind::Werkzeug(WerkzeugKind::NotFound)
+            && self
+                .message
+                .contains(&format!("Database \"{database}\" not found"));
+        postgres || json2
+    }
+}
+
 impl fmt::Display for OdooError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "Odoo {}", self.kind)?;
@@ -312,7 +331,7 @@ pub enum Error {
     /// The answer was not what Odoo sends: invalid JSON, a missing field, an unexpected
     /// shape. Not retried, even on HTTP 200: a proxy that corrupts answers deterministically
     /// would otherwise be hammered `max_retries` times per call.
-    #[error("malformed response from Odoo: {message} (body begins: {excerpt:?})")]
+    #[error("malformed response from Odoo: {message}{}", answer_note(.excerpt))]
     MalformedResponse { message: String, excerpt: String },
 
     /// The request could not be built: a bad base URL, model name or argument.
@@ -329,6 +348,14 @@ fn excerpt_note(excerpt: &str) -> String {
         String::new()
     } else {
         format!(": {excerpt}")
+    }
+}
+
+fn answer_note(excerpt: &str) -> String {
+    if excerpt.is_empty() {
+        String::new()
+    } else {
+        format!(" (answer: {excerpt})")
     }
 }
 
@@ -452,6 +479,18 @@ impl Error {
         }
     }
 
+    /// Turns Odoo's refusal of an unknown database into [`Error::Authentication`]: like a
+    /// wrong login, it is the configuration's mistake, never heals by retrying, and its raw
+    /// form (a PostgreSQL connection error) reads like a server failure.
+    pub(crate) fn naming_database(self, database: &str) -> Error {
+        match self {
+            Error::Odoo(odoo) if odoo.names_missing_database(database) => Error::Authentication {
+                message: format!("Odoo has no database '{database}': check the database name"),
+            },
+            other => other,
+        }
+    }
+
     /// For answers to requests that carried no credentials.
     pub(crate) fn malformed(message: impl Into<String>, body: &[u8]) -> Error {
         Error::malformed_scrubbed(message, body, "")
@@ -544,12 +583,17 @@ pub(crate) fn scrub(text: String, secret: &str) -> String {
     }
 }
 
-/// A readable excerpt of a response body: HTML tags stripped, whitespace collapsed, the
-/// secret (if any) replaced, cut to [`EXCERPT_LEN`] characters.
+/// A readable excerpt of a response body, the secret (if any) replaced, at most
+/// [`EXCERPT_LEN`] characters. An HTML page is named by its title only: its text is the
+/// page's menus, styles and scripts (a login page's CSRF token included), never an
+/// explanation worth showing. Other text has its whitespace collapsed.
 pub(crate) fn excerpt(body: &[u8], secret: &str) -> String {
     let text = String::from_utf8_lossy(body);
     let text = if text.trim_start().starts_with('<') {
-        strip_tags(&text)
+        match html_title(&text) {
+            Some(title) => format!("an HTML page (\"{title}\")"),
+            None => "an HTML page".to_owned(),
+        }
     } else {
         text.into_owned()
     };
@@ -565,21 +609,21 @@ pub(crate) fn excerpt(body: &[u8], secret: &str) -> String {
     cut
 }
 
-fn strip_tags(html: &str) -> String {
-    let mut out = String::with_capacity(html.len().min(4096));
-    let mut in_tag = false;
-    for c in html.chars() {
-        match c {
-            '<' => in_tag = true,
-            '>' if in_tag => {
-                in_tag = false;
-                out.push(' ');
-            }
-            _ if !in_tag => out.push(c),
-            _ => {}
-        }
-    }
-    out
+/// The text of the page's `<title>`, or else of its first `<h1>` (a proxy's bare error page),
+/// whitespace collapsed; `None` when it has neither.
+fn html_title(html: &str) -> Option<String> {
+    // ASCII lowercasing keeps byte offsets, so positions found in `lower` index `html`.
+    let lower = html.to_ascii_lowercase();
+    ["title", "h1"].into_iter().find_map(|tag| {
+        let open = lower.find(&format!("<{tag}"))?;
+        let start = open + lower[open..].find('>')? + 1;
+        let end = start + lower[start..].find(&format!("</{tag}"))?;
+        let text = html[start..end]
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ");
+        (!text.is_empty()).then_some(text)
+    })
 }
 
 #[cfg(test)]
@@ -710,6 +754,27 @@ mod tests {
     }
 
     #[test]
+    fn an_unknown_database_is_an_authentication_error_naming_it() {
+        let postgres = odoo(
+            "psycopg2.OperationalError",
+            "connection to server at \"127.0.0.1\", port 5432 failed: FATAL:  database \"realodo\" does not exist",
+        );
+        let error = postgres.clone().naming_database("realodo");
+        assert!(error.is_authentication(), "{error:?}");
+        assert!(!error.is_retryable());
+        assert_eq!(
+            error.to_string(),
+            "authentication failed: Odoo has no database 'realodo': check the database name"
+        );
+        // Another database's trouble is the server's, not a typo of ours.
+        assert_eq!(postgres.clone().naming_database("odoo"), postgres);
+        let json2 = odoo("werkzeug.exceptions.NotFound", "Database \"x\" not found");
+        assert!(json2.naming_database("x").is_authentication());
+        let unrelated = odoo("werkzeug.exceptions.NotFound", "Model \"x\" not found");
+        assert_eq!(unrelated.clone().naming_database("x"), unrelated);
+    }
+
+    #[test]
     fn retryable_errors() {
         for error in [
             transport(TransportKind::Connect),
@@ -809,7 +874,14 @@ mod tests {
     #[test]
     fn excerpts_are_short_stripped_and_scrubbed() {
         let html = b"<html><head><title>502 Bad Gateway</title></head>\n<body><h1>502 Bad Gateway</h1><hr>nginx</body></html>";
-        assert_eq!(excerpt(html, ""), "502 Bad Gateway 502 Bad Gateway nginx");
+        assert_eq!(excerpt(html, ""), "an HTML page (\"502 Bad Gateway\")");
+        // Odoo's login page: its scripts carry a CSRF token that must not become an error.
+        let login = b"\n  <!DOCTYPE html>\n<html><head><TITLE>\n Odoo </TITLE><script>var odoo = { csrf_token: \"abc123\" };</script></head><body>Log in</body></html>";
+        assert_eq!(excerpt(login, ""), "an HTML page (\"Odoo\")");
+        assert_eq!(
+            excerpt(b"<html><body>no title</body></html>", ""),
+            "an HTML page"
+        );
 
         let long = "é".repeat(500);
         let cut = excerpt(long.as_bytes(), "");

@@ -54,5 +54,5 @@ pub use domain::{Domain, Operator, field};
 pub use error::{Error, OdooError, OdooErrorKind, TransportKind, WerkzeugKind};
 pub use retry::RetryPolicy;
 pub use secret::ApiKey;
-pub use transport::{HttpPool, Protocol, ServerVersion, Transport};
+pub use transport::{HttpPool, Protocol, ServerVersion, Transport, check_base_url};
 pub use value::{FieldError, Many2One, OdooDate, OdooDateTime, Record};

@@ -56,6 +56,9 @@ pub fn connect_options(
             })?
         }
     };
+    // PostgreSQL's NOTICEs ("relation _sqlx_migrations already exists, skipping" on every
+    // migrate) would be logged as info lines by sqlx; warnings and errors still come through.
+    let options = options.options([("client_min_messages", "warning")]);
     let options = options.ssl_mode(match ssl_mode {
         SslMode::Disable => PgSslMode::Disable,
         SslMode::Require => PgSslMode::Require,

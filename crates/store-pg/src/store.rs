@@ -9,9 +9,10 @@ use engine::mirror_store::{
     StoreError, StoredRecord,
 };
 use jiff::Timestamp;
+use sqlx::Connection;
 use sqlx::Row;
 use sqlx::migrate::Migrator;
-use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
+use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions, PgRow};
 use sqlx::types::Json;
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;
@@ -23,9 +24,13 @@ static MIGRATOR: Migrator = sqlx::migrate!();
 /// run, the mirror writes one model at a time, and the rest absorb readers (CLI, TUI).
 const MAX_CONNECTIONS: u32 = 5;
 
-/// How long [`PgStore::connect`] keeps trying a server that refuses connections (sqlx retries
-/// "connection refused" with backoff, assuming the server is starting) before giving up.
+/// How long a connection of the pool may take to open (sqlx retries "connection refused"
+/// with backoff, assuming the server is starting). [`PgStore::connect`] tries once first.
 const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How long [`PgStore::connect`]'s first connection may take: a firewall that drops packets
+/// answers nothing, and waiting longer says nothing more.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The mirror's store in PostgreSQL: seed 003's tables `odoo_raw_records` (payloads as JSONB),
 /// `odoo_sync_state` and `odoo_sync_runs`, and a session-level advisory lock as the run lock.
@@ -39,15 +44,42 @@ pub struct PgStore {
 impl PgStore {
     /// Opens a pool (at most 5 connections) and checks that the server answers.
     ///
-    /// Build `options` from the configuration with [`crate::connect_options`].
+    /// Build `options` from the configuration with [`crate::connect_options`]. One
+    /// connection is made first, on its own: a server that refuses, a database that does not
+    /// exist or a refused login is reported at once, naming the server and the database
+    /// (never the password), where a pool would retry until its timeout and only say that it
+    /// timed out.
     pub async fn connect(options: PgConnectOptions) -> Result<PgStore, StoreError> {
+        let target = describe(&options);
+        let first = tokio::time::timeout(CONNECT_TIMEOUT, PgConnection::connect_with(&options))
+            .await
+            .map_err(|_| {
+                StoreError::unavailable(format!(
+                    "PostgreSQL at {target} did not answer within {} s",
+                    CONNECT_TIMEOUT.as_secs()
+                ))
+            })?
+            .map_err(|error| connect_error(&target, error))?;
+        // Closing politely is best effort: the connection proved what it had to.
+        let _ = first.close().await;
         let pool = PgPoolOptions::new()
             .max_connections(MAX_CONNECTIONS)
             .acquire_timeout(ACQUIRE_TIMEOUT)
-            .connect_with(options)
-            .await
-            .map_err(from_sqlx)?;
+            .connect_lazy_with(options);
         Ok(PgStore { pool })
+    }
+
+    /// Whether the mirror's three tables exist, found without creating anything: commands
+    /// that only read (`runs`, `config check`, `sync --dry-run`) must not create a schema.
+    pub async fn has_mirror_tables(&self) -> Result<bool, StoreError> {
+        sqlx::query_scalar::<_, bool>(
+            "SELECT to_regclass('odoo_raw_records') IS NOT NULL \
+                AND to_regclass('odoo_sync_state') IS NOT NULL \
+                AND to_regclass('odoo_sync_runs') IS NOT NULL",
+        )
+        .fetch_one(&self.pool)
+        .await
+        .map_err(from_sqlx)
     }
 
     /// A store over an existing pool. It must allow at least two connections, as the run lock
@@ -64,6 +96,50 @@ impl PgStore {
     /// Closes every connection of the pool, waiting for those in use to come back.
     pub async fn close(&self) {
         self.pool.close().await;
+    }
+}
+
+/// `host:port, database db, user u` for messages: what to check, without the password.
+fn describe(options: &PgConnectOptions) -> String {
+    let database = options.get_database().unwrap_or(options.get_username());
+    format!(
+        "{}:{} (database {database:?}, user {:?})",
+        options.get_host(),
+        options.get_port(),
+        options.get_username()
+    )
+}
+
+/// The first connection's failure, said in terms of what to fix. PostgreSQL's own message is
+/// kept; sqlx's rendering of it would add the server's C source line ("at line 948").
+fn connect_error(target: &str, error: sqlx::Error) -> StoreError {
+    match &error {
+        sqlx::Error::Database(database) => {
+            let code = database.code().unwrap_or_default();
+            let hint = match code.as_ref() {
+                "3D000" => "create the database, or fix the database name in the configuration",
+                "28P01" | "28000" => {
+                    "check the user and the password (password_env or the URL), and pg_hba.conf"
+                }
+                _ => "check the server",
+            };
+            StoreError::unavailable(format!(
+                "PostgreSQL at {target} refused the connection: {}: {hint}",
+                database.message()
+            ))
+        }
+        sqlx::Error::Io(io) => StoreError::unavailable(format!(
+            "cannot connect to PostgreSQL at {target}: {io}: check the host and port, and that PostgreSQL runs"
+        )),
+        sqlx::Error::Tls(tls) => StoreError::unavailable(format!(
+            "cannot connect to PostgreSQL at {target}: TLS: {tls}: check ssl_mode and ssl_root_cert"
+        )),
+        _ => match from_sqlx(error) {
+            StoreError::Unavailable { source } => StoreError::unavailable(format!(
+                "cannot connect to PostgreSQL at {target}: {source}"
+            )),
+            other => other,
+        },
     }
 }
 

@@ -62,6 +62,15 @@ const RECONCILE_CHUNK: usize = 10_000;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!();
 
+/// Whether opening a file sets WAL mode. WAL is a lasting property of the file, set when the
+/// store creates it; setting it again on a file that is not in WAL mode writes to it, which
+/// [`SqliteStore::open_existing`] must not do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Journal {
+    SetWal,
+    AsItIs,
+}
+
 /// The mirror's store in one SQLite file. Cheap to clone: clones share the connection pool.
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
@@ -97,15 +106,45 @@ impl SqliteStore {
             .open(path)
             .map_err(|e| unavailable(&format!("cannot open {}", path.display()), e))?;
 
+        SqliteStore::connect(path, Journal::SetWal).await
+    }
+
+    /// Opens the database file at `path` only if it exists: nothing is created, neither the
+    /// file nor its directory. For commands that read (`runs`, `config check`, `sync
+    /// --dry-run`): a store they cannot find is the user's to locate, not theirs to create.
+    pub async fn open_existing(path: &Path) -> Result<SqliteStore, StoreError> {
+        match std::fs::metadata(path) {
+            Ok(metadata) if metadata.is_file() => SqliteStore::connect(path, Journal::AsItIs).await,
+            Ok(_) => Err(StoreError::unavailable(format!(
+                "{} is not a file",
+                path.display()
+            ))),
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
+                Err(StoreError::unavailable(format!(
+                    "the SQLite file {} does not exist",
+                    path.display()
+                )))
+            }
+            Err(error) => Err(StoreError::unavailable(format!(
+                "cannot open {}: {error}",
+                path.display()
+            ))),
+        }
+    }
+
+    async fn connect(path: &Path, journal: Journal) -> Result<SqliteStore, StoreError> {
         let options = SqliteConnectOptions::new()
             .filename(path)
             .create_if_missing(false)
-            .journal_mode(SqliteJournalMode::Wal)
             // In WAL mode NORMAL can lose the last commits on power loss but never corrupts the
             // file; a page and its checkpoint commit together, so a lost page is fetched again.
             .synchronous(SqliteSynchronous::Normal)
             .busy_timeout(BUSY_TIMEOUT)
             .foreign_keys(true);
+        let options = match journal {
+            Journal::SetWal => options.journal_mode(SqliteJournalMode::Wal),
+            Journal::AsItIs => options,
+        };
         let pool = SqlitePoolOptions::new()
             .max_connections(MAX_CONNECTIONS)
             .connect_with(options)
@@ -115,6 +154,18 @@ impl SqliteStore {
             pool,
             path: path.to_path_buf(),
         })
+    }
+
+    /// Whether the mirror's three tables exist, found without creating anything.
+    pub async fn has_mirror_tables(&self) -> Result<bool, StoreError> {
+        let found: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM sqlite_master WHERE type = 'table' \
+             AND name IN ('odoo_raw_records', 'odoo_sync_state', 'odoo_sync_runs')",
+        )
+        .fetch_one(&self.pool)
+        .await
+        .map_err(map_sqlx)?;
+        Ok(found == 3)
     }
 
     /// The database file's path.

@@ -214,7 +214,7 @@ where
                     .then(|| connection.webhook_secret.expose().to_owned()),
             },
             Ok(false) => failed("save the connection", "it was removed meanwhile"),
-            Err(StoreError::Conflict(_)) => Outcome::SaveRejected(vec![FieldError {
+            Err(StoreError::Conflict { .. }) => Outcome::SaveRejected(vec![FieldError {
                 field: "name",
                 message: "is already used by another connection; names must be unique".into(),
             }]),

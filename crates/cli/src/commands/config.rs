@@ -1,13 +1,12 @@
 //! `odoo-bridge config check`: validates a mirror configuration against the live Odoo
-//! (models, fields, cursor fields, domains) and its store, without syncing.
+//! (models, fields, cursor fields, domains) and its store, without syncing. It runs the
+//! checks a sync runs, so it gives the same verdict, and it writes nothing anywhere.
 
-use crate::commands::sync::print_plans;
-use crate::commands::target::{self, Opening, StoreTask};
-use crate::exit::{Exit, Failure};
+use crate::commands::sync::{Checkpoints, plans_verdict, print_plans};
+use crate::commands::target::{self, Opening};
+use crate::exit::{Exit, Failure, exit_for};
 use clap::{Args, Subcommand};
 use engine::mirror::{self, RunOptions};
-use engine::mirror_store::MirrorStore;
-use std::collections::HashMap;
 use std::path::PathBuf;
 
 #[derive(Debug, Subcommand)]
@@ -29,21 +28,6 @@ pub async fn run(command: ConfigCommand) -> Result<Exit, Failure> {
     }
 }
 
-/// Proves the store answers.
-struct Reachable;
-
-impl StoreTask for Reachable {
-    type Output = ();
-
-    async fn run<S: MirrorStore>(self, store: &S, _: bool) -> Result<(), Failure> {
-        store
-            .runs(1)
-            .await
-            .map(|_| ())
-            .map_err(|error| Failure::new(Exit::Failure, error))
-    }
-}
-
 async fn check(args: CheckArgs) -> Result<Exit, Failure> {
     let (loaded, api_key) = target::load(&args.config)?;
     say!(
@@ -55,43 +39,48 @@ async fn check(args: CheckArgs) -> Result<Exit, Failure> {
     let version = client
         .server_version()
         .await
-        .map_err(|error| Failure::new(crate::exit::exit_for(&error), error))?;
+        .map_err(|error| Failure::new(exit_for(&error), error))?;
     let uid = client
         .uid()
         .await
-        .map_err(|error| Failure::new(crate::exit::exit_for(&error), error))?;
+        .map_err(|error| Failure::new(exit_for(&error), error))?;
     say!(
         "odoo: {} answers as Odoo {}, logged in as uid {uid}",
         loaded.config.odoo.base_url,
         version.raw
     );
-    let options = RunOptions {
-        full: true,
-        ..RunOptions::default()
-    };
-    let plans = mirror::plan(&client, &loaded.config.models, &options, &HashMap::new())
-        .await
-        .map_err(|error| match error {
-            mirror::MirrorError::Authentication(error) => Failure::new(Exit::Authentication, error),
-            other => Failure::new(Exit::Failure, other),
-        })?;
-    let failed = print_plans(&plans);
-    match target::with_store(&loaded, Opening::ReadOnly, Reachable).await? {
-        Some(()) => say!("store: {} answers", target::describe(&loaded)),
+    let checkpoints = target::with_store(
+        &loaded,
+        Opening::IfPresent,
+        Checkpoints {
+            models: &loaded.config.models,
+        },
+    )
+    .await?;
+    match &checkpoints {
+        Some(saved) => say!(
+            "store: {} answers ({} of {} models have a checkpoint)",
+            target::describe(&loaded),
+            saved.len(),
+            loaded.config.models.len()
+        ),
         None => say!(
             "store: {} does not exist yet; the first sync creates it",
             target::describe(&loaded)
         ),
     }
-    let missing: usize = plans.iter().map(|plan| plan.missing_fields.len()).sum();
-    if failed > 0 || missing > 0 {
-        return Err(Failure::new(
-            Exit::Config,
-            anyhow::anyhow!(
-                "{failed} model(s) cannot be mirrored and {missing} configured field(s) do not exist on this Odoo"
-            ),
-        ));
+    let plans = mirror::plan(
+        &client,
+        &loaded.config.models,
+        &RunOptions::default(),
+        &checkpoints.unwrap_or_default(),
+    )
+    .await
+    .map_err(crate::commands::sync::mirror_failure)?;
+    print_plans(&plans);
+    let verdict = plans_verdict(&loaded.config, &plans)?;
+    if verdict == Exit::Success {
+        say!("ok: every model, field, cursor field and domain is accepted");
     }
-    say!("ok: every model and field exists");
-    Ok(Exit::Success)
+    Ok(verdict)
 }

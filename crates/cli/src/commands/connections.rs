@@ -432,7 +432,7 @@ fn field_order(field: &str) -> usize {
 /// A taken name (a race with another process, past validation) is exit 3.
 fn conflict(error: StoreError, name: &str, store: &StoreLocation) -> Failure {
     match error {
-        StoreError::Conflict(_) => Failure::new(
+        StoreError::Conflict { .. } => Failure::new(
             Exit::Config,
             anyhow::anyhow!(
                 "a connection named {name:?} already exists; names must be unique (see `odoo-bridge connections list`)"

@@ -296,7 +296,7 @@ mod tests {
             location.describe(),
             "PostgreSQL at db.internal:6543/poller (DATABASE_URL)"
         );
-        let failure = location.failure(StoreError::Unavailable(format!(
+        let failure = location.failure(StoreError::unavailable(format!(
             "cannot reach {url}; password S3cr3t-pw"
         )));
         let text = format!("{:#}", failure.error);

@@ -78,7 +78,7 @@ pub async fn prune(args: PruneArgs) -> Result<Exit, Failure> {
     let before = Timestamp::now()
         .checked_sub(SignedDuration::from_hours(24 * i64::from(days)))
         .map_err(|error| Failure::new(Exit::Usage, error))?;
-    let pruned = target::with_store(&loaded, Opening::ReadOnly, Prune { before })
+    let pruned = target::with_store(&loaded, Opening::Existing, Prune { before })
         .await?
         .unwrap_or(0);
     say!("deleted {pruned} run(s) started more than {days} days ago");
@@ -102,7 +102,7 @@ impl StoreTask for Runs {
 
 pub async fn runs(args: RunsArgs) -> Result<Exit, Failure> {
     let loaded = target::load_for_store(&args.config)?;
-    let runs = target::with_store(&loaded, Opening::ReadOnly, Runs { limit: args.limit })
+    let runs = target::with_store(&loaded, Opening::Existing, Runs { limit: args.limit })
         .await?
         .unwrap_or_default();
     if args.json {
@@ -128,8 +128,8 @@ pub async fn runs(args: RunsArgs) -> Result<Exit, Failure> {
             .finished_at
             .map(|end| format!("{:.1}", end.duration_since(run.started_at).as_secs_f64()))
             .unwrap_or_else(|| "-".to_owned());
-        say!(
-            "{:>6}  {:<20}  {:>7}  {:<8}  {:>8} {:>8} {:>8} {:>9} {:>7}  {}",
+        let row = format!(
+            "{:>6}  {:<20}  {:>7}  {:<8}  {:>8} {:>8} {:>8} {:>9} {:>7}  ",
             run.id,
             run.started_at.strftime("%Y-%m-%d %H:%M:%S"),
             seconds,
@@ -139,10 +139,57 @@ pub async fn runs(args: RunsArgs) -> Result<Exit, Failure> {
             run.updated,
             run.unchanged,
             run.deleted,
-            run.error.as_deref().unwrap_or("")
         );
+        let errors = error_lines(run.error.as_deref());
+        say!(
+            "{row}{}",
+            errors.first().map(String::as_str).unwrap_or_default()
+        );
+        for line in errors.iter().skip(1) {
+            say!("{:width$}{line}", "", width = row.chars().count());
+        }
     }
     Ok(Exit::Success)
+}
+
+/// A run's error text as table lines: one per distinct error, naming the models it hit. Runs
+/// record it that way; runs of earlier versions joined `model: error` parts with "; ",
+/// repeating an error every model shared, and are regrouped the same way when they parse.
+fn error_lines(error: Option<&str>) -> Vec<String> {
+    let Some(error) = error.map(str::trim).filter(|error| !error.is_empty()) else {
+        return Vec::new();
+    };
+    if error.contains('\n') {
+        return error
+            .lines()
+            .map(str::trim)
+            .filter(|line| !line.is_empty())
+            .map(str::to_owned)
+            .collect();
+    }
+    let is_model = |name: &str| {
+        !name.is_empty()
+            && name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '_')
+    };
+    let mut grouped: Vec<(Vec<&str>, &str)> = Vec::new();
+    for part in error.split("; ") {
+        match part.split_once(": ") {
+            Some((model, text)) if is_model(model) => {
+                match grouped.iter_mut().find(|(_, seen)| *seen == text) {
+                    Some((models, _)) => models.push(model),
+                    None => grouped.push((vec![model], text)),
+                }
+            }
+            // Not the `model: error` shape: shown as it was written.
+            _ => return vec![error.to_owned()],
+        }
+    }
+    grouped
+        .into_iter()
+        .map(|(models, text)| format!("{}: {text}", models.join(", ")))
+        .collect()
 }
 
 fn run_json(run: &RunRecord) -> serde_json::Value {
@@ -160,4 +207,35 @@ fn run_json(run: &RunRecord) -> serde_json::Value {
         "deleted": run.deleted,
         "restored": run.restored,
     })
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use super::error_lines;
+
+    #[test]
+    fn one_line_per_distinct_error() {
+        assert!(error_lines(None).is_empty());
+        assert_eq!(
+            error_lines(Some(
+                "sale.order, res.partner: cannot talk to Odoo\ncrm.lead: Odoo access error"
+            )),
+            [
+                "sale.order, res.partner: cannot talk to Odoo",
+                "crm.lead: Odoo access error"
+            ]
+        );
+        // As runs of earlier versions wrote it.
+        assert_eq!(
+            error_lines(Some(
+                "sale.order: down; res.partner: down; crm.lead: denied; x.y: down"
+            )),
+            ["sale.order, res.partner, x.y: down", "crm.lead: denied"]
+        );
+        assert_eq!(
+            error_lines(Some("database unavailable: gone; retry later")),
+            ["database unavailable: gone; retry later"]
+        );
+    }
 }

@@ -21,8 +21,9 @@ pub enum TransportArg {
 
 #[derive(Debug, Args)]
 pub struct PingArgs {
-    /// Odoo's base URL, e.g. https://mycompany.odoo.com
-    #[arg(long)]
+    /// Odoo's base URL, e.g. https://mycompany.odoo.com (not a page of it such as /web or
+    /// /odoo).
+    #[arg(long, value_parser = base_url)]
     url: String,
     /// Database name.
     #[arg(long)]
@@ -42,6 +43,15 @@ pub struct PingArgs {
     /// Print one JSON object instead of text.
     #[arg(long)]
     json: bool,
+}
+
+/// `--url`, checked as every Odoo URL is ([`odoo_rpc::check_base_url`]) so that a URL copied
+/// from the browser is refused with the base URL to use, before any request.
+fn base_url(value: &str) -> Result<String, String> {
+    odoo_rpc::check_base_url(value).map_err(|error| match error {
+        odoo_rpc::Error::InvalidRequest { message } => message,
+        other => other.to_string(),
+    })
 }
 
 pub async fn run(command: OdooCommand) -> Result<Exit, Failure> {
@@ -77,15 +87,26 @@ async fn ping(args: PingArgs) -> Result<Exit, Failure> {
     };
     config.timeout = Duration::from_secs(args.timeout.max(1));
     config.retry.max_retries = args.retries;
+    let transport = args.transport;
     let failed = |error: odoo_rpc::Error| {
         let exit = exit_for(&error);
-        let hint = match exit {
-            Exit::Authentication => "check --db, --user and ODOO_API_KEY",
-            Exit::Unreachable => "check --url and that Odoo is up",
-            Exit::Config => "check --url",
-            _ => "Odoo refused the call",
+        // Authentication errors already say what to check (the database name, or the login
+        // and key); the others get the flag to look at.
+        let hint = match (&error, exit) {
+            (_, Exit::Authentication) => None,
+            (_, Exit::Unreachable) => Some("check --url and that Odoo is up"),
+            (_, Exit::Config) if transport == TransportArg::Json2 => {
+                Some("--transport auto picks the transport the server has")
+            }
+            (odoo_rpc::Error::Http { .. } | odoo_rpc::Error::MalformedResponse { .. }, _) => {
+                Some("is --url Odoo's base URL, and not a proxy's page?")
+            }
+            _ => None,
         };
-        Failure::new(exit, anyhow::anyhow!("{error} ({hint})"))
+        match hint {
+            Some(hint) => Failure::new(exit, anyhow::anyhow!("{error} ({hint})")),
+            None => Failure::new(exit, error),
+        }
     };
     let client = OdooClient::connect(config).await.map_err(failed)?;
     let version = client.server_version().await.map_err(failed)?;

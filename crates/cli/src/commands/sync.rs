@@ -4,9 +4,10 @@ use crate::commands::target::{self, Opening, StoreTask};
 use crate::exit::{Exit, Failure};
 use clap::Args;
 use engine::change_feed::Checkpoint;
-use engine::mirror::{self, ModelReport, Progress, RunOptions};
+use engine::config::MirrorConfig;
+use engine::mirror::{self, ConfigProblem, ModelReport, Progress, RunOptions};
 use engine::mirror_store::{MirrorStore, RunStatus};
-use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
+use indicatif::{MultiProgress, ProgressBar, ProgressState, ProgressStyle};
 use odoo_rpc::OdooClient;
 use std::collections::HashMap;
 use std::io::IsTerminal;
@@ -35,12 +36,18 @@ struct Bars {
     bars: Mutex<HashMap<String, ProgressBar>>,
 }
 
+/// Records per second, rounded: indicatif's own `{per_sec}` prints four decimals.
+fn whole_rate(state: &ProgressState, out: &mut dyn std::fmt::Write) {
+    let _ = write!(out, "{:.0}/s", state.per_sec());
+}
+
 impl Progress for Bars {
     fn model_started(&self, model: &str, total: Option<u64>) {
         let bar = self.multi.add(ProgressBar::new(total.unwrap_or(0)));
         let style = ProgressStyle::with_template(
-            "{prefix:>24} [{bar:30}] {pos}/{len} {per_sec} eta {eta} {msg}",
+            "{prefix:>24} [{bar:30}] {pos}/{len} {rate} eta {eta} {msg}",
         )
+        .map(|style| style.with_key("rate", whole_rate))
         .unwrap_or_else(|_| ProgressStyle::default_bar())
         .progress_chars("=> ");
         bar.set_style(style);
@@ -57,10 +64,16 @@ impl Progress for Bars {
             .ok()
             .and_then(|bars| bars.get(&report.model).cloned())
         {
-            if report.fetched > bar.length().unwrap_or(0) {
-                bar.set_length(report.fetched);
-            }
-            bar.set_position(report.fetched);
+            // The total is the model's records from the checkpoint on, counted at the start;
+            // records changed during the run are read again and may pass it. The bar shows
+            // progress through the model, so it stops at its total (the summary line has the
+            // exact counts).
+            let total = bar.length().unwrap_or(0);
+            bar.set_position(if total > 0 {
+                report.fetched.min(total)
+            } else {
+                report.fetched
+            });
         }
     }
 
@@ -71,6 +84,9 @@ impl Progress for Bars {
             .ok()
             .and_then(|bars| bars.get(&report.model).cloned())
         {
+            if let Some(total) = bar.length() {
+                bar.set_position(total);
+            }
             let message = match &report.error {
                 Some(error) => format!("FAILED: {error}"),
                 None => format!(
@@ -116,12 +132,38 @@ pub async fn run(args: SyncArgs) -> Result<Exit, Failure> {
         progress: progress.as_ref(),
     };
     match target::with_store(&loaded, Opening::Migrated, task).await? {
+        Some(Err(mirror::MirrorError::Configuration(problems))) => Err(configuration_failure(
+            &loaded.config,
+            &problems,
+            "; nothing was mirrored",
+        )),
         Some(outcome) => report(outcome),
         None => Err(Failure::new(
             Exit::Failure,
             anyhow::anyhow!("the store could not be opened"),
         )),
     }
+}
+
+/// The configuration's problems with this Odoo, each on the line of the file to fix: the
+/// same text and exit code (3) from `sync`, `sync --dry-run` and `config check`.
+pub fn configuration_failure(
+    config: &MirrorConfig,
+    problems: &[ConfigProblem],
+    consequence: &str,
+) -> Failure {
+    let lines: Vec<String> = problems
+        .iter()
+        .map(|problem| problem.located(config).to_string())
+        .collect();
+    Failure::new(
+        Exit::Config,
+        anyhow::anyhow!(
+            "{} does not match this Odoo{consequence}:\n  {}",
+            config.path.display(),
+            lines.join("\n  ")
+        ),
+    )
 }
 
 /// Progress bars when stderr is a terminal, one JSON log line per page otherwise.
@@ -164,8 +206,8 @@ impl StoreTask for Mirror<'_> {
 }
 
 /// Reads the saved checkpoints.
-struct Checkpoints<'a> {
-    models: &'a [engine::config::ModelConfig],
+pub struct Checkpoints<'a> {
+    pub models: &'a [engine::config::ModelConfig],
 }
 
 impl StoreTask for Checkpoints<'_> {
@@ -186,7 +228,8 @@ impl StoreTask for Checkpoints<'_> {
     }
 }
 
-/// `--dry-run`: what a run would fetch per model, from the saved checkpoints; writes no row.
+/// `--dry-run`: what a run would fetch per model, from the saved checkpoints; creates and
+/// writes nothing (a store that does not exist yet means a full backfill).
 async fn dry_run(
     loaded: &target::Loaded,
     client: &OdooClient,
@@ -194,7 +237,7 @@ async fn dry_run(
 ) -> Result<Exit, Failure> {
     let checkpoints = target::with_store(
         loaded,
-        Opening::ReadOnly,
+        Opening::IfPresent,
         Checkpoints {
             models: &loaded.config.models,
         },
@@ -208,7 +251,49 @@ async fn dry_run(
         "dry run: nothing is written to {}",
         target::describe(loaded)
     );
-    let failed = print_plans(&plans);
+    print_plans(&plans);
+    plans_verdict(&loaded.config, &plans)
+}
+
+/// Prints one line per model, after the fields it reads without (one warning each).
+pub fn print_plans(plans: &[mirror::ModelPlan]) {
+    for plan in plans {
+        for left_out in &plan.left_out {
+            say!("warning: {left_out}");
+        }
+        if !plan.problems.is_empty() {
+            say!(
+                "{:<28} REFUSED: {} problem(s) in the configuration",
+                plan.model,
+                plan.problems.len()
+            );
+        } else if let Some(error) = &plan.error {
+            say!("{:<28} FAILED: {error}", plan.model);
+        } else {
+            let from = match plan.from {
+                Some(from) => format!("from {}", odoo_rpc::value::format_datetime(from.second)),
+                None => "full backfill".to_owned(),
+            };
+            say!(
+                "{:<28} {:>8} to fetch ({from})",
+                plan.model,
+                plan.would_fetch
+            );
+        }
+    }
+}
+
+/// The exit code of a check: the configuration's problems first (3, as `sync` would refuse
+/// to run), then models Odoo failed to answer for (1 when all failed, 8 when some did).
+pub fn plans_verdict(config: &MirrorConfig, plans: &[mirror::ModelPlan]) -> Result<Exit, Failure> {
+    let problems: Vec<ConfigProblem> = plans
+        .iter()
+        .flat_map(|plan| plan.problems.iter().cloned())
+        .collect();
+    if !problems.is_empty() {
+        return Err(configuration_failure(config, &problems, ""));
+    }
+    let failed = plans.iter().filter(|plan| plan.error.is_some()).count();
     Ok(if failed == 0 {
         Exit::Success
     } else if failed == plans.len() {
@@ -218,54 +303,19 @@ async fn dry_run(
     })
 }
 
-/// Prints one line per model and its missing fields; returns how many models cannot run.
-pub fn print_plans(plans: &[mirror::ModelPlan]) -> usize {
-    let mut failed = 0;
-    for plan in plans {
-        print_missing(&plan.model, &plan.missing_fields);
-        match &plan.error {
-            Some(error) => {
-                failed += 1;
-                say!("{:<28} FAILED: {error}", plan.model);
-            }
-            None => {
-                let from = match plan.from {
-                    Some(from) => format!("from {}", odoo_rpc::value::format_datetime(from.second)),
-                    None => "full backfill".to_owned(),
-                };
-                say!(
-                    "{:<28} {:>8} to fetch ({from})",
-                    plan.model,
-                    plan.would_fetch
-                );
-            }
-        }
-    }
-    failed
-}
-
-fn print_missing(model: &str, missing: &[(String, Option<String>)]) {
-    for (field, suggestion) in missing {
-        let hint = suggestion
-            .as_ref()
-            .map(|s| format!(" (did you mean `{s}`?)"))
-            .unwrap_or_default();
-        say!("warning: {model}.{field} does not exist on this Odoo and was skipped{hint}");
-    }
-}
-
 pub fn mirror_failure(error: mirror::MirrorError) -> Failure {
     match error {
         mirror::MirrorError::LockBusy => Failure::new(Exit::LockBusy, error),
         mirror::MirrorError::Authentication(error) => Failure::new(Exit::Authentication, error),
+        mirror::MirrorError::Configuration(_) => Failure::new(Exit::Config, error),
         other => Failure::new(Exit::Failure, other),
     }
 }
 
 fn report(outcome: Result<mirror::RunReport, mirror::MirrorError>) -> Result<Exit, Failure> {
     let report = outcome.map_err(mirror_failure)?;
+    // Fields left out were logged (one warning each) by the run: this is the run's output.
     for model in &report.models {
-        print_missing(&model.model, &model.missing_fields);
         match &model.error {
             Some(error) => say!("{:<28} FAILED: {error}", model.model),
             None => say!(
@@ -284,4 +334,118 @@ fn report(outcome: Result<mirror::RunReport, mirror::MirrorError>) -> Result<Exi
         RunStatus::Partial => Exit::PartialFailure,
         RunStatus::Failed => Exit::Failure,
     })
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use super::*;
+    use indicatif::ProgressDrawTarget;
+
+    fn bars() -> Bars {
+        Bars {
+            multi: MultiProgress::with_draw_target(ProgressDrawTarget::hidden()),
+            bars: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn bar(bars: &Bars, model: &str) -> ProgressBar {
+        bars.bars.lock().unwrap().get(model).cloned().unwrap()
+    }
+
+    #[test]
+    fn the_bar_counts_the_models_records_and_never_passes_its_total() {
+        let bars = bars();
+        bars.model_started("res.partner", Some(100));
+        let mut report = ModelReport {
+            model: "res.partner".into(),
+            fetched: 60,
+            ..ModelReport::default()
+        };
+        bars.page_written(&report);
+        assert_eq!(
+            (
+                bar(&bars, "res.partner").position(),
+                bar(&bars, "res.partner").length()
+            ),
+            (60, Some(100))
+        );
+        // Records changed during the run are read again: the total stays the model's.
+        report.fetched = 130;
+        bars.page_written(&report);
+        assert_eq!(
+            (
+                bar(&bars, "res.partner").position(),
+                bar(&bars, "res.partner").length()
+            ),
+            (100, Some(100))
+        );
+        bars.model_finished(&report);
+        assert!(bar(&bars, "res.partner").is_finished());
+    }
+
+    /// A terminal that keeps what indicatif writes.
+    #[derive(Debug, Clone, Default)]
+    struct Screen(std::sync::Arc<Mutex<String>>);
+
+    impl indicatif::TermLike for Screen {
+        fn width(&self) -> u16 {
+            120
+        }
+        fn move_cursor_up(&self, _: usize) -> std::io::Result<()> {
+            Ok(())
+        }
+        fn move_cursor_down(&self, _: usize) -> std::io::Result<()> {
+            Ok(())
+        }
+        fn move_cursor_right(&self, _: usize) -> std::io::Result<()> {
+            Ok(())
+        }
+        fn move_cursor_left(&self, _: usize) -> std::io::Result<()> {
+            Ok(())
+        }
+        fn write_line(&self, line: &str) -> std::io::Result<()> {
+            self.write_str(line)
+        }
+        fn write_str(&self, text: &str) -> std::io::Result<()> {
+            self.0.lock().unwrap().push_str(text);
+            Ok(())
+        }
+        fn clear_line(&self) -> std::io::Result<()> {
+            Ok(())
+        }
+        fn flush(&self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn the_rate_is_a_whole_number_of_records_per_second() {
+        let screen = Screen::default();
+        let bars = Bars {
+            multi: MultiProgress::with_draw_target(ProgressDrawTarget::term_like(Box::new(
+                screen.clone(),
+            ))),
+            bars: Mutex::new(HashMap::new()),
+        };
+        bars.model_started("res.partner", Some(1000));
+        let report = ModelReport {
+            model: "res.partner".into(),
+            fetched: 999,
+            ..ModelReport::default()
+        };
+        bars.page_written(&report);
+        bars.model_finished(&report);
+        let shown = screen.0.lock().unwrap().clone();
+        let rate = shown
+            .split_whitespace()
+            .find(|word| word.ends_with("/s"))
+            .unwrap_or_else(|| panic!("no rate in {shown:?}"));
+        assert!(
+            rate.trim_end_matches("/s")
+                .chars()
+                .all(|c| c.is_ascii_digit()),
+            "{shown:?}"
+        );
+    }
 }

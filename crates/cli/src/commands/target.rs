@@ -2,7 +2,7 @@
 //! loading the configuration, building the Odoo client from it and opening its store.
 
 use crate::exit::{Exit, Failure, exit_for};
-use engine::config::{LockStrategy, MirrorConfig, StoreSecrets, Target};
+use engine::config::{LockStrategy, MirrorConfig, PostgresConnection, StoreSecrets, Target};
 use engine::mirror_store::MirrorStore;
 use odoo_rpc::{ApiKey, ClientConfig, OdooClient, RetryPolicy};
 use std::path::Path;
@@ -51,8 +51,9 @@ pub fn check_model(loaded: &Loaded, only: Option<&str>) -> Result<(), Failure> {
                 .iter()
                 .map(|model| model.name.as_str())
                 .collect();
+            // A value the command line got wrong, like clap's own refusals: exit 2.
             Err(Failure::new(
-                Exit::Config,
+                Exit::Usage,
                 anyhow::anyhow!(
                     "--model {only}: no such model in {} (configured: {})",
                     loaded.config.path.display(),
@@ -96,33 +97,66 @@ pub trait StoreTask {
 /// How a store is opened.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Opening {
-    /// Open (creating an SQLite file if needed) and bring the schema up to date.
+    /// Open, creating the SQLite file and its directory if needed, and bring the schema up to
+    /// date: `sync` and `migrate`.
     Migrated,
-    /// Open without writing rows (the tables are created if missing); `None` when the
-    /// SQLite file does not exist yet, which is not created.
-    ReadOnly,
+    /// Open a store that exists, writing nothing: no file, directory or table is created. A
+    /// store that is not there, or has no mirror tables, is an error (exit 3) saying so:
+    /// `runs`, `prune`.
+    Existing,
+    /// Like [`Opening::Existing`], but no store (or no tables) yet is `Ok(None)`, not an
+    /// error: `config check` and `sync --dry-run`, before the first sync.
+    IfPresent,
 }
 
 /// Opens the configured store and runs `task` on it; `Ok(None)` only for
-/// [`Opening::ReadOnly`] when there is no SQLite file yet.
+/// [`Opening::IfPresent`] when there is no store or no mirror tables yet.
 pub async fn with_store<T: StoreTask>(
     loaded: &Loaded,
     opening: Opening,
     task: T,
 ) -> Result<Option<T::Output>, Failure> {
     let unavailable = |error: engine::mirror_store::StoreError| Failure::new(Exit::Failure, error);
+    let setting = match &loaded.config.target {
+        Target::Sqlite(_) => "sqlite.path",
+        Target::Postgres(_) => "postgres.connection",
+    };
+    let absent = |what: String| -> Result<Option<T::Output>, Failure> {
+        match opening {
+            Opening::IfPresent => Ok(None),
+            Opening::Migrated | Opening::Existing => Err(Failure::new(
+                Exit::Config,
+                anyhow::anyhow!(
+                    "{what}: run `odoo-bridge sync` (or `migrate`) with {} first, or correct its {setting}",
+                    loaded.config.path.display()
+                ),
+            )),
+        }
+    };
     match &loaded.config.target {
         Target::Sqlite(sqlite) => {
-            if opening == Opening::ReadOnly && !sqlite.path.exists() {
-                return Ok(None);
+            let store = if opening == Opening::Migrated {
+                store_sqlite::SqliteStore::open(&sqlite.path).await
+            } else if sqlite.path.exists() {
+                store_sqlite::SqliteStore::open_existing(&sqlite.path).await
+            } else {
+                return absent(format!(
+                    "the SQLite file {} does not exist",
+                    sqlite.path.display()
+                ));
             }
-            let store = store_sqlite::SqliteStore::open(&sqlite.path)
-                .await
-                .map_err(unavailable)?;
-            store.migrate().await.map_err(unavailable)?;
-            let output = task.run(&store, true).await;
+            .map_err(unavailable)?;
+            let output = ready(&store, opening).await;
+            let output = match output {
+                Ok(true) => task.run(&store, true).await.map(Some),
+                Ok(false) => absent(format!(
+                    "the SQLite file {} has no mirror tables",
+                    sqlite.path.display()
+                )),
+                Err(error) => Err(unavailable(error)),
+            };
             store.close().await;
-            output.map(Some)
+            output
         }
         Target::Postgres(postgres) => {
             let connect = store_pg::connect_options(
@@ -136,21 +170,73 @@ pub async fn with_store<T: StoreTask>(
             let store = store_pg::PgStore::connect(connect)
                 .await
                 .map_err(unavailable)?;
-            // Creating the tables writes no rows; reading the checkpoints needs them.
-            store.migrate().await.map_err(unavailable)?;
-            let output = task
-                .run(&store, postgres.lock_strategy == LockStrategy::Advisory)
-                .await;
+            let output = match ready(&store, opening).await {
+                Ok(true) => task
+                    .run(&store, postgres.lock_strategy == LockStrategy::Advisory)
+                    .await
+                    .map(Some),
+                Ok(false) => absent(format!("{} has no mirror tables", describe(loaded))),
+                Err(error) => Err(unavailable(error)),
+            };
             store.close().await;
-            output.map(Some)
+            output
         }
     }
+}
+
+/// What opening a store needs before its tables can be used, on both stores.
+trait Schema {
+    async fn migrate_schema(&self) -> Result<(), engine::mirror_store::StoreError>;
+    async fn has_mirror_tables(&self) -> Result<bool, engine::mirror_store::StoreError>;
+}
+
+impl Schema for store_sqlite::SqliteStore {
+    async fn migrate_schema(&self) -> Result<(), engine::mirror_store::StoreError> {
+        self.migrate().await
+    }
+    async fn has_mirror_tables(&self) -> Result<bool, engine::mirror_store::StoreError> {
+        store_sqlite::SqliteStore::has_mirror_tables(self).await
+    }
+}
+
+impl Schema for store_pg::PgStore {
+    async fn migrate_schema(&self) -> Result<(), engine::mirror_store::StoreError> {
+        self.migrate().await
+    }
+    async fn has_mirror_tables(&self) -> Result<bool, engine::mirror_store::StoreError> {
+        store_pg::PgStore::has_mirror_tables(self).await
+    }
+}
+
+/// Brings the schema up to date ([`Opening::Migrated`]) or looks whether the mirror's tables
+/// are there, creating nothing; `Ok(true)` when the task can run.
+async fn ready<S: Schema>(
+    store: &S,
+    opening: Opening,
+) -> Result<bool, engine::mirror_store::StoreError> {
+    if opening == Opening::Migrated {
+        store.migrate_schema().await?;
+        return Ok(true);
+    }
+    store.has_mirror_tables().await
 }
 
 /// Where the configuration's store is, for messages (no credentials).
 pub fn describe(loaded: &Loaded) -> String {
     match &loaded.config.target {
         Target::Sqlite(sqlite) => format!("SQLite file {}", sqlite.path.display()),
-        Target::Postgres(_) => "PostgreSQL".to_owned(),
+        Target::Postgres(postgres) => match &postgres.connection {
+            PostgresConnection::Params {
+                host,
+                port,
+                database,
+                ..
+            } => format!("PostgreSQL database {database} at {host}:{port}"),
+            // A URL may carry the password: it is not shown.
+            PostgresConnection::Url { url: Some(_) } => {
+                "PostgreSQL (postgres.connection.url)".to_owned()
+            }
+            PostgresConnection::Url { url: None } => "PostgreSQL (DATABASE_URL)".to_owned(),
+        },
     }
 }

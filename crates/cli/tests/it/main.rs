@@ -5,6 +5,7 @@ mod bench_delivery;
 mod bench_mirror;
 mod connections;
 mod delivery_daemon;
+mod first_run;
 mod mirror_faults;
 mod mirror_postgres;
 mod ping;

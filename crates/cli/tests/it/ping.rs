@@ -147,15 +147,22 @@ fn each_failure_class_has_its_own_exit_code_and_message() {
     let output = ping("http://127.0.0.1:1", Some(sim.key()), &["--retries", "0"]);
     assert_eq!(output.status.code(), Some(5), "{}", text(&output));
 
+    // A flag value that is not a URL is a bad command line, refused by clap.
     let output = ping("not a url", Some(sim.key()), &[]);
-    assert_eq!(output.status.code(), Some(3), "{}", text(&output));
+    assert_eq!(output.status.code(), Some(2), "{}", text(&output));
 
+    // A wrong database is a refused login (4), said in so many words.
     let output = ping_db(sim.url(), "nope", Some(sim.key()), &[]);
-    assert_eq!(output.status.code(), Some(6), "{}", text(&output));
-    assert!(text(&output).contains("does not exist"));
+    assert_eq!(output.status.code(), Some(4), "{}", text(&output));
     assert!(
-        !text(&output).contains("Traceback"),
-        "Odoo's traceback must stay out of user output"
+        text(&output).contains("Odoo has no database 'nope'"),
+        "{}",
+        text(&output)
+    );
+    assert!(
+        !text(&output).contains("Traceback") && !text(&output).contains("psycopg2"),
+        "Odoo's traceback must stay out of user output: {}",
+        text(&output)
     );
 }
 

@@ -133,33 +133,36 @@ fn a_wrong_key_fails_the_run_with_the_authentication_code() {
 }
 
 #[test]
-fn a_missing_field_is_reported_once_with_a_suggestion_and_the_rest_syncs() {
+fn a_misspelt_field_or_model_is_refused_before_anything_is_written() {
     let sim = SimProcess::start(&[]);
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("config.yml");
+    let database = dir.path().join("m.db");
     let text_config = format!(
         "odoo:\n  base_url: \"{}\"\n  database: odoo\n  username: admin\nsqlite:\n  path: {}\nmodels:\n  - name: res.partner\n    page_size: 7\n    fields: [name, emial, write_date]\n  - name: no.such.model\n    fields: [name]\n",
         sim.url(),
-        dir.path().join("m.db").display()
+        database.display()
     );
     std::fs::write(&config, text_config).unwrap();
     let output = sync(&config, Some(sim.key()), &[]);
+    assert_eq!(output.status.code(), Some(3), "{}", text(&output));
+    let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(
-        output.status.code(),
-        Some(8),
-        "one model failed, the other synced: {}",
-        text(&output)
-    );
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert_eq!(
-        stdout.matches("res.partner.emial does not exist").count(),
+        stderr.matches("field `emial` does not exist").count(),
         1,
-        "{stdout}"
+        "{stderr}"
     );
-    assert!(stdout.contains("did you mean `email`?"), "{stdout}");
-    assert!(counts(&output, "res.partner").0 > 0);
     assert!(
-        stdout.contains("no.such.model") && stdout.contains("FAILED"),
-        "{stdout}"
+        stderr.contains("config.yml:10:20: res.partner: field `emial` does not exist on this Odoo (did you mean `email`?)"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("config.yml:11:11: no.such.model: Odoo refuses this model"),
+        "{stderr}"
+    );
+    assert!(
+        String::from_utf8_lossy(&output.stdout).trim().is_empty(),
+        "nothing was mirrored, so nothing is summed up: {}",
+        text(&output)
     );
 }

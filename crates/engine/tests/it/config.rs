@@ -130,3 +130,56 @@ fn secrets_come_from_the_environment_and_never_print() {
         .unwrap_err();
     assert!(error.message.contains("PGPASS_TEST"));
 }
+
+#[test]
+fn a_base_url_that_is_a_page_of_odoo_is_refused_at_its_line_with_the_url_to_use() {
+    for page in [
+        "http://127.0.0.1:8069/web",
+        "http://127.0.0.1:8069/odoo/action-7",
+    ] {
+        let error = parse(&MINIMAL.replace("http://127.0.0.1:8069", page)).unwrap_err();
+        assert_eq!((error.line, error.column), (Some(2), Some(13)), "{error}");
+        assert!(
+            error.message.contains("points to a page of Odoo")
+                && error.message.ends_with("use http://127.0.0.1:8069"),
+            "{error}"
+        );
+    }
+    let error =
+        parse(&MINIMAL.replace("http://127.0.0.1:8069", "http://u:pw-77@x/web")).unwrap_err();
+    assert!(!error.to_string().contains("pw-77"), "{error}");
+    let trailing =
+        parse(&MINIMAL.replace("http://127.0.0.1:8069", "http://127.0.0.1:8069/")).unwrap();
+    assert_eq!(trailing.odoo.base_url, "http://127.0.0.1:8069");
+}
+
+#[test]
+fn an_empty_password_is_a_password_and_an_unset_variable_is_not() {
+    let params = parse(&format!("{MINIMAL}postgres:\n  connection:\n    type: params\n    host: localhost\n    database: x\n    user: u\n    password_env: PGPASS_TEST\n")).unwrap();
+    let secrets = params
+        .store_secrets(|name| (name == "PGPASS_TEST").then(String::new))
+        .unwrap();
+    assert_eq!(
+        secrets
+            .postgres_password
+            .as_ref()
+            .map(|password| password.expose()),
+        Some("")
+    );
+    let error = params.store_secrets(|_| None).unwrap_err();
+    assert!(error.message.contains("PGPASS_TEST is not set"), "{error}");
+}
+
+#[test]
+fn where_each_setting_of_a_model_is_written_is_kept() {
+    let config = parse(&format!(
+        "{MINIMAL}    fields: [name, email]\n    cursor_field: write_date\n"
+    ))
+    .unwrap();
+    let at = config.locations("res.partner").unwrap();
+    assert_eq!((at.name.line, at.name.column), (6, 11));
+    let email = at.fields["email"];
+    assert_eq!((email.line, email.column), (7, 20));
+    assert_eq!(at.cursor_field.map(|at| at.line), Some(8));
+    assert!(config.locations("sale.order").is_none());
+}

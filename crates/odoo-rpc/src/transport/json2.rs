@@ -3,7 +3,7 @@
 
 use super::{
     BoxFuture, Call, Endpoint, HttpReply, Kwargs, OdooErrorBody, Protocol, ServerVersion,
-    Transport, to_body, validate_name, web_version,
+    Transport, discover_version, to_body, validate_name, web_version,
 };
 use crate::error::Error;
 use reqwest::header::{AUTHORIZATION, HeaderValue};
@@ -23,6 +23,32 @@ impl Json2Transport {
 }
 
 fn parse_reply(reply: HttpReply, endpoint: &Endpoint) -> Result<Box<RawValue>, Error> {
+    parse_answer(reply, endpoint).map_err(|error| error.naming_database(endpoint.database()))
+}
+
+/// Before Odoo 19 there is no `/json/2` route: Odoo 18 redirects the call to its login page
+/// (303) and older versions or proxies answer 404. Says so, with the server's version, rather
+/// than "use the final address as the base URL"; any other failure is returned as it was.
+async fn explain_missing_json2(endpoint: &Endpoint, error: Error) -> Error {
+    if !matches!(
+        error,
+        Error::Http {
+            status: 303 | 404,
+            ..
+        }
+    ) {
+        return error;
+    }
+    match discover_version(endpoint, || async {}).await {
+        Ok(version) if version.major < 19 => Error::invalid_request(format!(
+            "JSON-2 needs Odoo 19 or later, and {} runs Odoo {version}: use JSON-RPC",
+            endpoint.display_url()
+        )),
+        _ => error,
+    }
+}
+
+fn parse_answer(reply: HttpReply, endpoint: &Endpoint) -> Result<Box<RawValue>, Error> {
     if reply.is_success() {
         return serde_json::from_slice::<Box<RawValue>>(&reply.body).map_err(|e| {
             endpoint.malformed(format!("the JSON-2 answer is not JSON: {e}"), &reply.body)
@@ -129,7 +155,10 @@ impl Transport for Json2Transport {
                 request = request.header("X-Odoo-Database", database);
             }
             let reply = endpoint.send(request, &format!("POST {path}")).await?;
-            parse_reply(reply, endpoint)
+            match parse_reply(reply, endpoint) {
+                Err(error) => Err(explain_missing_json2(endpoint, error).await),
+                answer => answer,
+            }
         })
     }
 }

@@ -119,6 +119,10 @@ async fn call_service<A: Serialize>(
 }
 
 fn parse_reply(reply: HttpReply, endpoint: &Endpoint) -> Result<Box<RawValue>, Error> {
+    parse_envelope(reply, endpoint).map_err(|error| error.naming_database(endpoint.database()))
+}
+
+fn parse_envelope(reply: HttpReply, endpoint: &Endpoint) -> Result<Box<RawValue>, Error> {
     if !reply.is_success() {
         // A proxy's page, or (rarely) an Odoo error with a real status: only the latter has
         // an exception name worth classifying.
@@ -407,7 +411,7 @@ mod tests {
             Error::Http {
                 status: 502,
                 retry_after: None,
-                body_excerpt: "502 Bad Gateway".into()
+                body_excerpt: "an HTML page (\"502 Bad Gateway\")".into()
             }
         );
         assert!(error.is_retryable());

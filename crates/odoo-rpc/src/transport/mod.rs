@@ -254,25 +254,83 @@ pub const DEFAULT_USER_AGENT: &str = concat!("odoo-bridge/", env!("CARGO_PKG_VER
 /// hold a call for its full timeout.
 const MAX_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// The first path segments of Odoo's own pages and endpoints. A base URL that starts with one
+/// (copied from the browser's address bar: `/web`, `/odoo/action-…`) reaches the web client or
+/// an endpoint, never the API, and Odoo answers it with a login page or a CSRF error.
+const ODOO_PAGES: [&str; 6] = ["web", "odoo", "jsonrpc", "json", "xmlrpc", "website"];
+
+/// Checks an Odoo base URL: `http(s)://host[:port][/prefix]`, without a query, a fragment or
+/// one of Odoo's own pages as its path. Returns it without a trailing slash.
+///
+/// Every place that takes an Odoo URL (the client, configuration files, command lines) calls
+/// this, so a URL is refused the same way everywhere, before any request. Messages show the
+/// URL without the user name and password it may carry.
+pub fn check_base_url(raw: &str) -> Result<String, Error> {
+    parse_base_url(raw).map(|url| url.as_str().trim_end_matches('/').to_owned())
+}
+
+fn parse_base_url(raw: &str) -> Result<reqwest::Url, Error> {
+    const EXAMPLE: &str = "e.g. https://mycompany.odoo.com";
+    let text = raw.trim();
+    if !text.contains("://") {
+        // Without a scheme the URL cannot be parsed to drop its user info: it is shown only
+        // when it cannot carry a password.
+        let what = if text.contains('@') {
+            "the base URL".to_owned()
+        } else {
+            format!("base URL {text:?}")
+        };
+        return Err(Error::invalid_request(format!(
+            "{what} must start with https:// or http:// ({EXAMPLE})"
+        )));
+    }
+    let url = reqwest::Url::parse(text).map_err(|e| {
+        // The parse error never repeats the URL; the URL itself may hold a password.
+        Error::invalid_request(format!("the base URL is not a valid URL: {e} ({EXAMPLE})"))
+    })?;
+    let mut shown = url.clone();
+    // Clearing the user info cannot fail on an http(s) URL with a host; should it fail, the
+    // message would show the URL as typed, which only shows the user what they typed.
+    let _ = shown.set_username("");
+    let _ = shown.set_password(None);
+    let shown_text = shown.as_str().trim_end_matches('/').to_owned();
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(Error::invalid_request(format!(
+            "base URL {shown_text:?} must start with http:// or https:// ({EXAMPLE})"
+        )));
+    }
+    if url.host_str().is_none_or(str::is_empty) {
+        return Err(Error::invalid_request(format!(
+            "base URL {shown_text:?} has no host ({EXAMPLE})"
+        )));
+    }
+    let origin = shown.origin().ascii_serialization();
+    let first_segment = url
+        .path()
+        .trim_start_matches('/')
+        .split('/')
+        .next()
+        .unwrap_or_default()
+        .to_ascii_lowercase();
+    if ODOO_PAGES.contains(&first_segment.as_str()) {
+        return Err(Error::invalid_request(format!(
+            "base URL {shown_text:?} points to a page of Odoo (/{first_segment}), not to its base URL: use {origin}"
+        )));
+    }
+    if url.query().is_some() || url.fragment().is_some() {
+        let path = shown.path().trim_end_matches('/');
+        return Err(Error::invalid_request(format!(
+            "base URL {shown_text:?} must not have a ?query or #fragment: use {origin}{path}"
+        )));
+    }
+    Ok(url)
+}
+
 impl Endpoint {
     /// Validates the base URL and builds the HTTP client (rustls, gzip, connection reuse,
     /// no redirects: a redirected POST would silently become a GET).
     pub fn new(config: &EndpointConfig<'_>) -> Result<Endpoint, Error> {
-        let mut url = reqwest::Url::parse(config.base_url.trim()).map_err(|e| {
-            Error::invalid_request(format!("base URL {:?} is not a URL: {e}", config.base_url))
-        })?;
-        if !matches!(url.scheme(), "http" | "https") {
-            return Err(Error::invalid_request(format!(
-                "base URL {:?} must start with http:// or https://",
-                config.base_url
-            )));
-        }
-        if url.query().is_some() || url.fragment().is_some() {
-            return Err(Error::invalid_request(format!(
-                "base URL {:?} must not have a query or fragment",
-                config.base_url
-            )));
-        }
+        let mut url = parse_base_url(config.base_url)?;
         if config.timeout.is_zero() {
             return Err(Error::invalid_request("the call timeout must not be zero"));
         }
@@ -662,20 +720,62 @@ mod tests {
             user_agent: DEFAULT_USER_AGENT,
             http: None,
         };
-        let endpoint = Endpoint::new(&config("https://user:pw@odoo.example.com/odoo/")).unwrap();
-        assert_eq!(endpoint.display_url(), "https://odoo.example.com/odoo");
+        let endpoint = Endpoint::new(&config("https://user:pw@odoo.example.com/erp/")).unwrap();
+        assert_eq!(endpoint.display_url(), "https://odoo.example.com/erp");
         assert_eq!(
             endpoint.inner.base_url,
-            "https://user:pw@odoo.example.com/odoo"
+            "https://user:pw@odoo.example.com/erp"
         );
-        for bad in ["odoo.example.com", "ftp://x", "https://x/?a=1", "not a url"] {
+        for bad in [
+            "odoo.example.com",
+            "ftp://x",
+            "https://x/?a=1",
+            "not a url",
+            "https://user:pw@x/web",
+            "user:pw@x",
+        ] {
+            match Endpoint::new(&config(bad)) {
+                Err(error @ Error::InvalidRequest { .. }) => {
+                    assert!(!error.to_string().contains("pw"), "{bad}: {error}");
+                }
+                other => panic!("{bad}: {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn pages_of_odoo_are_refused_with_the_base_url_to_use() {
+        for page in [
+            "https://lejuste.odoo.com/web",
+            "https://lejuste.odoo.com/web/login?redirect=%2Fodoo",
+            "https://lejuste.odoo.com/odoo",
+            "https://lejuste.odoo.com/odoo/action-123",
+            "https://lejuste.odoo.com/jsonrpc",
+            "https://lejuste.odoo.com/json/2/res.partner/search_read",
+            "https://lejuste.odoo.com/web#action=12&model=sale.order",
+        ] {
+            let message = check_base_url(page).unwrap_err().to_string();
             assert!(
-                matches!(
-                    Endpoint::new(&config(bad)),
-                    Err(Error::InvalidRequest { .. })
-                ),
-                "{bad}"
+                message.contains("points to a page of Odoo")
+                    && message.ends_with("use https://lejuste.odoo.com"),
+                "{page}: {message}"
             );
         }
+        let message = check_base_url("https://erp.example.com:8443/erp?db=x")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            message.ends_with("use https://erp.example.com:8443/erp"),
+            "{message}"
+        );
+        // A reverse-proxy prefix that is not one of Odoo's pages is a base URL.
+        assert_eq!(
+            check_base_url(" http://10.0.0.5:8069/erp/ ").unwrap(),
+            "http://10.0.0.5:8069/erp"
+        );
+        assert_eq!(
+            check_base_url("https://lejuste.odoo.com/").unwrap(),
+            "https://lejuste.odoo.com"
+        );
     }
 }

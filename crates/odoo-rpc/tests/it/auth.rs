@@ -134,9 +134,11 @@ async fn a_wrong_database_is_a_clear_permanent_error() {
         config.database = "no_such_db".into();
         let error = no_key(OdooClient::connect(config).await.unwrap_err());
         assert!(!error.is_retryable(), "{transport:?}: {error:?}");
-        assert!(
-            error.to_string().contains("no_such_db"),
-            "{transport:?}: {error}"
+        assert!(error.is_authentication(), "{transport:?}: {error:?}");
+        assert_eq!(
+            error.to_string(),
+            "authentication failed: Odoo has no database 'no_such_db': check the database name",
+            "{transport:?}"
         );
         assert!(sim.sim.total_calls() <= 1, "{:?}", sim.sim.calls());
     }

@@ -103,7 +103,7 @@ async fn version_discovery_is_retried_when_the_server_is_busy() {
 }
 
 #[tokio::test]
-async fn forcing_json2_on_an_18_server_fails_with_a_plain_404() {
+async fn forcing_json2_on_an_18_server_says_json2_needs_19() {
     let sim = Sim::start(OdooVersion::V18).await;
     let client = sim.client(TransportChoice::Json2);
     let error = no_key(
@@ -112,9 +112,13 @@ async fn forcing_json2_on_an_18_server_fails_with_a_plain_404() {
             .await
             .unwrap_err(),
     );
-    assert!(
-        matches!(error, Error::Http { status: 404, .. }),
-        "{error:?}"
+    assert!(matches!(error, Error::InvalidRequest { .. }), "{error:?}");
+    assert_eq!(
+        error.to_string(),
+        format!(
+            "invalid request: JSON-2 needs Odoo 19 or later, and {} runs Odoo 18.0: use JSON-RPC",
+            sim.url()
+        )
     );
     assert!(!error.is_retryable());
 }
