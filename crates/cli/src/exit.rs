@@ -22,6 +22,8 @@ pub enum Exit {
     LockBusy = 7,
     /// Some models failed; the others were mirrored.
     PartialFailure = 8,
+    /// A thing named on the command line does not exist (a connection, a packet).
+    NotFound = 9,
 }
 
 impl From<Exit> for ExitCode {

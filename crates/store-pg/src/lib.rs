@@ -27,5 +27,5 @@ mod tenants;
 mod time;
 
 pub use lock::{LOCK_KEY, PgLock};
-pub use options::connect_options;
+pub use options::{PgTarget, connect_options};
 pub use store::PgStore;

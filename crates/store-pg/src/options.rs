@@ -1,10 +1,62 @@
-//! Connection options from the mirror's configuration.
+//! Where a PostgreSQL store is: from the mirror's configuration, or from a URL
+//! (`DATABASE_URL`). Callers hold a [`PgTarget`] and never see sqlx's types.
 
 use engine::config::{PostgresConnection, Secret, SslMode};
 use engine::mirror_store::StoreError;
 use sqlx::postgres::{PgConnectOptions, PgSslMode};
+use std::fmt;
 use std::path::Path;
 use std::str::FromStr;
+
+/// How to reach a PostgreSQL database. `Debug` and [`PgTarget::describe`] name the host,
+/// port and database, never the password.
+#[derive(Clone)]
+pub struct PgTarget {
+    options: PgConnectOptions,
+}
+
+impl PgTarget {
+    /// From a `postgres://user:password@host:port/database` URL. The error never quotes it
+    /// (it carries the password).
+    pub fn from_url(url: &str) -> Result<PgTarget, StoreError> {
+        let options = PgConnectOptions::from_str(url.trim()).map_err(|_| {
+            StoreError::invalid_input(
+                "the PostgreSQL URL (expected postgres://user:password@host:port/database)",
+            )
+        })?;
+        Ok(PgTarget::from(options))
+    }
+
+    /// `host:port/database`, for messages.
+    pub fn describe(&self) -> String {
+        format!(
+            "{}:{}/{}",
+            self.options.get_host(),
+            self.options.get_port(),
+            self.options.get_database().unwrap_or("")
+        )
+    }
+
+    pub(crate) fn options(&self) -> &PgConnectOptions {
+        &self.options
+    }
+}
+
+impl From<PgConnectOptions> for PgTarget {
+    /// PostgreSQL's NOTICEs ("relation _sqlx_migrations already exists, skipping" on every
+    /// migrate) would be logged as info lines by sqlx; warnings and errors still come through.
+    fn from(options: PgConnectOptions) -> PgTarget {
+        PgTarget {
+            options: options.options([("client_min_messages", "warning")]),
+        }
+    }
+}
+
+impl fmt::Debug for PgTarget {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "PgTarget({})", self.describe())
+    }
+}
 
 /// Builds the options to reach the configured PostgreSQL.
 ///
@@ -21,7 +73,7 @@ pub fn connect_options(
     ssl_root_cert: Option<&Path>,
     password: Option<&Secret>,
     database_url: Option<&Secret>,
-) -> Result<PgConnectOptions, StoreError> {
+) -> Result<PgTarget, StoreError> {
     let options = match connection {
         PostgresConnection::Params {
             host,
@@ -56,18 +108,15 @@ pub fn connect_options(
             })?
         }
     };
-    // PostgreSQL's NOTICEs ("relation _sqlx_migrations already exists, skipping" on every
-    // migrate) would be logged as info lines by sqlx; warnings and errors still come through.
-    let options = options.options([("client_min_messages", "warning")]);
     let options = options.ssl_mode(match ssl_mode {
         SslMode::Disable => PgSslMode::Disable,
         SslMode::Require => PgSslMode::Require,
         SslMode::VerifyFull => PgSslMode::VerifyFull,
     });
-    Ok(match ssl_root_cert {
+    Ok(PgTarget::from(match ssl_root_cert {
         Some(path) => options.ssl_root_cert(path),
         None => options,
-    })
+    }))
 }
 
 #[cfg(test)]
@@ -89,8 +138,9 @@ mod tests {
             password_env: Some("POSTGRES_PASSWORD".into()),
         };
         let password = secret("hunter2");
-        let options =
+        let target =
             connect_options(&connection, SslMode::Require, None, Some(&password), None).unwrap();
+        let options = target.options();
         assert_eq!(options.get_host(), "db.internal");
         assert_eq!(options.get_port(), 6543);
         assert_eq!(options.get_database(), Some("mirror"));
@@ -102,8 +152,9 @@ mod tests {
     fn url_falls_back_to_database_url() {
         let connection = PostgresConnection::Url { url: None };
         let url = secret("postgres://u:pw@127.0.0.1:5433/d?sslmode=require");
-        let options =
+        let target =
             connect_options(&connection, SslMode::Disable, None, None, Some(&url)).unwrap();
+        let options = target.options();
         assert_eq!(options.get_port(), 5433);
         assert_eq!(options.get_database(), Some("d"));
         // The file's ssl_mode wins over the URL's.
@@ -127,5 +178,10 @@ mod tests {
         )
         .unwrap_err();
         assert!(matches!(missing, StoreError::Unavailable { .. }));
+        let error = PgTarget::from_url("postgres://u:s3cr3t-pw@h:notaport/d").unwrap_err();
+        assert!(!error.to_string().contains("s3cr3t-pw"), "{error}");
+        let target = PgTarget::from_url("postgres://u:s3cr3t-pw@db.internal:6543/poller").unwrap();
+        assert_eq!(target.describe(), "db.internal:6543/poller");
+        assert!(!format!("{target:?}").contains("s3cr3t-pw"));
     }
 }

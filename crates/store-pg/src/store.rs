@@ -2,6 +2,7 @@
 
 use crate::error::{from_migrate, from_sqlx};
 use crate::lock::{LOCK_KEY, PgLock};
+use crate::options::PgTarget;
 use crate::time::{self, ts_text};
 use engine::change_feed::Checkpoint;
 use engine::mirror_store::{
@@ -49,7 +50,8 @@ impl PgStore {
     /// exist or a refused login is reported at once, naming the server and the database
     /// (never the password), where a pool would retry until its timeout and only say that it
     /// timed out.
-    pub async fn connect(options: PgConnectOptions) -> Result<PgStore, StoreError> {
+    pub async fn connect(target: impl Into<PgTarget>) -> Result<PgStore, StoreError> {
+        let options = target.into().options().clone();
         let target = describe(&options);
         let first = tokio::time::timeout(CONNECT_TIMEOUT, PgConnection::connect_with(&options))
             .await
@@ -67,6 +69,15 @@ impl PgStore {
             .acquire_timeout(ACQUIRE_TIMEOUT)
             .connect_lazy_with(options);
         Ok(PgStore { pool })
+    }
+
+    /// Whether the database holds odoo-bridge's schema (of any release: its migrations table),
+    /// found without creating anything.
+    pub async fn has_schema(&self) -> Result<bool, StoreError> {
+        sqlx::query_scalar::<_, bool>("SELECT to_regclass('_sqlx_migrations') IS NOT NULL")
+            .fetch_one(&self.pool)
+            .await
+            .map_err(from_sqlx)
     }
 
     /// Whether the mirror's three tables exist, found without creating anything: commands
@@ -441,7 +452,7 @@ impl MirrorStore for PgStore {
                  WHERE model = $1 AND odoo_id = ANY($2::bigint[])",
             )
             .bind(model)
-            .bind(repeated.iter().copied().collect::<Vec<i64>>())
+            .bind(repeated.to_vec())
             .fetch_all(&mut *transaction)
             .await
             .map_err(from_sqlx)?;

@@ -156,6 +156,18 @@ impl SqliteStore {
         })
     }
 
+    /// Whether the file holds odoo-bridge's schema (of any release: its migrations table),
+    /// found without creating anything.
+    pub async fn has_schema(&self) -> Result<bool, StoreError> {
+        let found: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = '_sqlx_migrations'",
+        )
+        .fetch_one(&self.pool)
+        .await
+        .map_err(map_sqlx)?;
+        Ok(found == 1)
+    }
+
     /// Whether the mirror's three tables exist, found without creating anything.
     pub async fn has_mirror_tables(&self) -> Result<bool, StoreError> {
         let found: i64 = sqlx::query_scalar(

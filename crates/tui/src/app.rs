@@ -7,7 +7,8 @@
 use crate::data::{LoadRequest, Snapshot, StatusFilter};
 use crate::form::{FormAction, FormState, TestState, TestSummary};
 use engine::connection_form::{ConnectionDraft, FieldError, masked_key, masked_secret};
-use engine::delivery_store::{Connection, Packet};
+use engine::order_delivery::Connection;
+use engine::store::Packet;
 use jiff::{SignedDuration, Timestamp};
 use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 
@@ -160,10 +161,10 @@ pub struct PayloadState {
 
 impl PayloadState {
     pub fn new(packet: Packet) -> PayloadState {
-        let text = serde_json::from_str::<serde_json::Value>(&packet.body)
+        let text = serde_json::from_str::<serde_json::Value>(&packet.payload)
             .ok()
             .and_then(|value| serde_json::to_string_pretty(&value).ok())
-            .unwrap_or_else(|| packet.body.clone());
+            .unwrap_or_else(|| packet.payload.clone());
         PayloadState {
             lines: text.lines().map(str::to_owned).collect(),
             packet,
@@ -307,7 +308,7 @@ impl App {
     }
 
     /// A daemon other than this TUI's poller runs on the store (ATTACHED).
-    pub fn attached_to(&self) -> Option<&engine::delivery_store::DaemonHeartbeat> {
+    pub fn attached_to(&self) -> Option<&engine::store::Heartbeat> {
         self.data.other_daemon(&self.options.worker_id, self.now)
     }
 
@@ -997,10 +998,10 @@ fn discard_confirm(data: &Snapshot, packet: &Packet) -> Screen {
         question: format!(
             "Discard packet {} ({} of order {}, {}, connection \"{}\")? It will never be sent.",
             packet.id,
-            packet.event.as_str(),
-            packet.odoo_order_id,
+            packet.event,
+            packet.subject.id,
             packet.status.as_str(),
-            data.name_of(&packet.connection_id)
+            data.name_of(&packet.flow_id)
         ),
         action: ConfirmAction::DiscardPacket {
             id: packet.id.clone(),

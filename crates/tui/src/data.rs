@@ -1,13 +1,13 @@
 //! What the screens show, read from the store in one go: a [`Snapshot`]. Loaded off the UI
 //! task by the [`crate::exec::Executor`], through the [`DeliveryStore`] trait only.
 
-use engine::delivery_store::{
-    BreakerRecord, Connection, ConnectionStats, CycleLogEntry, DaemonHeartbeat, DeliveryStore,
-    Packet, PacketFilter, PacketStatus,
-};
 use engine::display::start_of_day_utc;
 use engine::mirror_store::StoreError;
-use engine::order_delivery::heartbeat;
+use engine::order_delivery::{Connection, ConnectionStats, ConnectionStore};
+use engine::runtime::heartbeat;
+use engine::store::{
+    BreakerRecord, CycleLogEntry, Heartbeat, Packet, PacketFilter, PacketStatus, Store,
+};
 use jiff::Timestamp;
 
 /// Rows of the recent-activity feed kept.
@@ -78,7 +78,7 @@ pub struct Snapshot {
     pub stats: Vec<ConnectionStats>,
     pub breakers: Vec<BreakerRecord>,
     /// Every recorded daemon heartbeat (the stale ones too; see [`Snapshot::other_daemon`]).
-    pub daemons: Vec<DaemonHeartbeat>,
+    pub daemons: Vec<Heartbeat>,
     /// The newest cycles of every connection, newest first.
     pub activity: Vec<CycleLogEntry>,
     /// The requested page of the sync log, newest first.
@@ -102,36 +102,34 @@ impl Snapshot {
     pub fn stats_of(&self, id: &str) -> ConnectionStats {
         self.stats
             .iter()
-            .find(|s| s.connection_id == id)
+            .find(|s| s.flow_id == id)
             .cloned()
             .unwrap_or_else(|| ConnectionStats {
-                connection_id: id.to_owned(),
+                flow_id: id.to_owned(),
                 ..ConnectionStats::default()
             })
     }
 
     pub fn breaker_of(&self, id: &str) -> Option<&BreakerRecord> {
-        self.breakers.iter().find(|b| b.connection_id == id)
+        self.breakers.iter().find(|b| b.flow_id == id)
     }
 
-    /// The newest cycle of a connection that ended with an error, among the activity rows.
-    pub fn last_error_of(&self, id: &str) -> Option<&CycleLogEntry> {
-        self.activity
-            .iter()
-            .find(|entry| entry.log.connection_id == id && entry.log.error_message.is_some())
+    /// The newest cycle of a connection among the activity rows.
+    pub fn newest_cycle_of(&self, id: &str) -> Option<&CycleLogEntry> {
+        self.activity.iter().find(|entry| entry.log.flow_id == id)
     }
 
     /// Errors among the connection's recent cycles (the activity rows).
     pub fn recent_errors_of(&self, id: &str) -> usize {
         self.activity
             .iter()
-            .filter(|entry| entry.log.connection_id == id && entry.log.error_message.is_some())
+            .filter(|entry| entry.log.flow_id == id && entry.log.error_message.is_some())
             .count()
     }
 
     /// A running daemon other than `own_worker` (this TUI's poller), by its fresh
     /// heartbeat at `now`.
-    pub fn other_daemon(&self, own_worker: &str, now: Timestamp) -> Option<&DaemonHeartbeat> {
+    pub fn other_daemon(&self, own_worker: &str, now: Timestamp) -> Option<&Heartbeat> {
         self.daemons
             .iter()
             .find(|beat| beat.worker_id != own_worker && heartbeat::is_fresh(beat, now))
@@ -146,13 +144,13 @@ impl Snapshot {
 }
 
 /// Reads a [`Snapshot`] for `request` at `now`.
-pub async fn load<S: DeliveryStore>(
+pub async fn load<S: Store>(
     store: &S,
     request: &LoadRequest,
     now: Timestamp,
 ) -> Result<Snapshot, StoreError> {
     let connections = store.connections().await?;
-    let stats = store.connection_stats(start_of_day_utc(now)).await?;
+    let stats = store.flow_stats(start_of_day_utc(now)).await?;
     let breakers = store.breaker_states().await?;
     let daemons = store.heartbeats().await?;
     let activity = store.cycles(None, ACTIVITY_ROWS).await?;
@@ -171,14 +169,20 @@ pub async fn load<S: DeliveryStore>(
         queue.extend(
             store
                 .packets(&PacketFilter {
-                    connection_id: request.queue_connection.clone(),
+                    flow_id: request.queue_connection.clone(),
                     status: Some(*status),
                     limit: QUEUE_ROWS,
                 })
                 .await?,
         );
     }
-    queue.sort_by(|a, b| b.created_at.cmp(&a.created_at).then(b.id.cmp(&a.id)));
+    // Newest first; among packets of one moment, by order number (not as text: 27 after 9).
+    queue.sort_by(|a, b| {
+        b.created_at
+            .cmp(&a.created_at)
+            .then(b.subject.id.cmp(&a.subject.id))
+            .then(b.version.cmp(&a.version))
+    });
     Ok(Snapshot {
         generation: request.generation,
         loaded_at: now,

@@ -1,21 +1,20 @@
-//! Carries out the app's [`Command`]s off the UI task, through the [`DeliveryStore`] trait
-//! (no SQL here either), and answers each with [`Event`]s. Also owns the TUI's own poller:
-//! the engine's delivery daemon ([`daemon::run`]) in a background task, with its heartbeat.
+//! Carries out the app's [`Command`]s off the UI task, through the store traits (no SQL here
+//! either), and answers each with [`Event`]s. Also owns the TUI's own poller: the engine's
+//! [`Runtime`] (the one `odoo-bridge run` uses), in the background, with its heartbeat.
 
 use crate::app::{Command, Event, Outcome, TestOrigin};
 use crate::data;
 use crate::form::{CheckLine, TestSummary};
+use engine::clock::Clock;
 use engine::connection_form::{self, ConnectionDraft, FieldError, display_url};
 use engine::connection_test::{self, TestReport};
-use engine::delivery_store::{Connection, DeliveryStore};
-use engine::mirror_store::StoreError;
-use engine::order_delivery::daemon::{self, DaemonConfig};
-use engine::order_delivery::{Dispatcher, heartbeat};
+use engine::order_delivery::{Connection, ConnectionStore};
+use engine::runtime::{Runtime, RuntimeConfig, RuntimeHandle, heartbeat};
+use engine::store::{Store, StoreError};
 use jiff::Timestamp;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tokio::sync::{mpsc, watch};
-use tokio::task::JoinHandle;
+use tokio::sync::mpsc;
 
 /// How the executor works.
 #[derive(Debug, Clone)]
@@ -24,31 +23,23 @@ pub struct ExecOptions {
     pub worker_id: String,
     /// Each call of a connection test (Odoo, webhook).
     pub test_timeout: Duration,
-    /// One webhook POST of the poller.
-    pub webhook_timeout: Duration,
-    pub daemon: DaemonConfig,
+    /// How the poller runs (its worker id is this executor's).
+    pub runtime: RuntimeConfig,
 }
 
 impl Default for ExecOptions {
     fn default() -> ExecOptions {
+        let worker_id = heartbeat::worker_id();
         ExecOptions {
-            worker_id: heartbeat::worker_id(),
             test_timeout: Duration::from_secs(15),
-            webhook_timeout: Duration::from_secs(30),
-            daemon: DaemonConfig {
+            runtime: RuntimeConfig {
                 // Quitting the TUI should not take half a minute.
                 shutdown_deadline: Duration::from_secs(10),
-                ..DaemonConfig::default()
+                ..RuntimeConfig::new(worker_id.clone(), "tui")
             },
+            worker_id,
         }
     }
-}
-
-#[derive(Debug)]
-struct Poller {
-    stop: watch::Sender<bool>,
-    daemon: JoinHandle<()>,
-    beats: JoinHandle<()>,
 }
 
 /// Runs commands against `S`. Cheap to clone: clones share the store and the poller.
@@ -56,12 +47,12 @@ struct Poller {
 pub struct Executor<S> {
     store: S,
     options: ExecOptions,
-    poller: Arc<Mutex<Option<Poller>>>,
+    poller: Arc<Mutex<Option<RuntimeHandle>>>,
 }
 
 impl<S> Executor<S>
 where
-    S: DeliveryStore + Clone + 'static,
+    S: Store,
 {
     pub fn new(store: S, options: ExecOptions) -> Executor<S> {
         Executor {
@@ -112,7 +103,7 @@ where
                 Ok(done) => Outcome::Retried { id, done },
                 Err(error) => failed("retry the packet", error),
             },
-            Command::Discard { id } => match self.store.discard(&id).await {
+            Command::Discard { id } => match self.store.discard(&id, now).await {
                 Ok(done) => Outcome::Discarded { id, done },
                 Err(error) => failed("discard the packet", error),
             },
@@ -141,32 +132,17 @@ where
         if slot.is_some() {
             return Outcome::PollerStarted;
         }
-        let dispatcher = match Dispatcher::for_process(
-            self.options.worker_id.clone(),
-            self.options.webhook_timeout,
-        ) {
-            Ok(dispatcher) => dispatcher,
-            Err(error) => return failed("start the poller", error),
+        let config = RuntimeConfig {
+            worker_id: self.options.worker_id.clone(),
+            ..self.options.runtime.clone()
         };
-        let (stop, stopped) = watch::channel(false);
-        let daemon = tokio::spawn(daemon::run(
-            self.store.clone(),
-            dispatcher,
-            self.options.daemon.clone(),
-            stopped.clone(),
-        ));
-        let beats = tokio::spawn(heartbeat::beat(
-            self.store.clone(),
-            self.options.worker_id.clone(),
-            "tui",
-            stopped,
-        ));
-        *slot = Some(Poller {
-            stop,
-            daemon,
-            beats,
-        });
-        Outcome::PollerStarted
+        match Runtime::new(self.store.clone(), config, Clock::system()) {
+            Ok(runtime) => {
+                *slot = Some(runtime.start());
+                Outcome::PollerStarted
+            }
+            Err(error) => failed("start the poller", error),
+        }
     }
 
     /// Stops the poller, if it runs, and waits for its in-flight cycles (within the
@@ -174,9 +150,7 @@ where
     pub async fn stop_poller(&self) {
         let poller = self.poller.lock().ok().and_then(|mut slot| slot.take());
         if let Some(poller) = poller {
-            let _ = poller.stop.send(true);
-            let _ = poller.daemon.await;
-            let _ = poller.beats.await;
+            poller.shutdown().await;
         }
     }
 

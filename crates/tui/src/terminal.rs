@@ -6,7 +6,7 @@
 use crate::app::{App, AppOptions, Command, Event};
 use crate::exec::{ExecOptions, Executor};
 use crate::ui;
-use engine::delivery_store::DeliveryStore;
+use engine::store::Store;
 use jiff::Timestamp;
 use ratatui::crossterm::event::{self as term, Event as TermEvent};
 use std::io;
@@ -43,7 +43,7 @@ impl Drop for Restore {
 /// (`migrate_delivery`). When its own poller runs, it is stopped cleanly before returning.
 pub async fn run<S>(store: S, options: Options) -> io::Result<()>
 where
-    S: DeliveryStore + Clone + 'static,
+    S: Store,
 {
     // Raw mode, the alternate screen, and a panic hook that restores both.
     let mut terminal = ratatui::try_init()?;
@@ -64,7 +64,7 @@ async fn event_loop<S>(
     options: &Options,
 ) -> io::Result<()>
 where
-    S: DeliveryStore + Clone + 'static,
+    S: Store,
 {
     let (events, mut incoming) = mpsc::unbounded_channel::<Event>();
     spawn_input_reader(events.clone());

@@ -20,9 +20,9 @@
 use crate::exit::{Exit, Failure};
 use clap::{Args, ValueEnum};
 use engine::connection_form::{new_connection_id, new_webhook_secret};
-use engine::delivery_store::{
-    ApiKey, Connection, CycleLogEntry, DeliveryStore, EventSet, WebhookSecret,
-};
+use engine::mirror_store::MirrorStore as _;
+use engine::order_delivery::{ApiKey, Connection, ConnectionStore as _, EventSet, WebhookSecret};
+use engine::store::{CycleLogEntry, SyncLogStore as _};
 use jiff::Timestamp;
 use odoo_rpc::{Domain, field};
 use odoo_sim::dispatch::ModelCall;
@@ -1110,8 +1110,8 @@ impl Scratch {
             ),
         };
         match &store {
-            Store::Pg(store) => store.migrate_delivery().await,
-            Store::Sqlite(store) => store.migrate_delivery().await,
+            Store::Pg(store) => store.migrate().await,
+            Store::Sqlite(store) => store.migrate().await,
         }
         .map_err(failure)?;
         Ok(store)
@@ -1192,6 +1192,7 @@ fn connection(
 ) -> Result<Connection, Failure> {
     Ok(Connection {
         id: new_connection_id(),
+        tenant_id: new_connection_id(),
         name: format!("bench-{:05}", index + 1),
         odoo_url: odoo_url.to_owned(),
         odoo_db: odoo_db.to_owned(),
@@ -1554,11 +1555,11 @@ fn report_delivery(
             continue;
         }
         cycles_in_window += 1;
-        orders_read += log.orders_found;
-        if log.orders_found == 0 {
+        orders_read += log.found;
+        if log.found == 0 {
             continue;
         }
-        if let Some(&tenant) = tenant_of.get(&log.connection_id)
+        if let Some(&tenant) = tenant_of.get(&log.flow_id)
             && let Some(slot) = pickup.get_mut(tenant)
         {
             *slot = Some(slot.map_or(started, |known: i64| known.min(started)));

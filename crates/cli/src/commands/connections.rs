@@ -9,8 +9,8 @@
 //! only by `show --reveal-secret`.
 
 use super::delivery_store::{
-    DeliveryTask, StoreLocation, ago, confirm, start_of_day_utc, table, time_json, time_text,
-    with_delivery_store,
+    Access, StoreLocation, StoreTask, ago, confirm, start_of_day_utc, table, time_json, time_text,
+    with_store,
 };
 use crate::exit::{Exit, Failure, exit_for};
 use clap::{Args, Subcommand};
@@ -19,9 +19,9 @@ use engine::connection_form::{
     self, ConnectionDraft, FieldError, ValidatedConnection, display_url, masked_key, masked_secret,
 };
 use engine::connection_test::{self, scrub};
-use engine::delivery_store::{Connection, ConnectionStats, DeliveryStore, PacketFilter};
-use engine::display::breaker_text;
-use engine::mirror_store::StoreError;
+use engine::display::{Problem, Severity, breaker_text, problems};
+use engine::order_delivery::{Connection, ConnectionStats, ConnectionStore};
+use engine::store::{BreakerRecord, CycleLog, PacketFilter, StoreError};
 use engine::webhook::FailureClass;
 use jiff::Timestamp;
 use serde_json::{Value, json};
@@ -201,15 +201,20 @@ pub struct TestArgs {
 }
 
 pub async fn run(command: ConnectionsCommand) -> Result<Exit, Failure> {
-    with_delivery_store(Task(command)).await
+    // Only `add` may create the store; the other commands need one.
+    let access = match command {
+        ConnectionsCommand::Add(_) => Access::Create,
+        _ => Access::Existing,
+    };
+    with_store(access, Task(command)).await
 }
 
 struct Task(ConnectionsCommand);
 
-impl DeliveryTask for Task {
+impl StoreTask for Task {
     type Output = Exit;
 
-    async fn run<S: DeliveryStore>(
+    async fn run<S: engine::store::Store>(
         self,
         store: &S,
         location: &StoreLocation,
@@ -234,13 +239,13 @@ pub(crate) struct Store<'a, S> {
     pub location: &'a StoreLocation,
 }
 
-impl<S: DeliveryStore> Store<'_, S> {
+impl<S: engine::store::Store> Store<'_, S> {
     pub fn failed(&self, error: StoreError) -> Failure {
         self.location.failure(error)
     }
 
     /// The connection with this id or name (exact first, then ignoring case when only one
-    /// matches); exit 3 when there is none.
+    /// matches); exit 9 when there is none.
     pub async fn find(&self, id_or_name: &str) -> Result<Connection, Failure> {
         let wanted = id_or_name.trim();
         if let Some(connection) = self
@@ -258,7 +263,7 @@ impl<S: DeliveryStore> Store<'_, S> {
         match (matches.next(), matches.next()) {
             (Some(connection), None) => Ok(connection),
             _ => Err(Failure::new(
-                Exit::Config,
+                Exit::NotFound,
                 anyhow::anyhow!(
                     "no connection has the id or name {wanted:?} (see `odoo-bridge connections list`)"
                 ),
@@ -278,26 +283,36 @@ impl<S: DeliveryStore> Store<'_, S> {
             .collect())
     }
 
-    /// The breaker state the daemon last recorded per connection id ("closed" when none).
-    async fn breakers(
-        &self,
-    ) -> Result<std::collections::HashMap<String, engine::delivery_store::BreakerRecord>, Failure>
-    {
+    /// The webhook breaker the daemon last recorded per connection id ("closed" when none).
+    async fn breakers(&self) -> Result<std::collections::HashMap<String, BreakerRecord>, Failure> {
         Ok(self
             .store
             .breaker_states()
             .await
             .map_err(|e| self.failed(e))?
             .into_iter()
-            .map(|record| (record.connection_id.clone(), record))
+            .filter(|record| record.target == engine::order_delivery::connection::WEBHOOK_TARGET)
+            .map(|record| (record.flow_id.clone(), record))
             .collect())
     }
 
     async fn stats_today(&self, now: Timestamp) -> Result<Vec<ConnectionStats>, Failure> {
         self.store
-            .connection_stats(start_of_day_utc(now))
+            .flow_stats(start_of_day_utc(now))
             .await
             .map_err(|e| self.failed(e))
+    }
+
+    /// The connection's newest cycle, if it ran.
+    async fn newest_cycle(&self, id: &str) -> Result<Option<CycleLog>, Failure> {
+        Ok(self
+            .store
+            .cycles(Some(id), 1)
+            .await
+            .map_err(|e| self.failed(e))?
+            .into_iter()
+            .next()
+            .map(|entry| entry.log))
     }
 }
 
@@ -314,7 +329,8 @@ fn flag_of(field: &str, api_key_env: &str) -> String {
     }
 }
 
-/// Exit 3 listing every field's problem.
+/// Every field's problem. Bad flag values exit 2 like clap's own refusals; a missing API key
+/// (an environment variable) is configuration, exit 3.
 fn invalid(errors: &[FieldError], api_key_env: &str) -> Failure {
     let mut text = format!(
         "the connection is not valid ({} problem{}):",
@@ -328,7 +344,12 @@ fn invalid(errors: &[FieldError], api_key_env: &str) -> Failure {
             error.message
         ));
     }
-    Failure::new(Exit::Config, anyhow::anyhow!(text))
+    let exit = if errors.iter().any(|error| error.field == "odoo_api_key") {
+        Exit::Config
+    } else {
+        Exit::Usage
+    };
+    Failure::new(exit, anyhow::anyhow!(text))
 }
 
 /// The API key from `var`, if set and not blank.
@@ -367,7 +388,7 @@ fn missing_key() -> FieldError {
 /// Validates `draft` against the other connections. With `key_wanted`, the draft gets the
 /// API key from the `api_key_env` variable or, when it is unset and stdin is a terminal,
 /// from a hidden prompt, asked only once every other field is valid.
-async fn validate<S: DeliveryStore>(
+async fn validate<S: engine::store::Store>(
     store: &Store<'_, S>,
     mut draft: ConnectionDraft,
     key_wanted: bool,
@@ -429,11 +450,11 @@ fn field_order(field: &str) -> usize {
         .unwrap_or(ORDER.len())
 }
 
-/// A taken name (a race with another process, past validation) is exit 3.
+/// A taken name (a race with another process, past validation) is a bad value, exit 2.
 fn conflict(error: StoreError, name: &str, store: &StoreLocation) -> Failure {
     match error {
         StoreError::Conflict { .. } => Failure::new(
-            Exit::Config,
+            Exit::Usage,
             anyhow::anyhow!(
                 "a connection named {name:?} already exists; names must be unique (see `odoo-bridge connections list`)"
             ),
@@ -442,7 +463,10 @@ fn conflict(error: StoreError, name: &str, store: &StoreLocation) -> Failure {
     }
 }
 
-async fn add<S: DeliveryStore>(store: &Store<'_, S>, args: AddArgs) -> Result<Exit, Failure> {
+async fn add<S: engine::store::Store>(
+    store: &Store<'_, S>,
+    args: AddArgs,
+) -> Result<Exit, Failure> {
     let mut draft = ConnectionDraft::with_defaults();
     draft.name = args.name;
     draft.odoo_url = args.odoo_url;
@@ -518,7 +542,10 @@ async fn add<S: DeliveryStore>(store: &Store<'_, S>, args: AddArgs) -> Result<Ex
     Ok(Exit::Success)
 }
 
-async fn edit<S: DeliveryStore>(store: &Store<'_, S>, args: EditArgs) -> Result<Exit, Failure> {
+async fn edit<S: engine::store::Store>(
+    store: &Store<'_, S>,
+    args: EditArgs,
+) -> Result<Exit, Failure> {
     let existing = store.find(&args.connection).await?;
     let mut draft = ConnectionDraft::from_connection(&existing);
     let mut given = false;
@@ -641,7 +668,44 @@ fn status_word(active: bool) -> &'static str {
 }
 
 fn stats_of<'a>(stats: &'a [ConnectionStats], id: &str) -> Option<&'a ConnectionStats> {
-    stats.iter().find(|s| s.connection_id == id)
+    stats.iter().find(|s| s.flow_id == id)
+}
+
+/// What is wrong with a connection, as the TUI says it too ([`problems`]).
+fn health(
+    breaker: Option<&BreakerRecord>,
+    stats: Option<&ConnectionStats>,
+    newest: Option<&CycleLog>,
+    now: Timestamp,
+) -> Vec<Problem> {
+    let stats = stats.cloned().unwrap_or_default();
+    problems(breaker, &stats, newest, now)
+}
+
+fn problems_json(found: &[Problem]) -> Value {
+    Value::Array(
+        found
+            .iter()
+            .map(|problem| {
+                json!({
+                    "severity": match problem.severity {
+                        Severity::Error => "error",
+                        Severity::Warning => "warning",
+                    },
+                    "text": problem.text,
+                })
+            })
+            .collect(),
+    )
+}
+
+/// `ok`, or the worst problem and how many more.
+fn health_text(found: &[Problem]) -> String {
+    match found {
+        [] => "ok".to_owned(),
+        [only] => only.text.clone(),
+        [worst, rest @ ..] => format!("{} (+{} more)", worst.text, rest.len()),
+    }
 }
 
 fn cursor_json(cursor: Option<Checkpoint>) -> Value {
@@ -669,7 +733,10 @@ fn cursor_text(cursor: Option<Checkpoint>) -> String {
     }
 }
 
-async fn list<S: DeliveryStore>(store: &Store<'_, S>, args: ListArgs) -> Result<Exit, Failure> {
+async fn list<S: engine::store::Store>(
+    store: &Store<'_, S>,
+    args: ListArgs,
+) -> Result<Exit, Failure> {
     let now = Timestamp::now();
     let connections = store
         .store
@@ -678,10 +745,21 @@ async fn list<S: DeliveryStore>(store: &Store<'_, S>, args: ListArgs) -> Result<
         .map_err(|e| store.failed(e))?;
     let stats = store.stats_today(now).await?;
     let breakers = store.breakers().await?;
+    let mut healths = Vec::with_capacity(connections.len());
+    for c in &connections {
+        let newest = store.newest_cycle(&c.id).await?;
+        healths.push(health(
+            breakers.get(&c.id),
+            stats_of(&stats, &c.id),
+            newest.as_ref(),
+            now,
+        ));
+    }
     if args.json {
         let rows: Vec<Value> = connections
             .iter()
-            .map(|c| {
+            .zip(&healths)
+            .map(|(c, found)| {
                 let s = stats_of(&stats, &c.id);
                 json!({
                     "id": c.id,
@@ -695,6 +773,7 @@ async fn list<S: DeliveryStore>(store: &Store<'_, S>, args: ListArgs) -> Result<
                     "failed": s.map_or(0, |s| s.failed),
                     "webhook_url": display_url(&c.webhook_url),
                     "breaker": breaker_json(breakers.get(&c.id)),
+                    "problems": problems_json(found),
                 })
             })
             .collect();
@@ -710,7 +789,8 @@ async fn list<S: DeliveryStore>(store: &Store<'_, S>, args: ListArgs) -> Result<
     }
     let rows: Vec<Vec<String>> = connections
         .iter()
-        .map(|c| {
+        .zip(&healths)
+        .map(|(c, found)| {
             let s = stats_of(&stats, &c.id);
             vec![
                 c.name.clone(),
@@ -724,6 +804,7 @@ async fn list<S: DeliveryStore>(store: &Store<'_, S>, args: ListArgs) -> Result<
                 s.map_or(0, |s| s.failed).to_string(),
                 breaker_text(breakers.get(&c.id), now),
                 display_url(&c.webhook_url),
+                health_text(found),
             ]
         })
         .collect();
@@ -740,7 +821,8 @@ async fn list<S: DeliveryStore>(store: &Store<'_, S>, args: ListArgs) -> Result<
                 "PENDING",
                 "FAILED",
                 "BREAKER",
-                "WEBHOOK"
+                "WEBHOOK",
+                "HEALTH"
             ],
             &rows
         )
@@ -748,13 +830,18 @@ async fn list<S: DeliveryStore>(store: &Store<'_, S>, args: ListArgs) -> Result<
     Ok(Exit::Success)
 }
 
-async fn show<S: DeliveryStore>(store: &Store<'_, S>, args: ShowArgs) -> Result<Exit, Failure> {
+async fn show<S: engine::store::Store>(
+    store: &Store<'_, S>,
+    args: ShowArgs,
+) -> Result<Exit, Failure> {
     let now = Timestamp::now();
     let c = store.find(&args.connection).await?;
     let stats = store.stats_today(now).await?;
     let s = stats_of(&stats, &c.id).cloned().unwrap_or_default();
     let breakers = store.breakers().await?;
     let breaker = breakers.get(&c.id);
+    let newest = store.newest_cycle(&c.id).await?;
+    let found = health(breaker, Some(&s), newest.as_ref(), now);
     let secret = if args.reveal_secret {
         c.webhook_secret.expose().to_owned()
     } else {
@@ -783,6 +870,7 @@ async fn show<S: DeliveryStore>(store: &Store<'_, S>, args: ShowArgs) -> Result<
             "pending": s.pending,
             "failed": s.failed,
             "breaker": breaker_json(breaker),
+            "problems": problems_json(&found),
             "created_at": time_json(c.created_at),
             "updated_at": time_json(c.updated_at),
         });
@@ -844,6 +932,18 @@ async fn show<S: DeliveryStore>(store: &Store<'_, S>, args: ShowArgs) -> Result<
         ("pending", s.pending.to_string()),
         ("failed", s.failed.to_string()),
         ("webhook breaker", breaker_text(breaker, now)),
+        (
+            "health",
+            if found.is_empty() {
+                "ok".to_owned()
+            } else {
+                found
+                    .iter()
+                    .map(|problem| problem.text.as_str())
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            },
+        ),
         ("created", time_text(c.created_at)),
         ("updated", time_text(c.updated_at)),
     ];
@@ -853,10 +953,10 @@ async fn show<S: DeliveryStore>(store: &Store<'_, S>, args: ShowArgs) -> Result<
     Ok(Exit::Success)
 }
 
-fn breaker_json(record: Option<&engine::delivery_store::BreakerRecord>) -> Value {
+fn breaker_json(record: Option<&BreakerRecord>) -> Value {
     match record {
         Some(record) => json!({
-            "state": record.state,
+            "state": record.status.as_str(),
             "open_until": record.open_until.map(time_json),
             "recorded_at": time_json(record.updated_at),
         }),
@@ -867,12 +967,15 @@ fn breaker_json(record: Option<&engine::delivery_store::BreakerRecord>) -> Value
 // ---------------------------------------------------------------------------------------
 // remove / pause / resume
 
-async fn remove<S: DeliveryStore>(store: &Store<'_, S>, args: RemoveArgs) -> Result<Exit, Failure> {
+async fn remove<S: engine::store::Store>(
+    store: &Store<'_, S>,
+    args: RemoveArgs,
+) -> Result<Exit, Failure> {
     let c = store.find(&args.connection).await?;
     let queued = store
         .store
         .packets(&PacketFilter {
-            connection_id: Some(c.id.clone()),
+            flow_id: Some(c.id.clone()),
             status: None,
             limit: 0,
         })
@@ -911,7 +1014,7 @@ async fn remove<S: DeliveryStore>(store: &Store<'_, S>, args: RemoveArgs) -> Res
     Ok(Exit::Success)
 }
 
-async fn set_active<S: DeliveryStore>(
+async fn set_active<S: engine::store::Store>(
     store: &Store<'_, S>,
     id_or_name: &str,
     active: bool,
@@ -960,7 +1063,10 @@ async fn set_active<S: DeliveryStore>(
 // ---------------------------------------------------------------------------------------
 // test
 
-async fn test<S: DeliveryStore>(store: &Store<'_, S>, args: TestArgs) -> Result<Exit, Failure> {
+async fn test<S: engine::store::Store>(
+    store: &Store<'_, S>,
+    args: TestArgs,
+) -> Result<Exit, Failure> {
     let c = store.find(&args.connection).await?;
     let timeout = Duration::from_secs(args.timeout.max(1));
 

@@ -1,21 +1,21 @@
-//! Which store order delivery uses (`connections`, `retries`, `logs`, and the daemon), from
-//! the seed's environment:
+//! Which store the delivery commands use (`connections`, `retries`, `logs`, `run`, `tui`),
+//! from the seed's environment:
 //!
 //! - `DATABASE_URL` set (and not blank): PostgreSQL at that URL. The URL usually carries a
 //!   password, so no message ever shows it: only host, port and database are named.
 //! - otherwise the embedded SQLite file at `POLLER_DB_PATH` (default
-//!   `./data/odoo-bridge.db`); its parent directory is created (0700) and a new file is
-//!   created 0600 by [`store_sqlite::SqliteStore::open`].
+//!   `./data/odoo-bridge.db`).
 //!
-//! The delivery tables are created or upgraded before any task runs.
+//! Only the commands that create something create the store ([`Access::Create`]: `connections
+//! add`, `run`, `tui`); the others ([`Access::Existing`]) refuse clearly when there is none,
+//! and create neither a file nor a directory nor a table. Either way a store written by an
+//! earlier release is migrated in place before any task runs.
 
 use crate::exit::{Exit, Failure};
-use engine::delivery_store::DeliveryStore;
-use engine::mirror_store::StoreError;
+use engine::store::{Store, StoreError};
 use jiff::Timestamp;
-use sqlx::postgres::PgConnectOptions;
 use std::path::PathBuf;
-use std::str::FromStr;
+use store_pg::PgTarget;
 
 /// The seed's variable naming the SQLite file.
 pub const DB_PATH_ENV: &str = "POLLER_DB_PATH";
@@ -29,12 +29,19 @@ pub const DATABASE_URL_ENV: &str = "DATABASE_URL";
 pub enum StoreLocation {
     Sqlite(PathBuf),
     Postgres {
-        options: Box<PgConnectOptions>,
-        /// `host:port/database`, for messages.
-        shown: String,
+        target: Box<PgTarget>,
         /// The URL as given, to scrub it (and its password) from any error text.
         url: String,
     },
+}
+
+/// Whether a command may create the store when there is none.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// `connections add`, `run`, `tui`: create the file (0600, its directory 0700) or tables.
+    Create,
+    /// Everything else: the store must exist.
+    Existing,
 }
 
 impl StoreLocation {
@@ -52,8 +59,7 @@ impl StoreLocation {
     ) -> Result<StoreLocation, Failure> {
         if let Some(url) = database_url.filter(|url| !url.trim().is_empty()) {
             let url = url.trim().to_owned();
-            // sqlx's parse error could quote part of the URL, and so its password.
-            let options = PgConnectOptions::from_str(&url).map_err(|_| {
+            let target = PgTarget::from_url(&url).map_err(|_| {
                 Failure::new(
                     Exit::Config,
                     anyhow::anyhow!(
@@ -61,15 +67,8 @@ impl StoreLocation {
                     ),
                 )
             })?;
-            let shown = format!(
-                "{}:{}/{}",
-                options.get_host(),
-                options.get_port(),
-                options.get_database().unwrap_or("")
-            );
             return Ok(StoreLocation::Postgres {
-                options: Box::new(options),
-                shown,
+                target: Box::new(target),
                 url,
             });
         }
@@ -83,8 +82,8 @@ impl StoreLocation {
     pub fn describe(&self) -> String {
         match self {
             StoreLocation::Sqlite(path) => format!("SQLite file {}", path.display()),
-            StoreLocation::Postgres { shown, .. } => {
-                format!("PostgreSQL at {shown} ({DATABASE_URL_ENV})")
+            StoreLocation::Postgres { target, .. } => {
+                format!("PostgreSQL at {} ({DATABASE_URL_ENV})", target.describe())
             }
         }
     }
@@ -109,6 +108,16 @@ impl StoreLocation {
         Failure::new(
             Exit::Failure,
             anyhow::anyhow!("{} ({})", text, self.describe()),
+        )
+    }
+
+    /// No store here, for a command that does not create one: exit 3, saying what does.
+    fn missing(&self) -> Failure {
+        let hint = "`odoo-bridge connections add` creates it; POLLER_DB_PATH or DATABASE_URL \
+                    names another store";
+        Failure::new(
+            Exit::Config,
+            anyhow::anyhow!("no odoo-bridge store at {}: {hint}", self.describe()),
         )
     }
 }
@@ -137,51 +146,86 @@ fn passwords_of(url: &str) -> Vec<&str> {
     found
 }
 
-/// Work to do with whichever delivery store is configured.
-pub trait DeliveryTask {
+/// Work to do with whichever store is configured.
+pub trait StoreTask {
     type Output;
-    fn run<S: DeliveryStore>(
+    fn run<S: Store>(
         self,
         store: &S,
         location: &StoreLocation,
     ) -> impl Future<Output = Result<Self::Output, Failure>>;
 }
 
-/// Opens the configured store (see the module's documentation), brings its delivery tables
-/// up to date, runs `task` on it and closes it.
-pub async fn with_delivery_store<T: DeliveryTask>(task: T) -> Result<T::Output, Failure> {
+/// Opens the configured store (see the module's documentation), brings its tables up to date,
+/// runs `task` on it and closes it.
+pub async fn with_store<T: StoreTask>(access: Access, task: T) -> Result<T::Output, Failure> {
     let location = StoreLocation::from_env()?;
-    with_delivery_store_at(&location, task).await
+    with_store_at(&location, access, task).await
 }
 
-/// [`with_delivery_store`] at a given location.
-pub async fn with_delivery_store_at<T: DeliveryTask>(
+/// [`with_store`] at a given location.
+pub async fn with_store_at<T: StoreTask>(
     location: &StoreLocation,
+    access: Access,
     task: T,
 ) -> Result<T::Output, Failure> {
     match location {
         StoreLocation::Sqlite(path) => {
-            let store = store_sqlite::SqliteStore::open(path)
-                .await
-                .map_err(|error| location.failure(error))?;
-            let output = match store.migrate_delivery().await {
-                Ok(()) => task.run(&store, location).await,
-                Err(error) => Err(location.failure(error)),
+            let opened = match access {
+                Access::Create => store_sqlite::SqliteStore::open(path).await,
+                Access::Existing if !path.exists() => return Err(location.missing()),
+                Access::Existing => store_sqlite::SqliteStore::open_existing(path).await,
             };
+            let store = opened.map_err(|error| location.failure(error))?;
+            let output = run_migrated(&store, location, access, task).await;
             store.close().await;
             output
         }
-        StoreLocation::Postgres { options, .. } => {
-            let store = store_pg::PgStore::connect(options.as_ref().clone())
+        StoreLocation::Postgres { target, .. } => {
+            let store = store_pg::PgStore::connect(target.as_ref().clone())
                 .await
                 .map_err(|error| location.failure(error))?;
-            let output = match store.migrate_delivery().await {
-                Ok(()) => task.run(&store, location).await,
-                Err(error) => Err(location.failure(error)),
-            };
+            let output = run_migrated(&store, location, access, task).await;
             store.close().await;
             output
         }
+    }
+}
+
+async fn run_migrated<S, T>(
+    store: &S,
+    location: &StoreLocation,
+    access: Access,
+    task: T,
+) -> Result<T::Output, Failure>
+where
+    S: Store + HasSchema,
+    T: StoreTask,
+{
+    if access == Access::Existing && !store.has_schema().await.map_err(|e| location.failure(e))? {
+        return Err(location.missing());
+    }
+    store
+        .migrate()
+        .await
+        .map_err(|error| location.failure(error))?;
+    task.run(store, location).await
+}
+
+/// Whether a store holds odoo-bridge's tables (of any release), found without creating any.
+pub trait HasSchema {
+    fn has_schema(&self) -> impl Future<Output = Result<bool, StoreError>>;
+}
+
+impl HasSchema for store_sqlite::SqliteStore {
+    async fn has_schema(&self) -> Result<bool, StoreError> {
+        store_sqlite::SqliteStore::has_schema(self).await
+    }
+}
+
+impl HasSchema for store_pg::PgStore {
+    async fn has_schema(&self) -> Result<bool, StoreError> {
+        store_pg::PgStore::has_schema(self).await
     }
 }
 

@@ -8,16 +8,15 @@
 use crate::commands::sync::{mirror_failure, progress_reporter};
 use crate::exit::{Exit, Failure, exit_for};
 use clap::Args;
+use engine::clock::Clock;
 use engine::config::MirrorConfig;
 use engine::connection_form;
-use engine::delivery_store::{Connection, DeliveryStore, EventSet};
 use engine::mirror::{self, RunOptions, RunReport};
 use engine::mirror_store::MirrorStore;
-use engine::order_delivery::{DaemonConfig, Dispatcher, daemon};
-use engine::webhook::{
-    BreakerConfig, CircuitBreaker, RetrySchedule, SenderConfig, Verifier, WebhookSecret,
-    WebhookSender,
-};
+use engine::order_delivery::{Connection, ConnectionStore, EventSet};
+use engine::runtime::{FlowSignals, Runtime, RuntimeConfig};
+use engine::store::{StoreError, SyncLogStore};
+use engine::webhook::{Verifier, WebhookSecret};
 use odoo_rpc::{ApiKey, ClientConfig, OdooClient, SearchReadOptions, field};
 use odoo_sim::{DataSpec, OdooSim, OdooVersion, SimConfig};
 use std::path::{Path, PathBuf};
@@ -269,14 +268,42 @@ async fn start_receiver(
     Ok((format!("http://{address}/webhooks/odoo"), received, server))
 }
 
-/// One connection to the simulator, delivered to a loopback receiver; returns how many
-/// webhooks the receiver accepted.
+/// How many webhooks the receiver holds.
+fn received_count(received: &Received) -> usize {
+    received.lock().map(|kept| kept.len()).unwrap_or_default()
+}
+
+/// Waits (at most `limit`) until the receiver holds `count` webhooks; false when it does not.
+async fn wait_for_webhooks(received: &Received, count: usize, limit: std::time::Duration) -> bool {
+    let deadline = Instant::now() + limit;
+    while received_count(received) < count {
+        if Instant::now() >= deadline {
+            return false;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    true
+}
+
+/// Asks the runtime to poll the flow now (it may still be starting its task).
+async fn poll_now(signals: &FlowSignals, flow_id: &str) -> bool {
+    for _ in 0..100 {
+        if signals.poll_now(flow_id) {
+            return true;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    false
+}
+
+/// One connection to the simulator, run by the engine's runtime (as `odoo-bridge run` would)
+/// and delivered to a loopback receiver; returns how many webhooks the receiver accepted.
 async fn delivery_demo(
     args: &DemoArgs,
     sim_config: &SimConfig,
     url: &str,
 ) -> Result<usize, Failure> {
-    let failed = |error: engine::mirror_store::StoreError| Failure::new(Exit::Failure, error);
+    let failed = |error: StoreError| Failure::new(Exit::Failure, error);
     let path = args.dir.join("delivery.db");
     // A fresh store each time: the simulator's orders are new on every demo.
     for suffix in ["", "-wal", "-shm"] {
@@ -285,13 +312,14 @@ async fn delivery_demo(
     let store = store_sqlite::SqliteStore::open(&path)
         .await
         .map_err(failed)?;
-    store.migrate_delivery().await.map_err(failed)?;
+    store.migrate().await.map_err(failed)?;
     let secret = WebhookSecret::new(connection_form::new_webhook_secret())
         .map_err(|error| Failure::new(Exit::Failure, error))?;
     let (webhook_url, received, server) = start_receiver(secret.clone()).await?;
     let now = jiff::Timestamp::now();
     let connection = Connection {
         id: connection_form::new_connection_id(),
+        tenant_id: connection_form::new_connection_id(),
         name: "Demo shop".into(),
         odoo_url: url.to_owned(),
         odoo_db: sim_config.database.clone(),
@@ -324,27 +352,31 @@ async fn delivery_demo(
         ApiKey::new(sim_config.admin_api_key.clone()),
     ))
     .map_err(|error| Failure::new(exit_for(&error), error))?;
-    let dispatcher = Dispatcher {
-        sender: WebhookSender::new(SenderConfig::default())
-            .map_err(|error| Failure::new(Exit::Failure, error))?,
-        breaker: CircuitBreaker::new(BreakerConfig::default()),
-        schedule: RetrySchedule::default(),
-        owner: format!("demo-{}", std::process::id()),
-        lease: jiff::SignedDuration::from_secs(120),
-        batch: 32,
-        clock: engine::clock::Clock::system(),
+    let confirmed = client
+        .search_count("sale.order", &field("state").is_in(["sale", "done"]), None)
+        .await
+        .map_err(|error| Failure::new(exit_for(&error), error))?;
+    let config = RuntimeConfig {
+        reload_every: std::time::Duration::from_secs(1),
+        shutdown_deadline: std::time::Duration::from_secs(10),
+        ..RuntimeConfig::new(format!("demo-{}", std::process::id()), "demo")
     };
-    let config = DaemonConfig::default();
-    let mut connection = connection;
-    let first = daemon::cycle(&client, &store, &dispatcher, &config, &connection).await;
+    let runtime = Runtime::new(store.clone(), config, Clock::system())
+        .map_err(|error| Failure::new(Exit::Failure, error))?;
+    let signals = runtime.signals();
+    let running = runtime.start();
+    let patience = std::time::Duration::from_secs(60);
+    poll_now(&signals, &connection.id).await;
+    let first_complete = wait_for_webhooks(&received, confirmed as usize, patience).await;
     say!(
-        "  cycle 1: {} orders read, {} webhooks delivered{}",
-        first.polled.map_or(0, |report| report.orders_found),
-        first.dispatched.delivered,
-        first
-            .error
-            .map(|error| format!(", error: {error}"))
-            .unwrap_or_default()
+        "  the runtime polled once: {} confirmed orders in Odoo, {} webhooks delivered{}",
+        confirmed,
+        received_count(&received),
+        if first_complete {
+            ""
+        } else {
+            " (not all in time)"
+        }
     );
     // An update and a cancellation of orders already delivered.
     let delivered_orders: Vec<i64> = received
@@ -381,15 +413,24 @@ async fn delivery_demo(
         say!(
             "  in Odoo: order {updated} got a customer reference, order {cancelled} was cancelled"
         );
+        let before = received_count(&received);
+        poll_now(&signals, &connection.id).await;
+        wait_for_webhooks(&received, before + 2, patience).await;
+        say!(
+            "  the runtime polled again: {} more webhooks delivered",
+            received_count(&received) - before
+        );
     }
-    if let Some(saved) = store.connection(&connection.id).await.map_err(failed)? {
-        connection = saved;
-    }
-    let second = daemon::cycle(&client, &store, &dispatcher, &config, &connection).await;
+    running.shutdown().await;
+    let cycles = store
+        .cycles(Some(&connection.id), 0)
+        .await
+        .map_err(failed)?;
     say!(
-        "  cycle 2: {} orders read, {} webhooks delivered",
-        second.polled.map_or(0, |report| report.orders_found),
-        second.dispatched.delivered
+        "  sync log: {} cycles, {} orders read, {} webhooks sent",
+        cycles.len(),
+        cycles.iter().map(|entry| entry.log.found).sum::<u64>(),
+        cycles.iter().map(|entry| entry.log.sent).sum::<u64>()
     );
     let kept = received.lock().map(|kept| kept.clone()).unwrap_or_default();
     say!(

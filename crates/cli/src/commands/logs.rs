@@ -2,11 +2,10 @@
 
 use super::connections::Store;
 use super::delivery_store::{
-    DeliveryTask, StoreLocation, cut, table, time_json, time_text, with_delivery_store,
+    Access, StoreLocation, StoreTask, cut, table, time_json, time_text, with_store,
 };
 use crate::exit::{Exit, Failure};
 use clap::Args;
-use engine::delivery_store::DeliveryStore;
 use serde_json::{Value, json};
 
 #[derive(Debug, Args)]
@@ -23,15 +22,15 @@ pub struct LogsArgs {
 }
 
 pub async fn run(args: LogsArgs) -> Result<Exit, Failure> {
-    with_delivery_store(Task(args)).await
+    with_store(Access::Existing, Task(args)).await
 }
 
 struct Task(LogsArgs);
 
-impl DeliveryTask for Task {
+impl StoreTask for Task {
     type Output = Exit;
 
-    async fn run<S: DeliveryStore>(
+    async fn run<S: engine::store::Store>(
         self,
         store: &S,
         location: &StoreLocation,
@@ -49,7 +48,10 @@ fn duration_text(ms: u64) -> String {
     }
 }
 
-async fn logs<S: DeliveryStore>(store: &Store<'_, S>, args: LogsArgs) -> Result<Exit, Failure> {
+async fn logs<S: engine::store::Store>(
+    store: &Store<'_, S>,
+    args: LogsArgs,
+) -> Result<Exit, Failure> {
     let connection_id = match &args.connection {
         Some(wanted) => Some(store.find(wanted).await?.id),
         None => None,
@@ -69,11 +71,12 @@ async fn logs<S: DeliveryStore>(store: &Store<'_, S>, args: LogsArgs) -> Result<
                 json!({
                     "id": entry.id,
                     "started_at": time_json(log.started_at),
-                    "connection_id": log.connection_id,
-                    "connection_name": name_of(&log.connection_id),
-                    "orders_found": log.orders_found,
-                    "orders_sent": log.orders_sent,
-                    "orders_failed": log.orders_failed,
+                    "connection_id": log.flow_id,
+                    "connection_name": name_of(&log.flow_id),
+                    "orders_found": log.found,
+                    "orders_sent": log.sent,
+                    "orders_failed": log.failed,
+                    "held_back": log.held_back,
                     "duration_ms": log.duration_ms,
                     "error": log.error_message,
                 })
@@ -92,10 +95,11 @@ async fn logs<S: DeliveryStore>(store: &Store<'_, S>, args: LogsArgs) -> Result<
             let log = &entry.log;
             vec![
                 time_text(log.started_at),
-                name_of(&log.connection_id).unwrap_or_else(|| log.connection_id.clone()),
-                log.orders_found.to_string(),
-                log.orders_sent.to_string(),
-                log.orders_failed.to_string(),
+                name_of(&log.flow_id).unwrap_or_else(|| log.flow_id.clone()),
+                log.found.to_string(),
+                log.sent.to_string(),
+                log.failed.to_string(),
+                log.held_back.to_string(),
                 duration_text(log.duration_ms),
                 log.error_message
                     .as_deref()
@@ -113,6 +117,7 @@ async fn logs<S: DeliveryStore>(store: &Store<'_, S>, args: LogsArgs) -> Result<
                 "FOUND",
                 "SENT",
                 "FAILED",
+                "HELD BACK",
                 "DURATION",
                 "ERROR"
             ],

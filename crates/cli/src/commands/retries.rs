@@ -4,12 +4,13 @@
 
 use super::connections::Store;
 use super::delivery_store::{
-    DeliveryTask, StoreLocation, ago, confirm, cut, table, time_json, time_text, until,
-    with_delivery_store,
+    Access, StoreLocation, StoreTask, ago, confirm, cut, table, time_json, time_text, until,
+    with_store,
 };
 use crate::exit::{Exit, Failure};
 use clap::{Args, Subcommand, ValueEnum};
-use engine::delivery_store::{DeliveryStore, Packet, PacketFilter, PacketStatus};
+use engine::display::attempts_text;
+use engine::store::{AttemptRecord, Packet, PacketFilter, PacketStatus};
 use jiff::Timestamp;
 use serde_json::{Value, json};
 use std::collections::HashMap;
@@ -86,15 +87,15 @@ pub struct DiscardArgs {
 }
 
 pub async fn run(command: RetriesCommand) -> Result<Exit, Failure> {
-    with_delivery_store(Task(command)).await
+    with_store(Access::Existing, Task(command)).await
 }
 
 struct Task(RetriesCommand);
 
-impl DeliveryTask for Task {
+impl StoreTask for Task {
     type Output = Exit;
 
-    async fn run<S: DeliveryStore>(
+    async fn run<S: engine::store::Store>(
         self,
         store: &S,
         location: &StoreLocation,
@@ -113,8 +114,8 @@ fn status_word(status: PacketStatus) -> String {
     status.as_str().to_ascii_lowercase()
 }
 
-/// The packet, or exit 3 naming the id.
-async fn find<S: DeliveryStore>(store: &Store<'_, S>, id: &str) -> Result<Packet, Failure> {
+/// The packet, or exit 9 naming the id.
+async fn find<S: engine::store::Store>(store: &Store<'_, S>, id: &str) -> Result<Packet, Failure> {
     store
         .store
         .packet(id.trim())
@@ -122,7 +123,7 @@ async fn find<S: DeliveryStore>(store: &Store<'_, S>, id: &str) -> Result<Packet
         .map_err(|e| store.failed(e))?
         .ok_or_else(|| {
             Failure::new(
-                Exit::Config,
+                Exit::NotFound,
                 anyhow::anyhow!(
                     "no packet has the id {:?} (see `odoo-bridge retries list`)",
                     id.trim()
@@ -147,29 +148,39 @@ fn state_text(packet: &Packet, now: Timestamp) -> String {
     }
 }
 
+/// A packet as JSON. The names release 0.1 printed stay (`connection_id` is the flow's id,
+/// `odoo_order_id` its subject's id, `content_hash` its payload hash); the generic ones are
+/// added beside them.
 fn packet_json(packet: &Packet, connection_name: Option<&str>) -> Value {
     json!({
         "id": packet.id,
-        "connection_id": packet.connection_id,
+        "connection_id": packet.flow_id,
         "connection_name": connection_name,
-        "odoo_order_id": packet.odoo_order_id,
-        "external_id": packet.external_id,
-        "event": packet.event.as_str(),
+        "flow_id": packet.flow_id,
+        "subject_model": packet.subject.model,
+        "odoo_order_id": packet.subject.id,
+        "external_id": packet.reference,
+        "target": packet.target,
+        "event": packet.event,
         "version": packet.version,
         "status": status_word(packet.status),
         "attempts": packet.attempts,
         "max_attempts": packet.max_attempts,
         "next_attempt_at": time_json(packet.next_attempt_at),
         "last_error": packet.last_error,
-        "failure_class": packet.failure_class,
-        "content_hash": packet.content_hash,
+        "failure_class": packet.failure_class.map(|class| class.as_str()),
+        "content_hash": packet.payload_hash,
+        "payload_hash": packet.payload_hash,
         "created_at": time_json(packet.created_at),
         "updated_at": time_json(packet.updated_at),
         "delivered_at": packet.delivered_at.map(time_json),
     })
 }
 
-async fn list<S: DeliveryStore>(store: &Store<'_, S>, args: ListArgs) -> Result<Exit, Failure> {
+async fn list<S: engine::store::Store>(
+    store: &Store<'_, S>,
+    args: ListArgs,
+) -> Result<Exit, Failure> {
     let connection_id = match &args.connection {
         Some(wanted) => Some(store.find(wanted).await?.id),
         None => None,
@@ -177,14 +188,14 @@ async fn list<S: DeliveryStore>(store: &Store<'_, S>, args: ListArgs) -> Result<
     let packets = store
         .store
         .packets(&PacketFilter {
-            connection_id,
+            flow_id: connection_id,
             status: args.status.map(PacketStatus::from),
             limit: args.limit,
         })
         .await
         .map_err(|e| store.failed(e))?;
     let names: HashMap<String, String> = store.names().await?;
-    let name_of = |packet: &Packet| names.get(&packet.connection_id).cloned();
+    let name_of = |packet: &Packet| names.get(&packet.flow_id).cloned();
     if args.json {
         let rows: Vec<Value> = packets
             .iter()
@@ -203,16 +214,16 @@ async fn list<S: DeliveryStore>(store: &Store<'_, S>, args: ListArgs) -> Result<
         .map(|p| {
             vec![
                 p.id.clone(),
-                name_of(p).unwrap_or_else(|| p.connection_id.clone()),
-                p.odoo_order_id.to_string(),
-                format!("{} v{}", p.event.as_str(), p.version),
+                name_of(p).unwrap_or_else(|| p.flow_id.clone()),
+                p.subject.id.to_string(),
+                format!("{} v{}", p.event, p.version),
                 status_word(p.status),
-                format!("{}/{}", p.attempts, p.max_attempts),
+                attempts_text(p.attempts, p.max_attempts),
                 state_text(p, now),
-                match (&p.failure_class, &p.last_error) {
+                match (p.failure_class, &p.last_error) {
                     (Some(class), Some(error)) => cut(&format!("{class}: {error}"), 70),
                     (None, Some(error)) => cut(error, 70),
-                    (Some(class), None) => class.clone(),
+                    (Some(class), None) => class.to_string(),
                     (None, None) => String::new(),
                 },
             ]
@@ -227,7 +238,7 @@ async fn list<S: DeliveryStore>(store: &Store<'_, S>, args: ListArgs) -> Result<
                 "ORDER",
                 "EVENT",
                 "STATUS",
-                "ATTEMPTS",
+                "SENDS",
                 "STATE",
                 "LAST ERROR"
             ],
@@ -237,14 +248,35 @@ async fn list<S: DeliveryStore>(store: &Store<'_, S>, args: ListArgs) -> Result<
     Ok(Exit::Success)
 }
 
-async fn show<S: DeliveryStore>(store: &Store<'_, S>, args: ShowArgs) -> Result<Exit, Failure> {
+fn attempt_json(attempt: &AttemptRecord) -> Value {
+    json!({
+        "started_at": time_json(attempt.started_at),
+        "duration_ms": attempt.duration_ms,
+        "outcome": attempt.outcome,
+        "status_code": attempt.status_code,
+        "failure_class": attempt.failure_class.map(|class| class.as_str()),
+        "error": attempt.error,
+        "worker": attempt.worker,
+    })
+}
+
+async fn show<S: engine::store::Store>(
+    store: &Store<'_, S>,
+    args: ShowArgs,
+) -> Result<Exit, Failure> {
     let packet = find(store, &args.packet_id).await?;
     let names = store.names().await?;
-    let name = names.get(&packet.connection_id).map(String::as_str);
-    let payload: Option<Value> = serde_json::from_str(&packet.body).ok();
+    let name = names.get(&packet.flow_id).map(String::as_str);
+    let history = store
+        .store
+        .attempts(&packet.id)
+        .await
+        .map_err(|e| store.failed(e))?;
+    let payload: Option<Value> = serde_json::from_str(&packet.payload).ok();
     if args.json {
         let mut object = packet_json(&packet, name);
-        object["payload"] = payload.unwrap_or_else(|| Value::String(packet.body.clone()));
+        object["payload"] = payload.unwrap_or_else(|| Value::String(packet.payload.clone()));
+        object["history"] = Value::Array(history.iter().map(attempt_json).collect());
         say!("{object}");
         return Ok(Exit::Success);
     }
@@ -254,17 +286,20 @@ async fn show<S: DeliveryStore>(store: &Store<'_, S>, args: ShowArgs) -> Result<
         (
             "connection",
             match name {
-                Some(name) => format!("{name:?} (id {})", packet.connection_id),
-                None => packet.connection_id.clone(),
+                Some(name) => format!("{name:?} (id {})", packet.flow_id),
+                None => packet.flow_id.clone(),
             },
         ),
         (
             "order",
-            format!("{} ({})", packet.odoo_order_id, packet.external_id),
+            match &packet.reference {
+                Some(reference) => format!("{} ({reference})", packet.subject.id),
+                None => packet.subject.id.to_string(),
+            },
         ),
         (
             "event",
-            format!("{} (version {})", packet.event.as_str(), packet.version),
+            format!("{} (version {})", packet.event, packet.version),
         ),
         (
             "status",
@@ -275,15 +310,19 @@ async fn show<S: DeliveryStore>(store: &Store<'_, S>, args: ShowArgs) -> Result<
             ),
         ),
         (
-            "attempts",
-            format!("{} of {}", packet.attempts, packet.max_attempts),
+            "sends",
+            format!(
+                "{} (a first send and {} retries at most)",
+                attempts_text(packet.attempts, packet.max_attempts),
+                packet.max_attempts
+            ),
         ),
     ];
     if packet.status == PacketStatus::Pending {
         rows.push(("next attempt", time_text(packet.next_attempt_at)));
     }
-    if let Some(class) = &packet.failure_class {
-        rows.push(("failure class", class.clone()));
+    if let Some(class) = packet.failure_class {
+        rows.push(("failure class", class.to_string()));
     }
     if let Some(error) = &packet.last_error {
         rows.push(("last error", error.clone()));
@@ -297,7 +336,7 @@ async fn show<S: DeliveryStore>(store: &Store<'_, S>, args: ShowArgs) -> Result<
             },
         ));
     }
-    rows.push(("content hash", packet.content_hash.clone()));
+    rows.push(("payload hash", packet.payload_hash.clone()));
     rows.push(("created", time_text(packet.created_at)));
     rows.push(("updated", time_text(packet.updated_at)));
     if let Some(at) = packet.delivered_at {
@@ -306,13 +345,31 @@ async fn show<S: DeliveryStore>(store: &Store<'_, S>, args: ShowArgs) -> Result<
     for (label, value) in rows {
         say!("  {:<15}{value}", format!("{label}:"));
     }
-    say!("Payload ({} bytes as sent):", packet.body.len());
+    if !history.is_empty() {
+        say!("Attempts:");
+        for attempt in &history {
+            let answer = match (attempt.status_code, attempt.failure_class) {
+                (Some(code), _) => format!("HTTP {code}"),
+                (None, Some(class)) => class.to_string(),
+                (None, None) => String::new(),
+            };
+            say!(
+                "  {}  {:<9} {:<10} {:>6} ms  {}",
+                time_text(attempt.started_at),
+                attempt.outcome,
+                answer,
+                attempt.duration_ms,
+                cut(attempt.error.as_deref().unwrap_or_default(), 60)
+            );
+        }
+    }
+    say!("Payload ({} bytes as sent):", packet.payload.len());
     match payload {
         Some(value) => say!(
             "{}",
-            serde_json::to_string_pretty(&value).unwrap_or_else(|_| packet.body.clone())
+            serde_json::to_string_pretty(&value).unwrap_or_else(|_| packet.payload.clone())
         ),
-        None => say!("{}", packet.body),
+        None => say!("{}", packet.payload),
     }
     Ok(Exit::Success)
 }
@@ -329,7 +386,10 @@ fn wrong_status(packet: &Packet, action: &str) -> Failure {
     )
 }
 
-async fn retry<S: DeliveryStore>(store: &Store<'_, S>, args: PacketArgs) -> Result<Exit, Failure> {
+async fn retry<S: engine::store::Store>(
+    store: &Store<'_, S>,
+    args: PacketArgs,
+) -> Result<Exit, Failure> {
     let packet = find(store, &args.packet_id).await?;
     let done = store
         .store
@@ -340,19 +400,19 @@ async fn retry<S: DeliveryStore>(store: &Store<'_, S>, args: PacketArgs) -> Resu
         let now = find(store, &packet.id).await?;
         return Err(wrong_status(&now, "retried"));
     }
-    tracing::info!(connection_id = %packet.connection_id, packet_id = %packet.id, "packet re-queued");
+    tracing::info!(connection_id = %packet.flow_id, packet_id = %packet.id, "packet re-queued");
     say!(
         "Packet {} ({} v{} of order {}) is due now, its attempts reset to 0 (it was {}); `odoo-bridge run` sends it on its next pass.",
         packet.id,
-        packet.event.as_str(),
+        packet.event,
         packet.version,
-        packet.odoo_order_id,
+        packet.subject.id,
         status_word(packet.status)
     );
     Ok(Exit::Success)
 }
 
-async fn discard<S: DeliveryStore>(
+async fn discard<S: engine::store::Store>(
     store: &Store<'_, S>,
     args: DiscardArgs,
 ) -> Result<Exit, Failure> {
@@ -363,9 +423,9 @@ async fn discard<S: DeliveryStore>(
     let question = format!(
         "Discard packet {} ({} v{} of order {}, {} after {} attempt{})? It will never be sent.",
         packet.id,
-        packet.event.as_str(),
+        packet.event,
         packet.version,
-        packet.odoo_order_id,
+        packet.subject.id,
         status_word(packet.status),
         packet.attempts,
         if packet.attempts == 1 { "" } else { "s" }
@@ -377,14 +437,14 @@ async fn discard<S: DeliveryStore>(
     }
     let done = store
         .store
-        .discard(&packet.id)
+        .discard(&packet.id, Timestamp::now())
         .await
         .map_err(|e| store.failed(e))?;
     if !done {
         let now = find(store, &packet.id).await?;
         return Err(wrong_status(&now, "discarded"));
     }
-    tracing::info!(connection_id = %packet.connection_id, packet_id = %packet.id, "packet discarded");
+    tracing::info!(connection_id = %packet.flow_id, packet_id = %packet.id, "packet discarded");
     say!("Discarded packet {}: it will never be sent.", packet.id);
     Ok(Exit::Success)
 }

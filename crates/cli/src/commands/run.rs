@@ -1,16 +1,17 @@
-//! `odoo-bridge run`: the order-delivery daemon. Polls every active connection on its own
-//! interval, delivers through the durable outbox, serves `/healthz`, `/readyz` and
-//! `/metrics`, and on SIGTERM/SIGINT stops polling, lets in-flight cycles finish within a
-//! deadline and exits 0.
+//! `odoo-bridge run`: the daemon. Runs every active flow of the store (order delivery to each
+//! connection's webhook, and later the other kinds) through the engine's runtime, sharing the
+//! work with the other `run` processes on the same store; serves `/healthz`, `/readyz`,
+//! `/metrics` and the inbox (`POST /inbox/{flow_id}`); on SIGTERM/SIGINT stops polling, lets
+//! in-flight cycles finish within a deadline and exits 0.
 
-use crate::commands::delivery_store::StoreLocation;
+use crate::commands::delivery_store::{Access, StoreLocation, StoreTask, with_store_at};
 use crate::exit::{Exit, Failure};
 use clap::Args;
-use engine::delivery_store::DeliveryStore;
+use engine::clock::Clock;
 use engine::http::{self, Health, Metrics};
-use engine::order_delivery::daemon::{self, DaemonConfig};
-use engine::order_delivery::heartbeat;
-use engine::order_delivery::{Dispatcher, PollOptions};
+use engine::inbox::receive::{self, Receiver};
+use engine::runtime::{FlowOptions, Runtime, RuntimeConfig, heartbeat};
+use engine::store::Store;
 use jiff::SignedDuration;
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -18,61 +19,86 @@ use tokio::sync::watch;
 
 #[derive(Debug, Args)]
 pub struct RunArgs {
-    /// Where `/healthz`, `/readyz` and `/metrics` are served. Loopback by default: metrics
-    /// name the tenants and nothing authenticates a reader.
+    /// Where `/healthz`, `/readyz`, `/metrics` and the inbox are served. Loopback by default:
+    /// metrics name the tenants and nothing authenticates a reader of them.
     #[arg(long, env = "ODOO_BRIDGE_LISTEN", default_value_t = http::DEFAULT_LISTEN_ADDR)]
     listen: SocketAddr,
-    /// This process's name in the outbox leases; unique among processes sharing a store
-    /// (default: host name, process id and a random suffix).
+    /// This process's name in leases and heartbeats; unique among processes sharing a store
+    /// (default: host name, process id and a random suffix). A process restarted with the
+    /// same id takes the packets it had in flight back at once.
     #[arg(long)]
     worker_id: Option<String>,
     /// Seconds in-flight cycles get to finish after SIGTERM/SIGINT.
     #[arg(long, default_value_t = 30)]
     shutdown_deadline: u64,
-    /// How often connection changes (added, edited, paused, removed) are picked up, seconds.
+    /// How often flow changes (added, edited, paused, removed), replicas and leases are looked
+    /// at, seconds.
     #[arg(long, default_value_t = 5)]
     reload_every: u64,
     /// Timeout of one webhook POST, seconds.
     #[arg(long, default_value_t = 30)]
     webhook_timeout: u64,
-    /// How far each poll rewinds the connection's cursor, seconds.
+    /// How far each poll rewinds a flow's cursor, seconds.
     #[arg(long, default_value_t = 120)]
     overlap_seconds: u64,
+    /// How long a replica's hold on a flow lasts without renewal, seconds: a replica that dies
+    /// has its flows taken over after this (plus one reload). Renewed every reload, so keep it
+    /// well above `--reload-every`.
+    #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u64).range(2..=3600))]
+    lease_seconds: u64,
 }
 
 pub async fn run(args: RunArgs) -> Result<Exit, Failure> {
     let location = StoreLocation::from_env()?;
-    match &location {
-        StoreLocation::Sqlite(path) => {
-            let store = store_sqlite::SqliteStore::open(path)
-                .await
-                .map_err(|error| location.failure(error))?;
-            serve_with(store, &location, args).await
-        }
-        StoreLocation::Postgres { options, .. } => {
-            let store = store_pg::PgStore::connect(options.as_ref().clone())
-                .await
-                .map_err(|error| location.failure(error))?;
-            serve_with(store, &location, args).await
-        }
+    with_store_at(&location, Access::Create, Serve(args)).await
+}
+
+struct Serve(RunArgs);
+
+impl StoreTask for Serve {
+    type Output = Exit;
+
+    async fn run<S: Store>(self, store: &S, location: &StoreLocation) -> Result<Exit, Failure> {
+        serve(store.clone(), location, self.0).await
     }
 }
 
-async fn serve_with<S>(store: S, location: &StoreLocation, args: RunArgs) -> Result<Exit, Failure>
-where
-    S: DeliveryStore + Clone + 'static,
-{
-    store
-        .migrate_delivery()
-        .await
-        .map_err(|error| location.failure(error))?;
+/// The runtime's settings from the command line.
+pub fn runtime_config(args: &RunArgs, worker_id: String) -> RuntimeConfig {
+    let reload_every = Duration::from_secs(args.reload_every.max(1));
+    RuntimeConfig {
+        reload_every,
+        shutdown_deadline: Duration::from_secs(args.shutdown_deadline),
+        send_timeout: Duration::from_secs(args.webhook_timeout.max(1)),
+        lease_ttl: Duration::from_secs(args.lease_seconds).max(reload_every * 2),
+        flows: FlowOptions {
+            overlap: SignedDuration::from_secs(i64::try_from(args.overlap_seconds).unwrap_or(120)),
+            ..FlowOptions::default()
+        },
+        ..RuntimeConfig::new(worker_id, "run")
+    }
+}
+
+async fn serve<S: Store>(
+    store: S,
+    location: &StoreLocation,
+    args: RunArgs,
+) -> Result<Exit, Failure> {
     let metrics = Metrics::install().map_err(|error| Failure::new(Exit::Failure, error))?;
+    let worker_id = args.worker_id.clone().unwrap_or_else(heartbeat::worker_id);
+    let clock = Clock::system();
+    let runtime = Runtime::new(
+        store.clone(),
+        runtime_config(&args, worker_id.clone()),
+        clock.clone(),
+    )
+    .map_err(|error| Failure::new(Exit::Failure, error))?;
     let probe_store = store.clone();
     let health = Health::new(move || {
         let store = probe_store.clone();
         async move {
             store
-                .connections()
+                .tenants()
                 .await
                 .map(|_| ())
                 .map_err(|error| error.to_string())
@@ -85,42 +111,17 @@ where
             let _ = stopped.wait_for(|stop| *stop).await;
         }
     };
-    let (address, server) = http::serve(
-        args.listen,
-        http::router(health.clone(), metrics),
-        server_stop,
-    )
-    .await
-    .map_err(|error| Failure::new(Exit::Config, error))?;
-    let owner = args.worker_id.clone().unwrap_or_else(heartbeat::worker_id);
-    let dispatcher =
-        Dispatcher::for_process(owner.clone(), Duration::from_secs(args.webhook_timeout))
-            .map_err(|error| Failure::new(Exit::Failure, error))?;
-    let config = DaemonConfig {
-        poll: PollOptions {
-            overlap: SignedDuration::from_secs(i64::try_from(args.overlap_seconds).unwrap_or(120)),
-            ..PollOptions::default()
-        },
-        reload_every: Duration::from_secs(args.reload_every.max(1)),
-        shutdown_deadline: Duration::from_secs(args.shutdown_deadline),
-        ..DaemonConfig::default()
-    };
+    let receiver = Receiver::new(store.clone(), clock, runtime.signals());
+    let routes = http::routes(health.clone(), metrics).merge(receive::routes(receiver));
+    let (address, server) = http::serve(args.listen, http::layers(routes), server_stop)
+        .await
+        .map_err(|error| Failure::new(Exit::Config, error))?;
     tokio::spawn(forward_signals(stop.clone()));
-    let gauges = tokio::spawn(outbox_gauges(store.clone(), stopped.clone()));
-    // Tells a TUI on the same store that a poller runs here (it then starts none).
-    let beats = tokio::spawn(heartbeat::beat(
-        store.clone(),
-        owner.clone(),
-        "run",
-        stopped.clone(),
-    ));
-    tracing::info!(%address, worker_id = %owner, store = %location.describe(), "odoo-bridge run: started");
+    tracing::info!(%address, worker_id = %worker_id, store = %location.describe(), "odoo-bridge run: started");
     health.set_started();
-    daemon::run(store, dispatcher, config, stopped).await;
+    runtime.run(stopped).await;
     health.set_shutting_down();
     let _ = stop.send(true);
-    let _ = gauges.await;
-    let _ = beats.await;
     match server.await {
         Ok(Ok(())) => {}
         Ok(Err(error)) => tracing::warn!(error = %error, "the HTTP server ended with an error"),
@@ -155,33 +156,4 @@ async fn forward_signals(stop: watch::Sender<bool>) {
     }
     tracing::info!("shutdown requested");
     let _ = stop.send(true);
-}
-
-/// Keeps the outbox and connection gauges current.
-async fn outbox_gauges<S: DeliveryStore>(store: S, mut stopped: watch::Receiver<bool>) {
-    use engine::http::metrics as m;
-    loop {
-        let since = jiff::Timestamp::now()
-            .checked_sub(SignedDuration::from_hours(24))
-            .unwrap_or_else(|_| jiff::Timestamp::now());
-        if let Ok(stats) = store.connection_stats(since).await {
-            for stat in stats {
-                ::metrics::gauge!(m::OUTBOX_PENDING, m::LABEL_CONNECTION => stat.connection_id.clone())
-                    .set(stat.pending as f64);
-                ::metrics::gauge!(m::OUTBOX_FAILED, m::LABEL_CONNECTION => stat.connection_id)
-                    .set(stat.failed as f64);
-            }
-        }
-        if let Ok(connections) = store.connections().await {
-            let active = connections.iter().filter(|c| c.is_active).count();
-            ::metrics::gauge!(m::CONNECTIONS, m::LABEL_STATE => m::ConnectionState::Active.as_str())
-                .set(active as f64);
-            ::metrics::gauge!(m::CONNECTIONS, m::LABEL_STATE => m::ConnectionState::Paused.as_str())
-                .set((connections.len() - active) as f64);
-        }
-        tokio::select! {
-            _ = tokio::time::sleep(Duration::from_secs(15)) => {}
-            _ = stopped.wait_for(|stop| *stop) => return,
-        }
-    }
 }

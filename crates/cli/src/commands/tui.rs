@@ -6,11 +6,12 @@
 //! The screen is the TUI's: log lines would tear it, so nothing is logged unless
 //! `--log-file` names a file to append JSON lines to.
 
-use crate::commands::delivery_store::StoreLocation;
+use crate::commands::delivery_store::{Access, StoreLocation, StoreTask, with_store_at};
 use crate::exit::{Exit, Failure};
 use clap::Args;
-use engine::delivery_store::DeliveryStore;
+use engine::store::Store;
 use std::io::IsTerminal as _;
+use std::os::unix::fs::OpenOptionsExt as _;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -43,40 +44,31 @@ pub async fn run(args: TuiArgs, log_level: &str) -> Result<Exit, Failure> {
         log_to_file(path, log_level)?;
     }
     let location = StoreLocation::from_env()?;
-    match &location {
-        StoreLocation::Sqlite(path) => {
-            let store = store_sqlite::SqliteStore::open(path)
-                .await
-                .map_err(|error| location.failure(error))?;
-            let outcome = run_with(store.clone(), &location, &args).await;
-            store.close().await;
-            outcome
-        }
-        StoreLocation::Postgres { options, .. } => {
-            let store = store_pg::PgStore::connect(options.as_ref().clone())
-                .await
-                .map_err(|error| location.failure(error))?;
-            let outcome = run_with(store.clone(), &location, &args).await;
-            store.close().await;
-            outcome
-        }
+    // The TUI can add the first connection: it may create the store.
+    with_store_at(&location, Access::Create, Screen(args)).await
+}
+
+struct Screen(TuiArgs);
+
+impl StoreTask for Screen {
+    type Output = Exit;
+
+    async fn run<S: Store>(self, store: &S, location: &StoreLocation) -> Result<Exit, Failure> {
+        run_with(store.clone(), location, &self.0).await
     }
 }
 
-async fn run_with<S>(store: S, location: &StoreLocation, args: &TuiArgs) -> Result<Exit, Failure>
-where
-    S: DeliveryStore + Clone + 'static,
-{
-    store
-        .migrate_delivery()
-        .await
-        .map_err(|error| location.failure(error))?;
+async fn run_with<S: Store>(
+    store: S,
+    location: &StoreLocation,
+    args: &TuiArgs,
+) -> Result<Exit, Failure> {
     let mut options = tui::Options {
         autostart_poller: !args.no_poller,
         ..tui::Options::default()
     };
     options.exec.test_timeout = Duration::from_secs(args.test_timeout.max(1));
-    options.exec.webhook_timeout = Duration::from_secs(args.webhook_timeout.max(1));
+    options.exec.runtime.send_timeout = Duration::from_secs(args.webhook_timeout.max(1));
     tracing::info!(store = %location.describe(), worker_id = %options.exec.worker_id, "odoo-bridge tui: started");
     tui::run(store, options).await.map_err(|error| {
         Failure::new(
@@ -88,9 +80,11 @@ where
 }
 
 fn log_to_file(path: &PathBuf, level: &str) -> Result<(), Failure> {
+    // Private like the stores: the log names tenants and URLs.
     let file = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
+        .mode(0o600)
         .open(path)
         .map_err(|error| {
             Failure::new(

@@ -194,6 +194,8 @@ pub struct InboundRequest<'a> {
 }
 
 type Limiter = DefaultKeyedRateLimiter<IpAddr>;
+/// One limiter per (flow, rate): a flow whose rate is edited gets a fresh one.
+type Limiters = Arc<Mutex<HashMap<(String, u32), Arc<Limiter>>>>;
 
 /// Verifies and stores inbound events for every flow of a store. Cheap to clone.
 #[derive(Clone)]
@@ -201,7 +203,7 @@ pub struct Receiver<S> {
     store: S,
     clock: Clock,
     signals: FlowSignals,
-    limiters: Arc<Mutex<HashMap<(String, u32), Arc<Limiter>>>>,
+    limiters: Limiters,
 }
 
 impl<S> std::fmt::Debug for Receiver<S> {

@@ -4,8 +4,9 @@
 use super::text::{fit, pad, pad_left, width};
 use super::{bad_style, bold, dim, ok_style, selected_style, warn_style};
 use crate::app::App;
-use engine::delivery_store::{BreakerRecord, Connection, CycleLogEntry};
-use engine::display::{ago, breaker_text};
+use engine::display::{Severity, ago, breaker_short, breaker_text, problems};
+use engine::order_delivery::Connection;
+use engine::store::{BreakerRecord, BreakerStatus, CycleLogEntry};
 use jiff::Timestamp;
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
@@ -103,7 +104,7 @@ fn connection_row(app: &App, c: &Connection, name_w: usize, selected: bool) -> L
     let last = c
         .last_sync_at
         .map_or_else(|| "never".to_owned(), |at| ago(at, app.now));
-    let (breaker_word, breaker_style) = breaker_short(breaker, app.now);
+    let (breaker_word, breaker_style) = breaker_cell(breaker, app.now);
     let base = if selected {
         selected_style()
     } else {
@@ -151,25 +152,15 @@ fn connection_row(app: &App, c: &Connection, name_w: usize, selected: bool) -> L
     ])
 }
 
-/// The breaker in at most 9 columns: `closed`, `OPEN 42s`, `OPEN 5m`, `half-open`.
-fn breaker_short(record: Option<&BreakerRecord>, now: Timestamp) -> (String, Style) {
-    match record {
-        Some(record) if record.state == "open" => {
-            let left = record
-                .open_until
-                .map(|until| until.as_second() - now.as_second());
-            let text = match left {
-                Some(seconds) if (1..60).contains(&seconds) => format!("OPEN {seconds}s"),
-                Some(seconds) if (60..3_600).contains(&seconds) => {
-                    format!("OPEN {}m", seconds / 60)
-                }
-                _ => "OPEN".to_owned(),
-            };
-            (text, bad_style())
-        }
-        Some(record) if record.state == "half-open" => ("half-open".to_owned(), warn_style()),
-        _ => ("closed".to_owned(), Style::new()),
-    }
+/// The breaker column: the words `connections list` uses too ([`breaker_short`]), styled.
+fn breaker_cell(record: Option<&BreakerRecord>, now: Timestamp) -> (String, Style) {
+    let text = breaker_short(record, now);
+    let style = match record.map(|record| record.status) {
+        Some(BreakerStatus::Open) if text.starts_with("OPEN") => bad_style(),
+        Some(BreakerStatus::Open | BreakerStatus::HalfOpen) => warn_style(),
+        _ => Style::new(),
+    };
+    (text, style)
 }
 
 fn draw_details(frame: &mut Frame, area: Rect, app: &App) {
@@ -181,7 +172,7 @@ fn draw_details(frame: &mut Frame, area: Rect, app: &App) {
     let breaker_words = format!("breaker {}", breaker_text(breaker, app.now));
     let first = vec![
         Span::styled(format!(" {}: ", fit(&c.name, 24)), bold()),
-        if breaker.is_some_and(|b| b.state != "closed") {
+        if breaker.is_some_and(|b| b.status != BreakerStatus::Closed) {
             Span::styled(breaker_words, bad_style())
         } else {
             Span::raw(breaker_words)
@@ -192,16 +183,26 @@ fn draw_details(frame: &mut Frame, area: Rect, app: &App) {
             c.events.to_list().replace("order.", "").replace(',', "/")
         )),
     ];
-    let second = match app.data.last_error_of(&c.id) {
-        Some(entry) => vec![
-            Span::styled(" ✗ ", bad_style()),
-            Span::raw(format!(
-                "last error {}: {}",
-                ago(entry.log.started_at, app.now),
-                entry.log.error_message.as_deref().unwrap_or_default()
-            )),
-        ],
-        None => vec![Span::styled(" No errors in the recent cycles.", dim())],
+    // What is wrong, from the same reading of the state as `connections show`.
+    let stats = app.data.stats_of(&c.id);
+    let newest = app.data.newest_cycle_of(&c.id).map(|entry| &entry.log);
+    let found = problems(breaker, &stats, newest, app.now);
+    let second = match found.first() {
+        Some(worst) => {
+            let (mark, style) = match worst.severity {
+                Severity::Error => (" ✗ ", bad_style()),
+                Severity::Warning => (" ⚠ ", warn_style()),
+            };
+            let more = match found.len() {
+                1 => String::new(),
+                n => format!(" (+{} more)", n - 1),
+            };
+            vec![
+                Span::styled(mark, style),
+                Span::styled(format!("{}{more}", worst.text), style),
+            ]
+        }
+        None => vec![Span::styled(" ✓ All delivered; nothing waiting.", dim())],
     };
     let lines: Vec<Line<'static>> = [first, second]
         .into_iter()
@@ -233,35 +234,45 @@ pub fn activity_text(entry: &CycleLogEntry) -> (&'static str, String, Style) {
     if let Some(error) = &log.error_message {
         return ("✗", format!("error: {error}"), bad_style());
     }
-    if log.orders_failed > 0 {
+    if log.held_back > 0 {
+        return (
+            "⚠",
+            format!(
+                "{} sent, {} held back: breaker open ({} found)",
+                log.sent, log.held_back, log.found
+            ),
+            bad_style(),
+        );
+    }
+    if log.failed > 0 {
         return (
             "⚠",
             format!(
                 "{} sent, {} failed, queued for retry ({} found)",
-                log.orders_sent, log.orders_failed, log.orders_found
+                log.sent, log.failed, log.found
             ),
             warn_style(),
         );
     }
-    if log.orders_sent > 0 {
+    if log.sent > 0 {
         return (
             "✓",
             format!(
                 "{} order{} sent ({} found)",
-                log.orders_sent,
-                plural(log.orders_sent),
-                log.orders_found
+                log.sent,
+                plural(log.sent),
+                log.found
             ),
             ok_style(),
         );
     }
-    if log.orders_found > 0 {
+    if log.found > 0 {
         return (
             "·",
             format!(
                 "{} order{} found, nothing new to send",
-                log.orders_found,
-                plural(log.orders_found)
+                log.found,
+                plural(log.found)
             ),
             Style::new(),
         );
@@ -289,7 +300,7 @@ fn draw_activity(frame: &mut Frame, area: Rect, app: &App) {
         let rest = inner.saturating_sub(1 + 9 + 1 + name_w + 1 + 2);
         lines.push(Line::from(vec![
             Span::raw(format!(" {time} ")),
-            Span::raw(pad(app.data.name_of(&entry.log.connection_id), name_w)),
+            Span::raw(pad(app.data.name_of(&entry.log.flow_id), name_w)),
             Span::raw(" "),
             Span::styled(format!("{mark} "), style),
             Span::raw(fit(&text, rest)),

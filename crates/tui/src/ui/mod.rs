@@ -75,12 +75,26 @@ pub(crate) fn selected_style() -> Style {
     Style::new().add_modifier(Modifier::REVERSED)
 }
 
+/// What runs another poller, in words: `odoo-bridge run`, another TUI, `odoo-bridge demo`.
+fn runner_name(kind: &str) -> String {
+    match kind {
+        "run" => "odoo-bridge run".to_owned(),
+        "tui" => "another TUI's poller".to_owned(),
+        "demo" => "odoo-bridge demo".to_owned(),
+        other => format!("a {other} poller"),
+    }
+}
+
 /// The poller's state as a word (and its detail).
 pub fn poller_text(app: &App) -> (String, String, Style) {
     match (app.poller, app.attached_to()) {
         (PollerState::Running, Some(other)) => (
             "RUNNING".into(),
-            format!("here, and daemon {} too", other.worker_id),
+            format!(
+                "here and in {} (worker {}): they share the flows",
+                runner_name(&other.kind),
+                other.worker_id
+            ),
             ok_style(),
         ),
         (PollerState::Running, None) => ("RUNNING".into(), "in this TUI".into(), ok_style()),
@@ -93,8 +107,8 @@ pub fn poller_text(app: &App) -> (String, String, Style) {
         (PollerState::Stopped, Some(other)) => (
             "ATTACHED".into(),
             format!(
-                "to {} daemon {}, seen {}",
-                other.kind,
+                "to {} (worker {}), seen {}",
+                runner_name(&other.kind),
                 other.worker_id,
                 ago(other.beat_at, app.now)
             ),

@@ -4,8 +4,8 @@ use super::text::{fit, pad, pad_left, wrap};
 use super::{bad_style, bold, dim, selected_style, warn_style};
 use crate::app::{App, PayloadState};
 use crate::data::LOG_PAGE;
-use engine::delivery_store::{Event, Packet, PacketStatus};
-use engine::display::{time_text, until};
+use engine::display::{attempts_text, time_text, until};
+use engine::store::{Packet, PacketStatus};
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::Style;
@@ -89,7 +89,7 @@ pub fn draw_logs(frame: &mut Frame, area: Rect, app: &App) {
             Some(error) => (format!("✗ {error}"), bad_style()),
             None => (String::new(), Style::new()),
         };
-        let failed_style = if log.orders_failed > 0 {
+        let failed_style = if log.failed > 0 || log.held_back > 0 {
             base.patch(warn_style())
         } else {
             base
@@ -104,19 +104,13 @@ pub fn draw_logs(frame: &mut Frame, area: Rect, app: &App) {
                 base,
             ),
             Span::styled(
-                format!("{} ", pad(app.data.name_of(&log.connection_id), name_w)),
+                format!("{} ", pad(app.data.name_of(&log.flow_id), name_w)),
                 base,
             ),
+            Span::styled(format!("{} ", pad_left(&log.found.to_string(), 5)), base),
+            Span::styled(format!("{} ", pad_left(&log.sent.to_string(), 5)), base),
             Span::styled(
-                format!("{} ", pad_left(&log.orders_found.to_string(), 5)),
-                base,
-            ),
-            Span::styled(
-                format!("{} ", pad_left(&log.orders_sent.to_string(), 5)),
-                base,
-            ),
-            Span::styled(
-                format!("{} ", pad_left(&log.orders_failed.to_string(), 6)),
+                format!("{} ", pad_left(&log.failed.to_string(), 6)),
                 failed_style,
             ),
             Span::styled(
@@ -151,12 +145,9 @@ pub fn draw_logs(frame: &mut Frame, area: Rect, app: &App) {
     frame.render_widget(Paragraph::new(detail_lines), detail);
 }
 
-fn event_word(event: Event) -> &'static str {
-    match event {
-        Event::OrderConfirmed => "confirmed",
-        Event::OrderUpdated => "updated",
-        Event::OrderCancelled => "cancelled",
-    }
+/// `order.confirmed` as `confirmed`: the event's last word.
+fn event_word(event: &str) -> &str {
+    event.rsplit('.').next().unwrap_or(event)
 }
 
 fn status_style(status: PacketStatus) -> Style {
@@ -185,7 +176,7 @@ pub fn draw_queue(frame: &mut Frame, area: Rect, app: &App) {
         bold(),
     ));
     let inner = usize::from(table.width.saturating_sub(2));
-    // ORDER 10, EVENT 9, STATUS 7, TRIES 5, NEXT 9, separators; the packet id where there
+    // ORDER 10, EVENT 9, STATUS 7, SENDS 5, NEXT 9, separators; the packet id where there
     // is room (it is in the detail line below anyway).
     let fixed = 2 + 10 + 9 + 7 + 5 + 9 + 6;
     let rest = inner.saturating_sub(fixed);
@@ -200,7 +191,7 @@ pub fn draw_queue(frame: &mut Frame, area: Rect, app: &App) {
         pad("CONNECTION", name_w),
         pad("EVENT", 9),
         pad("STATUS", 7),
-        pad_left("TRIES", 5),
+        pad_left("SENDS", 5),
         pad("NEXT", 9),
     ]);
     let mut lines = vec![Line::styled(header.join(" "), bold())];
@@ -228,15 +219,15 @@ pub fn draw_queue(frame: &mut Frame, area: Rect, app: &App) {
             Span::styled(
                 format!(
                     "{} ",
-                    pad(&format!("{} v{}", packet.odoo_order_id, packet.version), 10)
+                    pad(&format!("{} v{}", packet.subject.id, packet.version), 10)
                 ),
                 base,
             ),
             Span::styled(
-                format!("{} ", pad(app.data.name_of(&packet.connection_id), name_w)),
+                format!("{} ", pad(app.data.name_of(&packet.flow_id), name_w)),
                 base,
             ),
-            Span::styled(format!("{} ", pad(event_word(packet.event), 9)), base),
+            Span::styled(format!("{} ", pad(event_word(&packet.event), 9)), base),
             Span::styled(
                 format!("{} ", pad(packet.status.as_str(), 7)),
                 base.patch(status_style(packet.status)),
@@ -244,7 +235,7 @@ pub fn draw_queue(frame: &mut Frame, area: Rect, app: &App) {
             Span::styled(
                 format!(
                     "{} ",
-                    pad_left(&format!("{}/{}", packet.attempts, packet.max_attempts), 5)
+                    pad_left(&attempts_text(packet.attempts, packet.max_attempts), 5)
                 ),
                 base,
             ),
@@ -261,12 +252,12 @@ pub fn draw_queue(frame: &mut Frame, area: Rect, app: &App) {
             let first = format!(
                 " Packet {} · {} · created {}",
                 packet.id,
-                packet.event.as_str(),
+                packet.event,
                 time_text(packet.created_at)
             );
             detail_lines.push(Line::raw(fit(&first, columns + 1)));
             if let Some(error) = &packet.last_error {
-                let class = packet.failure_class.as_deref().unwrap_or("error");
+                let class = packet.failure_class.map_or("error", |c| c.as_str());
                 for part in wrap(&format!("✗ {class}: {error}"), columns)
                     .into_iter()
                     .take(2)
@@ -289,14 +280,13 @@ fn packet_summary(packet: &Packet, app: &App) -> String {
         _ => String::new(),
     };
     format!(
-        "{} · order {} · {} v{} · {} · attempts {}/{}{}",
-        app.data.name_of(&packet.connection_id),
-        packet.odoo_order_id,
-        packet.event.as_str(),
+        "{} · order {} · {} v{} · {} · sends {}{}",
+        app.data.name_of(&packet.flow_id),
+        packet.subject.id,
+        packet.event,
         packet.version,
         packet.status.as_str(),
-        packet.attempts,
-        packet.max_attempts,
+        attempts_text(packet.attempts, packet.max_attempts),
         next
     )
 }
@@ -309,7 +299,7 @@ pub fn draw_payload(frame: &mut Frame, area: Rect, app: &App, view: &PayloadStat
         columns,
     ))];
     if let Some(error) = &packet.last_error {
-        let class = packet.failure_class.as_deref().unwrap_or("error");
+        let class = packet.failure_class.map_or("error", |c| c.as_str());
         head.push(Line::styled(
             fit(&format!(" ✗ {class}: {error}"), columns),
             bad_style(),
