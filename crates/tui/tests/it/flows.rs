@@ -4,9 +4,12 @@
 use crate::support::*;
 use engine::change_feed::Checkpoint;
 use engine::connection_form::masked_key;
-use engine::delivery_store::{
-    AttemptOutcome, DaemonHeartbeat, DeliveryStore, EventSet, NewPacket, PacketFilter, PacketStatus,
+use engine::order_delivery::{ConnectionStore, EventSet};
+use engine::store::{
+    Attempt, AttemptOutcome, CoordinationStore, FeedCursor, Heartbeat, NewPacket, OutboxStore,
+    PacketFilter, PacketStatus, Subject,
 };
+use engine::webhook::FailureClass;
 use jiff::{SignedDuration, Timestamp};
 use odoo_bridge_tui::app::{Command, PollerState, Screen};
 use odoo_bridge_tui::form::TestState;
@@ -245,16 +248,16 @@ async fn failed_packet(h: &Harness) -> (String, String) {
         .into_iter()
         .map(|order| NewPacket {
             id: format!("{A}_{order}_v1"),
-            connection_id: A.into(),
-            odoo_order_id: order,
-            external_id: format!("odoo_lejuste_{order}"),
-            event: engine::delivery_store::Event::OrderConfirmed,
+            subject: Subject::new("sale.order", order),
+            reference: Some(format!("odoo_lejuste_{order}")),
+            target: "webhook".into(),
+            event: "order.confirmed".into(),
             version: 1,
-            body: format!(
+            payload: format!(
                 r#"{{"event":"order.confirmed","order":{{"platform_order_id":"{order}"}}}}"#
             ),
-            content_hash: "00".repeat(32),
-            max_attempts: 6,
+            payload_hash: "00".repeat(32),
+            max_attempts: 5,
             created_at: now - SignedDuration::from_secs(100 - order),
         })
         .collect();
@@ -263,7 +266,14 @@ async fn failed_packet(h: &Harness) -> (String, String) {
         last_id: 43,
     };
     store
-        .enqueue_page(A, &packets, cursor, Some(now))
+        .enqueue(
+            A,
+            &packets,
+            Some(FeedCursor {
+                feed: "sale.order",
+                checkpoint: cursor,
+            }),
+        )
         .await
         .unwrap();
     let claimed = store
@@ -275,9 +285,14 @@ async fn failed_packet(h: &Harness) -> (String, String) {
         .record_attempt(
             &claimed[0].id,
             "test",
-            &AttemptOutcome::Failed {
-                error: "HTTP 410 Gone".into(),
-                failure_class: "http_4xx".into(),
+            &Attempt {
+                started_at: now,
+                duration_ms: 4,
+                status_code: Some(410),
+                outcome: AttemptOutcome::Failed {
+                    error: "HTTP 410 Gone".into(),
+                    failure_class: FailureClass::Http4xx,
+                },
             },
         )
         .await
@@ -348,7 +363,7 @@ async fn retry_an_item_and_discard_one_with_confirmation() {
     let left = h
         .store()
         .packets(&PacketFilter {
-            connection_id: Some(A.into()),
+            flow_id: Some(A.into()),
             status: Some(PacketStatus::Pending),
             limit: 0,
         })
@@ -363,7 +378,7 @@ async fn beside_a_running_daemon_the_tui_attaches_and_starts_no_poller() {
     let mut h = Harness::new().await;
     let now = Timestamp::now();
     h.store()
-        .record_heartbeat(&DaemonHeartbeat {
+        .record_heartbeat(&Heartbeat {
             worker_id: "vm-4242-9f1c0e2a".into(),
             kind: "run".into(),
             started_at: now,

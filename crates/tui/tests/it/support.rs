@@ -2,10 +2,12 @@
 //! drawing to a `TestBackend`, and a harness running the app's commands on a real store.
 
 use engine::connection_form::ConnectionDraft;
-use engine::delivery_store::{
-    ApiKey, BreakerRecord, Connection, ConnectionStats, CycleLog, CycleLogEntry, DaemonHeartbeat,
-    Event as PacketEvent, EventSet, Packet, PacketStatus, WebhookSecret,
+use engine::order_delivery::{ApiKey, Connection, ConnectionStats, EventSet, WebhookSecret};
+use engine::store::{
+    BreakerRecord, BreakerStatus, CycleLog, CycleLogEntry, Heartbeat, Packet, PacketStatus,
+    Subject,
 };
+use engine::webhook::FailureClass;
 use jiff::{SignedDuration, Timestamp};
 use odoo_bridge_tui::app::{App, AppOptions, Command, Event};
 use odoo_bridge_tui::data::Snapshot;
@@ -34,6 +36,7 @@ pub fn ago(seconds: i64) -> Timestamp {
 pub fn connection(id: &str, name: &str) -> Connection {
     Connection {
         id: id.into(),
+        tenant_id: format!("t{id}"),
         name: name.into(),
         odoo_url: "https://lejuste.odoo.com".into(),
         odoo_db: "lejuste".into(),
@@ -82,11 +85,12 @@ pub fn cycle(
     CycleLogEntry {
         id,
         log: CycleLog {
-            connection_id: connection.into(),
+            flow_id: connection.into(),
             started_at: at,
-            orders_found: found,
-            orders_sent: sent,
-            orders_failed: failed,
+            found,
+            sent,
+            failed,
+            held_back: 0,
             error_message: error.map(str::to_owned),
             duration_ms: 120 + id as u64,
         },
@@ -104,19 +108,21 @@ pub fn packet(connection: &str, order: i64, status: PacketStatus, attempts: u32)
     });
     Packet {
         id: format!("{connection}_{order}_v1"),
-        connection_id: connection.into(),
-        odoo_order_id: order,
-        external_id: format!("odoo_lejuste_{order}"),
-        event: PacketEvent::OrderConfirmed,
+        flow_id: connection.into(),
+        tenant_id: format!("t{connection}"),
+        subject: Subject::new("sale.order", order),
+        reference: Some(format!("odoo_lejuste_{order}")),
+        target: "webhook".into(),
+        event: "order.confirmed".into(),
         version: 1,
-        body: body.to_string(),
-        content_hash: "00".repeat(32),
+        payload: body.to_string(),
+        payload_hash: "00".repeat(32),
         status,
         attempts,
-        max_attempts: 6,
+        max_attempts: 5,
         next_attempt_at: now() + SignedDuration::from_secs(45),
         last_error: (attempts > 0).then(|| "HTTP 503 from https://stockmaster.notorios.cl/api/webhooks/odoo: Service Unavailable".to_owned()),
-        failure_class: (attempts > 0).then(|| "http_5xx".to_owned()),
+        failure_class: (attempts > 0).then_some(FailureClass::Http5xx),
         lease_owner: None,
         lease_until: None,
         created_at: ago(600 + order),
@@ -146,27 +152,28 @@ pub fn several() -> Snapshot {
         connections: vec![connection(A, "Le Juste Odoo"), paused, broken],
         stats: vec![
             ConnectionStats {
-                connection_id: A.into(),
+                flow_id: A.into(),
                 delivered_since: 12,
                 pending: 0,
                 failed: 0,
             },
             ConnectionStats {
-                connection_id: B.into(),
+                flow_id: B.into(),
                 delivered_since: 0,
                 pending: 0,
                 failed: 1,
             },
             ConnectionStats {
-                connection_id: C.into(),
+                flow_id: C.into(),
                 delivered_since: 3,
                 pending: 7,
                 failed: 2,
             },
         ],
         breakers: vec![BreakerRecord {
-            connection_id: C.into(),
-            state: "open".into(),
+            flow_id: C.into(),
+            target: "webhook".into(),
+            status: BreakerStatus::Open,
             open_until: Some(now() + SignedDuration::from_secs(42)),
             updated_at: ago(18),
         }],
@@ -238,8 +245,8 @@ pub fn render(app: &App, width: u16, height: u16) -> String {
 }
 
 /// A fresh heartbeat of another daemon.
-pub fn other_daemon() -> DaemonHeartbeat {
-    DaemonHeartbeat {
+pub fn other_daemon() -> Heartbeat {
+    Heartbeat {
         worker_id: "vm-4242-9f1c0e2a".into(),
         kind: "run".into(),
         started_at: ago(3_600),
@@ -263,8 +270,8 @@ impl Harness {
         let store = SqliteStore::open(&dir.path().join("delivery.db"))
             .await
             .unwrap();
-        use engine::delivery_store::DeliveryStore as _;
-        store.migrate_delivery().await.unwrap();
+        use engine::mirror_store::MirrorStore as _;
+        store.migrate().await.unwrap();
         let exec = Executor::new(
             store,
             ExecOptions {
