@@ -188,7 +188,7 @@ impl Dispatcher {
         let (outcome, status_code) = match &result {
             Ok(delivered) => {
                 tracing::info!(
-                    flow_id = %packet.flow_id, packet_id = %packet.id, event = %packet.event,
+                    connection_id = %packet.flow_id, packet_id = %packet.id, event = %packet.event,
                     version = packet.version, status = delivered.status,
                     millis = elapsed.as_millis() as u64, "packet delivered"
                 );
@@ -225,7 +225,7 @@ impl Dispatcher {
         };
         let decision = schedule.decide(packet.attempts, error, &mut rand::rng());
         tracing::warn!(
-            flow_id = %packet.flow_id, packet_id = %packet.id, class = error.class.as_str(),
+            connection_id = %packet.flow_id, packet_id = %packet.id, class = error.class.as_str(),
             attempts = packet.attempts + 1, error = %error, "packet not delivered"
         );
         ::metrics::counter!(m::DELIVERY_FAILURES_TOTAL, m::LABEL_CONNECTION => packet.flow_id.clone(), m::LABEL_CLASS => error.class.as_str())

@@ -9,9 +9,12 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::post;
 use engine::change_feed::Checkpoint;
-use engine::delivery_store::{
-    AttemptOutcome, CycleLog, DeliveryStore, Event, NewPacket, WebhookSecret,
+use engine::mirror_store::MirrorStore;
+use engine::order_delivery::{ConnectionStore, Event, WebhookSecret};
+use engine::store::{
+    Attempt, AttemptOutcome, CycleLog, FeedCursor, NewPacket, OutboxStore, Subject, SyncLogStore,
 };
+use engine::webhook::FailureClass;
 use engine::webhook::Verifier;
 use jiff::{SignedDuration, Timestamp};
 use serde_json::Value;
@@ -145,7 +148,7 @@ impl Bridge {
 
     async fn store(&self) -> SqliteStore {
         let store = SqliteStore::open(&self.db_path).await.unwrap();
-        store.migrate_delivery().await.unwrap();
+        store.migrate().await.unwrap();
         store
     }
 }
@@ -167,22 +170,39 @@ fn packet(connection_id: &str, order: i64, version: u32, event: Event) -> NewPac
     });
     NewPacket {
         id: format!("{connection_id}_{order}_v{version}"),
-        connection_id: connection_id.to_owned(),
-        odoo_order_id: order,
-        external_id: format!("odoo_odoo_{order}"),
-        event,
+        subject: Subject::new("sale.order", order),
+        reference: Some(format!("odoo_odoo_{order}")),
+        target: "webhook".to_owned(),
+        event: event.as_str().to_owned(),
         version,
-        body: body.to_string(),
-        content_hash: format!("{order:064x}"),
+        payload: body.to_string(),
+        payload_hash: format!("{order:064x}"),
         max_attempts: 5,
         created_at: Timestamp::now(),
     }
 }
 
-fn checkpoint(second: i64, last_id: i64) -> Checkpoint {
-    Checkpoint {
-        second: Timestamp::from_second(second).unwrap(),
-        last_id,
+fn checkpoint(second: i64, last_id: i64) -> Option<FeedCursor<'static>> {
+    Some(FeedCursor {
+        feed: "sale.order",
+        checkpoint: Checkpoint {
+            second: Timestamp::from_second(second).unwrap(),
+            last_id,
+        },
+    })
+}
+
+/// A successful cycle of `connection_id` just now (what moves its last sync).
+fn quiet_cycle(connection_id: &str) -> CycleLog {
+    CycleLog {
+        flow_id: connection_id.to_owned(),
+        started_at: Timestamp::now(),
+        found: 0,
+        sent: 0,
+        failed: 0,
+        held_back: 0,
+        error_message: None,
+        duration_ms: 1,
     }
 }
 
@@ -309,11 +329,26 @@ fn refused_url() -> String {
 #[tokio::test(flavor = "multi_thread")]
 async fn connections_add_list_show_edit_pause_resume_remove() {
     let bridge = Bridge::sqlite();
-    assert!(
-        bridge
-            .expect(0, &["connections", "list"])
-            .contains("No connections yet")
-    );
+    // Reading commands do not create a store (nor its directory): only `add` does.
+    for read in [
+        vec!["connections", "list"],
+        vec!["connections", "show", "nope"],
+        vec!["retries", "list"],
+        vec!["logs"],
+    ] {
+        let output = bridge.run(&read);
+        assert_eq!(output.status.code(), Some(3), "{read:?}: {}", text(&output));
+        assert!(
+            text(&output).contains("no odoo-bridge store at SQLite file"),
+            "{}",
+            text(&output)
+        );
+        assert!(!bridge.db_path.exists(), "{read:?} created the store");
+        assert!(
+            !bridge.db_path.parent().unwrap().exists(),
+            "{read:?} created the store's directory"
+        );
+    }
 
     let added = bridge.add(
         "Le Juste Odoo",
@@ -416,14 +451,14 @@ async fn connections_add_list_show_edit_pause_resume_remove() {
     {
         let store = bridge.store().await;
         store
-            .enqueue_page(
+            .enqueue(
                 &id,
                 &[packet(&id, 7, 1, Event::OrderConfirmed)],
                 checkpoint(1_795_000_000, 42),
-                Some(Timestamp::now()),
             )
             .await
             .unwrap();
+        store.record_cycles(&[quiet_cycle(&id)]).await.unwrap();
         store.close().await;
     }
     let rotated_key = "rotated-key-ALSO-SECRET-0000111122223333";
@@ -463,15 +498,15 @@ async fn connections_add_list_show_edit_pause_resume_remove() {
 
     // Renaming onto another connection's name is refused, whatever the case.
     let output = bridge.run(&["connections", "edit", &id, "--name", "EMPRESA X"]);
-    assert_eq!(output.status.code(), Some(3), "{}", text(&output));
+    assert_eq!(output.status.code(), Some(2), "{}", text(&output));
     assert!(text(&output).contains("already used"), "{}", text(&output));
-    // Nothing to change is a usage error; an unknown connection a configuration error.
+    // Nothing to change is a usage error; an unknown connection is "not found" (exit 9).
     assert_eq!(
         bridge.run(&["connections", "edit", &id]).status.code(),
         Some(2)
     );
     let output = bridge.run(&["connections", "show", "nope"]);
-    assert_eq!(output.status.code(), Some(3));
+    assert_eq!(output.status.code(), Some(9));
     assert!(text(&output).contains("no connection"), "{}", text(&output));
 
     // pause / resume.
@@ -571,7 +606,7 @@ fn connections_validation_lists_every_field_error() {
         "--events",
         "order.created",
     ]);
-    assert_eq!(output.status.code(), Some(3), "{}", text(&output));
+    assert_eq!(output.status.code(), Some(2), "{}", text(&output));
     let stderr = String::from_utf8_lossy(&output.stderr);
     for expected in [
         "9 problems",
@@ -676,7 +711,7 @@ fn connections_validation_lists_every_field_error() {
         "--client-id",
         "c",
     ]);
-    assert_eq!(output.status.code(), Some(3), "{}", text(&output));
+    assert_eq!(output.status.code(), Some(2), "{}", text(&output));
     assert!(
         text(&output).contains("--name: is already used by connection"),
         "{}",
@@ -845,7 +880,7 @@ async fn connections_retries_and_logs_over_packets_in_the_store() {
 
     let store = bridge.store().await;
     store
-        .enqueue_page(
+        .enqueue(
             &a,
             &[
                 packet(&a, 1, 1, Event::OrderConfirmed),
@@ -853,16 +888,14 @@ async fn connections_retries_and_logs_over_packets_in_the_store() {
                 packet(&a, 3, 1, Event::OrderConfirmed),
             ],
             checkpoint(1_795_000_000, 3),
-            None,
         )
         .await
         .unwrap();
     store
-        .enqueue_page(
+        .enqueue(
             &b,
             &[packet(&b, 9, 1, Event::OrderConfirmed)],
             checkpoint(1_795_000_000, 9),
-            None,
         )
         .await
         .unwrap();
@@ -879,19 +912,29 @@ async fn connections_retries_and_logs_over_packets_in_the_store() {
         .unwrap();
     assert_eq!(claimed.len(), 4);
     for packet in &claimed {
-        let outcome = match packet.odoo_order_id {
-            1 => AttemptOutcome::Delivered {
-                at: Timestamp::now(),
-            },
-            2 => AttemptOutcome::Failed {
-                error: "webhook at https://hooks.example.com/a answered HTTP 410 Gone".into(),
-                failure_class: "http_4xx".into(),
-            },
-            _ => AttemptOutcome::Retry {
-                error: "webhook at https://hooks.example.com/a answered HTTP 503".into(),
-                failure_class: "http_5xx".into(),
-                next_attempt_at: Timestamp::now() + SignedDuration::from_secs(30),
-            },
+        let (outcome, status_code) = match packet.subject.id {
+            1 => (AttemptOutcome::Delivered, 200),
+            2 => (
+                AttemptOutcome::Failed {
+                    error: "webhook at https://hooks.example.com/a answered HTTP 410 Gone".into(),
+                    failure_class: FailureClass::Http4xx,
+                },
+                410,
+            ),
+            _ => (
+                AttemptOutcome::Retry {
+                    error: "webhook at https://hooks.example.com/a answered HTTP 503".into(),
+                    failure_class: FailureClass::Http5xx,
+                    next_attempt_at: Timestamp::now() + SignedDuration::from_secs(30),
+                },
+                503,
+            ),
+        };
+        let outcome = Attempt {
+            started_at: Timestamp::now(),
+            duration_ms: 12,
+            status_code: Some(status_code),
+            outcome,
         };
         assert!(
             store
@@ -913,15 +956,16 @@ async fn connections_retries_and_logs_over_packets_in_the_store() {
         (&a, 0, 0, 0, None),
     ] {
         store
-            .log_cycle(&CycleLog {
-                connection_id: connection_id.clone(),
+            .record_cycles(&[CycleLog {
+                flow_id: connection_id.clone(),
                 started_at: started,
-                orders_found: found,
-                orders_sent: sent,
-                orders_failed: failed,
+                found,
+                sent,
+                failed,
+                held_back: 0,
                 error_message: error.map(str::to_owned),
                 duration_ms: 1_234,
-            })
+            }])
             .await
             .unwrap();
     }
@@ -985,7 +1029,7 @@ async fn connections_retries_and_logs_over_packets_in_the_store() {
     assert_eq!(shown["payload"]["order"]["amount_total"], 5_990_000);
     assert_eq!(shown["status"], "failed");
     let output = bridge.run(&["retries", "show", "no-such-packet"]);
-    assert_eq!(output.status.code(), Some(3));
+    assert_eq!(output.status.code(), Some(9));
 
     // retry: FAILED becomes PENDING, due now, attempts reset.
     let retried = bridge.expect(0, &["retries", "retry", &failed_id]);
@@ -1047,7 +1091,7 @@ async fn connections_retries_and_logs_over_packets_in_the_store() {
     assert!(!table.contains("Beta"), "{table}");
     assert_eq!(
         bridge.run(&["logs", "--connection", "nope"]).status.code(),
-        Some(3)
+        Some(9)
     );
 
     assert!(!bridge.printed().contains(KEY));
@@ -1070,7 +1114,8 @@ async fn connections_on_postgres_with_database_url() {
     let id = added["id"].as_str().unwrap().to_owned();
     assert!(!bridge.db_path.exists(), "no SQLite file with DATABASE_URL");
     assert_eq!(
-        db.number("SELECT count(*) FROM connections").await,
+        db.number("SELECT count(*) FROM flows WHERE kind = 'order_delivery'")
+            .await,
         1,
         "the connection is in PostgreSQL"
     );
@@ -1098,7 +1143,7 @@ async fn connections_on_postgres_with_database_url() {
         "--client-id",
         "c",
     ]);
-    assert_eq!(output.status.code(), Some(3), "{}", text(&output));
+    assert_eq!(output.status.code(), Some(2), "{}", text(&output));
     assert!(
         bridge
             .json(&["retries", "list", "--json"])
@@ -1114,7 +1159,8 @@ async fn connections_on_postgres_with_database_url() {
             .is_empty()
     );
     bridge.expect(0, &["connections", "remove", &id, "--yes"]);
-    assert_eq!(db.number("SELECT count(*) FROM connections").await, 0);
+    assert_eq!(db.number("SELECT count(*) FROM flows").await, 0);
+    assert_eq!(db.number("SELECT count(*) FROM tenants").await, 0);
 
     // A database that does not exist: exit 1, the store named, the URL's password nowhere.
     let missing = Bridge::postgres(format!(

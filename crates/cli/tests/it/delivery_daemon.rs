@@ -1272,8 +1272,10 @@ async fn pausing_stops_the_polls_and_resuming_delivers_what_was_confirmed_meanwh
     place.expect(&["connections", "pause", "Paused"]).await;
     daemon
         .wait_for_log("the paused connection's task stopped", |l| {
-            message_is(l, "connection removed, paused or edited: stopping its task")
-                && l["connection_id"] == paused.id.as_str()
+            message_is(
+                l,
+                "flow removed, paused, edited or handed over: stopping its task",
+            ) && l["connection_id"] == paused.id.as_str()
         })
         .await;
     // A cycle in progress when the task was told to stop still finishes and is logged.

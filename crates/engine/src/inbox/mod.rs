@@ -97,7 +97,7 @@ impl InboxWorker {
         let outcome = match result {
             Ok(result) => {
                 tracing::info!(
-                    flow_id = %event.flow_id, event_id = %event.event_id, kind = %event.kind,
+                    connection_id = %event.flow_id, event_id = %event.event_id, kind = %event.kind,
                     result = %result, "inbound event applied"
                 );
                 report.applied += 1;
@@ -109,7 +109,7 @@ impl InboxWorker {
                     ..self.schedule
                 };
                 tracing::warn!(
-                    flow_id = %event.flow_id, event_id = %event.event_id, kind = %event.kind,
+                    connection_id = %event.flow_id, event_id = %event.event_id, kind = %event.kind,
                     class = error.class.as_str(), attempts = event.attempts + 1, error = %error,
                     "inbound event not applied"
                 );

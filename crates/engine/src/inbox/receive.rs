@@ -235,7 +235,7 @@ impl<S: Store> Receiver<S> {
             Ok(Some(flow)) if flow.id == flow_id => flow,
             Ok(_) => return Err(Refusal::NotFound),
             Err(error) => {
-                tracing::error!(flow_id, error = %error, "cannot read the flow of an inbound event");
+                tracing::error!(connection_id = flow_id, error = %error, "cannot read the flow of an inbound event");
                 return Err(Refusal::Unavailable);
             }
         };
@@ -243,12 +243,12 @@ impl<S: Store> Receiver<S> {
             Ok(Some(policy)) => policy,
             Ok(None) => return Err(Refusal::NotFound),
             Err(error) => {
-                tracing::error!(flow_id, error = %error, "the flow's inbound settings are unusable");
+                tracing::error!(connection_id = flow_id, error = %error, "the flow's inbound settings are unusable");
                 return Err(Refusal::NotFound);
             }
         };
         if !policy.allows(request.peer) {
-            tracing::warn!(flow_id, peer = %request.peer, "inbound event refused: address not allowed");
+            tracing::warn!(connection_id = flow_id, peer = %request.peer, "inbound event refused: address not allowed");
             return Err(Refusal::Forbidden);
         }
         self.check_rate(flow_id, policy.per_minute, request.peer)?;
@@ -256,7 +256,7 @@ impl<S: Store> Receiver<S> {
             .verifier
             .verify(request.headers, request.body)
             .map_err(|error| {
-                tracing::warn!(flow_id, peer = %request.peer, error = %error, "inbound event refused: signature");
+                tracing::warn!(connection_id = flow_id, peer = %request.peer, error = %error, "inbound event refused: signature");
                 Refusal::Unauthorized(error)
             })?;
         let text = std::str::from_utf8(request.body)
@@ -286,7 +286,7 @@ impl<S: Store> Receiver<S> {
             }
             Err(StoreError::NotFound { .. }) => Err(Refusal::NotFound),
             Err(error) => {
-                tracing::error!(flow_id, error = %error, "cannot store an inbound event");
+                tracing::error!(connection_id = flow_id, error = %error, "cannot store an inbound event");
                 Err(Refusal::Unavailable)
             }
         }

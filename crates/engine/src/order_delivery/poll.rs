@@ -188,7 +188,7 @@ pub async fn poll<S: OutboxStore>(
         *cursor = Some(page.checkpoint);
         report.enqueued += counts.inserted;
         tracing::debug!(
-            flow_id = %target.flow_id, orders = page.records.len(), enqueued = counts.inserted,
+            connection_id = %target.flow_id, orders = page.records.len(), enqueued = counts.inserted,
             already_stored = counts.already_stored, "order page written"
         );
     }

@@ -155,17 +155,17 @@ impl<S: Store> Supervisor<S> {
                     .await
                 {
                     Ok(true) => {
-                        tracing::info!(flow_id = %flow.id, name = %flow.name, "took the flow's lease");
+                        tracing::info!(connection_id = %flow.id, name = %flow.name, "took the flow's lease");
                         held.insert(flow.id.clone());
                     }
                     Ok(false) => {}
                     Err(error) => {
-                        tracing::warn!(flow_id = %flow.id, error = %error, "cannot take the flow's lease");
+                        tracing::warn!(connection_id = %flow.id, error = %error, "cannot take the flow's lease");
                     }
                 }
             } else if !mine(flow) && held_now {
                 // Another replica should run it: step back so that it can take it.
-                tracing::info!(flow_id = %flow.id, "handing the flow over to another replica");
+                tracing::info!(connection_id = %flow.id, "handing the flow over to another replica");
                 self.stop_task(&flow.id).await;
                 held.remove(&flow.id);
                 self.release(&flow.id).await;
@@ -209,7 +209,7 @@ impl<S: Store> Supervisor<S> {
             .map(|(id, _)| id.clone())
             .collect();
         for id in stale {
-            tracing::info!(flow_id = %id, "flow removed, paused, edited or handed over: stopping its task");
+            tracing::info!(connection_id = %id, "flow removed, paused, edited or handed over: stopping its task");
             self.stop_task(&id).await;
         }
         for (id, flow) in wanted {
@@ -262,7 +262,7 @@ impl<S: Store> Supervisor<S> {
         let odoo = match self.client_for(tenant) {
             Ok(client) => client,
             Err(error) => {
-                tracing::error!(flow_id = %flow.id, error = %error, "cannot build the tenant's Odoo client");
+                tracing::error!(connection_id = %flow.id, error = %error, "cannot build the tenant's Odoo client");
                 self.broken.insert(flow.id.clone(), flow.updated_at);
                 return;
             }
@@ -280,13 +280,13 @@ impl<S: Store> Supervisor<S> {
         let handler = match self.runtime.factory.build(setup) {
             Ok(handler) => handler,
             Err(error) => {
-                tracing::error!(flow_id = %flow.id, kind = %flow.kind, error = %error, "cannot run the flow");
+                tracing::error!(connection_id = %flow.id, kind = %flow.kind, error = %error, "cannot run the flow");
                 self.broken.insert(flow.id.clone(), flow.updated_at);
                 return;
             }
         };
         self.broken.remove(&flow.id);
-        tracing::info!(flow_id = %flow.id, kind = %flow.kind, name = %flow.name, "starting the flow's task");
+        tracing::info!(connection_id = %flow.id, kind = %flow.kind, name = %flow.name, "starting the flow's task");
         let wake = self.runtime.signals.register(&flow.id);
         let (stop, stopped) = watch::channel(false);
         let context = TaskContext {
@@ -322,7 +322,7 @@ impl<S: Store> Supervisor<S> {
             let deadline = self.runtime.config.shutdown_deadline;
             if tokio::time::timeout(deadline, task.handle).await.is_err() {
                 tracing::warn!(
-                    flow_id,
+                    connection_id = flow_id,
                     "the flow's task did not stop within the deadline; abandoned"
                 );
             }
@@ -337,7 +337,7 @@ impl<S: Store> Supervisor<S> {
             .release_flow_lease(flow_id, &self.runtime.config.worker_id)
             .await
         {
-            tracing::warn!(flow_id, error = %error, "cannot give the flow's lease back");
+            tracing::warn!(connection_id = flow_id, error = %error, "cannot give the flow's lease back");
         }
     }
 

@@ -138,7 +138,7 @@ pub(super) async fn run<S: Store>(
                     .deliver_due(&context.store, &flow.id, sender)
                     .await
             {
-                tracing::error!(flow_id = %flow.id, error = %error, "cannot deliver due packets");
+                tracing::error!(connection_id = %flow.id, error = %error, "cannot deliver due packets");
             }
         }
         let inbox_due = context
@@ -166,7 +166,7 @@ pub(super) async fn run<S: Store>(
                     }
                 }
                 Err(error) => {
-                    tracing::error!(flow_id = %flow.id, error = %error, "cannot apply due inbound events");
+                    tracing::error!(connection_id = %flow.id, error = %error, "cannot apply due inbound events");
                 }
             }
         }
@@ -217,7 +217,7 @@ async fn record_breakers<S: Store>(
                 recorded.insert(target.name, record.status);
             }
             Err(error) => {
-                tracing::warn!(flow_id = %flow.id, error = %error, "cannot record the breaker state");
+                tracing::warn!(connection_id = %flow.id, error = %error, "cannot record the breaker state");
             }
         }
     }
@@ -236,7 +236,7 @@ async fn cycle<S: Store>(
     let (polled, mut error) = match handler.poll(&context.store).await {
         Ok(report) => (Some(report), None),
         Err(error) => {
-            tracing::error!(flow_id = %flow.id, class = error.class.as_str(), error = %error, "poll failed");
+            tracing::error!(connection_id = %flow.id, class = error.class.as_str(), error = %error, "poll failed");
             (None, Some((error.class, error.message)))
         }
     };
@@ -252,7 +252,7 @@ async fn cycle<S: Store>(
         {
             Ok(report) => dispatched = report,
             Err(store_error) => {
-                tracing::error!(flow_id = %flow.id, error = %store_error, "cannot deliver due packets");
+                tracing::error!(connection_id = %flow.id, error = %store_error, "cannot deliver due packets");
                 error.get_or_insert((FailureClass::StoreError, store_error.to_string()));
             }
         }
@@ -283,7 +283,7 @@ async fn cycle<S: Store>(
             .set(context.clock.now().as_millisecond() as f64 / 1000.0);
     }
     tracing::info!(
-        flow_id = %flow.id, kind = %flow.kind, found = log.found, enqueued = polled.map_or(0, |r| r.enqueued),
+        connection_id = %flow.id, kind = %flow.kind, found = log.found, enqueued = polled.map_or(0, |r| r.enqueued),
         sent = log.sent, failed = log.failed, held_back = log.held_back,
         millis = log.duration_ms, error = log.error_message.as_deref().unwrap_or(""), "cycle done"
     );

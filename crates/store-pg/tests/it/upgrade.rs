@@ -19,6 +19,11 @@ use store_pg::PgStore;
 
 const FIXTURE: &str = include_str!("../fixtures/release-0.1.sql");
 
+/// A 0.1 connection: id, name, active, cursor second and id.
+type OldConnection = (String, String, bool, Option<String>, Option<i64>);
+/// A 0.1 packet: status, version, attempts, next attempt, body.
+type OldPacket = (String, i64, i64, String, String);
+
 fn ts(text: &str) -> Timestamp {
     text.parse().unwrap()
 }
@@ -49,47 +54,45 @@ async fn a_release_0_1_database_migrates_in_place_and_keeps_everything() {
     let text_ts = |column: &str| {
         format!("to_char({column} AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')")
     };
-    let connections: Vec<(String, String, bool, Option<String>, Option<i64>)> =
-        sqlx::query(AssertSqlSafe(format!(
-            "SELECT id, name, is_active, {} AS second, cursor_id FROM connections ORDER BY name",
-            text_ts("cursor_second")
-        )))
-        .fetch_all(&mut old)
-        .await
-        .unwrap()
-        .iter()
-        .map(|r| {
+    let connections: Vec<OldConnection> = sqlx::query(AssertSqlSafe(format!(
+        "SELECT id, name, is_active, {} AS second, cursor_id FROM connections ORDER BY name",
+        text_ts("cursor_second")
+    )))
+    .fetch_all(&mut old)
+    .await
+    .unwrap()
+    .iter()
+    .map(|r| {
+        (
+            r.get("id"),
+            r.get("name"),
+            r.get("is_active"),
+            r.get("second"),
+            r.get("cursor_id"),
+        )
+    })
+    .collect();
+    let packets: BTreeMap<String, OldPacket> = sqlx::query(AssertSqlSafe(format!(
+        "SELECT id, status, version, attempts, {} AS next, body FROM outbox",
+        text_ts("next_attempt_at")
+    )))
+    .fetch_all(&mut old)
+    .await
+    .unwrap()
+    .iter()
+    .map(|r| {
+        (
+            r.get::<String, _>("id"),
             (
-                r.get("id"),
-                r.get("name"),
-                r.get("is_active"),
-                r.get("second"),
-                r.get("cursor_id"),
-            )
-        })
-        .collect();
-    let packets: BTreeMap<String, (String, i64, i64, String, String)> =
-        sqlx::query(AssertSqlSafe(format!(
-            "SELECT id, status, version, attempts, {} AS next, body FROM outbox",
-            text_ts("next_attempt_at")
-        )))
-        .fetch_all(&mut old)
-        .await
-        .unwrap()
-        .iter()
-        .map(|r| {
-            (
-                r.get::<String, _>("id"),
-                (
-                    r.get("status"),
-                    r.get("version"),
-                    r.get("attempts"),
-                    r.get("next"),
-                    r.get("body"),
-                ),
-            )
-        })
-        .collect();
+                r.get("status"),
+                r.get("version"),
+                r.get("attempts"),
+                r.get("next"),
+                r.get("body"),
+            ),
+        )
+    })
+    .collect();
     let cycles: i64 = sqlx::query_scalar("SELECT count(*) FROM sync_log")
         .fetch_one(&mut old)
         .await

@@ -22,18 +22,23 @@ fn ts(text: &str) -> Timestamp {
     text.parse().unwrap()
 }
 
+/// A 0.1 connection: id, name, active, interval, webhook URL, cursor second and id.
+type OldConnection = (
+    String,
+    String,
+    bool,
+    i64,
+    String,
+    Option<String>,
+    Option<i64>,
+);
+/// A 0.1 packet: status, event, version, attempts, next attempt, body.
+type OldPacket = (String, String, i64, i64, String, String);
+
 /// What release 0.1 stored, read straight from its tables.
 struct Old {
-    connections: Vec<(
-        String,
-        String,
-        bool,
-        i64,
-        String,
-        Option<String>,
-        Option<i64>,
-    )>,
-    packets: BTreeMap<String, (String, String, i64, i64, String, String)>,
+    connections: Vec<OldConnection>,
+    packets: BTreeMap<String, OldPacket>,
     cycles: usize,
     breakers: BTreeMap<String, (String, Option<String>)>,
     mirrored: i64,

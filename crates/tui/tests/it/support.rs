@@ -4,8 +4,7 @@
 use engine::connection_form::ConnectionDraft;
 use engine::order_delivery::{ApiKey, Connection, ConnectionStats, EventSet, WebhookSecret};
 use engine::store::{
-    BreakerRecord, BreakerStatus, CycleLog, CycleLogEntry, Heartbeat, Packet, PacketStatus,
-    Subject,
+    BreakerRecord, BreakerStatus, CycleLog, CycleLogEntry, Heartbeat, Packet, PacketStatus, Subject,
 };
 use engine::webhook::FailureClass;
 use jiff::{SignedDuration, Timestamp};
