@@ -357,10 +357,10 @@ async fn delivery_demo(
         .await
         .map_err(|error| Failure::new(exit_for(&error), error))?;
     let config = RuntimeConfig {
-        reload_every: std::time::Duration::from_secs(1),
         shutdown_deadline: std::time::Duration::from_secs(10),
         ..RuntimeConfig::new(format!("demo-{}", std::process::id()), "demo")
-    };
+    }
+    .reloading_every(std::time::Duration::from_secs(1));
     let runtime = Runtime::new(store.clone(), config, Clock::system())
         .map_err(|error| Failure::new(Exit::Failure, error))?;
     let signals = runtime.signals();

@@ -32,7 +32,7 @@ pub struct RunArgs {
     #[arg(long, default_value_t = 30)]
     shutdown_deadline: u64,
     /// How often flow changes (added, edited, paused, removed), replicas and leases are looked
-    /// at, seconds.
+    /// at, seconds. A replica that dies has its flows taken over within five of these.
     #[arg(long, default_value_t = 5)]
     reload_every: u64,
     /// Timeout of one webhook POST, seconds.
@@ -41,11 +41,6 @@ pub struct RunArgs {
     /// How far each poll rewinds a flow's cursor, seconds.
     #[arg(long, default_value_t = 120)]
     overlap_seconds: u64,
-    /// How long a replica's hold on a flow lasts without renewal, seconds: a replica that dies
-    /// has its flows taken over after this (plus one reload). Renewed every reload, so keep it
-    /// well above `--reload-every`.
-    #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u64).range(2..=3600))]
-    lease_seconds: u64,
 }
 
 pub async fn run(args: RunArgs) -> Result<Exit, Failure> {
@@ -65,18 +60,16 @@ impl StoreTask for Serve {
 
 /// The runtime's settings from the command line.
 pub fn runtime_config(args: &RunArgs, worker_id: String) -> RuntimeConfig {
-    let reload_every = Duration::from_secs(args.reload_every.max(1));
     RuntimeConfig {
-        reload_every,
         shutdown_deadline: Duration::from_secs(args.shutdown_deadline),
         send_timeout: Duration::from_secs(args.webhook_timeout.max(1)),
-        lease_ttl: Duration::from_secs(args.lease_seconds).max(reload_every * 2),
         flows: FlowOptions {
             overlap: SignedDuration::from_secs(i64::try_from(args.overlap_seconds).unwrap_or(120)),
             ..FlowOptions::default()
         },
         ..RuntimeConfig::new(worker_id, "run")
     }
+    .reloading_every(Duration::from_secs(args.reload_every.max(1)))
 }
 
 async fn serve<S: Store>(

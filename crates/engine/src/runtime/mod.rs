@@ -18,6 +18,7 @@
 
 pub mod assign;
 mod gauges;
+mod guard;
 pub mod heartbeat;
 mod signals;
 mod supervisor;
@@ -159,8 +160,8 @@ pub struct RuntimeConfig {
 }
 
 impl RuntimeConfig {
-    /// Defaults for `worker_id`: reload every 5 s, leases of 20 s, heartbeats every 5 s (stale
-    /// after 15 s), so a dead replica's flows move within 30 s.
+    /// Defaults for `worker_id`: reload every 5 s, and the timings that follow from it
+    /// ([`RuntimeConfig::reloading_every`]): a dead replica's flows move within 25 s.
     pub fn new(worker_id: String, kind: &'static str) -> RuntimeConfig {
         RuntimeConfig {
             worker_id,
@@ -176,6 +177,20 @@ impl RuntimeConfig {
             gauges_every: Duration::from_secs(15),
             flows: FlowOptions::default(),
         }
+        .reloading_every(Duration::from_secs(5))
+    }
+
+    /// Reloads every `every`, and the timings that follow from it: heartbeats as often (at
+    /// most every 5 s, which is what other processes' freshness checks expect), a replica
+    /// stale after three missed beats, leases of four reloads (renewed at each). So a replica
+    /// that dies has its flows taken over within five reloads.
+    pub fn reloading_every(mut self, every: Duration) -> RuntimeConfig {
+        let every = every.max(Duration::from_millis(100));
+        self.reload_every = every;
+        self.heartbeat_every = every.min(heartbeat::HEARTBEAT_EVERY);
+        self.stale_after = self.heartbeat_every * 3;
+        self.lease_ttl = every * 4;
+        self
     }
 }
 
@@ -255,7 +270,7 @@ impl<S: Store> Runtime<S> {
             self.clock.clone(),
         );
         let inbox = InboxWorker::new(self.config.worker_id.clone(), self.clock.clone());
-        let beats = tokio::spawn(heartbeat::beat(
+        let beats = guard::TaskGuard::spawn(heartbeat::beat(
             self.store.clone(),
             self.config.worker_id.clone(),
             self.config.kind,
@@ -263,7 +278,7 @@ impl<S: Store> Runtime<S> {
             self.config.heartbeat_every,
             shutdown.clone(),
         ));
-        let gauges = tokio::spawn(gauges::refresh(
+        let gauges = guard::TaskGuard::spawn(gauges::refresh(
             self.store.clone(),
             self.clock.clone(),
             self.config.gauges_every,
@@ -272,8 +287,8 @@ impl<S: Store> Runtime<S> {
         supervisor::Supervisor::new(self, dispatcher, inbox)
             .run(shutdown)
             .await;
-        let _ = gauges.await;
-        let _ = beats.await;
+        gauges.join().await;
+        beats.join().await;
     }
 
     /// Runs in a task of its own; the handle stops it.
@@ -304,6 +319,13 @@ impl RuntimeHandle {
 
     pub fn is_finished(&self) -> bool {
         self.task.is_finished()
+    }
+
+    /// Stops the runtime at once, without finishing anything or giving anything back, as a
+    /// `kill -9` would stop the process: its leases and heartbeat are left to run out.
+    pub async fn abort(self) {
+        self.task.abort();
+        let _ = self.task.await;
     }
 
     /// Stops the runtime and waits for it (within its shutdown deadline).

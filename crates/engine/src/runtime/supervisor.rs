@@ -3,6 +3,7 @@
 //! leases, and starts, restarts or stops their tasks.
 
 use super::assign::assign;
+use super::guard::TaskGuard;
 use super::task::{self, CycleBook, DueTimes, TaskContext};
 use super::{FlowOptions, FlowSetup, Runtime};
 use crate::inbox::InboxWorker;
@@ -14,7 +15,6 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
-use tokio::task::JoinHandle;
 
 /// A flow task this process runs.
 struct Running {
@@ -23,7 +23,7 @@ struct Running {
     flow: Flow,
     tenant_updated_at: Timestamp,
     stop: watch::Sender<bool>,
-    handle: JoinHandle<()>,
+    task: TaskGuard,
 }
 
 pub(super) struct Supervisor<S> {
@@ -204,7 +204,7 @@ impl<S: Store> Supervisor<S> {
                             .get(&flow.tenant_id)
                             .is_some_and(|tenant| tenant.updated_at == task.tenant_updated_at)
                 });
-                !same || task.handle.is_finished()
+                !same || task.task.is_finished()
             })
             .map(|(id, _)| id.clone())
             .collect();
@@ -298,7 +298,7 @@ impl<S: Store> Supervisor<S> {
             due: self.due.subscribe(),
             book: self.book.clone(),
         };
-        let handle = tokio::spawn(task::run(
+        let handle = TaskGuard::spawn(task::run(
             context,
             Arc::from(handler),
             flow.clone(),
@@ -311,7 +311,7 @@ impl<S: Store> Supervisor<S> {
                 flow: flow.clone(),
                 tenant_updated_at: tenant.updated_at,
                 stop,
-                handle,
+                task: handle,
             },
         );
     }
@@ -320,7 +320,7 @@ impl<S: Store> Supervisor<S> {
         if let Some(task) = self.tasks.remove(flow_id) {
             let _ = task.stop.send(true);
             let deadline = self.runtime.config.shutdown_deadline;
-            if tokio::time::timeout(deadline, task.handle).await.is_err() {
+            if !task.task.join_within(deadline).await {
                 tracing::warn!(
                     connection_id = flow_id,
                     "the flow's task did not stop within the deadline; abandoned"
@@ -388,8 +388,8 @@ impl<S: Store> Supervisor<S> {
             let _ = task.stop.send(true);
         }
         let all = async {
-            for (_, task) in tasks {
-                let _ = task.handle.await;
+            for (_, running) in tasks {
+                running.task.join().await;
             }
         };
         if tokio::time::timeout(self.runtime.config.shutdown_deadline, all)

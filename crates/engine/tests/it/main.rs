@@ -7,4 +7,5 @@ mod http;
 mod mirror;
 mod order_delivery;
 mod order_payload;
+mod runtime;
 mod webhook;
