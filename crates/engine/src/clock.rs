@@ -60,11 +60,7 @@ impl Clock {
 
     /// `now + by`, saturating at the end of time.
     pub fn after(&self, by: Duration) -> Timestamp {
-        let now = self.now();
-        SignedDuration::try_from(by)
-            .ok()
-            .and_then(|by| now.checked_add(by).ok())
-            .unwrap_or(Timestamp::MAX)
+        later(self.now(), by)
     }
 
     /// Waits until `deadline` on this clock.
@@ -88,6 +84,14 @@ impl Clock {
     pub async fn sleep(&self, duration: Duration) {
         self.sleep_until(self.after(duration)).await;
     }
+}
+
+/// `at + by`, saturating at the end of time.
+pub fn later(at: Timestamp, by: Duration) -> Timestamp {
+    SignedDuration::try_from(by)
+        .ok()
+        .and_then(|by| at.checked_add(by).ok())
+        .unwrap_or(Timestamp::MAX)
 }
 
 impl fmt::Debug for Clock {

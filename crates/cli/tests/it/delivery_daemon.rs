@@ -17,7 +17,7 @@ use engine::webhook::{Verifier, WebhookSecret};
 use odoo_rpc::{ApiKey, ClientConfig, OdooClient, field};
 use odoo_sim::{DataSpec, Fault, FaultRule, OdooSim, RunningSim, SimConfig};
 use serde_json::{Map, Value};
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::future::Future;
 use std::path::PathBuf;
 use std::process::{ExitStatus, Output, Stdio};
@@ -1374,4 +1374,280 @@ async fn malformed_odoo_answers_fail_the_cycle_and_later_cycles_deliver() {
     }
     assert!(tenant.sim.call_count("sale.order", "search_read") > 3);
     assert_eq!(daemon.terminate().await.code(), Some(0));
+}
+
+// ---------------------------------------------------------------------------------------
+// 8. Replicas on one PostgreSQL: the work is shared, not multiplied, and survives kill -9.
+
+/// Three runtimes (as three `odoo-bridge run` would) on one PostgreSQL and one manual clock:
+/// each tenant is polled once per interval whatever the number of replicas — the simulators'
+/// call counters say so — and when two replicas die the third polls and delivers every tenant.
+#[tokio::test(flavor = "multi_thread")]
+async fn replicas_on_postgres_poll_a_tenant_no_more_than_one_does() {
+    use engine::clock::Clock;
+    use engine::runtime::{Runtime, RuntimeConfig};
+    use engine::store::CoordinationStore;
+    use jiff::SignedDuration;
+
+    let db = PgDb::create().await;
+    let place = Place::postgres(&db);
+    let receiver = Receiver::start().await;
+    let mut tenants = Vec::new();
+    let mut conns = Vec::new();
+    for index in 0..5 {
+        let tenant = Tenant::start(200 + index, 12).await;
+        let conn = place
+            .add(
+                &format!("Replicated {index}"),
+                &tenant.url(),
+                &sim_key(),
+                &receiver.url("ok"),
+            )
+            .await;
+        receiver.trust(&conn);
+        conns.push(conn);
+        tenants.push(tenant);
+    }
+    let url = place.database_url.clone().unwrap();
+    let open = || async {
+        store_pg::PgStore::connect(store_pg::PgTarget::from_url(&url).unwrap())
+            .await
+            .unwrap()
+    };
+    let store = open().await;
+    // Whole seconds: PostgreSQL keeps microseconds, and a beat read back must compare equal.
+    let start = jiff::Timestamp::from_second(jiff::Timestamp::now().as_second()).unwrap();
+    let clock = Clock::manual(start);
+    let runtime = |store: store_pg::PgStore, worker: &str| {
+        Runtime::new(
+            store,
+            RuntimeConfig::new(worker.to_owned(), "run"),
+            clock.clone(),
+        )
+        .unwrap()
+        .start()
+    };
+    // One step: 5 s of the clock (one reload; every flow, polling each second, is due), then
+    // wait until each live replica has beaten for it, so none looks stale to the others.
+    let step = |alive: Vec<&'static str>| {
+        let clock = clock.clone();
+        let store = store.clone();
+        async move {
+            clock.advance(SignedDuration::from_secs(5));
+            let now = clock.now();
+            wait_until("every replica's heartbeat", || async {
+                let beats = store.heartbeats().await.unwrap();
+                alive
+                    .iter()
+                    .all(|w| beats.iter().any(|b| b.worker_id == *w && b.beat_at >= now))
+            })
+            .await;
+            tokio::time::sleep(Duration::from_millis(300)).await;
+        }
+    };
+    let holders = || async {
+        let leases = store.flow_leases().await.unwrap();
+        conns
+            .iter()
+            .map(|conn| {
+                leases
+                    .iter()
+                    .find(|lease| lease.flow_id == conn.id)
+                    .map(|lease| lease.owner.clone())
+            })
+            .collect::<Vec<_>>()
+    };
+    let feed_calls = || {
+        tenants
+            .iter()
+            .map(|tenant| tenant.sim.call_count("sale.order", "search_read"))
+            .collect::<Vec<u64>>()
+    };
+
+    // One replica: everything delivered, then the calls of three steps counted.
+    let first = runtime(store.clone(), "replica-1");
+    let mut expected = Vec::new();
+    for tenant in &tenants {
+        expected.push(tenant.confirmed().await);
+    }
+    wait_until("every order delivered by one replica", || async {
+        step(vec!["replica-1"]).await;
+        conns
+            .iter()
+            .zip(&expected)
+            .all(|(conn, want)| &receiver.orders_of(&conn.id, "ok") == want)
+    })
+    .await;
+    let before = feed_calls();
+    for _ in 0..3 {
+        step(vec!["replica-1"]).await;
+    }
+    let alone: Vec<u64> = feed_calls()
+        .iter()
+        .zip(&before)
+        .map(|(a, b)| a - b)
+        .collect();
+
+    // Three replicas: the tenants are spread (2, 2, 1), then the same three steps counted.
+    let second = runtime(open().await, "replica-2");
+    let third = runtime(open().await, "replica-3");
+    let all = vec!["replica-1", "replica-2", "replica-3"];
+    wait_until("the tenants spread over three replicas", || async {
+        step(all.clone()).await;
+        let held = holders().await;
+        let mut load: HashMap<String, usize> = HashMap::new();
+        for owner in held.iter().flatten() {
+            *load.entry(owner.clone()).or_default() += 1;
+        }
+        held.iter().all(Option::is_some) && load.len() == 3 && load.values().all(|n| *n <= 2)
+    })
+    .await;
+    // A tenant that changed hands is polled at once by its new holder: let that pass.
+    step(all.clone()).await;
+    step(all.clone()).await;
+    let before = feed_calls();
+    for _ in 0..3 {
+        step(all.clone()).await;
+    }
+    let shared: Vec<u64> = feed_calls()
+        .iter()
+        .zip(&before)
+        .map(|(a, b)| a - b)
+        .collect();
+    eprintln!(
+        "sale.order search_read per tenant over 3 polls: one replica {alone:?}, three {shared:?}"
+    );
+    for (index, (one, three)) in alone.iter().zip(&shared).enumerate() {
+        assert!(*one > 0, "tenant {index} was polled");
+        assert!(
+            three <= one,
+            "tenant {index}: three replicas made {three} calls where one made {one}"
+        );
+    }
+
+    // Two replicas die without a word; the survivor takes every tenant and delivers what
+    // each confirms next.
+    second.abort().await;
+    third.abort().await;
+    wait_until("the survivor holds every tenant", || async {
+        step(vec!["replica-1"]).await;
+        holders()
+            .await
+            .iter()
+            .all(|owner| owner.as_deref() == Some("replica-1"))
+    })
+    .await;
+    for (tenant, want) in tenants.iter().zip(expected.iter_mut()) {
+        let quotation = tenant.quotations().await[0];
+        tenant
+            .client()
+            .call_method(
+                "sale.order",
+                "action_confirm",
+                Some(&[quotation]),
+                Map::new(),
+                None,
+            )
+            .await
+            .unwrap();
+        want.insert(quotation);
+    }
+    wait_until("the new orders delivered by the survivor", || async {
+        step(vec!["replica-1"]).await;
+        conns
+            .iter()
+            .zip(&expected)
+            .all(|(conn, want)| &receiver.orders_of(&conn.id, "ok") == want)
+    })
+    .await;
+    for (conn, want) in conns.iter().zip(&expected) {
+        assert_exactly_once(&receiver, &conn.id, want);
+    }
+    first.shutdown().await;
+    store.close().await;
+}
+
+/// The same with real processes and a real kill -9: two of three `odoo-bridge run` die; the
+/// third takes their tenants over (within five reloads) and delivers what is confirmed after.
+#[tokio::test(flavor = "multi_thread")]
+async fn killed_replicas_leave_their_tenants_to_the_survivor() {
+    let db = PgDb::create().await;
+    let place = Place::postgres(&db);
+    let receiver = Receiver::start().await;
+    let mut tenants = Vec::new();
+    let mut conns = Vec::new();
+    let mut expected = Vec::new();
+    for index in 0..4 {
+        let tenant = Tenant::start(300 + index, 10).await;
+        let conn = place
+            .add(
+                &format!("Shared {index}"),
+                &tenant.url(),
+                &sim_key(),
+                &receiver.url("ok"),
+            )
+            .await;
+        receiver.trust(&conn);
+        expected.push(tenant.confirmed().await);
+        conns.push(conn);
+        tenants.push(tenant);
+    }
+    let survivor = Daemon::start(&place, "survivor").await;
+    let doomed = [
+        Daemon::start(&place, "doomed-1").await,
+        Daemon::start(&place, "doomed-2").await,
+    ];
+    for (conn, want) in conns.iter().zip(&expected) {
+        wait_until(&format!("{} delivered", conn.name), || async {
+            place.all_are(&conn.id, "delivered", want).await
+        })
+        .await;
+    }
+    // Wait until the work is spread: no replica holds more than two of the four tenants, so
+    // the two about to die hold at least two between them.
+    wait_until("tenants held by the doomed replicas", || async {
+        let taken: HashSet<String> = doomed
+            .iter()
+            .flat_map(|daemon| daemon.logs())
+            .filter(|l| message_is(l, "took the flow's lease"))
+            .filter_map(|l| l["connection_id"].as_str().map(str::to_owned))
+            .collect();
+        taken.len() >= 2
+    })
+    .await;
+    for daemon in doomed {
+        daemon.kill9().await;
+    }
+    for (tenant, want) in tenants.iter().zip(expected.iter_mut()) {
+        let quotation = tenant.quotations().await[0];
+        tenant
+            .client()
+            .call_method(
+                "sale.order",
+                "action_confirm",
+                Some(&[quotation]),
+                Map::new(),
+                None,
+            )
+            .await
+            .unwrap();
+        want.insert(quotation);
+    }
+    for (conn, want) in conns.iter().zip(&expected) {
+        wait_until(&format!("{}'s new order delivered", conn.name), || async {
+            place.all_are(&conn.id, "delivered", want).await
+        })
+        .await;
+        assert_exactly_once(&receiver, &conn.id, want);
+    }
+    let took = survivor
+        .logs()
+        .iter()
+        .filter(|l| message_is(l, "took the flow's lease"))
+        .count();
+    assert!(
+        took >= conns.len(),
+        "the survivor took every tenant: {took}"
+    );
+    assert_eq!(survivor.terminate().await.code(), Some(0));
 }

@@ -4,7 +4,7 @@
 //! over them) and whether a daemon runs at all (the TUI shows ATTACHED and starts no poller).
 //! A clean shutdown removes the row; a crashed process's row goes stale.
 
-use crate::clock::Clock;
+use crate::clock::{self, Clock};
 use crate::store::{CoordinationStore, Heartbeat};
 use jiff::{SignedDuration, Timestamp};
 use std::time::Duration;
@@ -44,17 +44,19 @@ pub async fn beat<S: CoordinationStore>(
 ) {
     let started_at = clock.now();
     loop {
+        let beat_at = clock.now();
         let heartbeat = Heartbeat {
             worker_id: worker_id.clone(),
             kind: kind.to_owned(),
             started_at,
-            beat_at: clock.now(),
+            beat_at,
         };
         if let Err(error) = store.record_heartbeat(&heartbeat).await {
             tracing::warn!(error = %error, "cannot write the heartbeat");
         }
         tokio::select! {
-            _ = clock.sleep(every) => {}
+            // From the beat's time, not the write's end: a slow write does not skip a beat.
+            _ = clock.sleep_until(clock::later(beat_at, every)) => {}
             _ = shutdown.wait_for(|stop| *stop) => break,
         }
     }

@@ -75,9 +75,11 @@ impl<S: Store> Supervisor<S> {
         }
         tracing::info!(worker_id = %me, "runtime started");
         loop {
+            // Fixed rate from the tick's start: a slow tick does not push every later one back.
+            let next = self.runtime.clock.after(self.runtime.config.reload_every);
             self.tick().await;
             tokio::select! {
-                _ = self.runtime.clock.sleep(self.runtime.config.reload_every) => {}
+                _ = self.runtime.clock.sleep_until(next) => {}
                 _ = shutdown.wait_for(|stop| *stop) => break,
             }
         }
