@@ -6,12 +6,18 @@
 //! transaction. A model's failure is recorded and the next model still runs; an
 //! authentication failure stops the run, since every later call would fail the same way.
 
-use crate::change_feed::{ChangeFeed, Checkpoint, FeedError, FeedSpec, all_ids};
+use crate::change_feed::{
+    BackfillBounds, ChangeFeed, Checkpoint, FeedError, FeedSpec, all_ids, backfill_bounds, id_page,
+    truncate,
+};
 use crate::config::{ModelConfig, closest};
 use crate::mirror_store::{MirrorRow, MirrorStore, RunStatus, StoreError};
 use jiff::{SignedDuration, Timestamp};
 use odoo_rpc::{Context, OdooClient, Record, field};
 use sha2::{Digest, Sha256};
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex, PoisonError};
+use tokio::sync::mpsc;
 
 #[derive(Debug, thiserror::Error)]
 pub enum MirrorError {
@@ -174,6 +180,7 @@ async fn run_locked<S: MirrorStore>(
             }
             Err(ModelFailure::Odoo(error)) => report.error = Some(error.to_string()),
             Err(ModelFailure::Feed(error)) => report.error = Some(error.to_string()),
+            Err(ModelFailure::Reader(error)) => report.error = Some(error),
         }
         tracing::info!(
             model = %report.model, pages = report.pages, fetched = report.fetched, inserted = report.inserted,
@@ -305,6 +312,8 @@ enum ModelFailure {
     Odoo(odoo_rpc::Error),
     Feed(FeedError),
     Store(StoreError),
+    /// A backfill reader task ended without a result (it panicked or was cancelled).
+    Reader(String),
 }
 
 impl From<odoo_rpc::Error> for ModelFailure {
@@ -361,8 +370,9 @@ async fn usable_fields(
     Ok(usable)
 }
 
-/// How many records of `model` a feed starting at `from` visits at most: the ones whose
-/// cursor is at or after the checkpoint's second, archived ones included.
+/// How many records of `model` a run starting at `from` visits at most: the ones whose
+/// cursor is at or after the checkpoint's second, archived ones included, and for a backfill
+/// under way also the ones it has not reached yet.
 async fn pending_count(
     client: &OdooClient,
     model: &ModelConfig,
@@ -370,8 +380,12 @@ async fn pending_count(
 ) -> Result<u64, odoo_rpc::Error> {
     let mut domain = model.domain.clone();
     if let Some(from) = from {
-        domain = domain
-            & field(model.cursor_field.as_str()).gte(odoo_rpc::value::format_datetime(from.second));
+        let changed =
+            field(model.cursor_field.as_str()).gte(odoo_rpc::value::format_datetime(from.second));
+        domain = match from.backfill_done_through() {
+            Some(done) => domain & (field("id").gt(done) | changed),
+            None => domain & changed,
+        };
     }
     client
         .search_count(
@@ -454,7 +468,6 @@ async fn sync_model<S: MirrorStore>(
     progress: &dyn Progress,
     report: &mut ModelReport,
 ) -> Result<(), ModelFailure> {
-    let fields = usable_fields(client, model, report).await?;
     if options.full {
         store.reset_checkpoint(&model.name).await?;
     }
@@ -465,14 +478,81 @@ async fn sync_model<S: MirrorStore>(
         .await?
         .map(|checkpoint| checkpoint.rewound(overlap));
     let mut spec = FeedSpec::new(model.name.clone());
-    let feed_fields = fields.clone();
-    spec.fields = fields;
     spec.domain = model.domain.clone();
     spec.cursor_field = model.cursor_field.clone();
     spec.page_size = model.page_size;
-    let total = pending_count(client, model, from).await.ok();
+    // Without a checkpoint, or with a backfill under way, the model is read by id.
+    let backfill_after = match from {
+        None => Some(0),
+        Some(checkpoint) => checkpoint.backfill_done_through(),
+    };
+    // The field check, the count for the progress bar and a backfill's bounds do not depend
+    // on each other: one round trip instead of three before the first page.
+    let bounds = async {
+        match backfill_after {
+            Some(_) => backfill_bounds(client, &spec).await.map(Some),
+            None => Ok(None),
+        }
+    };
+    let (fields, total, bounds) = tokio::join!(
+        usable_fields(client, model, report),
+        pending_count(client, model, from),
+        bounds
+    );
+    let fields = fields?;
+    let bounds = bounds?;
+    spec.fields = fields.clone();
+    // The count only feeds the progress bar and the backfill's range size: without it both
+    // still work.
+    let total = total.ok();
     progress.model_started(&model.name, total);
-    let mut feed = ChangeFeed::new(client, spec, from);
+
+    let backfill = backfill_after.zip(bounds).and_then(|(after, bounds)| {
+        // A backfill resumed after a crash keeps the high-water mark it started with: what
+        // changed since then below its progress must still come through the feed.
+        let high_water = from
+            .map(|checkpoint| checkpoint.second)
+            .or(bounds.high_water)?;
+        Some((after, high_water, bounds))
+    });
+    match backfill {
+        Some((after, high_water, BackfillBounds { last_id, .. })) => {
+            let plan = BackfillPlan {
+                run_id,
+                high_water,
+                after,
+                last_id: last_id.unwrap_or(after),
+                expected: total,
+                parallelism: model.parallelism.max(1),
+            };
+            let read_at_high_water =
+                run_backfill(client, store, model, &spec, &plan, progress, report).await?;
+            let feed = ChangeFeed::within_second(client, spec, high_water, read_at_high_water);
+            follow(store, run_id, model, feed, progress, report).await?;
+        }
+        // A model with no record yet has nothing to backfill: the feed reads what comes.
+        None => {
+            let feed = ChangeFeed::new(client, spec, from);
+            follow(store, run_id, model, feed, progress, report).await?;
+        }
+    }
+    if model.reconcile_deletions && run_id % i64::from(model.reconcile_every_runs.max(1)) == 0 {
+        reconcile(client, store, run_id, model, &fields, report).await?;
+    }
+    Ok(())
+}
+
+/// Writes every page of `feed` with its checkpoint, then the feed's final position when the
+/// last page did not carry it (the queries after it found nothing more).
+async fn follow<S: MirrorStore>(
+    store: &S,
+    run_id: i64,
+    model: &ModelConfig,
+    mut feed: ChangeFeed<'_>,
+    progress: &dyn Progress,
+    report: &mut ModelReport,
+) -> Result<(), ModelFailure> {
+    let mut saved = None;
     // The next page is fetched while the current one is written, so a run takes about as
     // long as the slower of reading and writing, not their sum. At most two pages are held.
     let mut next = feed.next_page().await?;
@@ -486,6 +566,7 @@ async fn sync_model<S: MirrorStore>(
         let write = store.apply_page(run_id, &model.name, &rows, page.checkpoint, synced_at);
         let (written, fetched) = tokio::join!(write, feed.next_page());
         let counts = written?;
+        saved = Some(page.checkpoint);
         report.pages += 1;
         report.fetched += rows.len() as u64;
         report.inserted += counts.inserted;
@@ -494,10 +575,220 @@ async fn sync_model<S: MirrorStore>(
         progress.page_written(report);
         next = fetched?;
     }
-    if model.reconcile_deletions && run_id % i64::from(model.reconcile_every_runs.max(1)) == 0 {
-        reconcile(client, store, run_id, model, &feed_fields, report).await?;
+    // Every page is committed by now, so the position (after them) is safe to store.
+    if let Some(position) = feed.position()
+        && Some(position) != saved
+    {
+        store.save_checkpoint(&model.name, position).await?;
     }
     Ok(())
+}
+
+/// A backfill's id ranges hold about this many pages each: readers take them in id order, and
+/// a crash repeats at most one range per reader.
+const PAGES_PER_RANGE: u64 = 8;
+
+/// What a backfill by id reads: ids `after < id <= last_id`, then the feed takes over at
+/// `high_water`.
+#[derive(Debug, Clone, Copy)]
+struct BackfillPlan {
+    run_id: i64,
+    high_water: Timestamp,
+    after: i64,
+    last_id: i64,
+    /// About how many records that is (`search_count`), to size the id ranges.
+    expected: Option<u64>,
+    parallelism: usize,
+}
+
+impl BackfillPlan {
+    /// Ids per range: `PAGES_PER_RANGE` pages' worth at the model's density of ids.
+    fn span(&self, page_size: usize) -> i64 {
+        let ids = self.last_id.saturating_sub(self.after).max(1);
+        let records = self.expected.unwrap_or(ids as u64).max(1);
+        let per_range = PAGES_PER_RANGE.saturating_mul(page_size.max(1) as u64);
+        let span = (per_range as u128 * ids as u128).div_ceil(records as u128);
+        i64::try_from(span).unwrap_or(i64::MAX).clamp(1, ids)
+    }
+}
+
+/// One range's progress, from a reader to the writer: ids `start < id <= through` of the
+/// range `(start, end]` are read, `rows` being the latest of them.
+#[derive(Debug)]
+struct RangePage {
+    start: i64,
+    end: i64,
+    through: i64,
+    rows: Vec<MirrorRow>,
+}
+
+/// Hands out id ranges in ascending order, so that the ranges done form a growing prefix.
+#[derive(Debug)]
+struct Ranges {
+    next: Mutex<i64>,
+    last_id: i64,
+    span: i64,
+}
+
+impl Ranges {
+    fn take(&self) -> Option<(i64, i64)> {
+        let mut next = self.next.lock().unwrap_or_else(PoisonError::into_inner);
+        if *next >= self.last_id {
+            return None;
+        }
+        let start = *next;
+        let end = start.saturating_add(self.span).min(self.last_id);
+        *next = end;
+        Some((start, end))
+    }
+}
+
+/// Which ids are stored, as the writer knows it: ranges complete from `plan.after` up to
+/// `complete`, and the progress of the ranges above, not contiguous yet.
+#[derive(Debug)]
+struct Stored {
+    complete: i64,
+    /// start → (through, end)
+    partial: BTreeMap<i64, (i64, i64)>,
+}
+
+impl Stored {
+    /// Notes a range's progress; returns the id up to which every record is stored.
+    fn advance(&mut self, start: i64, through: i64, end: i64) -> i64 {
+        self.partial.insert(start, (through, end));
+        while let Some(&(through, end)) = self.partial.get(&self.complete) {
+            if through < end {
+                return through;
+            }
+            self.partial.remove(&self.complete);
+            self.complete = end;
+        }
+        self.complete
+    }
+}
+
+/// Reads ids `(plan.after, plan.last_id]` with `plan.parallelism` readers, each taking the
+/// next id range and reading it page by page, and writes every page from here, in the order
+/// they arrive, each in one transaction with the checkpoint [`Checkpoint::backfill`] of the
+/// id up to which *all* ranges are stored: a range half done above a range not finished is
+/// read again after a crash, never skipped. Returns the ids read whose cursor second is the
+/// high-water mark, which the feed then leaves out.
+async fn run_backfill<S: MirrorStore>(
+    client: &OdooClient,
+    store: &S,
+    model: &ModelConfig,
+    spec: &FeedSpec,
+    plan: &BackfillPlan,
+    progress: &dyn Progress,
+    report: &mut ModelReport,
+) -> Result<Vec<i64>, ModelFailure> {
+    let ranges = Arc::new(Ranges {
+        next: Mutex::new(plan.after),
+        last_id: plan.last_id,
+        span: plan.span(spec.page_size),
+    });
+    // Readers wait when the writer is this many pages behind: memory stays flat.
+    let (sender, mut pages) = mpsc::channel::<Result<RangePage, FeedError>>(plan.parallelism);
+    let mut readers = tokio::task::JoinSet::new();
+    for _ in 0..plan.parallelism {
+        readers.spawn(read_ranges(
+            client.clone(),
+            spec.clone(),
+            Arc::clone(&ranges),
+            sender.clone(),
+        ));
+    }
+    drop(sender);
+    let high_water = truncate(plan.high_water);
+    let mut read_at_high_water = Vec::new();
+    let mut stored = Stored {
+        complete: plan.after,
+        partial: BTreeMap::new(),
+    };
+    // Dropping `readers` on an early return aborts them.
+    while let Some(page) = pages.recv().await {
+        let page = page?;
+        let done_through = stored.advance(page.start, page.through, page.end);
+        if page.rows.is_empty() {
+            continue;
+        }
+        read_at_high_water.extend(
+            page.rows
+                .iter()
+                .filter(|row| row.write_date.map(truncate) == Some(high_water))
+                .map(|row| row.odoo_id),
+        );
+        let checkpoint = Checkpoint::backfill(plan.high_water, done_through);
+        let counts = store
+            .apply_page(
+                plan.run_id,
+                &model.name,
+                &page.rows,
+                checkpoint,
+                Timestamp::now(),
+            )
+            .await?;
+        report.pages += 1;
+        report.fetched += page.rows.len() as u64;
+        report.inserted += counts.inserted;
+        report.updated += counts.updated;
+        report.unchanged += counts.unchanged;
+        progress.page_written(report);
+    }
+    while let Some(ended) = readers.join_next().await {
+        ended
+            .map_err(|error| ModelFailure::Reader(format!("a backfill reader stopped: {error}")))?;
+    }
+    Ok(read_at_high_water)
+}
+
+/// One backfill reader: takes id ranges until none is left and sends each page read, turned
+/// into rows (hashing happens here, in parallel, not in the writer).
+async fn read_ranges(
+    client: OdooClient,
+    spec: FeedSpec,
+    ranges: Arc<Ranges>,
+    pages: mpsc::Sender<Result<RangePage, FeedError>>,
+) {
+    let page_size = spec.page_size.max(1);
+    while let Some((start, end)) = ranges.take() {
+        let mut after = start;
+        loop {
+            let read = id_page(&client, &spec, after, end)
+                .await
+                .and_then(|records| {
+                    let full = records.len() >= page_size;
+                    let rows = records
+                        .into_iter()
+                        .map(|record| mirror_row(&spec.model, record, &spec.cursor_field))
+                        .collect::<Result<Vec<_>, _>>()?;
+                    let last = rows.last().map(|row| row.odoo_id);
+                    Ok((rows, full, last))
+                });
+            let (rows, through) = match read {
+                Ok((rows, true, Some(last))) if last < end => (rows, last),
+                Ok((rows, _, _)) => (rows, end),
+                Err(error) => {
+                    let _ = pages.send(Err(error)).await;
+                    return;
+                }
+            };
+            let page = RangePage {
+                start,
+                end,
+                through,
+                rows,
+            };
+            if pages.send(Ok(page)).await.is_err() {
+                // The writer stopped: nothing more to do.
+                return;
+            }
+            if through == end {
+                break;
+            }
+            after = through;
+        }
+    }
 }
 
 #[cfg(test)]

@@ -584,6 +584,7 @@ async fn mirror_phase(
         // Deletion reconciliation is a pass of its own after the pages: not measured here.
         reconcile_deletions: false,
         reconcile_every_runs: 1,
+        parallelism: 2,
     };
     let options = RunOptions {
         use_lock: true,
