@@ -621,3 +621,119 @@ fn parallelism_is_an_optional_key_from_1_to_16() {
         assert!(error.message.contains("between 1 and 16"), "{error}");
     }
 }
+
+/// `count` partners created by one `create` call on a real Odoo: one transaction, so one
+/// `write_date` (microseconds included) for all of them.
+///
+/// Sent as a raw `execute_kw` with the list as its positional argument: Odoo 18 answers
+/// `OdooClient::create`'s keyword form (`vals_list=`) with "tuple index out of range"
+/// (`_call_kw_model_create` reads `args[0]`), after rolling the records back.
+async fn create_on_odoo(
+    odoo: &odoo_sim::real_odoo::RealOdoo,
+    database: &str,
+    client: &OdooClient,
+    prefix: &str,
+    count: usize,
+) -> Vec<i64> {
+    let list: Vec<serde_json::Value> = (0..count)
+        .map(|i| json!({"name": format!("{prefix} {i}"), "email": format!("{prefix}{i}@example.com")}))
+        .collect();
+    let uid = client.uid().await.unwrap();
+    let body = json!({"jsonrpc": "2.0", "method": "call", "id": 1, "params": {
+        "service": "object", "method": "execute_kw",
+        "args": [database, uid, odoo.api_key, "res.partner", "create", [list], {}],
+    }});
+    let answer = reqwest::Client::new()
+        .post(format!("{}/jsonrpc", odoo.url))
+        .header("content-type", "application/json")
+        .body(serde_json::to_vec(&body).unwrap())
+        .send()
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
+    let answer: serde_json::Value = serde_json::from_slice(&answer).unwrap();
+    let ids: Vec<i64> = answer["result"]
+        .as_array()
+        .unwrap_or_else(|| panic!("create failed: {answer}"))
+        .iter()
+        .map(|id| id.as_i64().unwrap())
+        .collect();
+    assert_eq!(ids.len(), count);
+    let stamps: BTreeSet<String> = client
+        .read("res.partner", &ids, &["write_date"], None)
+        .await
+        .unwrap()
+        .iter()
+        .map(|record| record.raw("write_date").unwrap().to_string())
+        .collect();
+    assert_eq!(stamps.len(), 1, "one create, one write_date: {stamps:?}");
+    ids
+}
+
+/// Waits for the next whole second: with `overlap_seconds: 0`, a run's checkpoint says its
+/// last second is done, so a test writing again must do it in a later second (a real
+/// configuration keeps the default overlap of 120 s for that).
+async fn next_second() {
+    let now = Timestamp::now();
+    let into = now.subsec_microsecond().max(0) as u64;
+    tokio::time::sleep(std::time::Duration::from_micros(1_000_000 - into + 50_000)).await;
+}
+
+#[tokio::test]
+async fn real_odoo_18_same_second_bulk_imports_are_mirrored_exactly_each_record_read_once() {
+    let Some(odoo) = odoo_sim::real_odoo::RealOdoo::from_env(
+        "mirror exact after same-second bulk imports, each record fetched once",
+    ) else {
+        return;
+    };
+    let db = odoo.fresh_db("mirror_bulk").unwrap();
+    let client = OdooClient::new(ClientConfig::new(
+        odoo.url.clone(),
+        db.name(),
+        odoo.login.clone(),
+        odoo.api_key.clone(),
+    ))
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(&dir.path().join("mirror.db"))
+        .await
+        .unwrap();
+    let model = bulk_model(500, 2);
+    let models = [model.clone()];
+    let everything = Context::new().active_test(false);
+    let count = || async {
+        client
+            .search_count("res.partner", &odoo_rpc::Domain::all(), Some(&everything))
+            .await
+            .unwrap()
+    };
+
+    // A first backfill over the demo partners and 1,200 more from one create: more than two
+    // pages stamped with one write_date, the newest second of the model.
+    create_on_odoo(&odoo, db.name(), &client, "first import", 1_200).await;
+    let first = mirror::run(&client, &store, &models, &options(), &NoProgress)
+        .await
+        .unwrap();
+    assert_eq!(first.status, RunStatus::Success, "{first:?}");
+    assert_eq!(fetched(&first), count().await, "{first:?}");
+    assert_exact(&client, &store, &model).await;
+
+    // An incremental run after another same-second import of 1,100: each read once.
+    next_second().await;
+    let imported = create_on_odoo(&odoo, db.name(), &client, "second import", 1_100).await;
+    let second = mirror::run(&client, &store, &models, &options(), &NoProgress)
+        .await
+        .unwrap();
+    assert_eq!(second.status, RunStatus::Success, "{second:?}");
+    assert_eq!(fetched(&second), imported.len() as u64, "{second:?}");
+    assert_exact(&client, &store, &model).await;
+
+    // And nothing twice when nothing changed.
+    let third = mirror::run(&client, &store, &models, &options(), &NoProgress)
+        .await
+        .unwrap();
+    assert_eq!(fetched(&third), 0, "{third:?}");
+    store.close().await;
+}
