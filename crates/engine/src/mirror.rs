@@ -84,9 +84,90 @@ impl Progress for NoProgress {}
 /// Lowercase hex SHA-256 of the value's canonical JSON (RFC 8785): equal content, equal
 /// hash, whatever the key order Odoo answered in.
 pub fn content_hash(value: &serde_json::Value) -> String {
-    let canonical =
-        serde_json_canonicalizer::to_vec(value).unwrap_or_else(|_| value.to_string().into_bytes());
+    let mut canonical = Vec::with_capacity(1024);
+    write_canonical(value, &mut canonical);
     hex::encode(Sha256::digest(&canonical))
+}
+
+/// Appends `value` as RFC 8785 canonical JSON: the bytes `serde_json_canonicalizer` writes
+/// (its output is this function's test oracle), without its cost on objects: it parses every
+/// key back to sort it, which made hashing the mirror's main CPU cost per record.
+pub fn write_canonical(value: &serde_json::Value, out: &mut Vec<u8>) {
+    use serde_json::Value;
+    match value {
+        Value::Null => out.extend_from_slice(b"null"),
+        Value::Bool(true) => out.extend_from_slice(b"true"),
+        Value::Bool(false) => out.extend_from_slice(b"false"),
+        // ECMAScript's number layout (ties to even digits included) is the reference
+        // implementation's own: it is only slow on objects.
+        Value::Number(number) => match serde_json_canonicalizer::to_vec(number) {
+            Ok(text) => out.extend_from_slice(&text),
+            // Only NaN and infinities fail, and a serde_json number is never one of them.
+            Err(_) => out.extend_from_slice(number.to_string().as_bytes()),
+        },
+        Value::String(text) => write_canonical_string(text, out),
+        Value::Array(items) => {
+            out.push(b'[');
+            for (index, item) in items.iter().enumerate() {
+                if index > 0 {
+                    out.push(b',');
+                }
+                write_canonical(item, out);
+            }
+            out.push(b']');
+        }
+        Value::Object(map) => {
+            // Keys sort by UTF-16 code units (not bytes: they differ past U+E000). The map's
+            // own order cannot be relied on: serde_json keeps insertion order when any crate
+            // of the build enables its `preserve_order` feature.
+            let mut entries: Vec<(&String, &Value)> = map.iter().collect();
+            entries.sort_unstable_by(|a, b| a.0.encode_utf16().cmp(b.0.encode_utf16()));
+            out.push(b'{');
+            for (index, (key, item)) in entries.into_iter().enumerate() {
+                if index > 0 {
+                    out.push(b',');
+                }
+                write_canonical_string(key, out);
+                out.push(b':');
+                write_canonical(item, out);
+            }
+            out.push(b'}');
+        }
+    }
+}
+
+/// A string with only the escapes RFC 8785 allows: `\"`, `\\`, the short forms of control
+/// characters and `\u00xx` (lowercase) for the others; everything else as UTF-8.
+fn write_canonical_string(text: &str, out: &mut Vec<u8>) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    out.push(b'"');
+    let bytes = text.as_bytes();
+    let mut plain = 0;
+    for (index, &byte) in bytes.iter().enumerate() {
+        let escape: &[u8] = match byte {
+            b'"' => b"\\\"",
+            b'\\' => b"\\\\",
+            0x08 => b"\\b",
+            0x0c => b"\\f",
+            b'\n' => b"\\n",
+            b'\r' => b"\\r",
+            b'\t' => b"\\t",
+            0x00..=0x1f => &[
+                b'\\',
+                b'u',
+                b'0',
+                b'0',
+                HEX[usize::from(byte >> 4)],
+                HEX[usize::from(byte & 0xf)],
+            ],
+            _ => continue,
+        };
+        out.extend_from_slice(&bytes[plain..index]);
+        out.extend_from_slice(escape);
+        plain = index + 1;
+    }
+    out.extend_from_slice(&bytes[plain..]);
+    out.push(b'"');
 }
 
 fn mirror_row(model: &str, record: Record, cursor_field: &str) -> Result<MirrorRow, FeedError> {
@@ -792,9 +873,83 @@ async fn read_ranges(
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
-    use super::content_hash;
-    use serde_json::json;
+    use super::{content_hash, write_canonical};
+    use rand::{RngExt as _, SeedableRng};
+    use serde_json::{Value, json};
+
+    fn assert_canonical(value: &Value) {
+        let mut ours = Vec::new();
+        write_canonical(value, &mut ours);
+        let reference = serde_json_canonicalizer::to_vec(value).unwrap();
+        assert_eq!(
+            String::from_utf8_lossy(&ours),
+            String::from_utf8_lossy(&reference),
+            "for {value}"
+        );
+    }
+
+    #[test]
+    fn canonical_json_is_byte_for_byte_the_reference_implementations() {
+        let spec = odoo_sim::bench_model::BenchSpec::new(2_000, 60, 7);
+        for id in 1..=2_000 {
+            assert_canonical(&spec.read_json(id));
+        }
+        let edges = [
+            0.0,
+            -0.0,
+            1.0,
+            -1.0,
+            0.1,
+            0.1 + 0.2,
+            29.95,
+            4.35,
+            5.0,
+            1e21,
+            1e20,
+            123_456_789_012_345_680_000.0,
+            1e-6,
+            1e-7,
+            1.5e-7,
+            0.000_001_234,
+            5e-324,
+            f64::MIN_POSITIVE,
+            f64::MAX,
+            f64::MIN,
+            9_007_199_254_740_993.0,
+            -333_333.333_333,
+        ];
+        for number in edges {
+            assert_canonical(&json!(number));
+        }
+        for number in [0_i64, -1, 42, i64::MAX, i64::MIN, 9_007_199_254_740_993] {
+            assert_canonical(&json!(number));
+        }
+        assert_canonical(&json!(u64::MAX));
+        let mut random = rand::rngs::StdRng::seed_from_u64(8785);
+        for _ in 0..100_000 {
+            let number = f64::from_bits(random.random::<u64>());
+            if number.is_finite() {
+                assert_canonical(&json!(number));
+            }
+            let decimal = (random.random_range(-1_000_000_000_i64..1_000_000_000) as f64)
+                / 10f64.powi(random.random_range(0..12));
+            assert_canonical(&json!(decimal));
+        }
+        let text = "quote \" backslash \\ slash / tab \t nl \n cr \r bs \u{8} ff \u{c} nul \u{0} us \u{1f} del \u{7f} é 東京 😀 \u{e000}";
+        assert_canonical(&json!(text));
+        assert_canonical(&json!({
+            "b": [1, 2.5, {"z": null, "a": [true, false, []], "": {}}],
+            "a": text,
+            "\u{e000}": 1,
+            "😀": 2,
+            "\u{1}": 3,
+            "é": 4,
+            "e": 5,
+            "aa": 6,
+        }));
+    }
 
     #[test]
     fn the_hash_ignores_key_order_and_sees_every_change() {
