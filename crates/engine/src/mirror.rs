@@ -568,25 +568,31 @@ async fn sync_model<S: MirrorStore>(
         Some(checkpoint) => checkpoint.backfill_done_through(),
     };
     // The field check, the count for the progress bar and a backfill's bounds do not depend
-    // on each other: one round trip instead of three before the first page.
+    // on each other: one round trip instead of three before the first page. The model is
+    // announced as soon as its fields and count are known, as before any read of its records.
+    let started = async {
+        let (fields, total) = tokio::join!(
+            usable_fields(client, model, report),
+            pending_count(client, model, from)
+        );
+        // The count only feeds the progress bar and the backfill's range size: without it
+        // both still work.
+        let total = total.ok();
+        if fields.is_ok() {
+            progress.model_started(&model.name, total);
+        }
+        (fields, total)
+    };
     let bounds = async {
         match backfill_after {
             Some(_) => backfill_bounds(client, &spec).await.map(Some),
             None => Ok(None),
         }
     };
-    let (fields, total, bounds) = tokio::join!(
-        usable_fields(client, model, report),
-        pending_count(client, model, from),
-        bounds
-    );
+    let ((fields, total), bounds) = tokio::join!(started, bounds);
     let fields = fields?;
     let bounds = bounds?;
     spec.fields = fields.clone();
-    // The count only feeds the progress bar and the backfill's range size: without it both
-    // still work.
-    let total = total.ok();
-    progress.model_started(&model.name, total);
 
     let backfill = backfill_after.zip(bounds).and_then(|(after, bounds)| {
         // A backfill resumed after a crash keeps the high-water mark it started with: what
