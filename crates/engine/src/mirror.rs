@@ -16,6 +16,7 @@ use jiff::{SignedDuration, Timestamp};
 use odoo_rpc::{Context, OdooClient, Record, field};
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use tokio::sync::mpsc;
 
@@ -418,16 +419,19 @@ impl From<StoreError> for ModelFailure {
     }
 }
 
+/// Configured fields this server does not have, each with the closest existing name.
+type MissingFields = Vec<(String, Option<String>)>;
+
 /// Checks the configured fields once: the ones this server lacks (a typo, or removed in
 /// this version) are reported with the closest existing name and left out of every read,
-/// instead of failing every page.
+/// instead of failing every page. Returns the usable ones and the missing ones.
 async fn usable_fields(
     client: &OdooClient,
     model: &ModelConfig,
-    report: &mut ModelReport,
-) -> Result<Vec<String>, odoo_rpc::Error> {
+) -> Result<(Vec<String>, MissingFields), odoo_rpc::Error> {
     let available = client.fields_get(&model.name).await?;
     let mut usable = Vec::with_capacity(model.fields.len());
+    let mut missing = Vec::new();
     for name in &model.fields {
         if available.contains_key(name) {
             usable.push(name.clone());
@@ -437,7 +441,7 @@ async fn usable_fields(
                 model = %model.name, field = %name, suggestion = suggestion.as_deref().unwrap_or(""),
                 "configured field does not exist on this Odoo; it is left out"
             );
-            report.missing_fields.push((name.clone(), suggestion));
+            missing.push((name.clone(), suggestion));
         }
     }
     if !available.contains_key(&model.cursor_field) {
@@ -448,7 +452,7 @@ async fn usable_fields(
             ),
         });
     }
-    Ok(usable)
+    Ok((usable, missing))
 }
 
 /// How many records of `model` a run starting at `from` visits at most: the ones whose
@@ -508,7 +512,6 @@ pub async fn plan(
             .as_deref()
             .is_none_or(|only| only == model.name)
     }) {
-        let mut report = ModelReport::default();
         let from = if options.full {
             None
         } else {
@@ -523,11 +526,13 @@ pub async fn plan(
             from,
             ..ModelPlan::default()
         };
-        let checked = match usable_fields(client, model, &mut report).await {
-            Ok(_) => pending_count(client, model, from).await,
+        let checked = match usable_fields(client, model).await {
+            Ok((_, missing)) => {
+                plan.missing_fields = missing;
+                pending_count(client, model, from).await
+            }
             Err(error) => Err(error),
         };
-        plan.missing_fields = report.missing_fields;
         match checked {
             Ok(count) => plan.would_fetch = count,
             Err(error) if error.is_authentication() => {
@@ -558,75 +563,116 @@ async fn sync_model<S: MirrorStore>(
         .checkpoint(&model.name)
         .await?
         .map(|checkpoint| checkpoint.rewound(overlap));
-    let mut spec = FeedSpec::new(model.name.clone());
-    spec.domain = model.domain.clone();
-    spec.cursor_field = model.cursor_field.clone();
-    spec.page_size = model.page_size;
-    // Without a checkpoint, or with a backfill under way, the model is read by id.
-    let backfill_after = match from {
-        None => Some(0),
-        Some(checkpoint) => checkpoint.backfill_done_through(),
+    // Reading starts with the configured fields while `fields_get` checks them: it is the
+    // slowest call of a start (a third of a second for res.partner on a real Odoo 18) and it
+    // nearly always finds them all. A missing one fails every read, and nothing is written:
+    // then the model is read again without it.
+    let announced = AtomicBool::new(false);
+    let attempt = Attempt {
+        client,
+        store,
+        run_id,
+        model,
+        from,
+        progress,
+        announced: &announced,
     };
-    // The field check, the count for the progress bar and a backfill's bounds do not depend
-    // on each other: one round trip instead of three before the first page. The model is
-    // announced as soon as its fields and count are known, as before any read of its records.
-    let started = async {
-        let (fields, total) = tokio::join!(
-            usable_fields(client, model, report),
-            pending_count(client, model, from)
-        );
-        // The count only feeds the progress bar and the backfill's range size: without it
-        // both still work.
-        let total = total.ok();
-        if fields.is_ok() {
-            progress.model_started(&model.name, total);
-        }
-        (fields, total)
-    };
-    let bounds = async {
-        match backfill_after {
-            Some(_) => backfill_bounds(client, &spec).await.map(Some),
-            None => Ok(None),
-        }
-    };
-    let ((fields, total), bounds) = tokio::join!(started, bounds);
-    let fields = fields?;
-    let bounds = bounds?;
-    spec.fields = fields.clone();
-
-    let backfill = backfill_after.zip(bounds).and_then(|(after, bounds)| {
-        // A backfill resumed after a crash keeps the high-water mark it started with: what
-        // changed since then below its progress must still come through the feed.
-        let high_water = from
-            .map(|checkpoint| checkpoint.second)
-            .or(bounds.high_water)?;
-        Some((after, high_water, bounds))
-    });
-    match backfill {
-        Some((after, high_water, BackfillBounds { last_id, .. })) => {
-            let plan = BackfillPlan {
-                run_id,
-                high_water,
-                after,
-                last_id: last_id.unwrap_or(after),
-                expected: total,
-                parallelism: model.parallelism.max(1),
-            };
-            let read_at_high_water =
-                run_backfill(client, store, model, &spec, &plan, progress, report).await?;
-            let feed = ChangeFeed::within_second(client, spec, high_water, read_at_high_water);
-            follow(store, run_id, model, feed, progress, report).await?;
-        }
-        // A model with no record yet has nothing to backfill: the feed reads what comes.
-        None => {
-            let feed = ChangeFeed::new(client, spec, from);
-            follow(store, run_id, model, feed, progress, report).await?;
-        }
+    let (checked, first) = tokio::join!(
+        usable_fields(client, model),
+        attempt.run(model.fields.clone(), report)
+    );
+    // A failed check explains more (an unknown model, no cursor field) than a failed read.
+    let (fields, missing) = checked?;
+    let retry = !missing.is_empty();
+    report.missing_fields = missing;
+    match first {
+        Ok(()) => {}
+        Err(_) if retry => attempt.run(fields.clone(), report).await?,
+        Err(error) => return Err(error),
     }
     if model.reconcile_deletions && run_id % i64::from(model.reconcile_every_runs.max(1)) == 0 {
         reconcile(client, store, run_id, model, &fields, report).await?;
     }
     Ok(())
+}
+
+/// One model's pages, read with a given field list.
+struct Attempt<'a, S> {
+    client: &'a OdooClient,
+    store: &'a S,
+    run_id: i64,
+    model: &'a ModelConfig,
+    /// The saved checkpoint, rewound by the overlap.
+    from: Option<Checkpoint>,
+    progress: &'a dyn Progress,
+    /// Whether the model was announced to `progress` (once, whatever the attempts).
+    announced: &'a AtomicBool,
+}
+
+impl<S: MirrorStore> Attempt<'_, S> {
+    async fn run(&self, fields: Vec<String>, report: &mut ModelReport) -> Result<(), ModelFailure> {
+        let (client, model, from) = (self.client, self.model, self.from);
+        let mut spec = FeedSpec::new(model.name.clone());
+        spec.fields = fields;
+        spec.domain = model.domain.clone();
+        spec.cursor_field = model.cursor_field.clone();
+        spec.page_size = model.page_size;
+        // Without a checkpoint, or with a backfill under way, the model is read by id.
+        let backfill_after = match from {
+            None => Some(0),
+            Some(checkpoint) => checkpoint.backfill_done_through(),
+        };
+        // The count for the progress bar and a backfill's bounds do not depend on each
+        // other. The model is announced as soon as its count is known, before any read of
+        // its records has answered.
+        let counted = async {
+            // The count only feeds the progress bar and the backfill's range size: without
+            // it both still work.
+            let total = pending_count(client, model, from).await.ok();
+            if !self.announced.swap(true, Ordering::Relaxed) {
+                self.progress.model_started(&model.name, total);
+            }
+            total
+        };
+        let bounds = async {
+            match backfill_after {
+                Some(_) => backfill_bounds(client, &spec).await.map(Some),
+                None => Ok(None),
+            }
+        };
+        let (total, bounds) = tokio::join!(counted, bounds);
+        let bounds = bounds?;
+        let backfill = backfill_after.zip(bounds).and_then(|(after, bounds)| {
+            // A backfill resumed after a crash keeps the high-water mark it started with:
+            // what changed since then below its progress must still come through the feed.
+            let high_water = from
+                .map(|checkpoint| checkpoint.second)
+                .or(bounds.high_water)?;
+            Some((after, high_water, bounds))
+        });
+        let (store, run_id, progress) = (self.store, self.run_id, self.progress);
+        match backfill {
+            Some((after, high_water, BackfillBounds { last_id, .. })) => {
+                let plan = BackfillPlan {
+                    run_id,
+                    high_water,
+                    after,
+                    last_id: last_id.unwrap_or(after),
+                    expected: total,
+                    parallelism: model.parallelism.max(1),
+                };
+                let read_at_high_water =
+                    run_backfill(client, store, model, &spec, &plan, progress, report).await?;
+                let feed = ChangeFeed::within_second(client, spec, high_water, read_at_high_water);
+                follow(store, run_id, model, feed, progress, report).await
+            }
+            // A model with no record yet has nothing to backfill: the feed reads what comes.
+            None => {
+                let feed = ChangeFeed::new(client, spec, from);
+                follow(store, run_id, model, feed, progress, report).await
+            }
+        }
+    }
 }
 
 /// Writes every page of `feed` with its checkpoint, then the feed's final position when the

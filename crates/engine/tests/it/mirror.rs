@@ -737,3 +737,37 @@ async fn real_odoo_18_same_second_bulk_imports_are_mirrored_exactly_each_record_
     assert_eq!(fetched(&third), 0, "{third:?}");
     store.close().await;
 }
+
+#[tokio::test]
+async fn reading_starts_before_the_field_check_and_a_missing_field_is_left_out_of_a_second_try() {
+    let sim = OdooSim::new(SimConfig::default());
+    import_partners(&sim, from_now(10), "bulk", 321);
+    let (running, client) = serve(&sim).await;
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(&dir.path().join("mirror.db"))
+        .await
+        .unwrap();
+    let mut model = bulk_model(100, 2);
+    model.fields.push("emial".into());
+    let report = mirror::run(
+        &client,
+        &store,
+        std::slice::from_ref(&model),
+        &options(),
+        &NoProgress,
+    )
+    .await
+    .unwrap();
+    let partners = &report.models[0];
+    assert_eq!(partners.error, None, "{report:?}");
+    assert_eq!(
+        partners.missing_fields,
+        vec![("emial".to_owned(), Some("email".to_owned()))]
+    );
+    // The reads with the unknown field failed before anything was written: each record is
+    // read once, by the second try.
+    assert_eq!(partners.fetched, partner_count(&sim), "{report:?}");
+    model.fields.pop();
+    assert_exact(&client, &store, &model).await;
+    running.shutdown().await;
+}
