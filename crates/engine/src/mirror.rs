@@ -563,10 +563,11 @@ async fn sync_model<S: MirrorStore>(
         .checkpoint(&model.name)
         .await?
         .map(|checkpoint| checkpoint.rewound(overlap));
-    // Reading starts with the configured fields while `fields_get` checks them: it is the
-    // slowest call of a start (a third of a second for res.partner on a real Odoo 18) and it
-    // nearly always finds them all. A missing one fails every read, and nothing is written:
-    // then the model is read again without it.
+    // Reading starts at once with the configured fields: Odoo refuses a read naming a field
+    // it does not have (or ordering by one), so `fields_get` — the slowest call of a start,
+    // a third of a second for res.partner on a real Odoo 18 — is only asked when a read
+    // fails, to tell which configured field is missing. Nothing is written by then: the
+    // model is read again without it.
     let announced = AtomicBool::new(false);
     let attempt = Attempt {
         client,
@@ -577,19 +578,20 @@ async fn sync_model<S: MirrorStore>(
         progress,
         announced: &announced,
     };
-    let (checked, first) = tokio::join!(
-        usable_fields(client, model),
-        attempt.run(model.fields.clone(), report)
-    );
-    // A failed check explains more (an unknown model, no cursor field) than a failed read.
-    let (fields, missing) = checked?;
-    let retry = !missing.is_empty();
-    report.missing_fields = missing;
-    match first {
-        Ok(()) => {}
-        Err(_) if retry => attempt.run(fields.clone(), report).await?,
+    let fields = match attempt.run(model.fields.clone(), report).await {
+        Ok(()) => model.fields.clone(),
+        Err(ModelFailure::Odoo(error)) if !error.is_authentication() => {
+            // A check that fails (an unknown model, no cursor field) explains more.
+            let (fields, missing) = usable_fields(client, model).await?;
+            if missing.is_empty() {
+                return Err(ModelFailure::Odoo(error));
+            }
+            report.missing_fields = missing;
+            attempt.run(fields.clone(), report).await?;
+            fields
+        }
         Err(error) => return Err(error),
-    }
+    };
     if model.reconcile_deletions && run_id % i64::from(model.reconcile_every_runs.max(1)) == 0 {
         reconcile(client, store, run_id, model, &fields, report).await?;
     }
