@@ -763,6 +763,7 @@ struct Ranges {
     next: Mutex<i64>,
     last_id: i64,
     span: i64,
+    readers: i64,
 }
 
 impl Ranges {
@@ -772,7 +773,12 @@ impl Ranges {
             return None;
         }
         let start = *next;
-        let end = start.saturating_add(self.span).min(self.last_id);
+        // Near the end the ranges shrink (down to a page's worth), so that the readers
+        // finish together instead of one reading the last long range alone.
+        let remaining = self.last_id - start;
+        let page = (self.span / PAGES_PER_RANGE as i64).max(1);
+        let span = self.span.min((remaining / self.readers).max(page));
+        let end = start.saturating_add(span).min(self.last_id);
         *next = end;
         Some((start, end))
     }
@@ -821,6 +827,7 @@ async fn run_backfill<S: MirrorStore>(
         next: Mutex::new(plan.after),
         last_id: plan.last_id,
         span: plan.span(spec.page_size),
+        readers: i64::try_from(plan.parallelism).unwrap_or(1).max(1),
     });
     // Readers wait when the writer is this many pages behind: memory stays flat.
     let (sender, mut pages) = mpsc::channel::<Result<RangePage, FeedError>>(plan.parallelism);
