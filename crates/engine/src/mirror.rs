@@ -1,10 +1,12 @@
 //! The mirror flow (seed 003): copy configured Odoo models into a store, incrementally.
 //!
 //! One run: take the lock (or stop at once), open a run row, then for each model in turn
-//! check its fields against the server once, follow its change feed from the saved
-//! checkpoint minus the overlap, and write every page together with its checkpoint in one
-//! transaction. A model's failure is recorded and the next model still runs; an
-//! authentication failure stops the run, since every later call would fail the same way.
+//! read it — by id with parallel readers when there is no checkpoint (a backfill), then by
+//! its change feed from the saved checkpoint minus the overlap — and write every page
+//! together with its checkpoint in one transaction. The configured fields are checked against
+//! the server only when a read fails. A model's failure is recorded and the next model still
+//! runs; an authentication failure stops the run, since every later call would fail the same
+//! way.
 
 use crate::change_feed::{
     BackfillBounds, ChangeFeed, Checkpoint, FeedError, FeedSpec, all_ids, backfill_bounds, id_page,
