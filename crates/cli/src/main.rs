@@ -93,9 +93,6 @@ enum Command {
     /// Talk to one Odoo directly.
     #[command(subcommand)]
     Odoo(commands::odoo::OdooCommand),
-    /// Measure performance; prints figures (not a test).
-    #[command(subcommand)]
-    Bench(commands::bench::BenchCommand),
 }
 
 fn main() -> ExitCode {
@@ -148,7 +145,6 @@ fn main() -> ExitCode {
             Command::Prune(args) => commands::maintenance::prune(args).await,
             Command::Runs(args) => commands::maintenance::runs(args).await,
             Command::Odoo(command) => commands::odoo::run(command).await,
-            Command::Bench(command) => commands::bench::run(command).await,
         }
     });
     match outcome {

@@ -183,6 +183,7 @@ struct ModelSection {
     #[serde(default)]
     reconcile_deletions: bool,
     reconcile_every_runs: Option<Spanned<u32>>,
+    parallelism: Option<Spanned<u64>>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -208,7 +209,15 @@ pub struct ModelConfig {
     pub page_size: usize,
     pub reconcile_deletions: bool,
     pub reconcile_every_runs: u32,
+    /// Readers fetching a backfill's id ranges at once (default 2).
+    pub parallelism: usize,
 }
+
+/// Readers a backfill uses when the model does not say: Odoo serves two at once well even
+/// with few workers, and one more page in flight barely adds memory.
+pub const DEFAULT_PARALLELISM: usize = 2;
+/// Most readers a backfill may use: more mostly queues requests on Odoo's workers.
+pub const MAX_PARALLELISM: u64 = 16;
 
 /// Where mirrored rows go: PostgreSQL when the file has a `postgres` section, the embedded
 /// SQLite file otherwise.
@@ -476,6 +485,22 @@ impl MirrorConfig {
                     domain: model.domain.as_ref().map(Location::of),
                 },
             );
+            let parallelism = match model.parallelism {
+                None => DEFAULT_PARALLELISM,
+                Some(spanned) if (1..=MAX_PARALLELISM).contains(&spanned.value) => {
+                    spanned.value as usize
+                }
+                Some(spanned) => {
+                    return Err(at(
+                        Some(spanned.referenced.line()),
+                        Some(spanned.referenced.column()),
+                        format!(
+                            "parallelism {} for {name} must be between 1 and {MAX_PARALLELISM}",
+                            spanned.value
+                        ),
+                    ));
+                }
+            };
             models.push(ModelConfig {
                 name,
                 fields: model.fields.into_iter().map(|field| field.value).collect(),
@@ -487,6 +512,7 @@ impl MirrorConfig {
                 page_size,
                 reconcile_deletions: model.reconcile_deletions,
                 reconcile_every_runs,
+                parallelism,
             });
         }
         Ok(MirrorConfig {

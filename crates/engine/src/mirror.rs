@@ -3,7 +3,8 @@
 //! One run: check every selected model against the live Odoo before writing anything (a field
 //! it does not have, a cursor field or domain it refuses stops the run with the store
 //! untouched), take the lock (or stop at once), open a run row, then for each model in turn
-//! follow its change feed from the saved checkpoint minus the overlap, and write every page
+//! read it — by id with parallel readers when there is no checkpoint (a backfill), then by
+//! its change feed from the saved checkpoint minus the overlap — and write every page
 //! together with its checkpoint in one transaction. A model's failure is recorded and the
 //! next model still runs; an authentication failure stops the run, since every later call
 //! would fail the same way.
@@ -11,14 +12,20 @@
 //! `config check` and `sync --dry-run` run the same checks ([`plan`]), so all three give the
 //! same verdict about a configuration.
 
-use crate::change_feed::{ChangeFeed, Checkpoint, FeedError, FeedSpec, all_ids, truncate};
+use crate::change_feed::{
+    BackfillBounds, ChangeFeed, Checkpoint, FeedError, FeedSpec, all_ids, backfill_bounds, id_page,
+    truncate,
+};
 use crate::config::{ConfigError, MirrorConfig, ModelConfig, closest};
 use crate::mirror_store::{MirrorRow, MirrorStore, RunStatus, StoreError};
 use jiff::{SignedDuration, Timestamp};
 use odoo_rpc::{Context, OdooClient, OdooErrorKind, Record, ServerVersion, WerkzeugKind, field};
 use sha2::{Digest, Sha256};
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fmt;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use tokio::sync::mpsc;
 
 #[derive(Debug, thiserror::Error)]
 pub enum MirrorError {
@@ -440,9 +447,90 @@ impl Progress for NoProgress {}
 /// Lowercase hex SHA-256 of the value's canonical JSON (RFC 8785): equal content, equal
 /// hash, whatever the key order Odoo answered in.
 pub fn content_hash(value: &serde_json::Value) -> String {
-    let canonical =
-        serde_json_canonicalizer::to_vec(value).unwrap_or_else(|_| value.to_string().into_bytes());
+    let mut canonical = Vec::with_capacity(1024);
+    write_canonical(value, &mut canonical);
     hex::encode(Sha256::digest(&canonical))
+}
+
+/// Appends `value` as RFC 8785 canonical JSON: the bytes `serde_json_canonicalizer` writes
+/// (its output is this function's test oracle), without its cost on objects: it parses every
+/// key back to sort it, which made hashing the mirror's main CPU cost per record.
+pub fn write_canonical(value: &serde_json::Value, out: &mut Vec<u8>) {
+    use serde_json::Value;
+    match value {
+        Value::Null => out.extend_from_slice(b"null"),
+        Value::Bool(true) => out.extend_from_slice(b"true"),
+        Value::Bool(false) => out.extend_from_slice(b"false"),
+        // ECMAScript's number layout (ties to even digits included) is the reference
+        // implementation's own: it is only slow on objects.
+        Value::Number(number) => match serde_json_canonicalizer::to_vec(number) {
+            Ok(text) => out.extend_from_slice(&text),
+            // Only NaN and infinities fail, and a serde_json number is never one of them.
+            Err(_) => out.extend_from_slice(number.to_string().as_bytes()),
+        },
+        Value::String(text) => write_canonical_string(text, out),
+        Value::Array(items) => {
+            out.push(b'[');
+            for (index, item) in items.iter().enumerate() {
+                if index > 0 {
+                    out.push(b',');
+                }
+                write_canonical(item, out);
+            }
+            out.push(b']');
+        }
+        Value::Object(map) => {
+            // Keys sort by UTF-16 code units (not bytes: they differ past U+E000). The map's
+            // own order cannot be relied on: serde_json keeps insertion order when any crate
+            // of the build enables its `preserve_order` feature.
+            let mut entries: Vec<(&String, &Value)> = map.iter().collect();
+            entries.sort_unstable_by(|a, b| a.0.encode_utf16().cmp(b.0.encode_utf16()));
+            out.push(b'{');
+            for (index, (key, item)) in entries.into_iter().enumerate() {
+                if index > 0 {
+                    out.push(b',');
+                }
+                write_canonical_string(key, out);
+                out.push(b':');
+                write_canonical(item, out);
+            }
+            out.push(b'}');
+        }
+    }
+}
+
+/// A string with only the escapes RFC 8785 allows: `\"`, `\\`, the short forms of control
+/// characters and `\u00xx` (lowercase) for the others; everything else as UTF-8.
+fn write_canonical_string(text: &str, out: &mut Vec<u8>) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    out.push(b'"');
+    let bytes = text.as_bytes();
+    let mut plain = 0;
+    for (index, &byte) in bytes.iter().enumerate() {
+        let escape: &[u8] = match byte {
+            b'"' => b"\\\"",
+            b'\\' => b"\\\\",
+            0x08 => b"\\b",
+            0x0c => b"\\f",
+            b'\n' => b"\\n",
+            b'\r' => b"\\r",
+            b'\t' => b"\\t",
+            0x00..=0x1f => &[
+                b'\\',
+                b'u',
+                b'0',
+                b'0',
+                HEX[usize::from(byte >> 4)],
+                HEX[usize::from(byte & 0xf)],
+            ],
+            _ => continue,
+        };
+        out.extend_from_slice(&bytes[plain..index]);
+        out.extend_from_slice(escape);
+        plain = index + 1;
+    }
+    out.extend_from_slice(&bytes[plain..]);
+    out.push(b'"');
 }
 
 fn mirror_row(model: &str, record: Record, cursor_field: &str) -> Result<MirrorRow, FeedError> {
@@ -492,8 +580,14 @@ pub async fn run<S: MirrorStore>(
     let mut checked = Vec::new();
     let mut problems = Vec::new();
     let mut refused = false;
-    for model in selected(models, options) {
-        let check = check_model(client, model).await;
+    // The models are checked concurrently: a start waits for the slowest check, not their sum.
+    let checks = futures_util::future::join_all(
+        selected(models, options)
+            .into_iter()
+            .map(|model| async move { (model, check_model(client, model).await) }),
+    )
+    .await;
+    for (model, check) in checks {
         refused = check
             .as_ref()
             .is_err_and(odoo_rpc::Error::is_authentication);
@@ -585,6 +679,7 @@ async fn run_locked<S: MirrorStore>(
             }
             Err(ModelFailure::Odoo(error)) => report.error = Some(error.to_string()),
             Err(ModelFailure::Feed(error)) => report.error = Some(error.to_string()),
+            Err(ModelFailure::Reader(error)) => report.error = Some(error),
         }
         tracing::info!(
             model = %report.model, pages = report.pages, fetched = report.fetched, inserted = report.inserted,
@@ -723,6 +818,8 @@ enum ModelFailure {
     Odoo(odoo_rpc::Error),
     Feed(FeedError),
     Store(StoreError),
+    /// A backfill reader task ended without a result (it panicked or was cancelled).
+    Reader(String),
 }
 
 impl From<odoo_rpc::Error> for ModelFailure {
@@ -746,8 +843,9 @@ impl From<StoreError> for ModelFailure {
     }
 }
 
-/// How many records of `model` a feed starting at `from` visits at most: the ones whose
-/// cursor is at or after the checkpoint's second, archived ones included.
+/// How many records of `model` a run starting at `from` visits at most: the ones whose
+/// cursor is at or after the checkpoint's second, archived ones included, and for a backfill
+/// under way also the ones it has not reached yet.
 async fn pending_count(
     client: &OdooClient,
     model: &ModelConfig,
@@ -755,8 +853,12 @@ async fn pending_count(
 ) -> Result<u64, odoo_rpc::Error> {
     let mut domain = model.domain.clone();
     if let Some(from) = from {
-        domain = domain
-            & field(model.cursor_field.as_str()).gte(odoo_rpc::value::format_datetime(from.second));
+        let changed =
+            field(model.cursor_field.as_str()).gte(odoo_rpc::value::format_datetime(from.second));
+        domain = match from.backfill_done_through() {
+            Some(done) => domain & (field("id").gt(done) | changed),
+            None => domain & changed,
+        };
     }
     client
         .search_count(
@@ -793,49 +895,59 @@ pub async fn plan(
     options: &RunOptions,
     checkpoints: &HashMap<String, Checkpoint>,
 ) -> Result<Vec<ModelPlan>, MirrorError> {
-    let mut plans = Vec::new();
-    for model in selected(models, options) {
-        let from = if options.full {
-            None
-        } else {
-            checkpoints.get(&model.name).map(|checkpoint| {
-                checkpoint.rewound(SignedDuration::from_secs(
-                    i64::try_from(model.overlap_seconds).unwrap_or(i64::MAX),
-                ))
-            })
-        };
-        let mut plan = ModelPlan {
-            model: model.name.clone(),
-            from,
-            ..ModelPlan::default()
-        };
-        let counted = match check_model(client, model).await {
-            Ok(check) => {
-                plan.left_out = check.left_out;
-                plan.problems = check.problems;
-                if plan.problems.is_empty() {
-                    pending_count(client, model, from).await.map(Some)
-                } else {
-                    Ok(None)
-                }
-            }
-            Err(error) => Err(error),
-        };
-        match counted {
-            Ok(count) => plan.would_fetch = count.unwrap_or(0),
-            Err(error) if error.is_authentication() => {
-                return Err(MirrorError::Authentication(error));
-            }
-            Err(error) => plan.error = Some(error.to_string()),
-        }
-        plans.push(plan);
+    // Each model's checks and count are independent of the others': asked concurrently.
+    let planned = futures_util::future::join_all(
+        selected(models, options)
+            .into_iter()
+            .map(|model| plan_model(client, model, options, checkpoints)),
+    )
+    .await;
+    let mut plans = Vec::with_capacity(planned.len());
+    for plan in planned {
+        plans.push(plan.map_err(MirrorError::Authentication)?);
     }
     Ok(plans)
 }
 
-/// The cursor second of a row, when it has one.
-fn row_second(row: &MirrorRow) -> Option<Timestamp> {
-    row.write_date.map(truncate)
+/// One model's [`plan`]; `Err` only for refused credentials.
+async fn plan_model(
+    client: &OdooClient,
+    model: &ModelConfig,
+    options: &RunOptions,
+    checkpoints: &HashMap<String, Checkpoint>,
+) -> Result<ModelPlan, odoo_rpc::Error> {
+    let from = if options.full {
+        None
+    } else {
+        checkpoints.get(&model.name).map(|checkpoint| {
+            checkpoint.rewound(SignedDuration::from_secs(
+                i64::try_from(model.overlap_seconds).unwrap_or(i64::MAX),
+            ))
+        })
+    };
+    let mut plan = ModelPlan {
+        model: model.name.clone(),
+        from,
+        ..ModelPlan::default()
+    };
+    let counted = match check_model(client, model).await {
+        Ok(check) => {
+            plan.left_out = check.left_out;
+            plan.problems = check.problems;
+            if plan.problems.is_empty() {
+                pending_count(client, model, from).await.map(Some)
+            } else {
+                Ok(None)
+            }
+        }
+        Err(error) => Err(error),
+    };
+    match counted {
+        Ok(count) => plan.would_fetch = count.unwrap_or(0),
+        Err(error) if error.is_authentication() => return Err(error),
+        Err(error) => plan.error = Some(error.to_string()),
+    }
+    Ok(plan)
 }
 
 /// What every model of one run shares.
@@ -870,72 +982,436 @@ async fn sync_model<S: MirrorStore>(
         .checkpoint(&model.name)
         .await?
         .map(|checkpoint| checkpoint.rewound(overlap));
-    let mut spec = FeedSpec::new(model.name.clone());
-    let feed_fields = fields.clone();
-    spec.fields = fields;
-    spec.domain = model.domain.clone();
-    spec.cursor_field = model.cursor_field.clone();
-    spec.page_size = model.page_size;
-    let total = pending_count(client, model, from).await.ok();
-    progress.model_started(&model.name, total);
-    let mut feed = ChangeFeed::new(client, spec, from);
-    // After a full page the feed reads the page's last second again, whole, by id (see
-    // `change_feed`): what this run wrote of that second is kept (ids and hashes, one page
-    // at most) so the re-read neither writes nor counts those records a second time. A
-    // record that changed meanwhile has another hash and is written again.
-    let mut written_in_second: Option<(Timestamp, HashMap<i64, String>)> = None;
+    let announced = AtomicBool::new(false);
+    let attempt = Attempt {
+        client,
+        store,
+        run_id,
+        model,
+        from,
+        progress,
+        announced: &announced,
+    };
+    attempt.run(fields.clone(), report).await?;
+    if model.reconcile_deletions && run_id % i64::from(model.reconcile_every_runs.max(1)) == 0 {
+        reconcile(client, store, run_id, model, &fields, report).await?;
+    }
+    Ok(())
+}
+
+/// One model's pages, read with a given field list.
+struct Attempt<'a, S> {
+    client: &'a OdooClient,
+    store: &'a S,
+    run_id: i64,
+    model: &'a ModelConfig,
+    /// The saved checkpoint, rewound by the overlap.
+    from: Option<Checkpoint>,
+    progress: &'a dyn Progress,
+    /// Whether the model was announced to `progress` (once, whatever the attempts).
+    announced: &'a AtomicBool,
+}
+
+impl<S: MirrorStore> Attempt<'_, S> {
+    async fn run(&self, fields: Vec<String>, report: &mut ModelReport) -> Result<(), ModelFailure> {
+        let (client, model, from) = (self.client, self.model, self.from);
+        let mut spec = FeedSpec::new(model.name.clone());
+        spec.fields = fields;
+        spec.domain = model.domain.clone();
+        spec.cursor_field = model.cursor_field.clone();
+        spec.page_size = model.page_size;
+        // Without a checkpoint, or with a backfill under way, the model is read by id.
+        let backfill_after = match from {
+            None => Some(0),
+            Some(checkpoint) => checkpoint.backfill_done_through(),
+        };
+        // The count for the progress bar and a backfill's bounds do not depend on each
+        // other. The model is announced as soon as its count is known, before any read of
+        // its records has answered.
+        let counted = async {
+            // The count only feeds the progress bar and the backfill's range size: without
+            // it both still work.
+            let total = pending_count(client, model, from).await.ok();
+            if !self.announced.swap(true, Ordering::Relaxed) {
+                self.progress.model_started(&model.name, total);
+            }
+            total
+        };
+        let bounds = async {
+            match backfill_after {
+                Some(_) => backfill_bounds(client, &spec).await.map(Some),
+                None => Ok(None),
+            }
+        };
+        let (total, bounds) = tokio::join!(counted, bounds);
+        let bounds = bounds?;
+        let backfill = backfill_after.zip(bounds).and_then(|(after, bounds)| {
+            // A backfill resumed after a crash keeps the high-water mark it started with:
+            // what changed since then below its progress must still come through the feed.
+            let high_water = from
+                .map(|checkpoint| checkpoint.second)
+                .or(bounds.high_water)?;
+            Some((after, high_water, bounds))
+        });
+        let (store, run_id, progress) = (self.store, self.run_id, self.progress);
+        match backfill {
+            Some((after, high_water, BackfillBounds { last_id, .. })) => {
+                let plan = BackfillPlan {
+                    run_id,
+                    high_water,
+                    after,
+                    last_id: last_id.unwrap_or(after),
+                    expected: total,
+                    parallelism: model.parallelism.max(1),
+                };
+                let read_at_high_water =
+                    run_backfill(client, store, model, &spec, &plan, progress, report).await?;
+                let feed = ChangeFeed::within_second(client, spec, high_water, read_at_high_water);
+                follow(store, run_id, model, feed, progress, report).await
+            }
+            // A model with no record yet has nothing to backfill: the feed reads what comes.
+            None => {
+                let feed = ChangeFeed::new(client, spec, from);
+                follow(store, run_id, model, feed, progress, report).await
+            }
+        }
+    }
+}
+
+/// Writes every page of `feed` with its checkpoint, then the feed's final position when the
+/// last page did not carry it (the queries after it found nothing more).
+async fn follow<S: MirrorStore>(
+    store: &S,
+    run_id: i64,
+    model: &ModelConfig,
+    mut feed: ChangeFeed<'_>,
+    progress: &dyn Progress,
+    report: &mut ModelReport,
+) -> Result<(), ModelFailure> {
+    let mut saved = None;
     // The next page is fetched while the current one is written, so a run takes about as
     // long as the slower of reading and writing, not their sum. At most two pages are held.
     let mut next = feed.next_page().await?;
     while let Some(page) = next {
-        let mut rows = page
+        let rows = page
             .records
             .into_iter()
             .map(|record| mirror_row(&model.name, record, &model.cursor_field))
             .collect::<Result<Vec<_>, _>>()?;
-        if let Some((second, written)) = &written_in_second {
-            rows.retain(|row| {
-                row_second(row) != Some(*second)
-                    || written.get(&row.odoo_id) != Some(&row.content_hash)
-            });
-        }
         let synced_at = Timestamp::now();
         let write = store.apply_page(run_id, &model.name, &rows, page.checkpoint, synced_at);
         let (written, fetched) = tokio::join!(write, feed.next_page());
         let counts = written?;
+        saved = Some(page.checkpoint);
         report.pages += 1;
         report.fetched += rows.len() as u64;
         report.inserted += counts.inserted;
         report.updated += counts.updated;
         report.unchanged += counts.unchanged;
         progress.page_written(report);
-        let checkpoint = page.checkpoint;
-        if checkpoint.last_id == 0 {
-            let of_second = rows
-                .iter()
-                .filter(|row| row_second(row) == Some(checkpoint.second))
-                .map(|row| (row.odoo_id, row.content_hash.clone()))
-                .collect();
-            written_in_second = Some((checkpoint.second, of_second));
-        } else if written_in_second
-            .as_ref()
-            .is_some_and(|(second, _)| *second != checkpoint.second)
-        {
-            written_in_second = None;
-        }
         next = fetched?;
     }
-    if model.reconcile_deletions && run_id % i64::from(model.reconcile_every_runs.max(1)) == 0 {
-        reconcile(client, store, run_id, model, &feed_fields, report).await?;
+    // Every page is committed by now, so the position (after them) is safe to store.
+    if let Some(position) = feed.position()
+        && Some(position) != saved
+    {
+        store.save_checkpoint(&model.name, position).await?;
     }
     Ok(())
+}
+
+/// A backfill's id ranges hold about this many pages each: readers take them in id order, and
+/// a crash repeats at most one range per reader.
+const PAGES_PER_RANGE: u64 = 8;
+
+/// What a backfill by id reads: ids `after < id <= last_id`, then the feed takes over at
+/// `high_water`.
+#[derive(Debug, Clone, Copy)]
+struct BackfillPlan {
+    run_id: i64,
+    high_water: Timestamp,
+    after: i64,
+    last_id: i64,
+    /// About how many records that is (`search_count`), to size the id ranges.
+    expected: Option<u64>,
+    parallelism: usize,
+}
+
+impl BackfillPlan {
+    /// Ids per range: `PAGES_PER_RANGE` pages' worth at the model's density of ids.
+    fn span(&self, page_size: usize) -> i64 {
+        let ids = self.last_id.saturating_sub(self.after).max(1);
+        let records = self.expected.unwrap_or(ids as u64).max(1);
+        let per_range = PAGES_PER_RANGE.saturating_mul(page_size.max(1) as u64);
+        let span = (per_range as u128 * ids as u128).div_ceil(records as u128);
+        i64::try_from(span).unwrap_or(i64::MAX).clamp(1, ids)
+    }
+}
+
+/// One range's progress, from a reader to the writer: ids `start < id <= through` of the
+/// range `(start, end]` are read, `rows` being the latest of them.
+#[derive(Debug)]
+struct RangePage {
+    start: i64,
+    end: i64,
+    through: i64,
+    rows: Vec<MirrorRow>,
+}
+
+/// Hands out id ranges in ascending order, so that the ranges done form a growing prefix.
+#[derive(Debug)]
+struct Ranges {
+    next: Mutex<i64>,
+    last_id: i64,
+    span: i64,
+    readers: i64,
+}
+
+impl Ranges {
+    fn take(&self) -> Option<(i64, i64)> {
+        let mut next = self.next.lock().unwrap_or_else(PoisonError::into_inner);
+        if *next >= self.last_id {
+            return None;
+        }
+        let start = *next;
+        // Near the end the ranges shrink (down to a page's worth), so that the readers
+        // finish together instead of one reading the last long range alone.
+        let remaining = self.last_id - start;
+        let page = (self.span / PAGES_PER_RANGE as i64).max(1);
+        let span = self.span.min((remaining / self.readers).max(page));
+        let end = start.saturating_add(span).min(self.last_id);
+        *next = end;
+        Some((start, end))
+    }
+}
+
+/// Which ids are stored, as the writer knows it: ranges complete from `plan.after` up to
+/// `complete`, and the progress of the ranges above, not contiguous yet.
+#[derive(Debug)]
+struct Stored {
+    complete: i64,
+    /// start → (through, end)
+    partial: BTreeMap<i64, (i64, i64)>,
+}
+
+impl Stored {
+    /// Notes a range's progress; returns the id up to which every record is stored.
+    fn advance(&mut self, start: i64, through: i64, end: i64) -> i64 {
+        self.partial.insert(start, (through, end));
+        while let Some(&(through, end)) = self.partial.get(&self.complete) {
+            if through < end {
+                return through;
+            }
+            self.partial.remove(&self.complete);
+            self.complete = end;
+        }
+        self.complete
+    }
+}
+
+/// Reads ids `(plan.after, plan.last_id]` with `plan.parallelism` readers, each taking the
+/// next id range and reading it page by page, and writes every page from here, in the order
+/// they arrive, each in one transaction with the checkpoint [`Checkpoint::backfill`] of the
+/// id up to which *all* ranges are stored: a range half done above a range not finished is
+/// read again after a crash, never skipped. Returns the ids read whose cursor second is the
+/// high-water mark, which the feed then leaves out.
+async fn run_backfill<S: MirrorStore>(
+    client: &OdooClient,
+    store: &S,
+    model: &ModelConfig,
+    spec: &FeedSpec,
+    plan: &BackfillPlan,
+    progress: &dyn Progress,
+    report: &mut ModelReport,
+) -> Result<Vec<i64>, ModelFailure> {
+    let ranges = Arc::new(Ranges {
+        next: Mutex::new(plan.after),
+        last_id: plan.last_id,
+        span: plan.span(spec.page_size),
+        readers: i64::try_from(plan.parallelism).unwrap_or(1).max(1),
+    });
+    // Readers wait when the writer is this many pages behind: memory stays flat.
+    let (sender, mut pages) = mpsc::channel::<Result<RangePage, FeedError>>(plan.parallelism);
+    let mut readers = tokio::task::JoinSet::new();
+    for _ in 0..plan.parallelism {
+        readers.spawn(read_ranges(
+            client.clone(),
+            spec.clone(),
+            Arc::clone(&ranges),
+            sender.clone(),
+        ));
+    }
+    drop(sender);
+    let high_water = truncate(plan.high_water);
+    let mut read_at_high_water = Vec::new();
+    let mut stored = Stored {
+        complete: plan.after,
+        partial: BTreeMap::new(),
+    };
+    // Dropping `readers` on an early return aborts them.
+    while let Some(page) = pages.recv().await {
+        let page = page?;
+        let done_through = stored.advance(page.start, page.through, page.end);
+        if page.rows.is_empty() {
+            continue;
+        }
+        read_at_high_water.extend(
+            page.rows
+                .iter()
+                .filter(|row| row.write_date.map(truncate) == Some(high_water))
+                .map(|row| row.odoo_id),
+        );
+        let checkpoint = Checkpoint::backfill(plan.high_water, done_through);
+        let counts = store
+            .apply_page(
+                plan.run_id,
+                &model.name,
+                &page.rows,
+                checkpoint,
+                Timestamp::now(),
+            )
+            .await?;
+        report.pages += 1;
+        report.fetched += page.rows.len() as u64;
+        report.inserted += counts.inserted;
+        report.updated += counts.updated;
+        report.unchanged += counts.unchanged;
+        progress.page_written(report);
+    }
+    while let Some(ended) = readers.join_next().await {
+        ended
+            .map_err(|error| ModelFailure::Reader(format!("a backfill reader stopped: {error}")))?;
+    }
+    Ok(read_at_high_water)
+}
+
+/// One backfill reader: takes id ranges until none is left and sends each page read, turned
+/// into rows (hashing happens here, in parallel, not in the writer).
+async fn read_ranges(
+    client: OdooClient,
+    spec: FeedSpec,
+    ranges: Arc<Ranges>,
+    pages: mpsc::Sender<Result<RangePage, FeedError>>,
+) {
+    let page_size = spec.page_size.max(1);
+    while let Some((start, end)) = ranges.take() {
+        let mut after = start;
+        loop {
+            let read = id_page(&client, &spec, after, end)
+                .await
+                .and_then(|records| {
+                    let full = records.len() >= page_size;
+                    let rows = records
+                        .into_iter()
+                        .map(|record| mirror_row(&spec.model, record, &spec.cursor_field))
+                        .collect::<Result<Vec<_>, _>>()?;
+                    let last = rows.last().map(|row| row.odoo_id);
+                    Ok((rows, full, last))
+                });
+            let (rows, through) = match read {
+                Ok((rows, true, Some(last))) if last < end => (rows, last),
+                Ok((rows, _, _)) => (rows, end),
+                Err(error) => {
+                    let _ = pages.send(Err(error)).await;
+                    return;
+                }
+            };
+            let page = RangePage {
+                start,
+                end,
+                through,
+                rows,
+            };
+            if pages.send(Ok(page)).await.is_err() {
+                // The writer stopped: nothing more to do.
+                return;
+            }
+            if through == end {
+                break;
+            }
+            after = through;
+        }
+    }
 }
 
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
     use super::*;
-    use serde_json::json;
+    use rand::{RngExt as _, SeedableRng};
+    use serde_json::{Value, json};
+
+    fn assert_canonical(value: &Value) {
+        let mut ours = Vec::new();
+        write_canonical(value, &mut ours);
+        let reference = serde_json_canonicalizer::to_vec(value).unwrap();
+        assert_eq!(
+            String::from_utf8_lossy(&ours),
+            String::from_utf8_lossy(&reference),
+            "for {value}"
+        );
+    }
+
+    #[test]
+    fn canonical_json_is_byte_for_byte_the_reference_implementations() {
+        let spec = odoo_sim::bench_model::BenchSpec::new(2_000, 60, 7);
+        for id in 1..=2_000 {
+            assert_canonical(&spec.read_json(id));
+        }
+        let edges = [
+            0.0,
+            -0.0,
+            1.0,
+            -1.0,
+            0.1,
+            0.1 + 0.2,
+            29.95,
+            4.35,
+            5.0,
+            1e21,
+            1e20,
+            123_456_789_012_345_680_000.0,
+            1e-6,
+            1e-7,
+            1.5e-7,
+            0.000_001_234,
+            5e-324,
+            f64::MIN_POSITIVE,
+            f64::MAX,
+            f64::MIN,
+            9_007_199_254_740_993.0,
+            -333_333.333_333,
+        ];
+        for number in edges {
+            assert_canonical(&json!(number));
+        }
+        for number in [0_i64, -1, 42, i64::MAX, i64::MIN, 9_007_199_254_740_993] {
+            assert_canonical(&json!(number));
+        }
+        assert_canonical(&json!(u64::MAX));
+        let mut random = rand::rngs::StdRng::seed_from_u64(8785);
+        for _ in 0..100_000 {
+            let number = f64::from_bits(random.random::<u64>());
+            if number.is_finite() {
+                assert_canonical(&json!(number));
+            }
+            let decimal = (random.random_range(-1_000_000_000_i64..1_000_000_000) as f64)
+                / 10f64.powi(random.random_range(0..12));
+            assert_canonical(&json!(decimal));
+        }
+        let text = "quote \" backslash \\ slash / tab \t nl \n cr \r bs \u{8} ff \u{c} nul \u{0} us \u{1f} del \u{7f} é 東京 😀 \u{e000}";
+        assert_canonical(&json!(text));
+        assert_canonical(&json!({
+            "b": [1, 2.5, {"z": null, "a": [true, false, []], "": {}}],
+            "a": text,
+            "\u{e000}": 1,
+            "😀": 2,
+            "\u{1}": 3,
+            "é": 4,
+            "e": 5,
+            "aa": 6,
+        }));
+    }
 
     #[test]
     fn releases_compare_in_shipping_order_and_print_as_odoo_names_them() {

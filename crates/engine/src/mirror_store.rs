@@ -141,6 +141,14 @@ pub trait MirrorStore: Send + Sync {
         synced_at: Timestamp,
     ) -> impl Future<Output = Result<PageCounts, StoreError>> + Send;
 
+    /// Saves `checkpoint` as the model's state on its own: where a run ends that had no
+    /// page left to carry it (a backfill after which nothing changed).
+    fn save_checkpoint(
+        &self,
+        model: &str,
+        checkpoint: Checkpoint,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
     /// In one transaction: stamps `deleted_at = at` on the model's rows whose id is not in
     /// `odoo_ids` (and are not stamped yet), clears `deleted_at` on stamped rows whose id is
     /// in it, and adds both counts to run `run`. `odoo_ids` may be large (1e6): implementations

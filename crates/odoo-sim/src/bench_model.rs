@@ -304,6 +304,19 @@ impl BenchSpec {
     }
 }
 
+impl BenchSpec {
+    /// A bulk import: `count` more records in ONE `create` (one transaction, so one
+    /// `write_date` down to the microsecond), with the ids that follow the last record's.
+    /// Returns their ids.
+    pub fn import(&self, database: &mut Database, env: &Env, count: usize) -> OdooResult<Vec<i64>> {
+        let first = database.table(MODEL)?.next_id;
+        let vals: Vec<Map<String, Value>> = (first..first.saturating_add(count as i64))
+            .map(|id| self.values(id))
+            .collect();
+        database.create(env, MODEL, &vals)
+    }
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
@@ -337,6 +350,21 @@ mod tests {
         for (id, row) in ids.iter().zip(rows) {
             assert_eq!(row, spec.read_json(*id), "record {id}");
         }
+    }
+
+    #[test]
+    fn an_import_is_one_transaction_after_the_last_record() {
+        let spec = BenchSpec::new(30, 8, 7);
+        let mut database = Database::new(OdooVersion::V18);
+        spec.fill(&mut database).unwrap();
+        let env = Env::new(ADMIN_UID, 1_800_000_000_123_456);
+        let ids = spec.import(&mut database, &env, 12).unwrap();
+        assert_eq!(ids, (31..=42).collect::<Vec<_>>());
+        let rows = database
+            .read(&env, MODEL, &ids, &["write_date".to_owned()])
+            .unwrap();
+        let stamp = json!(format_datetime(1_800_000_000_123_456));
+        assert!(rows.iter().all(|row| row["write_date"] == stamp));
     }
 
     #[test]

@@ -2,7 +2,7 @@
 //! simulated ORM, following `odoo/osv/expression.py` and `odoo/models.py`.
 
 use crate::error::{OdooException, OdooResult};
-use crate::orm::{Database, Env, Row};
+use crate::orm::{Database, Env, Row, Table};
 use crate::schema::{FieldDef, FieldType, ModelDef};
 use crate::values::{self, Val};
 use odoo_rpc::domain::{Condition, Domain, Operand, Operator};
@@ -699,6 +699,201 @@ fn compare_keys(a: &SortKey, b: &SortKey, term: &OrderTerm) -> Ordering {
                 ordering
             }
         }
+    }
+}
+
+// ----- walking an order a table keeps ------------------------------------------------------
+
+/// The field [`Table`] keeps an index on, besides `id`.
+pub const WRITE_DATE: &str = "write_date";
+
+/// Whether a row passes the implicit active filter and the compiled domain.
+pub fn keeps(
+    database: &Database,
+    model: &ModelDef,
+    compiled: &Compiled,
+    implicit_active: bool,
+    id: i64,
+    row: &Row,
+) -> bool {
+    let active = !implicit_active
+        || model
+            .position("active")
+            .and_then(|position| row.get(position))
+            .is_some_and(|value| matches!(value, Val::Bool(true)));
+    active && compiled.matches(database, model, id, row)
+}
+
+/// A search whose order is one the table keeps, walked from the domain's bounds.
+#[derive(Debug, Clone, Copy)]
+pub enum Walk {
+    /// `ORDER BY id` (what follows `id` cannot matter: ids are unique).
+    ById { descending: bool, ids: (i64, i64) },
+    /// `ORDER BY write_date, id`, both the same direction, over a domain that only keeps
+    /// rows with a `write_date`: exactly the order of [`Table::by_write_date`].
+    ByWriteDate {
+        descending: bool,
+        ids: (i64, i64),
+        micros: (i64, i64),
+    },
+}
+
+/// The walk that gives `order` over `domain`'s matches without sorting them, if any. The
+/// bounds come from the domain's top-level AND leaves on `id` and `write_date`, so every
+/// row outside them fails the domain anyway: each visited row is still checked whole.
+pub fn walk_for(
+    model: &ModelDef,
+    table: &Table,
+    order: &OrderSpec,
+    domain: &Domain,
+) -> Option<Walk> {
+    let first = order.0.first()?;
+    let ids = bounds(domain, "id", Value::as_i64).0;
+    if first.field.name == "id" {
+        return Some(Walk::ById {
+            descending: first.descending,
+            ids,
+        });
+    }
+    let [first, second] = order.0.as_slice() else {
+        return None;
+    };
+    let indexed = table.write_date_position.is_some()
+        && model.position(WRITE_DATE) == table.write_date_position;
+    if !indexed
+        || first.field.name != WRITE_DATE
+        || second.field.name != "id"
+        || first.descending != second.descending
+    {
+        return None;
+    }
+    let (micros, implies_set) = bounds(domain, WRITE_DATE, |value| {
+        value.as_str().and_then(values::parse_datetime)
+    });
+    // Rows without a write_date are not in the index; where NULLs sort does not matter
+    // only when the domain keeps none of them.
+    implies_set.then_some(Walk::ByWriteDate {
+        descending: first.descending,
+        ids,
+        micros,
+    })
+}
+
+/// The leaves that every match satisfies: those of the top-level conjunction.
+fn conjuncts<'a>(domain: &'a Domain, out: &mut Vec<&'a Condition>) {
+    match domain {
+        Domain::Leaf(condition) => out.push(condition),
+        Domain::And(items) => {
+            for item in items {
+                conjuncts(item, out);
+            }
+        }
+        _ => {}
+    }
+}
+
+/// The inclusive range `field` is confined to by the domain's top-level leaves, and whether
+/// those leaves keep out rows where it is empty. Leaves it cannot read are left to the row
+/// check: the range is only ever wider than the truth.
+fn bounds(
+    domain: &Domain,
+    field: &str,
+    parse: impl Fn(&Value) -> Option<i64>,
+) -> ((i64, i64), bool) {
+    let mut leaves = Vec::new();
+    conjuncts(domain, &mut leaves);
+    let (mut low, mut high) = (i64::MIN, i64::MAX);
+    let mut implies_set = false;
+    for condition in leaves
+        .into_iter()
+        .filter(|condition| condition.field == field)
+    {
+        let Operand::Value(operand) = &condition.operand else {
+            continue;
+        };
+        if matches!(operand, Value::Bool(false) | Value::Null) {
+            implies_set |= condition.operator == Operator::NotEq;
+            continue;
+        }
+        let Some(value) = parse(operand) else {
+            continue;
+        };
+        match condition.operator {
+            Operator::Gt => low = low.max(value.saturating_add(1)),
+            Operator::Gte => low = low.max(value),
+            Operator::Lt => high = high.min(value.saturating_sub(1)),
+            Operator::Lte => high = high.min(value),
+            Operator::Eq => {
+                low = low.max(value);
+                high = high.min(value);
+            }
+            _ => continue,
+        }
+        // A comparison with a value is false on NULL (Odoo's SQL too).
+        implies_set = true;
+    }
+    ((low, high), implies_set)
+}
+
+impl Walk {
+    /// The `offset`/`limit` page of the matches, in the walk's order: it visits the rows in
+    /// bounds in order and stops as soon as the page is full.
+    #[allow(clippy::too_many_arguments)]
+    pub fn page(
+        self,
+        database: &Database,
+        model: &ModelDef,
+        table: &Table,
+        compiled: &Compiled,
+        implicit_active: bool,
+        offset: usize,
+        limit: Option<usize>,
+    ) -> Vec<i64> {
+        let wanted = limit.map_or(usize::MAX, |limit| offset.saturating_add(limit));
+        let keep = |id: i64| {
+            table
+                .rows
+                .get(&id)
+                .is_some_and(|row| keeps(database, model, compiled, implicit_active, id, row))
+        };
+        let mut found = Vec::new();
+        let mut visit = |id: i64| {
+            if found.len() < wanted && keep(id) {
+                found.push(id);
+            }
+            found.len() < wanted
+        };
+        match self {
+            Walk::ById { descending, ids } => {
+                if ids.0 <= ids.1 {
+                    let range = table.rows.range(ids.0..=ids.1).map(|(id, _)| *id);
+                    if descending {
+                        range.rev().take_while(|id| visit(*id)).for_each(drop);
+                    } else {
+                        range.take_while(|id| visit(*id)).for_each(drop);
+                    }
+                }
+            }
+            Walk::ByWriteDate {
+                descending,
+                ids,
+                micros,
+            } => {
+                if ids.0 <= ids.1 && micros.0 <= micros.1 {
+                    let range = table
+                        .by_write_date
+                        .range((micros.0, i64::MIN)..=(micros.1, i64::MAX))
+                        .map(|(_, id)| *id)
+                        .filter(|id| (ids.0..=ids.1).contains(id));
+                    if descending {
+                        range.rev().take_while(|id| visit(*id)).for_each(drop);
+                    } else {
+                        range.take_while(|id| visit(*id)).for_each(drop);
+                    }
+                }
+            }
+        }
+        found.into_iter().skip(offset).collect()
     }
 }
 

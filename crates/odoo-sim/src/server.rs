@@ -27,7 +27,8 @@ pub fn router(state: Arc<SimState>) -> Router {
         .route("/json/2/{model}/{method}", post(json2))
         .route("/web/version", get(web_version))
         .fallback(not_found)
-        .layer(tower_http::compression::CompressionLayer::new())
+        // No response compression: a real Odoo (Werkzeug) sends JSON uncompressed, even to
+        // a client that accepts gzip; compressing cost the simulator most of its CPU.
         .with_state(state)
 }
 

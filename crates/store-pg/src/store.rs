@@ -528,6 +528,18 @@ impl MirrorStore for PgStore {
         })
     }
 
+    async fn save_checkpoint(&self, model: &str, checkpoint: Checkpoint) -> Result<(), StoreError> {
+        sqlx::query(SAVE_CHECKPOINT)
+            .bind(model)
+            .bind(time::format(checkpoint.second))
+            .bind(checkpoint.last_id)
+            .bind(time::format(Timestamp::now()))
+            .execute(&self.pool)
+            .await
+            .map_err(from_sqlx)?;
+        Ok(())
+    }
+
     async fn reconcile(
         &self,
         run: i64,

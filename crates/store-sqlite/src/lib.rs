@@ -70,6 +70,11 @@ enum Journal {
     SetWal,
     AsItIs,
 }
+/// Upserts a model's checkpoint: `model, last_cursor_value, last_cursor_id, updated_at`.
+const SAVE_CHECKPOINT: &str = "INSERT INTO odoo_sync_state \
+     (model, last_cursor_value, last_cursor_id, updated_at) VALUES (?, ?, ?, ?) \
+     ON CONFLICT (model) DO UPDATE SET last_cursor_value = excluded.last_cursor_value, \
+     last_cursor_id = excluded.last_cursor_id, updated_at = excluded.updated_at";
 
 /// The mirror's store in one SQLite file. Cheap to clone: clones share the connection pool.
 #[derive(Debug, Clone)]
@@ -503,19 +508,14 @@ impl MirrorStore for SqliteStore {
         let (counts, writes) = classify(rows, known);
         upsert_rows(&mut tx, model, &writes, &synced_at).await?;
 
-        sqlx::query(
-            "INSERT INTO odoo_sync_state (model, last_cursor_value, last_cursor_id, updated_at) \
-             VALUES (?, ?, ?, ?) \
-             ON CONFLICT (model) DO UPDATE SET last_cursor_value = excluded.last_cursor_value, \
-             last_cursor_id = excluded.last_cursor_id, updated_at = excluded.updated_at",
-        )
-        .bind(model)
-        .bind(format_ts(checkpoint.second))
-        .bind(checkpoint.last_id)
-        .bind(&synced_at)
-        .execute(&mut *tx)
-        .await
-        .map_err(map_sqlx)?;
+        sqlx::query(SAVE_CHECKPOINT)
+            .bind(model)
+            .bind(format_ts(checkpoint.second))
+            .bind(checkpoint.last_id)
+            .bind(&synced_at)
+            .execute(&mut *tx)
+            .await
+            .map_err(map_sqlx)?;
 
         let fetched = u64::try_from(rows.len()).unwrap_or(u64::MAX);
         add_to_run(
@@ -527,6 +527,18 @@ impl MirrorStore for SqliteStore {
         .await?;
         tx.commit().await.map_err(map_sqlx)?;
         Ok(counts)
+    }
+
+    async fn save_checkpoint(&self, model: &str, checkpoint: Checkpoint) -> Result<(), StoreError> {
+        sqlx::query(SAVE_CHECKPOINT)
+            .bind(model)
+            .bind(format_ts(checkpoint.second))
+            .bind(checkpoint.last_id)
+            .bind(format_ts(Timestamp::now()))
+            .execute(&self.pool)
+            .await
+            .map_err(map_sqlx)?;
+        Ok(())
     }
 
     async fn reconcile(

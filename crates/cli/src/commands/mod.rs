@@ -1,6 +1,3 @@
-pub mod bench;
-pub mod bench_delivery;
-pub mod bench_mirror;
 pub mod config;
 pub mod connections;
 pub mod delivery_store;
@@ -8,7 +5,6 @@ pub mod demo;
 pub mod logs;
 pub mod maintenance;
 pub mod odoo;
-pub mod procfs;
 pub mod retries;
 pub mod run;
 pub mod sim;

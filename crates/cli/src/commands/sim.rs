@@ -2,7 +2,6 @@
 
 use crate::exit::{Exit, Failure};
 use clap::Args;
-use odoo_sim::bench_model::BenchSpec;
 use odoo_sim::{DataSpec, FaultRule, OdooSim, OdooVersion, SimConfig};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
@@ -43,25 +42,6 @@ pub struct SimArgs {
     /// Print the connection details as one JSON object instead of text.
     #[arg(long)]
     json: bool,
-    /// (Benchmarks) declare `x_bench.record` and fill it with this many records.
-    #[arg(long, hide = true, default_value_t = 0)]
-    bench_records: usize,
-    /// (Benchmarks) fields of `x_bench.record` a read asks for.
-    #[arg(long, hide = true, default_value_t = 20)]
-    bench_fields: usize,
-    /// (Benchmarks) records of `x_bench.record` sharing each `write_date` second.
-    #[arg(long, hide = true, default_value_t = 25)]
-    bench_per_second: usize,
-    /// Stop when standard input reaches its end: a parent process that holds the pipe's other
-    /// end takes the simulator down with it, however it ends.
-    #[arg(long, hide = true)]
-    exit_on_stdin_eof: bool,
-    /// (Benchmarks) serve this many tenants instead of one: databases `<database>_01`, …,
-    /// each on a port of its own, with `--partners` and `--products` each and no orders.
-    /// Prints their details as one JSON line, then takes commands on standard input (see
-    /// `bench_delivery::serve_tenants`) and stops when it reaches its end.
-    #[arg(long, hide = true, default_value_t = 0, value_parser = clap::value_parser!(u16).range(0..=1000))]
-    bench_tenants: u16,
 }
 
 fn parse_version(text: &str) -> Result<OdooVersion, String> {
@@ -87,26 +67,7 @@ pub async fn run(args: SimArgs) -> Result<Exit, Failure> {
         products: args.products,
         orders: args.orders,
     };
-    if args.bench_tenants > 0 {
-        return super::bench_delivery::serve_tenants(super::bench_delivery::TenantsSpec {
-            tenants: usize::from(args.bench_tenants),
-            config,
-            data: DataSpec { orders: 0, ..spec },
-            host: args.host,
-        })
-        .await;
-    }
     let sim = OdooSim::with_data(config.clone(), &spec);
-    if args.bench_records > 0 {
-        let bench = BenchSpec::new(args.bench_records, args.bench_fields, args.bench_per_second);
-        sim.with_database(|database, _| bench.fill(database))
-            .map_err(|error| {
-                Failure::new(
-                    Exit::Failure,
-                    anyhow::anyhow!("cannot fill the benchmark model: {error}"),
-                )
-            })?;
-    }
     for fault in args.faults {
         sim.inject(fault);
     }
@@ -156,34 +117,10 @@ pub async fn run(args: SimArgs) -> Result<Exit, Failure> {
         );
         say!("Press Ctrl-C to stop.");
     }
-    let exit_on_stdin_eof = args.exit_on_stdin_eof;
-    let shutdown = async move {
-        if exit_on_stdin_eof {
-            tokio::select! {
-                () = shutdown_signal() => {}
-                () = stdin_closed() => {}
-            }
-        } else {
-            shutdown_signal().await;
-        }
-    };
-    sim.serve(listener, shutdown)
+    sim.serve(listener, shutdown_signal())
         .await
         .map_err(|error| Failure::new(Exit::Failure, error))?;
     Ok(Exit::Success)
-}
-
-/// Resolves when standard input reaches its end (or cannot be read).
-async fn stdin_closed() {
-    let (closed, wait) = tokio::sync::oneshot::channel::<()>();
-    std::thread::spawn(move || {
-        use std::io::Read as _;
-        let mut buffer = [0u8; 256];
-        let mut stdin = std::io::stdin();
-        while matches!(stdin.read(&mut buffer), Ok(n) if n > 0) {}
-        let _ = closed.send(());
-    });
-    let _ = wait.await;
 }
 
 /// Resolves on SIGINT or SIGTERM.

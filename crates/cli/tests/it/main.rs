@@ -1,8 +1,6 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 //! The real `odoo-bridge` binary against a real simulator process on loopback.
 
-mod bench_delivery;
-mod bench_mirror;
 mod connections;
 mod delivery_daemon;
 mod first_run;

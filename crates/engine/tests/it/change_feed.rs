@@ -319,3 +319,186 @@ async fn an_empty_field_list_reads_every_field() {
         assert!(record.raw(name).is_some(), "{name} missing from {record:?}");
     }
 }
+
+/// Runs a feed to its end and asserts it read no record twice.
+async fn drain_once(mut feed: ChangeFeed<'_>) -> (BTreeSet<i64>, Vec<Checkpoint>) {
+    let mut seen = BTreeSet::new();
+    let mut checkpoints = Vec::new();
+    while let Some(page) = feed.next_page().await.unwrap() {
+        for record in &page.records {
+            let id = record.id().unwrap();
+            assert!(seen.insert(id), "record {id} read twice in one run");
+        }
+        checkpoints.push(page.checkpoint);
+        assert!(checkpoints.len() < 10_000, "the feed does not progress");
+    }
+    (seen, checkpoints)
+}
+
+#[tokio::test]
+async fn five_thousand_records_stamped_alike_are_each_read_once_with_pages_of_500() {
+    let (sim, _running, client) = start().await;
+    let bulk = create_partners(
+        &sim,
+        "2024-03-01 12:00:00.424242",
+        (0..5000).map(|i| format!("bulk {i}")),
+    );
+    let after = create_partners(
+        &sim,
+        "2024-03-01 12:00:01.000001",
+        (0..3).map(|i| format!("after {i}")),
+    );
+    sim.reset_calls();
+    let feed = ChangeFeed::new(&client, test_records_only(500), None);
+    let (seen, checkpoints) = drain_once(feed).await;
+    let expected: BTreeSet<i64> = bulk.iter().chain(&after).copied().collect();
+    assert_eq!(seen, expected);
+    // Ten full pages, then the three of the next second.
+    assert_eq!(checkpoints.len(), 11, "{checkpoints:?}");
+    assert!(sim.call_count("res.partner", "search_read") <= 13);
+    assert!(checkpoints.last().unwrap().is_second_done());
+}
+
+#[tokio::test]
+async fn no_record_is_read_twice_whatever_the_page_size() {
+    let (sim, _running, client) = start().await;
+    // Microseconds unlike the ids, several seconds, and a bulk second larger than the pages.
+    for (index, micros) in [900_000, 700_000, 500_000, 300_000, 100_000]
+        .iter()
+        .enumerate()
+    {
+        let at = format!("2024-03-01 12:00:05.{micros:06}");
+        create_partners(&sim, &at, (0..7).map(|i| format!("m{index}-{i}")));
+    }
+    create_partners(
+        &sim,
+        "2024-03-01 12:00:06.250000",
+        (0..40).map(|i| format!("bulk {i}")),
+    );
+    create_partners(&sim, "2024-03-01 12:00:07.000000", ["last".to_owned()]);
+    for page_size in [1, 2, 3, 7, 10, 34, 35, 36, 41, 80] {
+        let feed = ChangeFeed::new(&client, spec(page_size), None);
+        let (seen, _) = drain_once(feed).await;
+        assert_eq!(seen, all_partner_ids(&sim), "page size {page_size}");
+    }
+}
+
+#[tokio::test]
+async fn thousands_of_ids_already_read_in_a_second_are_left_out_in_bounded_requests() {
+    let (sim, _running, client) = start().await;
+    // 3,000 records of one second at microseconds unrelated to their ids: a page of 2,000
+    // ordered by time ends inside the second with 2,000 scattered ids already read, more
+    // than one `id not in` request carries.
+    let mut ids = Vec::new();
+    for chunk in 0..30_i64 {
+        let micros = (chunk * 7_919) % 1_000_000;
+        let at = format!("2024-03-01 12:00:09.{micros:06}");
+        ids.extend(create_partners(
+            &sim,
+            &at,
+            (0..100).map(|i| format!("c{chunk}-{i}")),
+        ));
+    }
+    let expected: BTreeSet<i64> = ids.iter().copied().collect();
+    for page_size in [2000, 999, 1001, 500] {
+        let mut feed = ChangeFeed::new(&client, test_records_only(page_size), None);
+        let mut seen = BTreeSet::new();
+        while let Some(page) = feed.next_page().await.unwrap() {
+            for record in &page.records {
+                assert!(seen.insert(record.id().unwrap()), "read twice");
+            }
+        }
+        assert_eq!(seen, expected, "page size {page_size}");
+        let position = feed.position().unwrap();
+        assert!(position.is_second_done(), "{position:?}");
+        assert_eq!(
+            odoo_rpc::value::format_datetime(position.second),
+            "2024-03-01 12:00:09"
+        );
+    }
+    // A feed told which ids of the second are already read reads only the others, once.
+    let second = odoo_rpc::value::parse_datetime("2024-03-01 12:00:09").unwrap();
+    let already: Vec<i64> = ids.iter().copied().filter(|id| id % 3 != 0).collect();
+    let feed = ChangeFeed::within_second(&client, test_records_only(400), second, already);
+    let (seen, _) = drain_once(feed).await;
+    let rest: BTreeSet<i64> = ids.iter().copied().filter(|id| id % 3 == 0).collect();
+    assert_eq!(seen, rest);
+}
+
+#[tokio::test]
+async fn resuming_a_bulk_second_from_any_checkpoint_loses_nothing() {
+    let (sim, _running, client) = start().await;
+    create_partners(
+        &sim,
+        "2024-03-01 09:00:00.300000",
+        (0..7).map(|i| format!("early {i}")),
+    );
+    create_partners(
+        &sim,
+        "2024-03-01 09:00:00.100000",
+        (0..45).map(|i| format!("bulk {i}")),
+    );
+    create_partners(
+        &sim,
+        "2024-03-01 09:00:01.000000",
+        (0..4).map(|i| format!("late {i}")),
+    );
+    let all = all_partner_ids(&sim);
+    let mut feed = ChangeFeed::new(&client, spec(10), None);
+    let mut before = BTreeSet::new();
+    while let Some(page) = feed.next_page().await.unwrap() {
+        before.extend(page.records.iter().map(|r| r.id().unwrap()));
+        let resumed = ChangeFeed::new(&client, spec(10), Some(page.checkpoint));
+        let (after, _) = drain_once(resumed).await;
+        let union: BTreeSet<i64> = before.union(&after).copied().collect();
+        assert_eq!(
+            union, all,
+            "resuming from {:?} lost records",
+            page.checkpoint
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_backfill_takes_its_bounds_then_reads_by_id() {
+    let (sim, _running, client) = start().await;
+    let early = create_partners(
+        &sim,
+        "2024-03-01 09:00:00.900000",
+        (0..25).map(|i| format!("a{i}")),
+    );
+    let late = create_partners(&sim, "2024-03-02 10:30:00.000001", ["z".to_owned()]);
+    let spec = test_records_only(10);
+    let bounds = engine::change_feed::backfill_bounds(&client, &spec)
+        .await
+        .unwrap();
+    assert_eq!(
+        bounds.high_water,
+        Some(odoo_rpc::value::parse_datetime("2024-03-02 10:30:00").unwrap())
+    );
+    assert_eq!(bounds.last_id, Some(late[0]));
+    let page = engine::change_feed::id_page(&client, &spec, early[3], early[20])
+        .await
+        .unwrap();
+    let ids: Vec<i64> = page.iter().map(|r| r.id().unwrap()).collect();
+    assert_eq!(ids, early[4..14].to_vec());
+    assert!(page[0].raw("name").is_some() && page[0].raw("write_date").is_some());
+
+    let checkpoint = Checkpoint::backfill(bounds.high_water.unwrap(), early[20]);
+    assert_eq!(checkpoint.backfill_done_through(), Some(early[20]));
+    assert!(!checkpoint.is_second_done());
+    assert_eq!(
+        Checkpoint::backfill(bounds.high_water.unwrap(), 0).backfill_done_through(),
+        Some(0)
+    );
+    let rewound = checkpoint.rewound(jiff::SignedDuration::from_secs(120));
+    assert_eq!(rewound.backfill_done_through(), Some(early[20]));
+    assert_eq!(
+        odoo_rpc::value::format_datetime(rewound.second),
+        "2024-03-02 10:28:00"
+    );
+    // A feed handed a backfill checkpoint has no place in time to start from: it reads
+    // everything rather than skip what the backfill has not reached.
+    let (seen, _) = drain(&client, spec, Some(checkpoint)).await;
+    assert!(early.iter().chain(&late).all(|id| seen.contains_key(id)));
+}

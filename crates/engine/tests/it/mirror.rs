@@ -19,6 +19,7 @@ fn orders_model() -> ModelConfig {
         page_size: 7,
         reconcile_deletions: true,
         reconcile_every_runs: 1,
+        parallelism: 2,
     }
 }
 
@@ -32,6 +33,7 @@ fn partners_model() -> ModelConfig {
         page_size: 50,
         reconcile_deletions: true,
         reconcile_every_runs: 1,
+        parallelism: 2,
     }
 }
 
@@ -193,9 +195,148 @@ async fn reconciliation_stamps_deletions_spares_archived_records_and_refreshes_f
     running.shutdown().await;
 }
 
-/// A simulator of `version` with the administrator's client; the server stops when the
-/// returned value is dropped.
-async fn serve(sim: &OdooSim) -> (odoo_sim::RunningSim, OdooClient) {
+// ----- backfill by id, parallel readers, and crashes ------------------------------------------
+
+use engine::change_feed::Checkpoint;
+use engine::mirror::RunReport;
+use engine::mirror_store::{
+    MirrorRow, PageCounts, ReconcileCounts, RunRecord, RunStatus, StoreError, StoredRecord,
+};
+use jiff::Timestamp;
+use odoo_sim::RunningSim;
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// A store that dies like a process killed with `kill -9` after `budget` committed pages:
+/// the next write fails before it commits, and so does every later one. `after_commit` runs
+/// after each committed page (someone editing Odoo while the run goes on).
+struct Crashing<'a> {
+    inner: &'a SqliteStore,
+    budget: AtomicU64,
+    commits: AtomicU64,
+    after_commit: Box<dyn Fn(u64) + Send + Sync + 'a>,
+}
+
+impl<'a> Crashing<'a> {
+    fn new(
+        inner: &'a SqliteStore,
+        budget: u64,
+        after_commit: impl Fn(u64) + Send + Sync + 'a,
+    ) -> Self {
+        Crashing {
+            inner,
+            budget: AtomicU64::new(budget),
+            commits: AtomicU64::new(0),
+            after_commit: Box::new(after_commit),
+        }
+    }
+
+    fn spend(&self) -> Result<(), StoreError> {
+        self.budget
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |left| {
+                left.checked_sub(1)
+            })
+            .map(|_| ())
+            .map_err(|_| StoreError::unavailable("killed"))
+    }
+
+    fn committed(&self) {
+        let number = self.commits.fetch_add(1, Ordering::SeqCst) + 1;
+        (self.after_commit)(number);
+    }
+}
+
+impl MirrorStore for Crashing<'_> {
+    type Lock = <SqliteStore as MirrorStore>::Lock;
+
+    async fn migrate(&self) -> Result<(), StoreError> {
+        self.inner.migrate().await
+    }
+    async fn try_lock(&self) -> Result<Option<Self::Lock>, StoreError> {
+        self.inner.try_lock().await
+    }
+    async fn unlock(&self, lock: Self::Lock) -> Result<(), StoreError> {
+        self.inner.unlock(lock).await
+    }
+    async fn start_run(&self, started_at: Timestamp) -> Result<i64, StoreError> {
+        self.inner.start_run(started_at).await
+    }
+    async fn checkpoint(&self, model: &str) -> Result<Option<Checkpoint>, StoreError> {
+        self.inner.checkpoint(model).await
+    }
+    async fn reset_checkpoint(&self, model: &str) -> Result<(), StoreError> {
+        self.inner.reset_checkpoint(model).await
+    }
+    async fn apply_page(
+        &self,
+        run: i64,
+        model: &str,
+        rows: &[MirrorRow],
+        checkpoint: Checkpoint,
+        synced_at: Timestamp,
+    ) -> Result<PageCounts, StoreError> {
+        self.spend()?;
+        let counts = self
+            .inner
+            .apply_page(run, model, rows, checkpoint, synced_at)
+            .await?;
+        self.committed();
+        Ok(counts)
+    }
+    async fn save_checkpoint(&self, model: &str, checkpoint: Checkpoint) -> Result<(), StoreError> {
+        self.spend()?;
+        self.inner.save_checkpoint(model, checkpoint).await?;
+        self.committed();
+        Ok(())
+    }
+    async fn reconcile(
+        &self,
+        run: i64,
+        model: &str,
+        odoo_ids: &[i64],
+        at: Timestamp,
+    ) -> Result<ReconcileCounts, StoreError> {
+        self.inner.reconcile(run, model, odoo_ids, at).await
+    }
+    async fn finish_run(
+        &self,
+        run: i64,
+        status: RunStatus,
+        error: Option<&str>,
+        finished_at: Timestamp,
+    ) -> Result<(), StoreError> {
+        // A killed process writes nothing more.
+        if self.budget.load(Ordering::SeqCst) == 0 && self.commits.load(Ordering::SeqCst) > 0 {
+            return Err(StoreError::unavailable("killed"));
+        }
+        self.inner.finish_run(run, status, error, finished_at).await
+    }
+    async fn prune_runs(&self, before: Timestamp) -> Result<u64, StoreError> {
+        self.inner.prune_runs(before).await
+    }
+    async fn runs(&self, limit: u32) -> Result<Vec<RunRecord>, StoreError> {
+        self.inner.runs(limit).await
+    }
+    async fn record(&self, model: &str, odoo_id: i64) -> Result<Option<StoredRecord>, StoreError> {
+        self.inner.record(model, odoo_id).await
+    }
+    async fn count(&self, model: &str) -> Result<(u64, u64), StoreError> {
+        self.inner.count(model).await
+    }
+    async fn live_ids(&self, model: &str) -> Result<Vec<i64>, StoreError> {
+        self.inner.live_ids(model).await
+    }
+}
+
+/// Microseconds since the epoch, `seconds` from now: the simulator's own records (the
+/// administrator's partner…) are stamped with the real time, and a test's writes must come
+/// after them, as they would on a live server.
+fn from_now(seconds: i64) -> i64 {
+    Timestamp::now().as_microsecond() + seconds * 1_000_000
+}
+
+async fn serve(sim: &OdooSim) -> (RunningSim, OdooClient) {
     let running = sim.clone().serve_on_loopback().await.unwrap();
     let config = sim.config().clone();
     let client = OdooClient::new(ClientConfig::new(
@@ -207,6 +348,397 @@ async fn serve(sim: &OdooSim) -> (odoo_sim::RunningSim, OdooClient) {
     .unwrap();
     (running, client)
 }
+
+/// `count` partners in one `create`: one transaction, one `write_date` for all.
+fn import_partners(sim: &OdooSim, at: i64, prefix: &str, count: usize) -> Vec<i64> {
+    sim.clock().freeze_at(at);
+    let list: Vec<Map<String, serde_json::Value>> = (0..count)
+        .map(|i| {
+            json!({"name": format!("{prefix} {i}"), "email": format!("{prefix}{i}@example.com")})
+                .as_object()
+                .cloned()
+                .unwrap()
+        })
+        .collect();
+    sim.with_database(|database, env| database.create(env, "res.partner", &list).unwrap())
+}
+
+fn bulk_model(page_size: usize, parallelism: usize) -> ModelConfig {
+    ModelConfig {
+        name: "res.partner".into(),
+        fields: vec![
+            "name".into(),
+            "email".into(),
+            "active".into(),
+            "write_date".into(),
+        ],
+        domain: odoo_rpc::Domain::all(),
+        cursor_field: "write_date".into(),
+        overlap_seconds: 0,
+        page_size,
+        reconcile_deletions: false,
+        reconcile_every_runs: 1,
+        parallelism,
+    }
+}
+
+/// The mirror holds exactly the records Odoo has, as Odoo reads them now.
+async fn assert_exact(client: &OdooClient, store: &SqliteStore, model: &ModelConfig) {
+    let options = SearchReadOptions::new(model.domain.clone())
+        .fields(model.fields.iter().map(String::as_str))
+        .order("id asc")
+        .context(Context::new().active_test(false));
+    let records = client.search_read(&model.name, &options).await.unwrap();
+    let (stored, deleted) = store.count(&model.name).await.unwrap();
+    assert_eq!((stored, deleted), (records.len() as u64, 0), "row count");
+    for record in records {
+        let id = record.id().unwrap();
+        let row = store
+            .record(&model.name, id)
+            .await
+            .unwrap()
+            .unwrap_or_else(|| panic!("{} {id} is not mirrored", model.name));
+        let expected = serde_json::Value::Object(record.into_map());
+        assert_eq!(row.payload, expected, "{} {id} is stale", model.name);
+    }
+}
+
+fn fetched(report: &RunReport) -> u64 {
+    report.models.iter().map(|model| model.fetched).sum()
+}
+
+fn partner_count(sim: &OdooSim) -> u64 {
+    sim.with_database(|database, _| database.count("res.partner")) as u64
+}
+
+#[tokio::test]
+async fn a_first_run_backfills_by_id_reading_each_record_once_then_follows_changes() {
+    for parallelism in [1, 2, 3] {
+        let sim = OdooSim::new(SimConfig::default());
+        import_partners(&sim, from_now(10), "bulk", 1_234);
+        let (running, client) = serve(&sim).await;
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(&dir.path().join("mirror.db"))
+            .await
+            .unwrap();
+        let model = bulk_model(100, parallelism);
+        let models = [model.clone()];
+
+        let first = mirror::run(&client, &store, &models, &options(), &NoProgress)
+            .await
+            .unwrap();
+        assert_eq!(first.status, RunStatus::Success, "{first:?}");
+        assert_eq!(
+            fetched(&first),
+            partner_count(&sim),
+            "parallelism {parallelism}"
+        );
+        assert_exact(&client, &store, &model).await;
+        let checkpoint = store.checkpoint("res.partner").await.unwrap().unwrap();
+        assert!(checkpoint.is_second_done(), "{checkpoint:?}");
+
+        // One more import of the same size in one second, larger than a page: read once.
+        let imported = import_partners(&sim, from_now(20), "second", 730);
+        let second = mirror::run(&client, &store, &models, &options(), &NoProgress)
+            .await
+            .unwrap();
+        assert_eq!(fetched(&second), imported.len() as u64, "{second:?}");
+        assert_exact(&client, &store, &model).await;
+        // Nothing new: nothing read (the feed's place was saved after its last page).
+        let third = mirror::run(&client, &store, &models, &options(), &NoProgress)
+            .await
+            .unwrap();
+        assert_eq!(fetched(&third), 0, "{third:?}");
+        running.shutdown().await;
+    }
+}
+
+#[tokio::test]
+async fn a_crash_after_any_page_of_a_parallel_backfill_loses_nothing() {
+    let sim = OdooSim::new(SimConfig::default());
+    let bulk = import_partners(&sim, from_now(10), "bulk", 1_100);
+    let (running, client) = serve(&sim).await;
+    let model = bulk_model(100, 3);
+    let models = [model.clone()];
+    let mut crashed_once = false;
+    for budget in 0.. {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(&dir.path().join("mirror.db"))
+            .await
+            .unwrap();
+        // While the killed run goes on, someone edits a record with a low id (read early by
+        // one reader), one with a high id, and creates another.
+        let edits = Arc::new(AtomicU64::new(0));
+        let (sim_edit, bulk_edit, edits_seen) = (sim.clone(), bulk.clone(), edits.clone());
+        let crashing = Crashing::new(&store, budget, move |commit| {
+            if commit != 1 {
+                return;
+            }
+            let round = edits_seen.fetch_add(1, Ordering::SeqCst);
+            sim_edit.clock().freeze_at(from_now(30 + round as i64));
+            sim_edit.with_database(|database, env| {
+                let name = json!({"name": format!("edited {round}")});
+                let vals = name.as_object().cloned().unwrap();
+                let touched = [
+                    bulk_edit[round as usize % 50],
+                    bulk_edit[1_099 - round as usize % 50],
+                ];
+                database.write(env, "res.partner", &touched, &vals).unwrap();
+                let new = json!({"name": format!("new {round}")});
+                database
+                    .create(env, "res.partner", &[new.as_object().cloned().unwrap()])
+                    .unwrap();
+            });
+        });
+        let killed = mirror::run(&client, &crashing, &models, &options(), &NoProgress).await;
+        drop(crashing);
+        let resumed = mirror::run(&client, &store, &models, &options(), &NoProgress)
+            .await
+            .unwrap();
+        assert_eq!(resumed.status, RunStatus::Success, "{resumed:?}");
+        assert_exact(&client, &store, &model).await;
+        if killed.is_ok() {
+            break;
+        }
+        crashed_once = true;
+        assert!(budget < 100, "the backfill does not end");
+    }
+    assert!(crashed_once);
+    running.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_crash_after_any_page_of_an_incremental_run_after_a_bulk_import_loses_nothing() {
+    let sim = OdooSim::new(SimConfig::default());
+    import_partners(&sim, from_now(10), "first", 150);
+    let (running, client) = serve(&sim).await;
+    let model = bulk_model(100, 2);
+    let models = [model.clone()];
+    let dir = tempfile::tempdir().unwrap();
+    let template = dir.path().join("template.db");
+    {
+        let store = SqliteStore::open(&template).await.unwrap();
+        mirror::run(&client, &store, &models, &options(), &NoProgress)
+            .await
+            .unwrap();
+        store.close().await;
+    }
+    // A second import of 450 in one second, at microseconds shared by all: five pages.
+    import_partners(&sim, from_now(20), "second", 450);
+    for budget in 0..8 {
+        let path = dir.path().join(format!("mirror-{budget}.db"));
+        std::fs::copy(&template, &path).unwrap();
+        let store = SqliteStore::open(&path).await.unwrap();
+        let crashing = Crashing::new(&store, budget, |_| {});
+        let killed = mirror::run(&client, &crashing, &models, &options(), &NoProgress).await;
+        drop(crashing);
+        mirror::run(&client, &store, &models, &options(), &NoProgress)
+            .await
+            .unwrap();
+        assert_exact(&client, &store, &model).await;
+        if killed.is_ok() {
+            assert!(budget >= 5, "{budget}");
+        }
+        store.close().await;
+    }
+    running.shutdown().await;
+}
+
+#[tokio::test]
+async fn records_changed_during_a_backfill_come_through_the_feed_after_it() {
+    let sim = OdooSim::new(SimConfig::default());
+    let bulk = import_partners(&sim, from_now(10), "bulk", 600);
+    let (running, client) = serve(&sim).await;
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(&dir.path().join("mirror.db"))
+        .await
+        .unwrap();
+    let model = bulk_model(50, 2);
+    // After the third page: the first record (surely read already) is renamed, in the same
+    // second as the high-water mark and in a later one, and records are created.
+    let (sim_edit, first) = (sim.clone(), bulk[0]);
+    let editing = Crashing::new(&store, u64::MAX, move |commit| {
+        if commit != 3 {
+            return;
+        }
+        sim_edit.with_database(|database, env| {
+            let vals = json!({"name": "renamed in the bulk's second"});
+            database
+                .write(env, "res.partner", &[first], vals.as_object().unwrap())
+                .unwrap();
+            let new = json!({"name": "created in the bulk's second"});
+            database
+                .create(env, "res.partner", &[new.as_object().cloned().unwrap()])
+                .unwrap();
+        });
+        sim_edit.clock().freeze_at(from_now(40));
+        sim_edit.with_database(|database, env| {
+            let vals = json!({"email": "later@example.com"});
+            database
+                .write(env, "res.partner", &[first], vals.as_object().unwrap())
+                .unwrap();
+        });
+    });
+    let report = mirror::run(
+        &client,
+        &editing,
+        std::slice::from_ref(&model),
+        &options(),
+        &NoProgress,
+    )
+    .await
+    .unwrap();
+    assert_eq!(report.status, RunStatus::Success);
+    assert_exact(&client, &store, &model).await;
+    // Each record once, plus the edited one and the new one read again by the feed.
+    let total = partner_count(&sim);
+    assert!(
+        fetched(&report) <= total + 2,
+        "{} for {total}",
+        fetched(&report)
+    );
+    let ids: BTreeSet<i64> = store
+        .live_ids("res.partner")
+        .await
+        .unwrap()
+        .into_iter()
+        .collect();
+    assert_eq!(ids.len() as u64, total);
+    running.shutdown().await;
+}
+
+#[test]
+fn parallelism_is_an_optional_key_from_1_to_16() {
+    let base = "odoo:\n  base_url: http://odoo\n  database: db\n  username: u\nmodels:\n  - name: res.partner\n";
+    let parse =
+        |text: &str| engine::config::MirrorConfig::parse(std::path::Path::new("mirror.yml"), text);
+    assert_eq!(parse(base).unwrap().models[0].parallelism, 2);
+    let four = parse(&format!("{base}    parallelism: 4\n")).unwrap();
+    assert_eq!(four.models[0].parallelism, 4);
+    for wrong in ["0", "17"] {
+        let error = parse(&format!("{base}    parallelism: {wrong}\n")).unwrap_err();
+        assert_eq!(error.line, Some(7), "{error}");
+        assert!(error.message.contains("between 1 and 16"), "{error}");
+    }
+}
+
+/// `count` partners created by one `create` call on a real Odoo: one transaction, so one
+/// `write_date` (microseconds included) for all of them.
+///
+/// Sent as a raw `execute_kw` with the list as its positional argument: Odoo 18 answers
+/// `OdooClient::create`'s keyword form (`vals_list=`) with "tuple index out of range"
+/// (`_call_kw_model_create` reads `args[0]`), after rolling the records back.
+async fn create_on_odoo(
+    odoo: &odoo_sim::real_odoo::RealOdoo,
+    database: &str,
+    client: &OdooClient,
+    prefix: &str,
+    count: usize,
+) -> Vec<i64> {
+    let list: Vec<serde_json::Value> = (0..count)
+        .map(|i| json!({"name": format!("{prefix} {i}"), "email": format!("{prefix}{i}@example.com")}))
+        .collect();
+    let uid = client.uid().await.unwrap();
+    let body = json!({"jsonrpc": "2.0", "method": "call", "id": 1, "params": {
+        "service": "object", "method": "execute_kw",
+        "args": [database, uid, odoo.api_key, "res.partner", "create", [list], {}],
+    }});
+    let answer = reqwest::Client::new()
+        .post(format!("{}/jsonrpc", odoo.url))
+        .header("content-type", "application/json")
+        .body(serde_json::to_vec(&body).unwrap())
+        .send()
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
+    let answer: serde_json::Value = serde_json::from_slice(&answer).unwrap();
+    let ids: Vec<i64> = answer["result"]
+        .as_array()
+        .unwrap_or_else(|| panic!("create failed: {answer}"))
+        .iter()
+        .map(|id| id.as_i64().unwrap())
+        .collect();
+    assert_eq!(ids.len(), count);
+    let stamps: BTreeSet<String> = client
+        .read("res.partner", &ids, &["write_date"], None)
+        .await
+        .unwrap()
+        .iter()
+        .map(|record| record.raw("write_date").unwrap().to_string())
+        .collect();
+    assert_eq!(stamps.len(), 1, "one create, one write_date: {stamps:?}");
+    ids
+}
+
+/// Waits for the next whole second: with `overlap_seconds: 0`, a run's checkpoint says its
+/// last second is done, so a test writing again must do it in a later second (a real
+/// configuration keeps the default overlap of 120 s for that).
+async fn next_second() {
+    let now = Timestamp::now();
+    let into = now.subsec_microsecond().max(0) as u64;
+    tokio::time::sleep(std::time::Duration::from_micros(1_000_000 - into + 50_000)).await;
+}
+
+#[tokio::test]
+async fn real_odoo_18_same_second_bulk_imports_are_mirrored_exactly_each_record_read_once() {
+    let Some(odoo) = odoo_sim::real_odoo::RealOdoo::from_env(
+        "mirror exact after same-second bulk imports, each record fetched once",
+    ) else {
+        return;
+    };
+    let db = odoo.fresh_db("mirror_bulk").unwrap();
+    let client = OdooClient::new(ClientConfig::new(
+        odoo.url.clone(),
+        db.name(),
+        odoo.login.clone(),
+        odoo.api_key.clone(),
+    ))
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(&dir.path().join("mirror.db"))
+        .await
+        .unwrap();
+    let model = bulk_model(500, 2);
+    let models = [model.clone()];
+    let everything = Context::new().active_test(false);
+    let count = || async {
+        client
+            .search_count("res.partner", &odoo_rpc::Domain::all(), Some(&everything))
+            .await
+            .unwrap()
+    };
+
+    // A first backfill over the demo partners and 1,200 more from one create: more than two
+    // pages stamped with one write_date, the newest second of the model.
+    create_on_odoo(&odoo, db.name(), &client, "first import", 1_200).await;
+    let first = mirror::run(&client, &store, &models, &options(), &NoProgress)
+        .await
+        .unwrap();
+    assert_eq!(first.status, RunStatus::Success, "{first:?}");
+    assert_eq!(fetched(&first), count().await, "{first:?}");
+    assert_exact(&client, &store, &model).await;
+
+    // An incremental run after another same-second import of 1,100: each read once.
+    next_second().await;
+    let imported = create_on_odoo(&odoo, db.name(), &client, "second import", 1_100).await;
+    let second = mirror::run(&client, &store, &models, &options(), &NoProgress)
+        .await
+        .unwrap();
+    assert_eq!(second.status, RunStatus::Success, "{second:?}");
+    assert_eq!(fetched(&second), imported.len() as u64, "{second:?}");
+    assert_exact(&client, &store, &model).await;
+
+    // And nothing twice when nothing changed.
+    let third = mirror::run(&client, &store, &models, &options(), &NoProgress)
+        .await
+        .unwrap();
+    assert_eq!(fetched(&third), 0, "{third:?}");
+    store.close().await;
+}
+
+// ----- the check before a run ---------------------------------------------------------------
 
 fn partners_with(fields: &[&str]) -> ModelConfig {
     ModelConfig {

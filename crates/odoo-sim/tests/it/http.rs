@@ -294,3 +294,25 @@ async fn injected_faults_hit_the_wire() {
     );
     assert_eq!(sim.call_count("common", "version"), 4);
 }
+
+#[tokio::test]
+async fn answers_are_not_compressed_even_for_a_client_that_accepts_gzip() {
+    // A real Odoo 18 (Werkzeug) answers `Accept-Encoding: gzip` with plain JSON and a
+    // Content-Length; compressing on loopback only cost CPU on both sides.
+    let sim = OdooSim::new(SimConfig::default());
+    let running = sim.clone().serve_on_loopback().await.unwrap();
+    let body = json!({"jsonrpc": "2.0", "method": "call", "params": {"service": "common", "method": "version", "args": []}, "id": 1});
+    // A client that asks for gzip itself, so that it would see the encoding, not undo it.
+    let client = reqwest::Client::builder().no_gzip().build().unwrap();
+    let response = client
+        .post(format!("{}/jsonrpc", running.url()))
+        .header("accept-encoding", "gzip")
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 200);
+    assert!(response.headers().get("content-encoding").is_none());
+    let answer: Value = response.json().await.unwrap();
+    assert_eq!(answer["result"]["server_version_info"][0], json!(18));
+}

@@ -4,5 +4,6 @@
 
 mod generated_leads_and_invoices;
 mod http;
+mod ordered_pages;
 mod semantics;
 mod workflows;

@@ -1,17 +1,18 @@
-//! `odoo-bridge bench delivery` and `bench idle` at a tiny size: they run their simulator,
-//! receiver and daemon processes and print their tables. Figures are not checked, only that
-//! they are there.
+//! `odoo-bridge-bench delivery` and `idle` at a tiny size: they run their simulator, receiver
+//! and daemon (`odoo-bridge run`) processes and print their tables. Figures are not checked,
+//! only that they are there.
 
-use crate::ping::BINARY;
+use crate::{BENCH, product_binary};
 use std::process::Command;
 
 #[test]
 fn bench_delivery_delivers_every_order_at_a_tiny_size() {
-    let output = Command::new(BINARY)
-        .args(["--log-level", "warn", "bench", "delivery"])
+    let output = Command::new(BENCH)
+        .args(["--log-level", "warn", "delivery"])
         .args(["--orders", "60", "--tenants", "2", "--lines", "2"])
         .args(["--interval", "1", "--overlap", "2", "--timeout", "60"])
         .env_remove("DATABASE_URL")
+        .env("ODOO_BRIDGE_BIN", product_binary())
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&output.stdout);
@@ -36,10 +37,11 @@ fn bench_delivery_delivers_every_order_at_a_tiny_size() {
 
 #[test]
 fn bench_idle_runs_for_a_few_seconds() {
-    let output = Command::new(BINARY)
-        .args(["--log-level", "warn", "bench", "idle"])
+    let output = Command::new(BENCH)
+        .args(["--log-level", "warn", "idle"])
         .args(["--connections", "5", "--seconds", "5", "--interval", "2"])
         .env_remove("DATABASE_URL")
+        .env("ODOO_BRIDGE_BIN", product_binary())
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&output.stdout);
@@ -56,8 +58,8 @@ fn bench_idle_runs_for_a_few_seconds() {
 
 #[test]
 fn bench_delivery_refuses_a_postgres_that_is_not_on_loopback() {
-    let output = Command::new(BINARY)
-        .args(["bench", "delivery", "--store", "postgres"])
+    let output = Command::new(BENCH)
+        .args(["delivery", "--store", "postgres"])
         .args([
             "--database-url",
             "postgres://postgres:s3cret@db.example.com/test",

@@ -1,45 +1,37 @@
-//! `odoo-bridge bench delivery` and `odoo-bridge bench idle`: order delivery's figures,
+//! `odoo-bridge-bench delivery` and `odoo-bridge-bench idle`: order delivery's figures,
 //! printed, never asserted.
 //!
 //! Processes, so that CPU and memory can be told apart (all on loopback):
-//! - the **simulator**: `odoo-bridge sim --bench-tenants N`, one child process serving N
-//!   simulated Odoo databases, each on a port of its own. It takes commands on its standard
-//!   input: `orders TOTAL LINES` writes and confirms orders directly in its databases (not
-//!   over RPC, so that writing them costs the engine nothing), `calls` answers its call
-//!   counters (the server's own, per model and method);
-//! - the **receiver**: `odoo-bridge bench delivery --role receiver`, a minimal HTTP/1.1 server
+//! - the **simulator**: `odoo-bridge-bench sim-tenants` ([`crate::tenants`]), one child
+//!   process serving N simulated Odoo databases, each on a port of its own. It takes commands
+//!   on its standard input: `orders TOTAL LINES` writes and confirms orders directly in its
+//!   databases (not over RPC, so that writing them costs the engine nothing), `calls` answers
+//!   its call counters (the server's own, per model and method);
+//! - the **receiver**: `odoo-bridge-bench receiver` ([`crate::receiver`]), an axum server
 //!   that answers 200 to every POST and notes the arrival time (wall clock, µs) of each
 //!   `webhook-id`;
-//! - the **daemon**: `odoo-bridge bench … --role daemon`, which runs `odoo-bridge run`'s own
-//!   code (`commands::run::run`: the store from `POLLER_DB_PATH` or `DATABASE_URL`, the
-//!   metrics recorder, the health server, the dispatcher, `daemon::run`) against a scratch
-//!   store, and exits when its standard input reaches its end;
+//! - the **daemon**: the product binary itself, `odoo-bridge run` (the store from
+//!   `POLLER_DB_PATH` or `DATABASE_URL`), against a scratch store; stopped with SIGTERM;
 //! - this process only orchestrates: it fills the scratch store with the connections, reads
 //!   the others' CPU and memory in `/proc`, and prints.
 
-use crate::exit::{Exit, Failure};
+use crate::child::ChildProcess;
+use crate::exit::{Exit, Failure, failure};
 use clap::{Args, ValueEnum};
 use engine::connection_form::{new_connection_id, new_webhook_secret};
 use engine::mirror_store::MirrorStore as _;
 use engine::order_delivery::{ApiKey, Connection, ConnectionStore as _, EventSet, WebhookSecret};
 use engine::store::{CycleLogEntry, SyncLogStore as _};
 use jiff::Timestamp;
-use odoo_rpc::{Domain, field};
-use odoo_sim::dispatch::ModelCall;
-use odoo_sim::{DataSpec, OdooSim, SimConfig};
-use serde_json::{Map, Value, json};
+use serde_json::Value;
 use sqlx::Connection as _;
 use sqlx::postgres::{PgConnectOptions, PgConnection};
 use std::collections::{BTreeMap, HashMap};
-use std::io::{BufRead, BufReader, Write as _};
-use std::net::{IpAddr, SocketAddr};
-use std::path::PathBuf;
-use std::process::{Child, ChildStdin, Command, Stdio};
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
 use std::str::FromStr;
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
-use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::mpsc;
+use std::time::{Duration, Instant};
 
 const DEFAULT_DATABASE_URL: &str = "postgres://postgres@127.0.0.1:5432/test";
 /// The scratch PostgreSQL database is `odoo_bridge_bench_delivery_<pid>`.
@@ -47,8 +39,6 @@ const SCRATCH_PREFIX: &str = "odoo_bridge_bench_delivery_";
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long a child gets to start and answer its first line.
 const START_TIMEOUT: Duration = Duration::from_secs(300);
-/// How long a command to a child may take.
-const ASK_TIMEOUT: Duration = Duration::from_secs(300);
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum StoreChoice {
@@ -63,13 +53,6 @@ impl StoreChoice {
             StoreChoice::Postgres => "postgres",
         }
     }
-}
-
-/// What a benchmark's child process is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum Role {
-    Daemon,
-    Receiver,
 }
 
 #[derive(Debug, Args)]
@@ -109,10 +92,8 @@ pub struct DeliveryArgs {
     /// (repeatable).
     #[arg(long = "run-arg", allow_hyphen_values = true)]
     run_args: Vec<String>,
-
-    /// What this process is, when the benchmark starts it as a child.
-    #[arg(long, hide = true, value_enum)]
-    role: Option<Role>,
+    #[command(flatten)]
+    product: ProductBinary,
 }
 
 #[derive(Debug, Args)]
@@ -139,559 +120,75 @@ pub struct IdleArgs {
     /// (repeatable).
     #[arg(long = "run-arg", allow_hyphen_values = true)]
     run_args: Vec<String>,
-
-    #[arg(long, hide = true, value_enum)]
-    role: Option<Role>,
+    #[command(flatten)]
+    product: ProductBinary,
 }
 
-use super::procfs::{
-    backend_cpu, backend_cpu_used, cpu_of_stat, cpu_seconds, machine_busy_seconds, status_value,
-    thread_cpu_seconds,
+/// Where the product binary is: the daemon measured is `odoo-bridge run` itself.
+#[derive(Debug, Args)]
+pub struct ProductBinary {
+    /// The `odoo-bridge` binary to run as the daemon (default: the one beside this program,
+    /// built by `cargo build [--release] -p odoo-bridge`).
+    #[arg(long = "odoo-bridge", env = "ODOO_BRIDGE_BIN")]
+    path: Option<PathBuf>,
+}
+
+impl ProductBinary {
+    fn resolve(&self) -> Result<PathBuf, Failure> {
+        let path = match &self.path {
+            Some(path) => path.clone(),
+            None => exe()?.with_file_name("odoo-bridge"),
+        };
+        if path.is_file() {
+            return Ok(path);
+        }
+        Err(Failure::new(
+            Exit::Config,
+            anyhow::anyhow!(
+                "{} is not there: build it first (`cargo build --release -p odoo-bridge`, or without --release for a debug build of this program), or point --odoo-bridge at it",
+                path.display()
+            ),
+        ))
+    }
+}
+
+/// When the binary was built, as its file says: the figures are that build's.
+fn built_at(path: &Path) -> String {
+    std::fs::metadata(path)
+        .and_then(|meta| meta.modified())
+        .ok()
+        .and_then(|time| Timestamp::try_from(time).ok())
+        .map_or_else(
+            || "unknown".to_owned(),
+            |time| time.strftime("%Y-%m-%d %H:%M:%S UTC").to_string(),
+        )
+}
+
+use crate::procfs::{
+    Status, backend_cpu, backend_cpu_used, context_switches, cpu_seconds, descriptors,
+    machine_busy_seconds, status_value, threads,
 };
 
-fn failure(error: impl std::fmt::Display) -> Failure {
-    Failure::new(Exit::Failure, anyhow::anyhow!("{error}"))
-}
-
-fn now_micros() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |elapsed| {
-            i64::try_from(elapsed.as_micros()).unwrap_or(i64::MAX)
-        })
-}
-
-pub async fn delivery(args: DeliveryArgs) -> Result<Exit, Failure> {
-    match args.role {
-        Some(Role::Daemon) => daemon_role(args.overlap, &args.run_args).await,
-        Some(Role::Receiver) => receiver_role().await,
-        None => {
-            let scratch = Scratch::create(args.store, &args.database_url).await?;
-            let outcome = tokio::select! {
-                outcome = measure_delivery(&args, &scratch) => outcome,
-                _ = tokio::signal::ctrl_c() => Err(failure("interrupted")),
-            };
-            scratch.remove().await;
-            outcome
-        }
-    }
-}
-
-pub async fn idle(args: IdleArgs) -> Result<Exit, Failure> {
-    match args.role {
-        // The product's default overlap: idle connections re-read nothing anyway.
-        Some(Role::Daemon) => daemon_role(120, &args.run_args).await,
-        Some(Role::Receiver) => receiver_role().await,
-        None => {
-            let scratch = Scratch::create(args.store, &args.database_url).await?;
-            let outcome = tokio::select! {
-                outcome = measure_idle(&args, &scratch) => outcome,
-                _ = tokio::signal::ctrl_c() => Err(failure("interrupted")),
-            };
-            scratch.remove().await;
-            outcome
-        }
-    }
-}
-
-// ----- the daemon child ----------------------------------------------------------------------
-
-/// Ends this process when standard input reaches its end: the benchmark holds the other end,
-/// so the daemon never outlives it, however it ends.
-fn exit_on_stdin_eof() {
-    std::thread::spawn(|| {
-        use std::io::Read as _;
-        let mut buffer = [0u8; 256];
-        let mut stdin = std::io::stdin();
-        while matches!(stdin.read(&mut buffer), Ok(n) if n > 0) {}
-        std::process::exit(0);
-    });
-}
-
-/// `odoo-bridge run` itself, with its arguments parsed as its command line would be.
-async fn daemon_role(overlap: u64, extra: &[String]) -> Result<Exit, Failure> {
-    exit_on_stdin_eof();
-    let mut argv = vec![
-        "run".to_owned(),
-        "--listen".to_owned(),
-        "127.0.0.1:0".to_owned(),
-        "--overlap-seconds".to_owned(),
-        overlap.to_string(),
-    ];
-    argv.extend(extra.iter().cloned());
-    let command = <super::run::RunArgs as Args>::augment_args(clap::Command::new("run"));
-    let matches = command.try_get_matches_from(argv).map_err(failure)?;
-    let args = <super::run::RunArgs as clap::FromArgMatches>::from_arg_matches(&matches)
-        .map_err(failure)?;
-    super::run::run(args).await
-}
-
-// ----- the receiver child --------------------------------------------------------------------
-
-/// Every delivery the receiver saw.
-#[derive(Default)]
-struct Book {
-    /// First arrival (µs since the epoch) of each `webhook-id`.
-    first: HashMap<String, i64>,
-    received: u64,
-    last_micros: i64,
-    /// Requests without a `webhook-id`, or that were not POSTs.
-    malformed: u64,
-}
-
-impl Book {
-    fn record(&mut self, id: Option<String>, at: i64) {
-        self.received += 1;
-        self.last_micros = self.last_micros.max(at);
-        match id {
-            Some(id) => {
-                self.first.entry(id).or_insert(at);
-            }
-            None => self.malformed += 1,
-        }
-    }
-}
-
-fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-/// Standard input's lines, as they come; the channel closes at its end.
-fn stdin_lines() -> mpsc::UnboundedReceiver<String> {
-    let (sender, receiver) = mpsc::unbounded_channel();
-    std::thread::spawn(move || {
-        for line in std::io::stdin().lock().lines() {
-            let Ok(line) = line else { break };
-            if sender.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    receiver
-}
-
-async fn receiver_role() -> Result<Exit, Failure> {
-    let listener = TcpListener::bind("127.0.0.1:0").await.map_err(failure)?;
-    let address = listener.local_addr().map_err(failure)?;
-    let book = Arc::new(Mutex::new(Book::default()));
-    let accepting = {
-        let book = book.clone();
-        tokio::spawn(async move {
-            while let Ok((stream, _)) = listener.accept().await {
-                let _ = stream.set_nodelay(true);
-                tokio::spawn(serve_connection(stream, book.clone()));
-            }
-        })
+pub async fn delivery(args: DeliveryArgs) -> Result<(), Failure> {
+    let product = args.product.resolve()?;
+    let scratch = Scratch::create(args.store, &args.database_url).await?;
+    let outcome = tokio::select! {
+        outcome = measure_delivery(&args, &product, &scratch) => outcome,
+        _ = tokio::signal::ctrl_c() => Err(failure("interrupted")),
     };
-    say!("{}", json!({"url": format!("http://{address}/hook")}));
-    let mut commands = stdin_lines();
-    while let Some(command) = commands.recv().await {
-        let reply = match command.trim() {
-            "count" => {
-                let book = lock(&book);
-                json!({
-                    "received": book.received,
-                    "distinct": book.first.len(),
-                    "malformed": book.malformed,
-                    "last_micros": book.last_micros,
-                })
-            }
-            "dump" => {
-                let book = lock(&book);
-                let arrivals: Vec<Value> =
-                    book.first.iter().map(|(id, at)| json!([id, at])).collect();
-                json!({"arrivals": arrivals})
-            }
-            other => json!({"error": format!("unknown command {other:?}")}),
-        };
-        say!("{reply}");
-    }
-    accepting.abort();
-    Ok(Exit::Success)
+    scratch.remove().await;
+    outcome
 }
 
-const RESPONSE: &[u8] = b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n";
-const MAX_HEAD: usize = 64 * 1024;
-const MAX_BODY: usize = 16 * 1024 * 1024;
-
-/// One parsed request: how many bytes of the buffer it took, its `webhook-id`, and whether
-/// it was a POST.
-#[derive(Debug, PartialEq, Eq)]
-struct Request {
-    length: usize,
-    webhook_id: Option<String>,
-    post: bool,
-}
-
-/// The first complete request in `buffer`, `Ok(None)` while it is incomplete. Bodies must
-/// come with a `Content-Length` (the webhook sender always sends one).
-fn parse_request(buffer: &[u8]) -> Result<Option<Request>, &'static str> {
-    let Some(end) = buffer.windows(4).position(|window| window == b"\r\n\r\n") else {
-        return if buffer.len() > MAX_HEAD {
-            Err("request head too large")
-        } else {
-            Ok(None)
-        };
+pub async fn idle(args: IdleArgs) -> Result<(), Failure> {
+    let product = args.product.resolve()?;
+    let scratch = Scratch::create(args.store, &args.database_url).await?;
+    let outcome = tokio::select! {
+        outcome = measure_idle(&args, &product, &scratch) => outcome,
+        _ = tokio::signal::ctrl_c() => Err(failure("interrupted")),
     };
-    let head = std::str::from_utf8(&buffer[..end]).map_err(|_| "request head is not UTF-8")?;
-    let mut lines = head.split("\r\n");
-    let post = lines.next().is_some_and(|line| line.starts_with("POST "));
-    let mut content_length = 0usize;
-    let mut webhook_id = None;
-    for line in lines {
-        let Some((name, value)) = line.split_once(':') else {
-            continue;
-        };
-        let value = value.trim();
-        if name.eq_ignore_ascii_case("content-length") {
-            content_length = value.parse().map_err(|_| "bad content-length")?;
-        } else if name.eq_ignore_ascii_case("webhook-id") {
-            webhook_id = Some(value.to_owned());
-        } else if name.eq_ignore_ascii_case("transfer-encoding") {
-            return Err("chunked bodies are not supported");
-        }
-    }
-    if content_length > MAX_BODY {
-        return Err("body too large");
-    }
-    let length = end + 4 + content_length;
-    Ok((buffer.len() >= length).then_some(Request {
-        length,
-        webhook_id,
-        post,
-    }))
-}
-
-async fn write_all(stream: &TcpStream, mut bytes: &[u8]) -> std::io::Result<()> {
-    while !bytes.is_empty() {
-        stream.writable().await?;
-        match stream.try_write(bytes) {
-            Ok(written) => bytes = &bytes[written..],
-            Err(error) if error.kind() == std::io::ErrorKind::WouldBlock => {}
-            Err(error) => return Err(error),
-        }
-    }
-    Ok(())
-}
-
-/// Answers 200 to each request of a keep-alive connection, noting when it arrived whole.
-async fn serve_connection(stream: TcpStream, book: Arc<Mutex<Book>>) -> std::io::Result<()> {
-    let mut buffer: Vec<u8> = Vec::with_capacity(16 * 1024);
-    let mut chunk = vec![0u8; 64 * 1024];
-    loop {
-        loop {
-            match parse_request(&buffer) {
-                Ok(Some(request)) => {
-                    let at = now_micros();
-                    buffer.drain(..request.length);
-                    let id = request.webhook_id.filter(|_| request.post);
-                    lock(&book).record(id, at);
-                    write_all(&stream, RESPONSE).await?;
-                }
-                Ok(None) => break,
-                Err(reason) => {
-                    let _ = write_all(
-                        &stream,
-                        b"HTTP/1.1 400 Bad Request\r\ncontent-length: 0\r\nconnection: close\r\n\r\n",
-                    )
-                    .await;
-                    return Err(std::io::Error::other(reason));
-                }
-            }
-        }
-        stream.readable().await?;
-        match stream.try_read(&mut chunk) {
-            Ok(0) => return Ok(()),
-            Ok(read) => buffer.extend_from_slice(&chunk[..read]),
-            Err(error) if error.kind() == std::io::ErrorKind::WouldBlock => {}
-            Err(error) => return Err(error),
-        }
-    }
-}
-
-// ----- the simulator child: many tenants -----------------------------------------------------
-
-/// What `odoo-bridge sim --bench-tenants N` serves.
-#[derive(Debug, Clone)]
-pub struct TenantsSpec {
-    pub tenants: usize,
-    /// The database name is the tenants' prefix.
-    pub config: SimConfig,
-    /// Partners and products of each tenant; the seed is shifted per tenant.
-    pub data: DataSpec,
-    pub host: IpAddr,
-}
-
-/// What orders are made of, in one tenant.
-struct Catalog {
-    /// `(customer, shipping address)`: the customer itself, or one of its delivery addresses.
-    customers: Vec<(i64, i64)>,
-    products: Vec<i64>,
-}
-
-struct Tenant {
-    sim: OdooSim,
-    catalog: Catalog,
-}
-
-fn catalog(sim: &OdooSim) -> Result<Catalog, Failure> {
-    sim.with_database(|database, env| {
-        let customers = database.search(
-            env,
-            "res.partner",
-            &field("customer_rank").gt(0),
-            0,
-            None,
-            Some("id"),
-        )?;
-        let addresses = database.search(
-            env,
-            "res.partner",
-            &field("type").eq("delivery"),
-            0,
-            None,
-            Some("id"),
-        )?;
-        let mut shipping: HashMap<i64, i64> = HashMap::new();
-        for address in addresses {
-            if let Some(parent) = database
-                .value_by_name("res.partner", address, "parent_id")
-                .as_ref_id()
-            {
-                shipping.entry(parent).or_insert(address);
-            }
-        }
-        let products =
-            database.search(env, "product.product", &Domain::all(), 0, None, Some("id"))?;
-        Ok(Catalog {
-            customers: customers
-                .into_iter()
-                .map(|customer| {
-                    (
-                        customer,
-                        shipping.get(&customer).copied().unwrap_or(customer),
-                    )
-                })
-                .collect(),
-            products,
-        })
-    })
-    .map_err(|error: odoo_sim::OdooException| failure(format!("cannot read the catalog: {error}")))
-    .and_then(|catalog| {
-        if catalog.customers.is_empty() || catalog.products.is_empty() {
-            Err(failure(
-                "a tenant has no customers or no products: give --partners and --products",
-            ))
-        } else {
-            Ok(catalog)
-        }
-    })
-}
-
-/// Writes `total` orders of `lines` lines spread over the tenants, each tenant's in one
-/// transaction (so they share its `write_date`), and confirms them with `action_confirm`.
-fn create_orders(tenants: &[Tenant], total: usize, lines: usize) -> Value {
-    let started = Instant::now();
-    let cpu_before = thread_cpu_seconds();
-    let count = tenants.len().max(1);
-    let mut written = Vec::with_capacity(count);
-    let mut orders = Vec::with_capacity(count);
-    let mut serial = 0usize;
-    for (index, tenant) in tenants.iter().enumerate() {
-        let wanted = total / count + usize::from(index < total % count);
-        let catalog = &tenant.catalog;
-        let outcome = tenant.sim.with_database(|database, env| {
-            let vals: Vec<Map<String, Value>> = (0..wanted)
-                .map(|_| {
-                    serial += 1;
-                    let (customer, shipping) = catalog.customers[serial % catalog.customers.len()];
-                    let order_lines: Vec<Value> = (0..lines)
-                        .map(|line| {
-                            let product =
-                                catalog.products[(serial * 7 + line * 13) % catalog.products.len()];
-                            let mut vals = json!({
-                                "product_id": product,
-                                "product_uom_qty": 1 + (serial + line) % 4,
-                            });
-                            if (serial + line).is_multiple_of(5) {
-                                vals["price_unit"] = json!(29.95);
-                            }
-                            json!([0, 0, vals])
-                        })
-                        .collect();
-                    let mut order = Map::new();
-                    order.insert("partner_id".into(), json!(customer));
-                    order.insert("partner_shipping_id".into(), json!(shipping));
-                    order.insert("client_order_ref".into(), json!(format!("BENCH-{serial}")));
-                    order.insert("order_line".into(), Value::Array(order_lines));
-                    order
-                })
-                .collect();
-            let ids = database.create(env, "sale.order", &vals)?;
-            let confirm = ModelCall {
-                model: "sale.order".into(),
-                method: "action_confirm".into(),
-                ids: Some(ids.clone()),
-                params: Map::new(),
-            };
-            odoo_sim::dispatch::run(database, env, &confirm)?;
-            Ok::<_, odoo_sim::OdooException>((env.now, ids.len()))
-        });
-        match outcome {
-            Ok((at, made)) => {
-                written.push(at);
-                orders.push(made);
-            }
-            Err(error) => {
-                return json!({"error": format!("tenant {}: {error}", index + 1)});
-            }
-        }
-    }
-    json!({
-        "written_micros": written,
-        "orders": orders,
-        "seconds": started.elapsed().as_secs_f64(),
-        "cpu_seconds": thread_cpu_seconds().zip(cpu_before).map(|(after, before)| after - before),
-    })
-}
-
-fn calls(tenants: &[Tenant]) -> Value {
-    let mut counts: BTreeMap<String, u64> = BTreeMap::new();
-    for tenant in tenants {
-        for ((model, method), count) in tenant.sim.calls() {
-            *counts.entry(format!("{model}/{method}")).or_insert(0) += count;
-        }
-    }
-    let total: u64 = counts.values().sum();
-    json!({"calls": counts, "total": total})
-}
-
-/// Serves the tenants until standard input reaches its end. Prints one JSON line of details
-/// (`tenants: [{url, database}]`, `login`, `api_key`), then answers each command line with
-/// one JSON line:
-/// - `orders TOTAL LINES`: writes and confirms TOTAL orders of LINES lines, spread evenly,
-///   each tenant's in one transaction; answers each tenant's write instant (µs; the orders'
-///   `write_date` before Odoo truncates it to the second), the orders made, and the time
-///   and CPU it took;
-/// - `calls`: every tenant's call counters, summed per `model/method`.
-pub async fn serve_tenants(spec: TenantsSpec) -> Result<Exit, Failure> {
-    let (stop, stopped) = tokio::sync::watch::channel(false);
-    let mut tenants = Vec::with_capacity(spec.tenants);
-    let mut details = Vec::with_capacity(spec.tenants);
-    for index in 0..spec.tenants {
-        let config = SimConfig {
-            database: format!("{}_{:02}", spec.config.database, index + 1),
-            ..spec.config.clone()
-        };
-        let data = DataSpec {
-            seed: spec.data.seed.wrapping_add(index as u64),
-            ..spec.data.clone()
-        };
-        let sim = OdooSim::with_data(config, &data);
-        let catalog = catalog(&sim)?;
-        let listener = TcpListener::bind(SocketAddr::new(spec.host, 0))
-            .await
-            .map_err(|e| failure(format!("cannot listen on {}: {e}", spec.host)))?;
-        let address = listener.local_addr().map_err(failure)?;
-        let mut stopped = stopped.clone();
-        tokio::spawn(sim.clone().serve(listener, async move {
-            let _ = stopped.wait_for(|stop| *stop).await;
-        }));
-        details.push(json!({
-            "url": format!("http://{address}"),
-            "database": sim.config().database,
-        }));
-        tenants.push(Tenant { sim, catalog });
-    }
-    say!(
-        "{}",
-        json!({
-            "tenants": details,
-            "login": spec.config.admin_login,
-            "api_key": spec.config.admin_api_key,
-            "odoo_version": spec.config.version.to_string(),
-        })
-    );
-    let tenants = Arc::new(tenants);
-    let mut commands = stdin_lines();
-    while let Some(command) = commands.recv().await {
-        let words: Vec<&str> = command.split_whitespace().collect();
-        let reply = match words.as_slice() {
-            ["orders", total, lines] => match (total.parse::<usize>(), lines.parse::<usize>()) {
-                (Ok(total), Ok(lines)) => {
-                    let tenants = tenants.clone();
-                    tokio::task::spawn_blocking(move || create_orders(&tenants, total, lines))
-                        .await
-                        .unwrap_or_else(|e| json!({"error": e.to_string()}))
-                }
-                _ => json!({"error": "usage: orders TOTAL LINES"}),
-            },
-            ["calls"] => calls(&tenants),
-            _ => json!({"error": format!("unknown command {command:?}")}),
-        };
-        say!("{reply}");
-    }
-    let _ = stop.send(true);
-    Ok(Exit::Success)
-}
-
-// ----- /proc ---------------------------------------------------------------------------------
-
-/// Per live thread: `(name, CPU seconds, voluntary + involuntary context switches)`.
-fn threads(pid: u32) -> HashMap<u32, (String, f64, u64)> {
-    let mut found = HashMap::new();
-    let Ok(entries) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
-        return found;
-    };
-    for entry in entries.flatten() {
-        let Some(tid) = entry.file_name().to_str().and_then(|s| s.parse().ok()) else {
-            continue;
-        };
-        let path = entry.path();
-        let name = std::fs::read_to_string(path.join("comm"))
-            .map(|name| name.trim().to_owned())
-            .unwrap_or_default();
-        let cpu = std::fs::read_to_string(path.join("stat"))
-            .ok()
-            .and_then(|text| cpu_of_stat(&text))
-            .unwrap_or(0.0);
-        let switches = std::fs::read_to_string(path.join("status"))
-            .map(|text| {
-                text.lines()
-                    .filter_map(|line| {
-                        let rest = line
-                            .strip_prefix("voluntary_ctxt_switches:")
-                            .or_else(|| line.strip_prefix("nonvoluntary_ctxt_switches:"))?;
-                        rest.trim().parse::<u64>().ok()
-                    })
-                    .sum()
-            })
-            .unwrap_or(0);
-        found.insert(tid, (name, cpu, switches));
-    }
-    found
-}
-
-fn context_switches(pid: u32) -> u64 {
-    threads(pid).values().map(|(_, _, switches)| switches).sum()
-}
-
-/// Open file descriptors of a process, and how many of them are sockets.
-fn descriptors(pid: u32) -> (usize, usize) {
-    let Ok(entries) = std::fs::read_dir(format!("/proc/{pid}/fd")) else {
-        return (0, 0);
-    };
-    let mut total = 0;
-    let mut sockets = 0;
-    for entry in entries.flatten() {
-        total += 1;
-        if std::fs::read_link(entry.path())
-            .is_ok_and(|target| target.to_string_lossy().starts_with("socket:"))
-        {
-            sockets += 1;
-        }
-    }
-    (total, sockets)
+    scratch.remove().await;
+    outcome
 }
 
 fn mib(kib: Option<u64>) -> String {
@@ -703,129 +200,6 @@ fn mib(kib: Option<u64>) -> String {
 
 fn seconds_text(value: Option<f64>) -> String {
     value.map_or_else(|| "n/a".to_owned(), |v| format!("{v:.2} s"))
-}
-
-// ----- child processes -----------------------------------------------------------------------
-
-/// A child process of the benchmark: killed when dropped; it also ends by itself when this
-/// process goes away (its standard input, a pipe held here, reaches its end). Children that
-/// talk answer commands on stdin with JSON lines on stdout.
-struct ChildProcess {
-    name: &'static str,
-    child: Child,
-    stdin: Option<ChildStdin>,
-    lines: Option<mpsc::UnboundedReceiver<String>>,
-}
-
-impl ChildProcess {
-    fn spawn(
-        name: &'static str,
-        mut command: Command,
-        talks: bool,
-    ) -> Result<ChildProcess, Failure> {
-        command.stdin(Stdio::piped());
-        if talks {
-            command.stdout(Stdio::piped());
-        }
-        let mut child = command
-            .spawn()
-            .map_err(|e| failure(format!("cannot start the {name} process: {e}")))?;
-        let stdin = child.stdin.take();
-        let lines = match child.stdout.take() {
-            Some(stdout) if talks => {
-                let (sender, receiver) = mpsc::unbounded_channel();
-                std::thread::spawn(move || {
-                    for line in BufReader::new(stdout).lines() {
-                        let Ok(line) = line else { break };
-                        if sender.send(line).is_err() {
-                            break;
-                        }
-                    }
-                });
-                Some(receiver)
-            }
-            _ => None,
-        };
-        Ok(ChildProcess {
-            name,
-            child,
-            stdin,
-            lines,
-        })
-    }
-
-    fn pid(&self) -> u32 {
-        self.child.id()
-    }
-
-    /// The next JSON line the child prints.
-    async fn json_line(&mut self, within: Duration) -> Result<Value, Failure> {
-        let name = self.name;
-        let Some(lines) = self.lines.as_mut() else {
-            return Err(failure(format!("the {name} process does not talk")));
-        };
-        let deadline = tokio::time::Instant::now() + within;
-        loop {
-            let line = match tokio::time::timeout_at(deadline, lines.recv()).await {
-                Ok(Some(line)) => line,
-                Ok(None) => {
-                    let status = self.child.try_wait().ok().flatten();
-                    return Err(failure(format!(
-                        "the {name} process ended ({}); its error is above",
-                        status.map_or_else(|| "still running".to_owned(), |s| s.to_string())
-                    )));
-                }
-                Err(_) => {
-                    return Err(failure(format!(
-                        "the {name} process did not answer within {} s",
-                        within.as_secs()
-                    )));
-                }
-            };
-            if !line.trim_start().starts_with('{') {
-                continue;
-            }
-            let value: Value = serde_json::from_str(&line)
-                .map_err(|e| failure(format!("the {name} process printed {line:.200}: {e}")))?;
-            if let Some(error) = value.get("error") {
-                return Err(failure(format!("the {name} process: {error}")));
-            }
-            return Ok(value);
-        }
-    }
-
-    async fn ask(&mut self, command: &str) -> Result<Value, Failure> {
-        let name = self.name;
-        let Some(stdin) = self.stdin.as_mut() else {
-            return Err(failure(format!("the {name} process's input is closed")));
-        };
-        writeln!(stdin, "{command}")
-            .and_then(|()| stdin.flush())
-            .map_err(|e| failure(format!("cannot talk to the {name} process: {e}")))?;
-        self.json_line(ASK_TIMEOUT).await
-    }
-
-    /// Closes its input and waits (up to 10 s) for it to end, then kills it.
-    async fn stop(mut self) {
-        self.stdin = None;
-        for _ in 0..200 {
-            if matches!(self.child.try_wait(), Ok(Some(_))) {
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Drop for ChildProcess {
-    fn drop(&mut self) {
-        if matches!(self.child.try_wait(), Ok(None)) {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
-    }
 }
 
 fn exe() -> Result<PathBuf, Failure> {
@@ -849,15 +223,10 @@ async fn start_simulator(
     let started = Instant::now();
     let mut command = Command::new(exe()?);
     command
-        .args(["--log-level", "warn", "sim", "--port", "0", "--database"])
-        .arg("tenant")
-        .arg("--bench-tenants")
-        .arg(tenants.to_string())
-        .arg("--partners")
-        .arg(partners.to_string())
-        .arg("--products")
-        .arg(products.to_string())
-        .env_remove("ODOO_SIM_API_KEY")
+        .args(["--log-level", "warn", "sim-tenants", "--database", "tenant"])
+        .args(["--tenants", &tenants.to_string()])
+        .args(["--partners", &partners.to_string()])
+        .args(["--products", &products.to_string()])
         .stderr(Stdio::inherit());
     let mut sim = ChildProcess::spawn("simulator", command, true)?;
     let details = sim.json_line(START_TIMEOUT).await?;
@@ -880,17 +249,10 @@ async fn start_simulator(
     Ok((sim, details, started.elapsed().as_secs_f64()))
 }
 
-async fn start_receiver(subcommand: &str) -> Result<(ChildProcess, String), Failure> {
+async fn start_receiver() -> Result<(ChildProcess, String), Failure> {
     let mut command = Command::new(exe()?);
     command
-        .args([
-            "--log-level",
-            "warn",
-            "bench",
-            subcommand,
-            "--role",
-            "receiver",
-        ])
+        .args(["--log-level", "warn", "receiver"])
         .stderr(Stdio::inherit());
     let mut receiver = ChildProcess::spawn("receiver", command, true)?;
     let details = receiver.json_line(START_TIMEOUT).await?;
@@ -901,32 +263,33 @@ async fn start_receiver(subcommand: &str) -> Result<(ChildProcess, String), Fail
     Ok((receiver, url))
 }
 
+/// `odoo-bridge run` on the scratch store, its JSON log lines (on its stdout and stderr) in
+/// the scratch directory's log file.
 fn start_daemon(
-    subcommand: &str,
+    product: &Path,
     scratch: &Scratch,
     log_level: &str,
-    overlap: Option<u64>,
+    overlap: u64,
     run_args: &[String],
 ) -> Result<ChildProcess, Failure> {
     let log = std::fs::File::create(scratch.log_path())
         .map_err(|e| failure(format!("cannot create the daemon's log file: {e}")))?;
-    let mut command = Command::new(exe()?);
+    let errors = log
+        .try_clone()
+        .map_err(|e| failure(format!("cannot share the daemon's log file: {e}")))?;
+    let mut command = Command::new(product);
     command
         .args(["--log-level", log_level, "--log-format", "json"])
-        .args(["bench", subcommand, "--role", "daemon"]);
-    if let Some(overlap) = overlap {
-        command.args(["--overlap", &overlap.to_string()]);
-    }
-    for arg in run_args {
-        command.arg(format!("--run-arg={arg}"));
-    }
-    command
+        .args(["run", "--listen", "127.0.0.1:0"])
+        .args(["--overlap-seconds", &overlap.to_string()])
+        .args(run_args)
         .env_remove("ODOO_BRIDGE_LOG_LEVEL")
         .env_remove("POLLER_LOG_LEVEL")
-        .stdout(Stdio::null())
-        .stderr(Stdio::from(log));
+        .env_remove("ODOO_BRIDGE_LISTEN")
+        .stdout(Stdio::from(log))
+        .stderr(Stdio::from(errors));
     scratch.set_env(&mut command);
-    ChildProcess::spawn("daemon", command, false)
+    Ok(ChildProcess::spawn("daemon", command, false)?.stopped_by_sigterm())
 }
 
 /// ` with --a --b` for the extra `run` arguments, or nothing.
@@ -1302,7 +665,11 @@ fn row(label: &str, value: impl std::fmt::Display) {
 
 // ----- bench delivery ------------------------------------------------------------------------
 
-async fn measure_delivery(args: &DeliveryArgs, scratch: &Scratch) -> Result<Exit, Failure> {
+async fn measure_delivery(
+    args: &DeliveryArgs,
+    product: &Path,
+    scratch: &Scratch,
+) -> Result<(), Failure> {
     let tenants = usize::from(args.tenants);
     let orders = args.orders as usize;
     say!(
@@ -1311,6 +678,11 @@ async fn measure_delivery(args: &DeliveryArgs, scratch: &Scratch) -> Result<Exit
         args.store.name(),
         args.interval,
         args.overlap
+    );
+    say!(
+        "product binary: {} (built {})",
+        product.display(),
+        built_at(product)
     );
     let (mut sim, details, sim_ready) = start_simulator(args.tenants, 60, 20).await?;
     say!(
@@ -1323,7 +695,7 @@ async fn measure_delivery(args: &DeliveryArgs, scratch: &Scratch) -> Result<Exit
             .map(|(url, db)| format!("{db} at {url}"))
             .unwrap_or_default()
     );
-    let (mut receiver, webhook_url) = start_receiver("delivery").await?;
+    let (mut receiver, webhook_url) = start_receiver().await?;
     say!(
         "receiver: process {} at {webhook_url} (answers 200, notes each webhook-id's arrival)",
         receiver.pid()
@@ -1346,14 +718,14 @@ async fn measure_delivery(args: &DeliveryArgs, scratch: &Scratch) -> Result<Exit
         store.insert(&connection).await?;
     }
     let daemon = start_daemon(
-        "delivery",
+        product,
         scratch,
         &args.daemon_log_level,
-        Some(args.overlap),
+        args.overlap,
         &args.run_args,
     )?;
     say!(
-        "daemon: process {} running `odoo-bridge run`'s code{} on the {} with {tenants} connections (log: {})",
+        "daemon: process {} running `odoo-bridge run`{} on the {} with {tenants} connections (log: {})",
         daemon.pid(),
         run_args_text(&args.run_args),
         scratch.describe(),
@@ -1382,7 +754,7 @@ async fn measure_delivery(args: &DeliveryArgs, scratch: &Scratch) -> Result<Exit
     sim.stop().await;
     let (run, cycles) = outcome?;
     report_delivery(args, &run, &cycles, &tenant_of);
-    Ok(Exit::Success)
+    Ok(())
 }
 
 /// What one delivery run measured.
@@ -1443,7 +815,7 @@ async fn delivery_run(
     let wait_first_cycles = started.elapsed().as_secs_f64();
     let pids = (daemon.pid(), sim.pid(), receiver.pid());
     let calls_before = call_counts(&sim.ask("calls").await?);
-    let daemon_rss_before = status_value(Some(pids.0), "VmRSS");
+    let daemon_rss_before = status_value(Some(pids.0), Status::Rss);
     let db_before = store.backend_cpu().await;
     let cpu_before = CpuReading::read(pids.0, pids.1, pids.2);
     let created = sim
@@ -1499,9 +871,9 @@ async fn delivery_run(
     };
     let cpu = CpuReading::read(pids.0, pids.1, pids.2).since(&cpu_before);
     let db_cpu = backend_cpu_used(&db_before, &store.backend_cpu().await);
-    let daemon_peak = status_value(Some(pids.0), "VmHWM");
-    let daemon_rss_after = status_value(Some(pids.0), "VmRSS");
-    let daemon_threads = status_value(Some(pids.0), "Threads");
+    let daemon_peak = status_value(Some(pids.0), Status::PeakRss);
+    let daemon_rss_after = status_value(Some(pids.0), Status::Rss);
+    let daemon_threads = status_value(Some(pids.0), Status::Threads);
     let calls_after = call_counts(&sim.ask("calls").await?);
     let dump = receiver.ask("dump").await?;
     let arrivals = dump["arrivals"]
@@ -1770,7 +1142,7 @@ struct Sample {
     calls: u64,
 }
 
-async fn measure_idle(args: &IdleArgs, scratch: &Scratch) -> Result<Exit, Failure> {
+async fn measure_idle(args: &IdleArgs, product: &Path, scratch: &Scratch) -> Result<(), Failure> {
     let count = args.connections as usize;
     say!(
         "bench idle: {count} active connections polling every {} s one simulator with no orders, for {} s; store {}",
@@ -1778,11 +1150,16 @@ async fn measure_idle(args: &IdleArgs, scratch: &Scratch) -> Result<Exit, Failur
         args.seconds,
         args.store.name()
     );
+    say!(
+        "product binary: {} (built {})",
+        product.display(),
+        built_at(product)
+    );
     let (mut sim, details, _) = start_simulator(1, 20, 10).await?;
     let Some((url, database)) = details.tenants.first().cloned() else {
         return Err(failure("the simulator serves no tenant"));
     };
-    let (mut receiver, webhook_url) = start_receiver("idle").await?;
+    let (mut receiver, webhook_url) = start_receiver().await?;
     let store = scratch.open().await?;
     let now = Timestamp::now();
     for index in 0..count {
@@ -1799,15 +1176,16 @@ async fn measure_idle(args: &IdleArgs, scratch: &Scratch) -> Result<Exit, Failur
             )?)
             .await?;
     }
+    // The product's default overlap: idle connections re-read nothing anyway.
     let daemon = start_daemon(
-        "idle",
+        product,
         scratch,
         &args.daemon_log_level,
-        None,
+        120,
         &args.run_args,
     )?;
     say!(
-        "simulator: process {} at {url}; receiver: process {}; daemon: process {} (`odoo-bridge run`'s code{}, log {}) on the {}",
+        "simulator: process {} at {url}; receiver: process {}; daemon: process {} (`odoo-bridge run`{}, log {}) on the {}",
         sim.pid(),
         receiver.pid(),
         daemon.pid(),
@@ -1829,7 +1207,7 @@ async fn measure_idle(args: &IdleArgs, scratch: &Scratch) -> Result<Exit, Failur
     run.sockets = sockets;
     let cycles = cycles?;
     report_idle(args, &run, &cycles, received.as_ref(), scratch);
-    Ok(Exit::Success)
+    Ok(())
 }
 
 struct IdleRun {
@@ -1867,7 +1245,7 @@ async fn idle_run(
         let sample = Sample {
             at: elapsed.as_secs_f64(),
             cpu: cpu_seconds(Some(pid)),
-            rss: status_value(Some(pid), "VmRSS"),
+            rss: status_value(Some(pid), Status::Rss),
             switches: context_switches(pid),
             polls,
             calls: calls.values().sum(),
@@ -1892,7 +1270,7 @@ async fn idle_run(
     Ok(IdleRun {
         samples,
         warm,
-        peak: status_value(Some(pid), "VmHWM"),
+        peak: status_value(Some(pid), Status::PeakRss),
         threads_warm,
         threads_end: threads(pid),
         sim_cpu: cpu_seconds(Some(sim.pid()))
@@ -2082,22 +1460,6 @@ fn report_idle(
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn requests_are_parsed_once_whole() {
-        let request = b"POST /hook HTTP/1.1\r\nHost: x\r\nWebhook-Id: c1_7_v1\r\ncontent-length: 5\r\n\r\nhello";
-        assert_eq!(parse_request(&request[..20]), Ok(None));
-        assert_eq!(parse_request(&request[..request.len() - 1]), Ok(None));
-        let mut two = request.to_vec();
-        two.extend_from_slice(b"GET / HTTP/1.1\r\n\r\n");
-        let first = parse_request(&two).unwrap().unwrap();
-        assert_eq!(first.length, request.len());
-        assert_eq!(first.webhook_id.as_deref(), Some("c1_7_v1"));
-        assert!(first.post);
-        let second = parse_request(&two[first.length..]).unwrap().unwrap();
-        assert!(!second.post);
-        assert!(parse_request(b"POST / HTTP/1.1\r\ntransfer-encoding: chunked\r\n\r\n").is_err());
-    }
 
     #[test]
     fn quantiles_are_nearest_rank() {
