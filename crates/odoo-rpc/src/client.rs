@@ -311,6 +311,12 @@ const FIELD_ATTRIBUTES: [&str; 7] = [
     "selection",
 ];
 
+/// The keyword argument of `method` that JSON-RPC must send positionally: Odoo's `call_kw`
+/// reads `create`'s values as `args[0]`.
+fn positional_keyword(method: &str) -> Option<&'static str> {
+    (method == "create").then_some("vals_list")
+}
+
 /// Methods that change nothing, or set the same values again when repeated (`write`): they
 /// are retried on every retryable error. Any other method (`create`, `unlink`, workflow
 /// methods) is resent only when the failure proves it did not run, because a `create`
@@ -742,6 +748,7 @@ impl OdooClient {
             ids,
             kwargs,
             context: &context,
+            positional: positional_keyword(method),
         };
         let idempotent = is_idempotent(method);
         let transport = self.transport().await?;

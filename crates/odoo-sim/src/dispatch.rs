@@ -50,6 +50,15 @@ impl ModelCall {
         args: &[Value],
         kwargs: Map<String, Value>,
     ) -> OdooResult<ModelCall> {
+        // `odoo.api.call_kw` answers a `create` with `result.id if isinstance(args[0], Mapping)
+        // else result.ids`: values passed by keyword alone fail there, after the records are
+        // made, and the transaction rolls back.
+        if method == "create" && args.is_empty() {
+            return Err(OdooException::new(
+                "builtins.IndexError",
+                "tuple index out of range",
+            ));
+        }
         let mut params = Map::new();
         let (ids, rest, names) = match model_method_signature(method) {
             Some(names) => (None, args, names),

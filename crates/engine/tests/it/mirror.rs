@@ -623,43 +623,18 @@ fn parallelism_is_an_optional_key_from_1_to_16() {
 }
 
 /// `count` partners created by one `create` call on a real Odoo: one transaction, so one
-/// `write_date` (microseconds included) for all of them.
-///
-/// Sent as a raw `execute_kw` with the list as its positional argument: Odoo 18 answers
-/// `OdooClient::create`'s keyword form (`vals_list=`) with "tuple index out of range"
-/// (`_call_kw_model_create` reads `args[0]`), after rolling the records back.
-async fn create_on_odoo(
-    odoo: &odoo_sim::real_odoo::RealOdoo,
-    database: &str,
-    client: &OdooClient,
-    prefix: &str,
-    count: usize,
-) -> Vec<i64> {
-    let list: Vec<serde_json::Value> = (0..count)
-        .map(|i| json!({"name": format!("{prefix} {i}"), "email": format!("{prefix}{i}@example.com")}))
+/// `write_date` (microseconds included) for all of them. (`OdooClient::create` sends the list
+/// positionally over JSON-RPC, as Odoo's `call_kw` reads it from `args[0]`.)
+async fn create_on_odoo(client: &OdooClient, prefix: &str, count: usize) -> Vec<i64> {
+    let list: Vec<Map<String, serde_json::Value>> = (0..count)
+        .map(|i| {
+            json!({"name": format!("{prefix} {i}"), "email": format!("{prefix}{i}@example.com")})
+                .as_object()
+                .cloned()
+                .unwrap()
+        })
         .collect();
-    let uid = client.uid().await.unwrap();
-    let body = json!({"jsonrpc": "2.0", "method": "call", "id": 1, "params": {
-        "service": "object", "method": "execute_kw",
-        "args": [database, uid, odoo.api_key, "res.partner", "create", [list], {}],
-    }});
-    let answer = reqwest::Client::new()
-        .post(format!("{}/jsonrpc", odoo.url))
-        .header("content-type", "application/json")
-        .body(serde_json::to_vec(&body).unwrap())
-        .send()
-        .await
-        .unwrap()
-        .bytes()
-        .await
-        .unwrap();
-    let answer: serde_json::Value = serde_json::from_slice(&answer).unwrap();
-    let ids: Vec<i64> = answer["result"]
-        .as_array()
-        .unwrap_or_else(|| panic!("create failed: {answer}"))
-        .iter()
-        .map(|id| id.as_i64().unwrap())
-        .collect();
+    let ids = client.create("res.partner", list, None).await.unwrap();
     assert_eq!(ids.len(), count);
     let stamps: BTreeSet<String> = client
         .read("res.partner", &ids, &["write_date"], None)
@@ -712,7 +687,7 @@ async fn real_odoo_18_same_second_bulk_imports_are_mirrored_exactly_each_record_
 
     // A first backfill over the demo partners and 1,200 more from one create: more than two
     // pages stamped with one write_date, the newest second of the model.
-    create_on_odoo(&odoo, db.name(), &client, "first import", 1_200).await;
+    create_on_odoo(&client, "first import", 1_200).await;
     let first = mirror::run(&client, &store, &models, &options(), &NoProgress)
         .await
         .unwrap();
@@ -722,7 +697,7 @@ async fn real_odoo_18_same_second_bulk_imports_are_mirrored_exactly_each_record_
 
     // An incremental run after another same-second import of 1,100: each read once.
     next_second().await;
-    let imported = create_on_odoo(&odoo, db.name(), &client, "second import", 1_100).await;
+    let imported = create_on_odoo(&client, "second import", 1_100).await;
     let second = mirror::run(&client, &store, &models, &options(), &NoProgress)
         .await
         .unwrap();

@@ -108,6 +108,7 @@ impl Transport for Json2Transport {
                         ids: None,
                         kwargs: &empty,
                         context: &empty,
+                        positional: None,
                     },
                 )
                 .await?;
@@ -134,6 +135,7 @@ impl Transport for Json2Transport {
                 ids: call.ids,
                 kwargs: call.kwargs,
                 context: call.context,
+                skip: None,
             })?;
             let mut authorization =
                 HeaderValue::try_from(format!("bearer {}", endpoint.api_key().expose())).map_err(

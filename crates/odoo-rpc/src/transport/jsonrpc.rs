@@ -2,7 +2,7 @@
 //! `object.execute_kw`. Errors come back as HTTP 200 with an `error` object.
 
 use super::{
-    BoxFuture, Call, Endpoint, HttpReply, Kwargs, OdooErrorBody, PositionalIds, Protocol,
+    BoxFuture, Call, Endpoint, HttpReply, Kwargs, OdooErrorBody, PositionalArgs, Protocol,
     ServerVersion, Transport, to_body,
 };
 use crate::error::Error;
@@ -283,11 +283,12 @@ impl Transport for JsonRpcTransport {
                     endpoint.api_key().expose(),
                     call.model,
                     call.method,
-                    PositionalIds(call.ids),
+                    PositionalArgs::of(&call),
                     Kwargs {
                         ids: None,
                         kwargs: call.kwargs,
                         context: call.context,
+                        skip: call.positional,
                     },
                 ),
             )
@@ -433,11 +434,15 @@ mod tests {
                     "key",
                     "sale.order",
                     "read",
-                    PositionalIds(Some(&[1, 2])),
+                    PositionalArgs {
+                        ids: Some(&[1, 2]),
+                        value: None,
+                    },
                     Kwargs {
                         ids: None,
                         kwargs: kwargs.as_object().unwrap(),
                         context: context.as_object().unwrap(),
+                        skip: None,
                     },
                 ),
             },

@@ -57,6 +57,10 @@ pub struct Call<'a> {
     pub kwargs: &'a Map<String, Value>,
     /// Sent as the `context` keyword when not empty.
     pub context: &'a Map<String, Value>,
+    /// The keyword argument JSON-RPC must send first among the positional ones instead:
+    /// Odoo's `call_kw` reads `create`'s values as `args[0]` (a keyword `vals_list` fails
+    /// there with `IndexError: tuple index out of range`). JSON-2 sends every one by name.
+    pub positional: Option<&'a str>,
 }
 
 /// An Odoo connection's transport. Implementations send one request per call and report
@@ -568,6 +572,8 @@ pub(crate) struct Kwargs<'a> {
     pub ids: Option<&'a [i64]>,
     pub kwargs: &'a Map<String, Value>,
     pub context: &'a Map<String, Value>,
+    /// A keyword sent positionally instead ([`Call::positional`]), left out here.
+    pub skip: Option<&'a str>,
 }
 
 impl Serialize for Kwargs<'_> {
@@ -577,7 +583,10 @@ impl Serialize for Kwargs<'_> {
             map.serialize_entry("ids", ids)?;
         }
         for (key, value) in self.kwargs {
-            if key != "context" && !(self.ids.is_some() && key == "ids") {
+            if key != "context"
+                && !(self.ids.is_some() && key == "ids")
+                && self.skip != Some(key.as_str())
+            {
                 map.serialize_entry(key, value)?;
             }
         }
@@ -588,14 +597,31 @@ impl Serialize for Kwargs<'_> {
     }
 }
 
-/// JSON-RPC's positional `args`: `[ids]` for a record method, `[]` for a model method.
-pub(crate) struct PositionalIds<'a>(pub Option<&'a [i64]>);
+/// JSON-RPC's positional `args`: `[ids]` for a record method, `[]` for a model method, then
+/// the value of [`Call::positional`] when there is one.
+pub(crate) struct PositionalArgs<'a> {
+    pub ids: Option<&'a [i64]>,
+    pub value: Option<&'a Value>,
+}
 
-impl Serialize for PositionalIds<'_> {
+impl<'a> PositionalArgs<'a> {
+    pub fn of(call: &Call<'a>) -> Self {
+        PositionalArgs {
+            ids: call.ids,
+            value: call.positional.and_then(|name| call.kwargs.get(name)),
+        }
+    }
+}
+
+impl Serialize for PositionalArgs<'_> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut seq = serializer.serialize_seq(Some(usize::from(self.0.is_some())))?;
-        if let Some(ids) = self.0 {
+        let len = usize::from(self.ids.is_some()) + usize::from(self.value.is_some());
+        let mut seq = serializer.serialize_seq(Some(len))?;
+        if let Some(ids) = self.ids {
             seq.serialize_element(ids)?;
+        }
+        if let Some(value) = self.value {
+            seq.serialize_element(value)?;
         }
         seq.end()
     }
@@ -683,19 +709,43 @@ mod tests {
             ids: Some(&[1, 2]),
             kwargs: kwargs.as_object().unwrap(),
             context: context.as_object().unwrap(),
+            skip: None,
         };
         assert_eq!(
             serde_json::to_value(&body).unwrap(),
             json!({"ids": [1, 2], "fields": ["name"], "context": {"lang": "fr_FR"}})
         );
+        let ids = |ids: Option<&[i64]>| {
+            serde_json::to_value(PositionalArgs { ids, value: None }).unwrap()
+        };
+        assert_eq!(ids(Some(&[3])), json!([[3]]));
+        assert_eq!(ids(None), json!([]));
+    }
+
+    #[test]
+    fn a_positional_keyword_moves_from_the_kwargs_to_the_args() {
+        let kwargs = json!({"vals_list": [{"name": "A"}]});
+        let kwargs = kwargs.as_object().unwrap();
+        let context = Map::new();
+        let call = Call {
+            model: "res.partner",
+            method: "create",
+            ids: None,
+            kwargs,
+            context: &context,
+            positional: Some("vals_list"),
+        };
         assert_eq!(
-            serde_json::to_value(PositionalIds(Some(&[3]))).unwrap(),
-            json!([[3]])
+            serde_json::to_value(PositionalArgs::of(&call)).unwrap(),
+            json!([[{"name": "A"}]])
         );
-        assert_eq!(
-            serde_json::to_value(PositionalIds(None)).unwrap(),
-            json!([])
-        );
+        let rest = Kwargs {
+            ids: None,
+            kwargs,
+            context: &context,
+            skip: call.positional,
+        };
+        assert_eq!(serde_json::to_value(&rest).unwrap(), json!({}));
     }
 
     #[test]

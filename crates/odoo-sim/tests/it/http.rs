@@ -84,6 +84,30 @@ async fn jsonrpc_answers_like_odoo_18() {
         json!("odoo.exceptions.AccessDenied")
     );
 
+    // `create`'s values by keyword alone fail in Odoo's `call_kw` (it reads `args[0]`), and
+    // nothing is created.
+    let partners_before = sim.with_database(|database, _| database.count("res.partner"));
+    let (_, keyword_only) = rpc(
+        &client,
+        &url,
+        "object",
+        "execute_kw",
+        json!(["odoo", 2, key, "res.partner", "create", [], {"vals_list": [{"name": "K"}]}]),
+    )
+    .await;
+    assert_eq!(
+        keyword_only["error"]["data"]["name"],
+        json!("builtins.IndexError")
+    );
+    assert_eq!(
+        keyword_only["error"]["data"]["message"],
+        json!("tuple index out of range")
+    );
+    assert_eq!(
+        sim.with_database(|database, _| database.count("res.partner")),
+        partners_before
+    );
+
     // A method returning None: neither `result` nor `error`.
     let partner = rpc(
         &client,
