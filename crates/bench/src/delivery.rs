@@ -21,7 +21,7 @@ use clap::{Args, ValueEnum};
 use engine::connection_form::{new_connection_id, new_webhook_secret};
 use engine::mirror_store::MirrorStore as _;
 use engine::order_delivery::{ApiKey, Connection, ConnectionStore as _, EventSet, WebhookSecret};
-use engine::store::{CycleLogEntry, SyncLogStore as _};
+use engine::store::{CoordinationStore as _, CycleLogEntry, FlowLease, SyncLogStore as _};
 use jiff::Timestamp;
 use serde_json::Value;
 use sqlx::Connection as _;
@@ -73,6 +73,11 @@ pub struct DeliveryArgs {
     /// `--store postgres`.
     #[arg(long, default_value = DEFAULT_DATABASE_URL)]
     database_url: String,
+    /// How many `odoo-bridge run` share the store (more than one needs `--store postgres`).
+    /// A list (`--replicas 1,2,3,4`) runs the benchmark once per entry, each on a fresh
+    /// store, simulator and receiver, and ends with a table comparing them.
+    #[arg(long, value_delimiter = ',', default_value = "1", value_parser = clap::value_parser!(u16).range(1..=8))]
+    replicas: Vec<u16>,
     /// Every connection's polling interval, seconds (the product's default is 60: the
     /// benchmark polls faster so that waiting for the next poll does not hide the engine).
     #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..=3600))]
@@ -171,13 +176,31 @@ use crate::procfs::{
 
 pub async fn delivery(args: DeliveryArgs) -> Result<(), Failure> {
     let product = args.product.resolve()?;
-    let scratch = Scratch::create(args.store, &args.database_url).await?;
-    let outcome = tokio::select! {
-        outcome = measure_delivery(&args, &product, &scratch) => outcome,
-        _ = tokio::signal::ctrl_c() => Err(failure("interrupted")),
-    };
-    scratch.remove().await;
-    outcome
+    if args.store == StoreChoice::Sqlite && args.replicas.iter().any(|n| *n > 1) {
+        return Err(Failure::new(
+            Exit::Config,
+            anyhow::anyhow!(
+                "replicas share a PostgreSQL store: add --store postgres (an SQLite file belongs to one process)"
+            ),
+        ));
+    }
+    let mut summaries = Vec::with_capacity(args.replicas.len());
+    for (index, &replicas) in args.replicas.iter().enumerate() {
+        if index > 0 {
+            say!("");
+        }
+        let scratch = Scratch::create(args.store, &args.database_url).await?;
+        let outcome = tokio::select! {
+            outcome = measure_delivery(&args, usize::from(replicas), &product, &scratch) => outcome,
+            _ = tokio::signal::ctrl_c() => Err(failure("interrupted")),
+        };
+        scratch.remove().await;
+        summaries.push(outcome?);
+    }
+    if summaries.len() > 1 {
+        report_replicas(&args, &summaries);
+    }
+    Ok(())
 }
 
 pub async fn idle(args: IdleArgs) -> Result<(), Failure> {
@@ -268,11 +291,12 @@ async fn start_receiver() -> Result<(ChildProcess, String), Failure> {
 fn start_daemon(
     product: &Path,
     scratch: &Scratch,
+    replica: usize,
     log_level: &str,
     overlap: u64,
     run_args: &[String],
 ) -> Result<ChildProcess, Failure> {
-    let log = std::fs::File::create(scratch.log_path())
+    let log = std::fs::File::create(scratch.log_path(replica))
         .map_err(|e| failure(format!("cannot create the daemon's log file: {e}")))?;
     let errors = log
         .try_clone()
@@ -282,6 +306,7 @@ fn start_daemon(
         .args(["--log-level", log_level, "--log-format", "json"])
         .args(["run", "--listen", "127.0.0.1:0"])
         .args(["--overlap-seconds", &overlap.to_string()])
+        .args(["--worker-id", &format!("replica-{}", replica + 1)])
         .args(run_args)
         .env_remove("ODOO_BRIDGE_LOG_LEVEL")
         .env_remove("POLLER_LOG_LEVEL")
@@ -301,9 +326,15 @@ fn run_args_text(run_args: &[String]) -> String {
     }
 }
 
-/// The last lines of the daemon's log that are warnings or errors.
+/// The last lines of the daemons' logs that are warnings or errors.
 fn daemon_trouble(scratch: &Scratch) -> String {
-    let text = std::fs::read_to_string(scratch.log_path()).unwrap_or_default();
+    let mut text = String::new();
+    for replica in 0.. {
+        match std::fs::read_to_string(scratch.log_path(replica)) {
+            Ok(log) => text.push_str(&log),
+            Err(_) => break,
+        }
+    }
     let lines: Vec<&str> = text
         .lines()
         .filter(|line| line.contains("\"WARN\"") || line.contains("\"ERROR\""))
@@ -429,8 +460,9 @@ impl Scratch {
         self.dir.join("delivery.db")
     }
 
-    fn log_path(&self) -> PathBuf {
-        self.dir.join("daemon.log")
+    /// The log of daemon `replica` (from 0).
+    fn log_path(&self, replica: usize) -> PathBuf {
+        self.dir.join(format!("daemon-{}.log", replica + 1))
     }
 
     fn describe(&self) -> String {
@@ -522,6 +554,10 @@ impl Store {
 
     async fn connections(&self) -> Result<Vec<Connection>, Failure> {
         on_store!(self, s => s.connections().await).map_err(failure)
+    }
+
+    async fn flow_leases(&self) -> Result<Vec<FlowLease>, Failure> {
+        on_store!(self, s => s.flow_leases().await).map_err(failure)
     }
 
     async fn cycles(&self) -> Result<Vec<CycleLogEntry>, Failure> {
@@ -639,9 +675,9 @@ struct CpuReading {
 }
 
 impl CpuReading {
-    fn read(daemon: u32, sim: u32, receiver: u32) -> CpuReading {
+    fn read(daemons: &[u32], sim: u32, receiver: u32) -> CpuReading {
         CpuReading {
-            daemon: cpu_seconds(Some(daemon)),
+            daemon: sum_over(daemons, |pid| cpu_seconds(Some(pid))),
             sim: cpu_seconds(Some(sim)),
             receiver: cpu_seconds(Some(receiver)),
             machine: machine_busy_seconds(),
@@ -659,6 +695,11 @@ impl CpuReading {
     }
 }
 
+/// `read` summed over the processes, when every one of them could be read.
+fn sum_over<T: std::iter::Sum<T>>(pids: &[u32], read: impl Fn(u32) -> Option<T>) -> Option<T> {
+    pids.iter().map(|pid| read(*pid)).sum()
+}
+
 fn row(label: &str, value: impl std::fmt::Display) {
     say!("  {label:<56} {value}");
 }
@@ -667,15 +708,17 @@ fn row(label: &str, value: impl std::fmt::Display) {
 
 async fn measure_delivery(
     args: &DeliveryArgs,
+    replicas: usize,
     product: &Path,
     scratch: &Scratch,
-) -> Result<(), Failure> {
+) -> Result<Summary, Failure> {
     let tenants = usize::from(args.tenants);
     let orders = args.orders as usize;
     say!(
-        "bench delivery: {orders} confirmed orders × {} lines over {tenants} tenants, store {}, polling every {} s, overlap {} s",
+        "bench delivery: {orders} confirmed orders × {} lines over {tenants} tenants, store {}, {replicas} replica{}, polling every {} s, overlap {} s",
         args.lines,
         args.store.name(),
+        if replicas == 1 { "" } else { "s" },
         args.interval,
         args.overlap
     );
@@ -717,31 +760,55 @@ async fn measure_delivery(
         tenant_of.insert(connection.id.clone(), index);
         store.insert(&connection).await?;
     }
-    let daemon = start_daemon(
-        product,
-        scratch,
-        &args.daemon_log_level,
-        args.overlap,
-        &args.run_args,
-    )?;
+    let mut daemons = Vec::with_capacity(replicas);
+    let mut started = Ok(());
+    for replica in 0..replicas {
+        match start_daemon(
+            product,
+            scratch,
+            replica,
+            &args.daemon_log_level,
+            args.overlap,
+            &args.run_args,
+        ) {
+            Ok(daemon) => daemons.push(daemon),
+            Err(error) => {
+                started = Err(error);
+                break;
+            }
+        }
+    }
     say!(
-        "daemon: process {} running `odoo-bridge run`{} on the {} with {tenants} connections (log: {})",
-        daemon.pid(),
+        "daemon{}: process{} {} running `odoo-bridge run`{} on the {} with {tenants} connections (log: {})",
+        if replicas == 1 { "" } else { "s" },
+        if replicas == 1 { "" } else { "es" },
+        daemons
+            .iter()
+            .map(|daemon| daemon.pid().to_string())
+            .collect::<Vec<_>>()
+            .join(", "),
         run_args_text(&args.run_args),
         scratch.describe(),
         args.daemon_log_level
     );
-    let outcome = delivery_run(
-        args,
-        scratch,
-        &store,
-        &mut sim,
-        &mut receiver,
-        &daemon,
-        &tenant_of,
-    )
-    .await;
-    daemon.stop().await;
+    let outcome = match started {
+        Ok(()) => {
+            delivery_run(
+                args,
+                scratch,
+                &store,
+                &mut sim,
+                &mut receiver,
+                &daemons,
+                &tenant_of,
+            )
+            .await
+        }
+        Err(error) => Err(error),
+    };
+    for daemon in daemons {
+        daemon.stop().await;
+    }
     let outcome = match outcome {
         Ok(run) => {
             let cycles = store.cycles().await;
@@ -753,8 +820,7 @@ async fn measure_delivery(
     receiver.stop().await;
     sim.stop().await;
     let (run, cycles) = outcome?;
-    report_delivery(args, &run, &cycles, &tenant_of);
-    Ok(())
+    Ok(report_delivery(args, replicas, &run, &cycles, &tenant_of))
 }
 
 /// What one delivery run measured.
@@ -789,7 +855,7 @@ async fn delivery_run(
     store: &Store,
     sim: &mut ChildProcess,
     receiver: &mut ChildProcess,
-    daemon: &ChildProcess,
+    daemons: &[ChildProcess],
     tenant_of: &HashMap<String, usize>,
 ) -> Result<DeliveryRun, Failure> {
     // Every connection's first (empty) cycle: the daemon is running and idle.
@@ -812,10 +878,15 @@ async fn delivery_run(
         }
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
+    if daemons.len() > 1 {
+        wait_until_spread(store, daemons.len(), tenant_of.len(), scratch).await?;
+    }
     let wait_first_cycles = started.elapsed().as_secs_f64();
-    let pids = (daemon.pid(), sim.pid(), receiver.pid());
+    let daemon_pids: Vec<u32> = daemons.iter().map(ChildProcess::pid).collect();
+    let pids = (daemon_pids.as_slice(), sim.pid(), receiver.pid());
+    let status = |what: Status| sum_over(&daemon_pids, |pid| status_value(Some(pid), what));
     let calls_before = call_counts(&sim.ask("calls").await?);
-    let daemon_rss_before = status_value(Some(pids.0), Status::Rss);
+    let daemon_rss_before = status(Status::Rss);
     let db_before = store.backend_cpu().await;
     let cpu_before = CpuReading::read(pids.0, pids.1, pids.2);
     let created = sim
@@ -871,9 +942,9 @@ async fn delivery_run(
     };
     let cpu = CpuReading::read(pids.0, pids.1, pids.2).since(&cpu_before);
     let db_cpu = backend_cpu_used(&db_before, &store.backend_cpu().await);
-    let daemon_peak = status_value(Some(pids.0), Status::PeakRss);
-    let daemon_rss_after = status_value(Some(pids.0), Status::Rss);
-    let daemon_threads = status_value(Some(pids.0), Status::Threads);
+    let daemon_peak = status(Status::PeakRss);
+    let daemon_rss_after = status(Status::Rss);
+    let daemon_threads = status(Status::Threads);
     let calls_after = call_counts(&sim.ask("calls").await?);
     let dump = receiver.ask("dump").await?;
     let arrivals = dump["arrivals"]
@@ -901,17 +972,64 @@ async fn delivery_run(
     })
 }
 
+/// Waits until the replicas share the tenants: every tenant's flow is leased, and by as many
+/// replicas as there are (or tenants, when fewer), so that the orders are written to a
+/// settled assignment.
+async fn wait_until_spread(
+    store: &Store,
+    replicas: usize,
+    tenants: usize,
+    scratch: &Scratch,
+) -> Result<(), Failure> {
+    let started = Instant::now();
+    loop {
+        let leases = store.flow_leases().await?;
+        let now = Timestamp::now();
+        let live: Vec<_> = leases.iter().filter(|l| l.lease_until > now).collect();
+        let holders: std::collections::HashSet<&str> =
+            live.iter().map(|l| l.owner.as_str()).collect();
+        if live.len() >= tenants && holders.len() >= replicas.min(tenants) {
+            return Ok(());
+        }
+        if started.elapsed() > Duration::from_secs(120) {
+            return Err(failure(format!(
+                "after 120 s, {} of {tenants} tenants are leased by {} of {replicas} replicas; the daemons' {}",
+                live.len(),
+                holders.len(),
+                daemon_trouble(scratch)
+            )));
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
 /// The connection id in a `webhook-id` (`{connection_id}_{order_id}_v{version}`).
 fn connection_of(webhook_id: &str) -> Option<&str> {
     webhook_id.split('_').next()
 }
 
+/// One run's headline figures, for the table comparing replica counts.
+struct Summary {
+    replicas: usize,
+    delivered: usize,
+    duplicates: u64,
+    orders_per_second: f64,
+    latency_p50: Option<f64>,
+    latency_p99: Option<f64>,
+    calls: u64,
+    /// `sale.order/search_read`: the change feed's polls.
+    feed_calls: u64,
+    daemons_cpu: Option<f64>,
+    db_cpu: Option<f64>,
+}
+
 fn report_delivery(
     args: &DeliveryArgs,
+    replicas: usize,
     run: &DeliveryRun,
     cycles: &[CycleLogEntry],
     tenant_of: &HashMap<String, usize>,
-) {
+) -> Summary {
     let first_write = run.written.iter().copied().min().unwrap_or(0);
     let last_arrival = run.arrivals.iter().map(|(_, at)| *at).max().unwrap_or(0);
     let wall = (last_arrival - first_write) as f64 / 1e6;
@@ -972,6 +1090,9 @@ fn report_delivery(
         }
     };
 
+    let duplicates = run
+        .received
+        .saturating_sub(delivered as u64 + run.malformed);
     say!("");
     say!(
         "{:<58} {}",
@@ -982,11 +1103,7 @@ fn report_delivery(
         "orders delivered (distinct webhook-ids / expected)",
         format!(
             "{delivered} / {} ({} POSTs, {} duplicates, {} malformed)",
-            args.orders,
-            run.received,
-            run.received
-                .saturating_sub(delivered as u64 + run.malformed),
-            run.malformed
+            args.orders, run.received, duplicates, run.malformed
         ),
     );
     row(
@@ -1055,7 +1172,14 @@ fn report_delivery(
     let sim_serving = cpu
         .sim
         .map(|sim| (sim - run.create_cpu.unwrap_or(0.0)).max(0.0));
-    row("CPU of the daemon (our engine)", seconds_text(cpu.daemon));
+    row(
+        if replicas == 1 {
+            "CPU of the daemon (our engine)"
+        } else {
+            "CPU of the daemons (our engine), summed"
+        },
+        seconds_text(cpu.daemon),
+    );
     row(
         "CPU of the simulator serving (writing excluded)",
         format!(
@@ -1126,9 +1250,73 @@ fn report_delivery(
     );
     if cfg!(debug_assertions) {
         say!(
-            "note: this is a debug build; run `cargo run --release -p odoo-bridge -- bench delivery` for real figures"
+            "note: this is a debug build; run `cargo run --release -p odoo-bridge-bench -- delivery` for real figures"
         );
     }
+    Summary {
+        replicas,
+        delivered,
+        duplicates,
+        orders_per_second: delivered as f64 / wall.max(1e-9),
+        latency_p50: quantile(&from_write, 0.5),
+        latency_p99: quantile(&from_write, 0.99),
+        calls: total_calls,
+        feed_calls: run
+            .calls
+            .get("sale.order/search_read")
+            .copied()
+            .unwrap_or(0),
+        daemons_cpu: cpu.daemon,
+        db_cpu: run.db_cpu,
+    }
+}
+
+/// The runs side by side: work shared by the replicas shows as Odoo calls that do not grow
+/// with them.
+fn report_replicas(args: &DeliveryArgs, summaries: &[Summary]) {
+    say!("");
+    say!(
+        "replicas compared: {} orders over {} tenants each run, store {}, polling every {} s",
+        args.orders,
+        args.tenants,
+        args.store.name(),
+        args.interval
+    );
+    say!(
+        "  {:>8} {:>10} {:>9} {:>10} {:>10} {:>11} {:>12} {:>12} {:>12}",
+        "replicas",
+        "delivered",
+        "orders/s",
+        "p50 lat.",
+        "p99 lat.",
+        "Odoo calls",
+        "feed polls",
+        "daemons CPU",
+        "PG CPU"
+    );
+    let seconds =
+        |value: Option<f64>| value.map_or_else(|| "n/a".to_owned(), |v| format!("{v:.2} s"));
+    for summary in summaries {
+        say!(
+            "  {:>8} {:>10} {:>9.0} {:>10} {:>10} {:>11} {:>12} {:>12} {:>12}",
+            summary.replicas,
+            if summary.duplicates == 0 {
+                summary.delivered.to_string()
+            } else {
+                format!("{} (+{} dup)", summary.delivered, summary.duplicates)
+            },
+            summary.orders_per_second,
+            seconds(summary.latency_p50),
+            seconds(summary.latency_p99),
+            summary.calls,
+            summary.feed_calls,
+            seconds(summary.daemons_cpu),
+            seconds(summary.db_cpu)
+        );
+    }
+    say!(
+        "Odoo calls and feed polls (sale.order search_read) are the simulators' counters from the first write to the last delivery; CPU is utime+stime over the same window, of the daemons summed and of the PostgreSQL server processes serving the scratch database."
+    );
 }
 
 // ----- bench idle ----------------------------------------------------------------------------
@@ -1180,6 +1368,7 @@ async fn measure_idle(args: &IdleArgs, product: &Path, scratch: &Scratch) -> Res
     let daemon = start_daemon(
         product,
         scratch,
+        0,
         &args.daemon_log_level,
         120,
         &args.run_args,
@@ -1435,7 +1624,7 @@ fn report_idle(
     say!(
         "CPU %: utime+stime of the daemon process (/proc/<pid>/stat) over wall time, per window; polls: sale.order search_read calls the simulator served; wakeups/s: the daemon's threads' context switches. first sample at {:.1} s. Daemon log: {} (removed at the end).",
         first.at,
-        scratch.log_path().display()
+        scratch.log_path(0).display()
     );
     let mut missed = Vec::new();
     if whole.is_some_and(|cpu| cpu >= 1.0) {

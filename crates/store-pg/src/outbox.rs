@@ -109,28 +109,41 @@ RETURNING ",
 const CLAIM_ANY: &str = claim_sql!("");
 const CLAIM_FOR_FLOW: &str = claim_sql!("\n      AND p.flow_id = $5");
 
+// Each outcome is settled and its attempt recorded in one statement (one round trip, one
+// implicit transaction): the attempt row is written only when the packet was still this
+// worker's to settle.
 const RECORD_DELIVERED: &str = "
-UPDATE packets SET status = 'DELIVERED', attempts = attempts + 1,
-    delivered_at = $3::timestamptz, updated_at = $3::timestamptz,
-    lease_owner = NULL, lease_until = NULL
-WHERE id = $1 AND lease_owner = $2 AND status = 'PENDING'";
-
-const RECORD_RETRY: &str = "
-UPDATE packets SET attempts = attempts + 1, next_attempt_at = $3::timestamptz,
-    last_error = $4, failure_class = $5, updated_at = $6::timestamptz,
-    lease_owner = NULL, lease_until = NULL
-WHERE id = $1 AND lease_owner = $2 AND status = 'PENDING'";
-
-const RECORD_FAILED: &str = "
-UPDATE packets SET status = 'FAILED', attempts = attempts + 1,
-    last_error = $3, failure_class = $4, updated_at = $5::timestamptz,
-    lease_owner = NULL, lease_until = NULL
-WHERE id = $1 AND lease_owner = $2 AND status = 'PENDING'";
-
-const INSERT_ATTEMPT: &str = "
+WITH settled AS (
+    UPDATE packets SET status = 'DELIVERED', attempts = attempts + 1,
+        delivered_at = $3::timestamptz, updated_at = $3::timestamptz,
+        lease_owner = NULL, lease_until = NULL
+    WHERE id = $1 AND lease_owner = $2 AND status = 'PENDING'
+    RETURNING id)
 INSERT INTO packet_attempts (packet_id, worker, started_at, duration_ms, status_code, outcome,
     failure_class, error)
-VALUES ($1, $2, $3::timestamptz, $4, $5, $6, $7, $8)";
+SELECT id, $2, $3::timestamptz, $4, $5, $6, NULL, NULL FROM settled";
+
+const RECORD_RETRY: &str = "
+WITH settled AS (
+    UPDATE packets SET attempts = attempts + 1, next_attempt_at = $3::timestamptz,
+        last_error = $4, failure_class = $5, updated_at = $6::timestamptz,
+        lease_owner = NULL, lease_until = NULL
+    WHERE id = $1 AND lease_owner = $2 AND status = 'PENDING'
+    RETURNING id)
+INSERT INTO packet_attempts (packet_id, worker, started_at, duration_ms, status_code, outcome,
+    failure_class, error)
+SELECT id, $2, $6::timestamptz, $7, $8, $9, $5, $4 FROM settled";
+
+const RECORD_FAILED: &str = "
+WITH settled AS (
+    UPDATE packets SET status = 'FAILED', attempts = attempts + 1,
+        last_error = $3, failure_class = $4, updated_at = $5::timestamptz,
+        lease_owner = NULL, lease_until = NULL
+    WHERE id = $1 AND lease_owner = $2 AND status = 'PENDING'
+    RETURNING id)
+INSERT INTO packet_attempts (packet_id, worker, started_at, duration_ms, status_code, outcome,
+    failure_class, error)
+SELECT id, $2, $5::timestamptz, $6, $7, $8, $4, $3 FROM settled";
 
 const SELECT_STATS: &str = "
 SELECT f.id AS flow_id,
@@ -335,65 +348,43 @@ impl OutboxStore for PgStore {
         attempt: &Attempt,
     ) -> Result<bool, StoreError> {
         let at = time::format(attempt.started_at);
-        let mut tx = self.pool().begin().await.map_err(from_sqlx)?;
-        let (updated, class, error) = match &attempt.outcome {
-            AttemptOutcome::Delivered => {
-                let updated = sqlx::query(RECORD_DELIVERED)
-                    .bind(packet_id)
-                    .bind(owner)
-                    .bind(&at)
-                    .execute(&mut *tx)
-                    .await;
-                (updated, None, None)
-            }
+        let duration_ms = to_sql_count(attempt.duration_ms);
+        let status_code = attempt.status_code.map(i64::from);
+        let outcome = attempt.outcome.name();
+        let query = match &attempt.outcome {
+            AttemptOutcome::Delivered => sqlx::query(RECORD_DELIVERED)
+                .bind(packet_id)
+                .bind(owner)
+                .bind(&at),
             AttemptOutcome::Retry {
                 error,
                 failure_class,
                 next_attempt_at,
-            } => {
-                let updated = sqlx::query(RECORD_RETRY)
-                    .bind(packet_id)
-                    .bind(owner)
-                    .bind(time::format(*next_attempt_at))
-                    .bind(error)
-                    .bind(failure_class.as_str())
-                    .bind(&at)
-                    .execute(&mut *tx)
-                    .await;
-                (updated, Some(*failure_class), Some(error))
-            }
+            } => sqlx::query(RECORD_RETRY)
+                .bind(packet_id)
+                .bind(owner)
+                .bind(time::format(*next_attempt_at))
+                .bind(error)
+                .bind(failure_class.as_str())
+                .bind(&at),
             AttemptOutcome::Failed {
                 error,
                 failure_class,
-            } => {
-                let updated = sqlx::query(RECORD_FAILED)
-                    .bind(packet_id)
-                    .bind(owner)
-                    .bind(error)
-                    .bind(failure_class.as_str())
-                    .bind(&at)
-                    .execute(&mut *tx)
-                    .await;
-                (updated, Some(*failure_class), Some(error))
-            }
+            } => sqlx::query(RECORD_FAILED)
+                .bind(packet_id)
+                .bind(owner)
+                .bind(error)
+                .bind(failure_class.as_str())
+                .bind(&at),
         };
-        if updated.map_err(from_sqlx)?.rows_affected() == 0 {
-            return Ok(false);
-        }
-        sqlx::query(INSERT_ATTEMPT)
-            .bind(packet_id)
-            .bind(owner)
-            .bind(&at)
-            .bind(to_sql_count(attempt.duration_ms))
-            .bind(attempt.status_code.map(i64::from))
-            .bind(attempt.outcome.name())
-            .bind(class.map(|class| class.as_str()))
-            .bind(error)
-            .execute(&mut *tx)
+        let recorded = query
+            .bind(duration_ms)
+            .bind(status_code)
+            .bind(outcome)
+            .execute(self.pool())
             .await
             .map_err(from_sqlx)?;
-        tx.commit().await.map_err(from_sqlx)?;
-        Ok(true)
+        Ok(recorded.rows_affected() > 0)
     }
 
     async fn release_leases_of(&self, owner: &str, now: Timestamp) -> Result<u64, StoreError> {

@@ -71,3 +71,38 @@ fn bench_delivery_refuses_a_postgres_that_is_not_on_loopback() {
     assert!(stderr.contains("loopback"), "{stderr}");
     assert!(!stderr.contains("s3cret"), "{stderr}");
 }
+
+#[test]
+fn bench_delivery_compares_replicas_on_postgres_and_refuses_them_on_sqlite() {
+    let output = Command::new(BENCH)
+        .args(["--log-level", "warn", "delivery", "--store", "postgres"])
+        .args(["--replicas", "1,2"])
+        .args(["--orders", "40", "--tenants", "3", "--lines", "1"])
+        .args(["--interval", "1", "--overlap", "2", "--timeout", "60"])
+        .args(["--run-arg=--reload-every=1"])
+        .env("ODOO_BRIDGE_BIN", product_binary())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(0), "{stdout}\n{stderr}");
+    let table: Vec<&str> = stdout
+        .lines()
+        .skip_while(|line| !line.starts_with("replicas compared"))
+        .collect();
+    assert!(table.len() >= 4, "no comparison table: {stdout}");
+    for (row, replicas) in table[2..4].iter().zip(["1", "2"]) {
+        let cells: Vec<&str> = row.split_whitespace().collect();
+        assert_eq!(cells[0], replicas, "{row}");
+        assert_eq!(cells[1], "40", "every order once: {row}");
+    }
+
+    let refused = Command::new(BENCH)
+        .args(["delivery", "--replicas", "2"])
+        .env("ODOO_BRIDGE_BIN", product_binary())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert_eq!(refused.status.code(), Some(3), "{stderr}");
+    assert!(stderr.contains("--store postgres"), "{stderr}");
+}
