@@ -83,6 +83,10 @@ enum Command {
     /// Order delivery's retry queue: list, show, retry or discard packets.
     #[command(subcommand)]
     Retries(commands::retries::RetriesCommand),
+    /// The events flows took in: list, show, retry or discard them (a failed one waits here
+    /// for a person).
+    #[command(subcommand)]
+    Inbox(commands::inbox::InboxCommand),
     /// Order delivery's sync log: one row per polling cycle, newest first.
     Logs(commands::logs::LogsArgs),
     /// Order delivery's terminal UI: dashboard, connections, sync log and retry queue. Runs
@@ -136,6 +140,7 @@ fn main() -> ExitCode {
             Command::Sim(args) => commands::sim::run(args).await,
             Command::Connections(command) => commands::connections::run(command).await,
             Command::Retries(command) => commands::retries::run(command).await,
+            Command::Inbox(command) => commands::inbox::run(command).await,
             Command::Logs(args) => commands::logs::run(args).await,
             Command::Tui(args) => commands::tui::run(args, &level).await,
             Command::Sync(args) => commands::sync::run(args).await,

@@ -159,6 +159,16 @@ pub fn problems(
             ),
         });
     }
+    if stats.inbound_failed > 0 {
+        found.push(Problem {
+            severity: Severity::Error,
+            text: format!(
+                "{} inbound event{} FAILED, waiting for a person (odoo-bridge inbox)",
+                stats.inbound_failed,
+                plural(stats.inbound_failed)
+            ),
+        });
+    }
     let breaker_holds = breaker.is_some_and(|b| b.status != BreakerStatus::Closed);
     if stats.pending > 0 && !breaker_holds {
         found.push(Problem {
@@ -227,6 +237,7 @@ mod tests {
             delivered_since: 3,
             pending,
             failed,
+            ..FlowStats::default()
         };
         let open = BreakerRecord {
             flow_id: "c".into(),
@@ -265,5 +276,17 @@ mod tests {
         failed.error_message = Some("Odoo unreachable".into());
         let found = problems(None, &stats(0, 0), Some(&failed), now);
         assert_eq!(found[0].text, "last cycle failed 0 s ago: Odoo unreachable");
+        let inbound = FlowStats {
+            inbound_pending: 4,
+            inbound_failed: 2,
+            ..stats(0, 0)
+        };
+        let found = problems(None, &inbound, None, now);
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert_eq!(found[0].severity, Severity::Error);
+        assert_eq!(
+            found[0].text,
+            "2 inbound events FAILED, waiting for a person (odoo-bridge inbox)"
+        );
     }
 }

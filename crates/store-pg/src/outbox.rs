@@ -149,7 +149,9 @@ const SELECT_STATS: &str = "
 SELECT f.id AS flow_id,
     coalesce(s.delivered, 0) AS delivered,
     coalesce(s.pending, 0) AS pending,
-    coalesce(s.failed, 0) AS failed
+    coalesce(s.failed, 0) AS failed,
+    coalesce(i.pending, 0) AS inbound_pending,
+    coalesce(i.failed, 0) AS inbound_failed
 FROM flows AS f
 LEFT JOIN (
     SELECT flow_id,
@@ -160,6 +162,13 @@ LEFT JOIN (
     FROM packets
     WHERE status IN ('PENDING', 'FAILED') OR delivered_at >= $1::timestamptz
     GROUP BY flow_id) AS s ON s.flow_id = f.id
+LEFT JOIN (
+    SELECT flow_id,
+        count(*) FILTER (WHERE status = 'PENDING') AS pending,
+        count(*) FILTER (WHERE status = 'FAILED') AS failed
+    FROM inbox_events
+    WHERE status IN ('PENDING', 'FAILED')
+    GROUP BY flow_id) AS i ON i.flow_id = f.id
 ORDER BY f.name, f.id";
 
 /// A packet id taken by another subject or version is a conflict. PostgreSQL's detail names

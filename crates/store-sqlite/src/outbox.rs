@@ -110,7 +110,9 @@ const INSERT_ATTEMPT: &str = "INSERT INTO packet_attempts (packet_id, worker, st
 const SELECT_STATS: &str = "SELECT f.id AS flow_id, \
        coalesce(s.delivered, 0) AS delivered, \
        coalesce(s.pending, 0) AS pending, \
-       coalesce(s.failed, 0) AS failed \
+       coalesce(s.failed, 0) AS failed, \
+       coalesce(i.pending, 0) AS inbound_pending, \
+       coalesce(i.failed, 0) AS inbound_failed \
      FROM flows AS f LEFT JOIN ( \
        SELECT flow_id, \
          count(*) FILTER (WHERE status = 'DELIVERED' AND delivered_at >= ?1) AS delivered, \
@@ -119,6 +121,13 @@ const SELECT_STATS: &str = "SELECT f.id AS flow_id, \
        FROM packets \
        WHERE status IN ('PENDING', 'FAILED') OR delivered_at >= ?1 \
        GROUP BY flow_id) AS s ON s.flow_id = f.id \
+     LEFT JOIN ( \
+       SELECT flow_id, \
+         count(*) FILTER (WHERE status = 'PENDING') AS pending, \
+         count(*) FILTER (WHERE status = 'FAILED') AS failed \
+       FROM inbox_events \
+       WHERE status IN ('PENDING', 'FAILED') \
+       GROUP BY flow_id) AS i ON i.flow_id = f.id \
      ORDER BY f.name, f.id";
 
 /// A packet id taken by another subject or version is a conflict; a missing flow is named.

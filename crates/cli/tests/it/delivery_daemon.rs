@@ -643,6 +643,29 @@ impl Daemon {
         )
     }
 
+    /// POST `body` to `path` of the daemon's HTTP server with `headers`: the status code.
+    async fn post(&self, path: &str, headers: &[(&str, String)], body: &str) -> u16 {
+        let mut request = format!(
+            "POST {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\nContent-Length: {}\r\n",
+            self.address,
+            body.len()
+        );
+        for (name, value) in headers {
+            request.push_str(&format!("{name}: {value}\r\n"));
+        }
+        request.push_str("\r\n");
+        request.push_str(body);
+        let mut stream = tokio::net::TcpStream::connect(&self.address).await.unwrap();
+        stream.write_all(request.as_bytes()).await.unwrap();
+        let mut answer = String::new();
+        stream.read_to_string(&mut answer).await.unwrap();
+        answer
+            .split_whitespace()
+            .nth(1)
+            .and_then(|code| code.parse().ok())
+            .unwrap_or_else(|| panic!("no status in {answer:?}"))
+    }
+
     /// SIGTERM, and the exit status within [`TIMEOUT`].
     async fn terminate(mut self) -> ExitStatus {
         let pid = self.child.id().expect("still running").to_string();
@@ -1650,4 +1673,164 @@ async fn killed_replicas_leave_their_tenants_to_the_survivor() {
         "the survivor took every tenant: {took}"
     );
     assert_eq!(survivor.terminate().await.code(), Some(0));
+}
+
+// ---------------------------------------------------------------------------------------
+// 9. The inbox: events `run` takes in, handled with `odoo-bridge inbox …`.
+
+/// `run` stores a signed event once (202, then 200 for the same `webhook-id`) and refuses a
+/// forged one; `inbox list/show/retry/discard` show where each stands and handle a FAILED one;
+/// unknown numbers and flows exit 9, a wrong status 3; no secret is printed.
+#[tokio::test(flavor = "multi_thread")]
+async fn inbound_events_are_stored_by_run_and_handled_with_the_inbox_commands() {
+    use engine::inbox::receive::INBOUND_SECRET;
+    use engine::store::{
+        Application, ApplicationOutcome, InboxStore as _, SecretValue, TenantStore as _,
+    };
+    const SECRET: &str = "inbound-secret-of-the-cli-tests-01";
+
+    let place = Place::sqlite();
+    let tenant = Tenant::start(400, 0).await;
+    let receiver = Receiver::start().await;
+    let conn = place
+        .add("Inbound", &tenant.url(), &sim_key(), &receiver.url("ok"))
+        .await;
+    // No command gives a flow an inbound secret yet (the marketplace's flows will have one):
+    // set it through the store.
+    let store = store_sqlite::SqliteStore::open_existing(&place.db_path)
+        .await
+        .unwrap();
+    let mut flow = store.flow(None, &conn.id).await.unwrap().unwrap();
+    flow.secrets
+        .insert(INBOUND_SECRET.to_owned(), SecretValue::new(SECRET));
+    let owner = store.tenant(&flow.tenant_id).await.unwrap().unwrap();
+    assert!(store.update_tenant(&owner, &[flow]).await.unwrap());
+
+    let daemon = Daemon::start(&place, "inbox-worker").await;
+    let path = format!("/inbox/{}", conn.id);
+    let body = r#"{"status":"delivered","order":"SO042"}"#;
+    let now = jiff::Timestamp::now().as_second();
+    let sign = |id: &str, secret: &str| {
+        let signature = WebhookSecret::new(secret)
+            .unwrap()
+            .sign(id, now, body.as_bytes());
+        vec![
+            ("webhook-id", id.to_owned()),
+            ("webhook-timestamp", now.to_string()),
+            ("webhook-signature", signature),
+            ("content-type", "application/json".to_owned()),
+        ]
+    };
+    assert_eq!(daemon.post(&path, &sign("evt-1", SECRET), body).await, 202);
+    assert_eq!(daemon.post(&path, &sign("evt-1", SECRET), body).await, 200);
+    assert_eq!(daemon.post(&path, &sign("evt-2", SECRET), body).await, 202);
+    let forged = sign("evt-3", "another-secret-entirely-00000001");
+    assert_eq!(daemon.post(&path, &forged, body).await, 401);
+    assert_eq!(
+        daemon
+            .post("/inbox/0000000000000000", &sign("evt-4", SECRET), body)
+            .await,
+        404
+    );
+
+    let listed = place.json(&["inbox", "list", "--json"]).await;
+    let events = listed.as_array().unwrap();
+    assert_eq!(events.len(), 2, "{listed}");
+    assert!(
+        events
+            .iter()
+            .all(|e| e["status"] == "pending" && e["flow_id"] == conn.id.as_str())
+    );
+    let first = events.iter().find(|e| e["event_id"] == "evt-1").unwrap()["id"]
+        .as_i64()
+        .unwrap();
+
+    // The flow's worker gives up on it (an order-delivery flow applies nothing itself).
+    let claimed = store
+        .claim_inbound(
+            "a-test-worker",
+            &conn.id,
+            jiff::Timestamp::now(),
+            jiff::SignedDuration::from_secs(60),
+            10,
+        )
+        .await
+        .unwrap();
+    assert_eq!(claimed.first().map(|e| e.id), Some(first));
+    let failed = Application {
+        started_at: jiff::Timestamp::now(),
+        duration_ms: 12,
+        outcome: ApplicationOutcome::Failed {
+            error: "Odoo refused the status change: the order is locked".to_owned(),
+            failure_class: engine::webhook::FailureClass::OdooError,
+        },
+    };
+    assert!(
+        store
+            .record_application(first, "a-test-worker", &failed)
+            .await
+            .unwrap()
+    );
+
+    let failed_only = place
+        .json(&[
+            "inbox", "list", "--status", "failed", "--flow", "Inbound", "--json",
+        ])
+        .await;
+    assert_eq!(failed_only.as_array().unwrap().len(), 1, "{failed_only}");
+    let table = place.expect(&["inbox", "list"]).await;
+    assert!(table.contains("waiting for a person"), "{table}");
+    let shown = place
+        .json(&["inbox", "show", &first.to_string(), "--json"])
+        .await;
+    assert_eq!(shown["status"], "failed");
+    assert_eq!(shown["body"]["order"], "SO042");
+    assert_eq!(shown["headers"]["webhook-id"], "evt-1");
+    assert!(
+        shown["headers"].get("webhook-signature").is_none(),
+        "{shown}"
+    );
+    assert_eq!(shown["history"][0]["outcome"], "failed");
+    assert!(
+        shown["history"][0]["detail"]
+            .as_str()
+            .unwrap()
+            .contains("locked")
+    );
+
+    place.expect(&["inbox", "retry", &first.to_string()]).await;
+    let retried = place
+        .json(&["inbox", "show", &first.to_string(), "--json"])
+        .await;
+    assert_eq!(
+        (retried["status"].clone(), retried["attempts"].clone()),
+        ("pending".into(), 0.into())
+    );
+    place
+        .expect(&["inbox", "discard", &first.to_string(), "--yes"])
+        .await;
+    let again = place
+        .output(
+            place.command(&["inbox", "retry", &first.to_string()]),
+            &["inbox", "retry"],
+        )
+        .await;
+    assert_eq!(again.status.code(), Some(3), "{}", text(&again));
+    assert!(text(&again).contains("discarded"), "{}", text(&again));
+    for args in [
+        &["inbox", "show", "999999"][..],
+        &["inbox", "list", "--flow", "no such flow"][..],
+    ] {
+        let missing = place.output(place.command(args), args).await;
+        assert_eq!(
+            missing.status.code(),
+            Some(9),
+            "{args:?}: {}",
+            text(&missing)
+        );
+    }
+    assert!(!place.printed().contains(SECRET));
+    assert!(!daemon.output().contains(SECRET));
+    store.close().await;
+    assert_eq!(daemon.terminate().await.code(), Some(0));
 }

@@ -224,6 +224,9 @@ pub struct FlowStats {
     pub delivered_since: u64,
     pub pending: u64,
     pub failed: u64,
+    /// Inbound events waiting to be applied, and given up on (waiting for a person).
+    pub inbound_pending: u64,
+    pub inbound_failed: u64,
 }
 
 /// The outbox of every flow. Every write is idempotent or guarded by a unique key.

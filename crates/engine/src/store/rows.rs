@@ -233,6 +233,8 @@ pub fn flow_stats(row: &impl Columns) -> Result<FlowStats, StoreError> {
         delivered_since: row.count("delivered")?,
         pending: row.count("pending")?,
         failed: row.count("failed")?,
+        inbound_pending: row.count("inbound_pending")?,
+        inbound_failed: row.count("inbound_failed")?,
     })
 }
 

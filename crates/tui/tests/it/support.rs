@@ -155,18 +155,21 @@ pub fn several() -> Snapshot {
                 delivered_since: 12,
                 pending: 0,
                 failed: 0,
+                ..ConnectionStats::default()
             },
             ConnectionStats {
                 flow_id: B.into(),
                 delivered_since: 0,
                 pending: 0,
                 failed: 1,
+                ..ConnectionStats::default()
             },
             ConnectionStats {
                 flow_id: C.into(),
                 delivered_since: 3,
                 pending: 7,
                 failed: 2,
+                ..ConnectionStats::default()
             },
         ],
         breakers: vec![BreakerRecord {

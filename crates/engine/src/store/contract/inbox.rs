@@ -253,6 +253,13 @@ pub async fn applications_are_recorded_retried_and_failed<S: Store>(store: &S) {
         .await
         .unwrap();
     assert_eq!(ids(&all), ["e2", "e1"]);
+    // The flow's figures count the inbound events waiting and given up on.
+    store.receive(&event("f1", "e3", None, 7)).await.unwrap();
+    let stats = store.flow_stats(at(0)).await.unwrap();
+    let f1 = stats.iter().find(|stat| stat.flow_id == "f1").unwrap();
+    assert_eq!((f1.inbound_pending, f1.inbound_failed), (1, 1), "{f1:?}");
+    let f2 = stats.iter().find(|stat| stat.flow_id == "f2").unwrap();
+    assert_eq!((f2.inbound_pending, f2.inbound_failed), (0, 0), "{f2:?}");
 }
 
 pub async fn events_can_be_retried_and_discarded_by_a_person<S: Store>(store: &S) {

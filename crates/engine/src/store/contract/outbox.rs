@@ -673,6 +673,7 @@ pub async fn stats_count_delivered_since_pending_and_failed<S: Store>(store: &S)
         delivered_since,
         pending,
         failed,
+        ..FlowStats::default()
     };
     // Every flow, by name: one, three, two.
     assert_eq!(
