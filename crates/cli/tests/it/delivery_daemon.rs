@@ -1834,3 +1834,121 @@ async fn inbound_events_are_stored_by_run_and_handled_with_the_inbox_commands() 
     store.close().await;
     assert_eq!(daemon.terminate().await.code(), Some(0));
 }
+
+// ---------------------------------------------------------------------------------------
+// 10. A store written by release 0.1, driven by this release's binary.
+
+/// The release-0.1 SQLite fixture (`crates/store-sqlite/tests/fixtures`), opened by this
+/// binary: the connections read as before; pointed at a live receiver, `run` sends every
+/// packet 0.1 left PENDING exactly once, with its 0.1 `webhook-id` and a signature under the
+/// connection's 0.1 secret, and not one packet 0.1 had delivered or given up on.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_release_0_1_store_runs_on_with_only_its_pending_packets_sent() {
+    let place = Place::sqlite();
+    let fixture = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../store-sqlite/tests/fixtures/release-0.1.db");
+    std::fs::copy(&fixture, &place.db_path).unwrap();
+
+    let listed = place.json(&["connections", "list", "--json"]).await;
+    let mut names: Vec<&str> = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["name"].as_str().unwrap())
+        .collect();
+    names.sort_unstable();
+    assert_eq!(names, ["Le Juste", "Paused shop", "Receiver down"]);
+    let before = place
+        .json(&["retries", "list", "--limit", "0", "--json"])
+        .await;
+    let ids_with = |status: &str| -> BTreeSet<String> {
+        before
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|p| p["status"] == status)
+            .map(|p| p["id"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let (pending, delivered, failed) = (
+        ids_with("pending"),
+        ids_with("delivered"),
+        ids_with("failed"),
+    );
+    assert_eq!(
+        (pending.len(), delivered.len(), failed.len()),
+        (46, 22, 8),
+        "the fixture's packets"
+    );
+
+    let receiver = Receiver::start().await;
+    for (name, secret) in [
+        ("Le Juste", "fixture-secret-le-juste"),
+        ("Receiver down", "fixture-secret-down"),
+    ] {
+        let id = listed
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["name"] == name)
+            .unwrap()["id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        receiver.trust(&Conn {
+            id,
+            name: name.to_owned(),
+            secret: secret.to_owned(),
+        });
+        place
+            .expect(&[
+                "connections",
+                "edit",
+                name,
+                "--webhook-url",
+                &receiver.url("ok"),
+            ])
+            .await;
+    }
+    let daemon = Daemon::start(&place, "after-the-upgrade").await;
+    wait_until("every pending packet of 0.1 delivered", || async {
+        let arrived: BTreeSet<String> = receiver
+            .hits()
+            .iter()
+            .map(|hit| hit.webhook_id.clone())
+            .collect();
+        arrived.is_superset(&pending)
+    })
+    .await;
+    wait_until("no packet left pending in the store", || async {
+        place
+            .json(&["retries", "list", "--status", "pending", "--json"])
+            .await
+            .as_array()
+            .is_some_and(Vec::is_empty)
+    })
+    .await;
+    assert_eq!(daemon.terminate().await.code(), Some(0));
+
+    let hits = receiver.hits();
+    let mut sent: BTreeMap<String, usize> = BTreeMap::new();
+    for hit in &hits {
+        assert!(hit.verified, "signed under the 0.1 secret: {hit:?}");
+        *sent.entry(hit.webhook_id.clone()).or_default() += 1;
+    }
+    let sent_ids: BTreeSet<String> = sent.keys().cloned().collect();
+    assert_eq!(sent_ids, pending, "exactly the packets 0.1 left pending");
+    assert!(sent.values().all(|n| *n == 1), "each once: {sent:?}");
+    let after = place
+        .json(&["retries", "list", "--limit", "0", "--json"])
+        .await;
+    for packet in after.as_array().unwrap() {
+        let id = packet["id"].as_str().unwrap();
+        let expected = if failed.contains(id) {
+            "failed"
+        } else {
+            "delivered"
+        };
+        assert_eq!(packet["status"], expected, "{packet}");
+    }
+}
