@@ -47,11 +47,8 @@ pub const MAX_FIELD_CHARS: usize = 255;
 pub const MAX_URL_CHARS: usize = 2048;
 /// The longest API key or webhook secret, in characters.
 pub const MAX_SECRET_CHARS: usize = 512;
-
 /// Below this length a key's last four characters would give away too much of it.
 const MIN_LEN_FOR_HINT: usize = 12;
-/// Paths that are pages or endpoints of Odoo, never its base URL.
-const ODOO_PAGES: [&str; 6] = ["web", "odoo", "jsonrpc", "json", "xmlrpc", "website"];
 
 /// One field's problem. `field` is the draft's field name (`odoo_url`, `events`, …).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -485,25 +482,20 @@ fn check_url(raw: &str, kind: UrlKind) -> Result<String, String> {
             UrlKind::Webhook => "must not contain a user name or password (they would be shown and logged): the receiver authenticates deliveries with the webhook secret".into(),
         });
     }
-    let base = url.origin().ascii_serialization();
     match kind {
         UrlKind::Odoo => {
-            if url.query().is_some() || url.fragment().is_some() {
-                let path = url.path().trim_end_matches('/');
-                let suggestion = if is_odoo_page(path) {
-                    base.clone()
-                } else {
-                    format!("{base}{path}")
+            // The client's own check, so that an Odoo URL is refused the same way everywhere
+            // (a page of Odoo, a query): its message without the URL it starts with, which
+            // the form shows beside the field anyway.
+            if let Err(error) = odoo_rpc::check_base_url(text) {
+                let message = match error {
+                    odoo_rpc::Error::InvalidRequest { message } => message,
+                    other => other.to_string(),
                 };
-                return Err(format!(
-                    "must be Odoo's base URL, without ?… or #…: use {suggestion}"
-                ));
-            }
-            if is_odoo_page(url.path()) {
-                return Err(format!(
-                    "points to a page of Odoo ({}), not to its base URL: use {base}",
-                    url.path().trim_end_matches('/')
-                ));
+                let after_url = message
+                    .strip_prefix("base URL ")
+                    .and_then(|rest| rest.split_once("\" ").map(|(_, tail)| tail.to_owned()));
+                return Err(after_url.unwrap_or(message));
             }
         }
         UrlKind::Webhook => {
@@ -520,15 +512,6 @@ fn check_url(raw: &str, kind: UrlKind) -> Result<String, String> {
 }
 
 /// Whether `path`'s first segment is one of Odoo's pages or endpoints (`/web`, `/odoo/…`).
-fn is_odoo_page(path: &str) -> bool {
-    let first = path
-        .trim_start_matches('/')
-        .split('/')
-        .next()
-        .unwrap_or_default();
-    ODOO_PAGES.contains(&first.to_ascii_lowercase().as_str())
-}
-
 fn check_secret(raw: &str) -> Result<WebhookSecret, String> {
     let text = raw.trim();
     if text.is_empty() {

@@ -392,7 +392,7 @@ impl OutboxStore for SqliteStore {
             "SELECT ",
             packet_columns!(),
             " FROM packets WHERE (?1 IS NULL OR flow_id = ?1) AND (?2 IS NULL OR status = ?2) \
-             ORDER BY created_at DESC, id DESC LIMIT ?3"
+             ORDER BY created_at DESC, subject_id DESC, version DESC, id DESC LIMIT ?3"
         ))
         .bind(filter.flow_id.as_deref())
         .bind(filter.status.map(|status| status.as_str()))

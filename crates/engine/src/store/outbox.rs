@@ -299,7 +299,8 @@ pub trait OutboxStore: Send + Sync {
 
     fn packet(&self, id: &str) -> impl Future<Output = Result<Option<Packet>, StoreError>> + Send;
 
-    /// Newest first.
+    /// Newest first; packets written together by subject id, then version, both descending
+    /// (numerically: order 27 before order 9).
     fn packets(
         &self,
         filter: &PacketFilter,

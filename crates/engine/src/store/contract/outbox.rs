@@ -636,6 +636,27 @@ pub async fn packets_are_listed_newest_first_and_filtered<S: Store>(store: &S) {
         limit: 10,
     };
     assert_eq!(ids(&store.packets(&filter).await.unwrap()), ["f1_1_v1"]);
+    // Packets of one moment by subject id as a number (27 before 9), then version.
+    enqueue(
+        store,
+        "f2",
+        &[
+            packet("f2", 9, 1, at(5)),
+            packet("f2", 27, 1, at(5)),
+            packet("f2", 18, 1, at(5)),
+            packet("f2", 9, 2, at(5)),
+        ],
+    )
+    .await;
+    let filter = PacketFilter {
+        flow_id: Some("f2".to_owned()),
+        status: None,
+        limit: 3,
+    };
+    assert_eq!(
+        ids(&store.packets(&filter).await.unwrap()),
+        ["f2_27_v1", "f2_18_v1", "f2_9_v2"]
+    );
 }
 
 pub async fn stats_count_delivered_since_pending_and_failed<S: Store>(store: &S) {
