@@ -1532,7 +1532,7 @@ fn report_idle(
     row(
         "daemon CPU, whole run (start-up included)",
         format!(
-            "{} of one core ({} s CPU over {:.0} s; aim < 1 %)",
+            "{} of one core ({} s CPU over {:.0} s)",
             pct(whole),
             last.cpu
                 .map_or_else(|| "n/a".to_owned(), |c| format!("{c:.2}")),
@@ -1541,7 +1541,7 @@ fn report_idle(
     );
     match run.warm {
         Some((at, _)) => row(
-            &format!("daemon CPU, after every connection polled once ({at:.0} s)"),
+            &format!("daemon CPU, after every connection polled once ({at:.0} s; aim < 1 %)"),
             pct(steady),
         ),
         None => row(
@@ -1626,8 +1626,10 @@ fn report_idle(
         first.at,
         scratch.log_path(0).display()
     );
+    // The aim is the steady state (the "after warm-up"): start-up logs 1,000 tenants
+    // in, which an idle daemon does once.
     let mut missed = Vec::new();
-    if whole.is_some_and(|cpu| cpu >= 1.0) {
+    if run.warm.is_none() || steady.is_some_and(|cpu| cpu >= 1.0) {
         missed.push("CPU");
     }
     if run.peak.is_some_and(|kib| kib >= 100 * 1024) {
@@ -1640,7 +1642,7 @@ fn report_idle(
     }
     if cfg!(debug_assertions) {
         say!(
-            "note: this is a debug build; run `cargo run --release -p odoo-bridge -- bench idle` for real figures"
+            "note: this is a debug build; run `cargo run --release -p odoo-bridge-bench -- idle` for real figures"
         );
     }
 }

@@ -132,8 +132,14 @@ fn feed_spec() -> crate::change_feed::FeedSpec {
     spec
 }
 
-/// Follows the orders from `cursor` (rewound by the overlap) to the end, writing each page's
-/// new packets together with the cursor, which moves on in `cursor` as pages are written.
+/// Orders gathered from the feed's pages before their related records are read: the
+/// batched reads (lines, partners, products, attribute values, countries, states) cost the
+/// same six calls for a few orders as for this many, so short pages (the rest of a second,
+/// the last page) are filled up first.
+pub const ORDERS_PER_BATCH: usize = 500;
+
+/// Follows the orders from `cursor` (rewound by the overlap) to the end, writing each batch's
+/// new packets together with the cursor, which moves on in `cursor` as batches are written.
 pub async fn poll<S: OutboxStore>(
     client: &OdooClient,
     store: &S,
@@ -144,55 +150,112 @@ pub async fn poll<S: OutboxStore>(
     let from = cursor.map(|checkpoint| checkpoint.rewound(target.overlap));
     let mut feed = ChangeFeed::new(client, feed_spec(), from);
     let mut report = PollReport::default();
-    while let Some(page) = feed.next_page().await? {
-        report.pages += 1;
-        report.found += page.records.len() as u64;
-        let fetched = order_payload::fetch(client, target.odoo_db, &page.records)
-            .await
-            .map_err(|error| match error {
-                PayloadError::Odoo(error) => PollError::Odoo(error),
-                other => PollError::Payload {
-                    order: 0,
-                    source: other,
-                },
-            })?;
-        let ids: Vec<i64> = fetched
-            .orders()
-            .iter()
-            .filter_map(|order| order.id().ok())
-            .collect();
-        let latest: HashMap<i64, LatestPacket> = store
-            .latest_packets(target.flow_id, ORDER_MODEL, &ids)
-            .await?
-            .into_iter()
-            .map(|packet| (packet.subject_id, packet))
-            .collect();
-        let now = clock.now();
-        let mut packets = Vec::new();
-        for order in fetched.orders() {
-            match packet_for(&fetched, order, target, &latest, now)? {
-                Some(packet) => packets.push(packet),
-                None => report.unchanged += 1,
-            }
+    let mut batch: Vec<Record> = Vec::new();
+    let mut batch_end = None;
+    loop {
+        let page = feed.next_page().await?;
+        let finished = page.is_none();
+        if let Some(page) = page {
+            report.pages += 1;
+            report.found += page.records.len() as u64;
+            batch.extend(page.records);
+            batch_end = Some(page.checkpoint);
         }
-        let counts = store
-            .enqueue(
-                target.flow_id,
-                &packets,
-                Some(FeedCursor {
-                    feed: ORDER_FEED,
-                    checkpoint: page.checkpoint,
-                }),
+        if let Some(checkpoint) = batch_end
+            && (finished || batch.len() >= ORDERS_PER_BATCH)
+        {
+            write_batch(
+                client,
+                store,
+                target,
+                std::mem::take(&mut batch),
+                checkpoint,
+                clock,
+                &mut report,
             )
             .await?;
-        *cursor = Some(page.checkpoint);
-        report.enqueued += counts.inserted;
-        tracing::debug!(
-            connection_id = %target.flow_id, orders = page.records.len(), enqueued = counts.inserted,
-            already_stored = counts.already_stored, "order page written"
-        );
+            *cursor = Some(checkpoint);
+            batch_end = None;
+        }
+        if finished {
+            return Ok(report);
+        }
     }
-    Ok(report)
+}
+
+/// Reads the related records of `orders` in one set of batched calls, turns each order into
+/// its packet (if it needs one), and writes the packets with the cursor at `checkpoint`.
+async fn write_batch<S: OutboxStore>(
+    client: &OdooClient,
+    store: &S,
+    target: &PollTarget<'_>,
+    orders: Vec<Record>,
+    checkpoint: Checkpoint,
+    clock: &Clock,
+    report: &mut PollReport,
+) -> Result<(), PollError> {
+    // An order changed while the feed ran comes again on a later page: its newest reading
+    // alone makes the packet (two readings of one order would make two first versions).
+    let orders = newest_of_each(orders);
+    let fetched = order_payload::fetch(client, target.odoo_db, &orders)
+        .await
+        .map_err(|error| match error {
+            PayloadError::Odoo(error) => PollError::Odoo(error),
+            other => PollError::Payload {
+                order: 0,
+                source: other,
+            },
+        })?;
+    let ids: Vec<i64> = fetched
+        .orders()
+        .iter()
+        .filter_map(|order| order.id().ok())
+        .collect();
+    let latest: HashMap<i64, LatestPacket> = store
+        .latest_packets(target.flow_id, ORDER_MODEL, &ids)
+        .await?
+        .into_iter()
+        .map(|packet| (packet.subject_id, packet))
+        .collect();
+    let now = clock.now();
+    let mut packets = Vec::new();
+    for order in fetched.orders() {
+        match packet_for(&fetched, order, target, &latest, now)? {
+            Some(packet) => packets.push(packet),
+            None => report.unchanged += 1,
+        }
+    }
+    let counts = store
+        .enqueue(
+            target.flow_id,
+            &packets,
+            Some(FeedCursor {
+                feed: ORDER_FEED,
+                checkpoint,
+            }),
+        )
+        .await?;
+    report.enqueued += counts.inserted;
+    tracing::debug!(
+        connection_id = %target.flow_id, orders = orders.len(), enqueued = counts.inserted,
+        already_stored = counts.already_stored, "order batch written"
+    );
+    Ok(())
+}
+
+/// `orders` with only the last reading of each order id, in the order of those readings.
+fn newest_of_each(orders: Vec<Record>) -> Vec<Record> {
+    let last: HashMap<i64, usize> = orders
+        .iter()
+        .enumerate()
+        .filter_map(|(index, order)| Some((order.id().ok()?, index)))
+        .collect();
+    orders
+        .into_iter()
+        .enumerate()
+        .filter(|(index, order)| order.id().map_or(true, |id| last.get(&id) == Some(index)))
+        .map(|(_, order)| order)
+        .collect()
 }
 
 fn packet_for(

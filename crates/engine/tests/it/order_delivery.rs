@@ -90,10 +90,14 @@ struct World {
 
 impl World {
     async fn new() -> World {
+        World::with_orders(40).await
+    }
+
+    async fn with_orders(orders: usize) -> World {
         let sim = OdooSim::with_data(
             SimConfig::default(),
             &DataSpec {
-                orders: 40,
+                orders,
                 partners: 20,
                 products: 10,
                 seed: 11,
@@ -311,6 +315,45 @@ async fn each_confirmed_order_is_delivered_once_then_updates_and_cancellations_f
         "a cancellation is sent once"
     );
     drop(world.sim);
+}
+
+/// The related records (lines, partners, products, attribute values, countries, states) are
+/// read once per batch of up to 500 orders, whatever the feed's pages of 100: more orders
+/// than a batch cost two sets of reads, and every order is enqueued once.
+#[tokio::test]
+async fn related_records_are_read_once_per_batch_of_orders_not_per_page() {
+    let world = World::with_orders(1_300).await;
+    let confirmed = world.confirmed_ids().await;
+    assert!(confirmed.len() > 500, "{} confirmed", confirmed.len());
+    let before = world.sim.call_count("sale.order.line", "search_read");
+    let polled = world.poll().await;
+    assert!(polled.pages >= 6, "{polled:?}");
+    assert_eq!(polled.enqueued, confirmed.len() as u64, "{polled:?}");
+    let found = usize::try_from(polled.found).unwrap();
+    let batches = found.div_ceil(engine::order_delivery::poll::ORDERS_PER_BATCH) as u64;
+    for model in [
+        "sale.order.line",
+        "res.partner",
+        "product.product",
+        "product.template.attribute.value",
+    ] {
+        let calls = world.sim.call_count(model, "search_read");
+        let calls = if model == "sale.order.line" {
+            calls - before
+        } else {
+            calls
+        };
+        assert_eq!(calls, batches, "{model}: {calls} reads for {found} orders");
+    }
+    let packets = world
+        .store
+        .packets(&engine::store::PacketFilter::default())
+        .await
+        .unwrap();
+    let subjects: std::collections::HashSet<i64> =
+        packets.iter().map(|packet| packet.subject.id).collect();
+    assert_eq!(subjects.len(), confirmed.len());
+    assert_eq!(packets.len(), confirmed.len());
 }
 
 #[tokio::test]
