@@ -13,6 +13,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
 
+/// The time every schedule reads. The default is the system clock.
 #[derive(Clone, Default)]
 pub struct Clock {
     manual: Option<Arc<watch::Sender<Timestamp>>>,

@@ -16,6 +16,7 @@ use crate::change_feed::{
     BackfillBounds, ChangeFeed, Checkpoint, FeedError, FeedSpec, all_ids, backfill_bounds, id_page,
     truncate,
 };
+use crate::clock::Clock;
 use crate::config::{ConfigError, MirrorConfig, ModelConfig, closest};
 use crate::mirror_store::{MirrorRow, MirrorStore, RunStatus, StoreError};
 use jiff::{SignedDuration, Timestamp};
@@ -403,6 +404,8 @@ pub struct RunOptions {
     pub use_lock: bool,
     /// Delete runs older than this many days at the end of the run.
     pub retention_days: u32,
+    /// What stamps runs and rows and decides which runs are old enough to delete.
+    pub clock: Clock,
 }
 
 /// What one model's sync did.
@@ -639,7 +642,7 @@ async fn run_locked<S: MirrorStore>(
     options: &RunOptions,
     progress: &dyn Progress,
 ) -> Result<RunReport, MirrorError> {
-    let run_id = store.start_run(Timestamp::now()).await?;
+    let run_id = store.start_run(options.clock.now()).await?;
     let run = ModelRun {
         client,
         store,
@@ -669,7 +672,12 @@ async fn run_locked<S: MirrorStore>(
                 reports.push(report);
                 let summary = failure_summary(&reports);
                 let _ = store
-                    .finish_run(run_id, RunStatus::Failed, Some(&summary), Timestamp::now())
+                    .finish_run(
+                        run_id,
+                        RunStatus::Failed,
+                        Some(&summary),
+                        options.clock.now(),
+                    )
                     .await;
                 return Err(MirrorError::Store(error));
             }
@@ -705,9 +713,11 @@ async fn run_locked<S: MirrorStore>(
     };
     let summary = (failed > 0).then(|| failure_summary(&reports));
     store
-        .finish_run(run_id, status, summary.as_deref(), Timestamp::now())
+        .finish_run(run_id, status, summary.as_deref(), options.clock.now())
         .await?;
-    let cutoff = Timestamp::now()
+    let cutoff = options
+        .clock
+        .now()
         .checked_sub(SignedDuration::from_hours(
             24 * i64::from(options.retention_days.max(1)),
         ))
@@ -752,6 +762,7 @@ fn failure_summary(reports: &[ModelReport]) -> String {
 async fn reconcile<S: MirrorStore>(
     client: &OdooClient,
     store: &S,
+    clock: &Clock,
     run_id: i64,
     model: &ModelConfig,
     fields: &[String],
@@ -768,7 +779,7 @@ async fn reconcile<S: MirrorStore>(
         return Ok(());
     }
     let counts = store
-        .reconcile(run_id, &model.name, &existing, Timestamp::now())
+        .reconcile(run_id, &model.name, &existing, clock.now())
         .await?;
     report.deleted = counts.deleted;
     report.restored = counts.restored;
@@ -802,7 +813,7 @@ async fn reconcile<S: MirrorStore>(
             .map(|record| mirror_row(&model.name, record, &model.cursor_field))
             .collect::<Result<Vec<_>, _>>()?;
         let counts = store
-            .apply_page(run_id, &model.name, &rows, checkpoint, Timestamp::now())
+            .apply_page(run_id, &model.name, &rows, checkpoint, clock.now())
             .await?;
         report.left_filter += rows.len() as u64;
         report.fetched += rows.len() as u64;
@@ -986,6 +997,7 @@ async fn sync_model<S: MirrorStore>(
     let attempt = Attempt {
         client,
         store,
+        clock: &options.clock,
         run_id,
         model,
         from,
@@ -994,7 +1006,16 @@ async fn sync_model<S: MirrorStore>(
     };
     attempt.run(fields.clone(), report).await?;
     if model.reconcile_deletions && run_id % i64::from(model.reconcile_every_runs.max(1)) == 0 {
-        reconcile(client, store, run_id, model, &fields, report).await?;
+        reconcile(
+            client,
+            store,
+            &options.clock,
+            run_id,
+            model,
+            &fields,
+            report,
+        )
+        .await?;
     }
     Ok(())
 }
@@ -1003,6 +1024,7 @@ async fn sync_model<S: MirrorStore>(
 struct Attempt<'a, S> {
     client: &'a OdooClient,
     store: &'a S,
+    clock: &'a Clock,
     run_id: i64,
     model: &'a ModelConfig,
     /// The saved checkpoint, rewound by the overlap.
@@ -1064,15 +1086,17 @@ impl<S: MirrorStore> Attempt<'_, S> {
                     expected: total,
                     parallelism: model.parallelism.max(1),
                 };
-                let read_at_high_water =
-                    run_backfill(client, store, model, &spec, &plan, progress, report).await?;
+                let read_at_high_water = run_backfill(
+                    client, store, self.clock, model, &spec, &plan, progress, report,
+                )
+                .await?;
                 let feed = ChangeFeed::within_second(client, spec, high_water, read_at_high_water);
-                follow(store, run_id, model, feed, progress, report).await
+                follow(store, self.clock, run_id, model, feed, progress, report).await
             }
             // A model with no record yet has nothing to backfill: the feed reads what comes.
             None => {
                 let feed = ChangeFeed::new(client, spec, from);
-                follow(store, run_id, model, feed, progress, report).await
+                follow(store, self.clock, run_id, model, feed, progress, report).await
             }
         }
     }
@@ -1082,6 +1106,7 @@ impl<S: MirrorStore> Attempt<'_, S> {
 /// last page did not carry it (the queries after it found nothing more).
 async fn follow<S: MirrorStore>(
     store: &S,
+    clock: &Clock,
     run_id: i64,
     model: &ModelConfig,
     mut feed: ChangeFeed<'_>,
@@ -1098,7 +1123,7 @@ async fn follow<S: MirrorStore>(
             .into_iter()
             .map(|record| mirror_row(&model.name, record, &model.cursor_field))
             .collect::<Result<Vec<_>, _>>()?;
-        let synced_at = Timestamp::now();
+        let synced_at = clock.now();
         let write = store.apply_page(run_id, &model.name, &rows, page.checkpoint, synced_at);
         let (written, fetched) = tokio::join!(write, feed.next_page());
         let counts = written?;
@@ -1215,9 +1240,11 @@ impl Stored {
 /// id up to which *all* ranges are stored: a range half done above a range not finished is
 /// read again after a crash, never skipped. Returns the ids read whose cursor second is the
 /// high-water mark, which the feed then leaves out.
+#[allow(clippy::too_many_arguments)]
 async fn run_backfill<S: MirrorStore>(
     client: &OdooClient,
     store: &S,
+    clock: &Clock,
     model: &ModelConfig,
     spec: &FeedSpec,
     plan: &BackfillPlan,
@@ -1268,7 +1295,7 @@ async fn run_backfill<S: MirrorStore>(
                 &model.name,
                 &page.rows,
                 checkpoint,
-                Timestamp::now(),
+                clock.now(),
             )
             .await?;
         report.pages += 1;

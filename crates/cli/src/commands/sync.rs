@@ -120,6 +120,7 @@ pub async fn run(args: SyncArgs) -> Result<Exit, Failure> {
         full: args.full,
         use_lock: true,
         retention_days: loaded.config.sync.run_retention_days,
+        ..RunOptions::default()
     };
     if args.dry_run {
         return dry_run(&loaded, &client, &options).await;

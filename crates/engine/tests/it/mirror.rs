@@ -920,3 +920,63 @@ async fn a_shared_error_is_recorded_once_with_the_models_it_hit() {
     assert_eq!(lines.len(), 1, "{error}");
     assert!(lines[0].starts_with("res.partner, sale.order: "), "{error}");
 }
+
+/// Runs are stamped by the run's clock, and the runs older than `retention_days` on that
+/// clock are deleted at the end of a run: a manual clock walks three months in a test.
+#[tokio::test]
+async fn runs_older_than_the_retention_are_deleted_by_the_runs_clock() {
+    let sim = OdooSim::new(SimConfig::default());
+    let (running, client) = serve(&sim).await;
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(&dir.path().join("mirror.db"))
+        .await
+        .unwrap();
+    let start: Timestamp = "2026-03-01T08:00:00Z".parse().unwrap();
+    let clock = engine::clock::Clock::manual(start);
+    let options = RunOptions {
+        clock: clock.clone(),
+        ..options()
+    };
+    let model = partners_with(&["name", "write_date"]);
+    for _ in 0..2 {
+        mirror::run(
+            &client,
+            &store,
+            std::slice::from_ref(&model),
+            &options,
+            &NoProgress,
+        )
+        .await
+        .unwrap();
+        clock.advance(jiff::SignedDuration::from_hours(24));
+    }
+    let runs = store.runs(10).await.unwrap();
+    let started: Vec<Timestamp> = runs.iter().map(|run| run.started_at).collect();
+    assert_eq!(
+        started,
+        [start + jiff::SignedDuration::from_hours(24), start],
+        "stamped by the clock, newest first"
+    );
+    // 90 days of retention: half a day past 90 days after the first run, it goes; the second
+    // (a day later) stays.
+    let later = start + jiff::SignedDuration::from_hours(24 * 90 + 12);
+    clock.set(later);
+    mirror::run(
+        &client,
+        &store,
+        std::slice::from_ref(&model),
+        &options,
+        &NoProgress,
+    )
+    .await
+    .unwrap();
+    let left: Vec<Timestamp> = store
+        .runs(10)
+        .await
+        .unwrap()
+        .iter()
+        .map(|run| run.started_at)
+        .collect();
+    assert_eq!(left, [later, start + jiff::SignedDuration::from_hours(24)]);
+    running.shutdown().await;
+}
