@@ -87,6 +87,10 @@ enum Command {
     /// for a person).
     #[command(subcommand)]
     Inbox(commands::inbox::InboxCommand),
+    /// The key that encrypts the stored secrets (Odoo API keys, webhook secrets): make one,
+    /// or re-encrypt every stored secret under a new one.
+    #[command(subcommand)]
+    Secrets(commands::secrets::SecretsCommand),
     /// Order delivery's sync log: one row per polling cycle, newest first.
     Logs(commands::logs::LogsArgs),
     /// Order delivery's terminal UI: dashboard, connections, sync log and retry queue. Runs
@@ -141,6 +145,7 @@ fn main() -> ExitCode {
             Command::Connections(command) => commands::connections::run(command).await,
             Command::Retries(command) => commands::retries::run(command).await,
             Command::Inbox(command) => commands::inbox::run(command).await,
+            Command::Secrets(command) => commands::secrets::run(command).await,
             Command::Logs(args) => commands::logs::run(args).await,
             Command::Tui(args) => commands::tui::run(args, &level).await,
             Command::Sync(args) => commands::sync::run(args).await,

@@ -9,6 +9,7 @@ use engine::mirror_store::{
     MirrorRow, MirrorStore, PageCounts, ReconcileCounts, RowEffect, RunRecord, RunStatus,
     StoreError, StoredRecord,
 };
+use engine::store::{KeySource, Keyring, Reseal, TenantStore};
 use jiff::Timestamp;
 use sqlx::Connection;
 use sqlx::Row;
@@ -16,6 +17,7 @@ use sqlx::migrate::Migrator;
 use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions, PgRow};
 use sqlx::types::Json;
 use std::collections::{HashMap, HashSet};
+use std::path::PathBuf;
 use std::time::Duration;
 
 /// The schema, embedded at compile time from `crates/store-pg/migrations/`.
@@ -40,6 +42,16 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 #[derive(Debug, Clone)]
 pub struct PgStore {
     pool: PgPool,
+    keyring: Keyring,
+}
+
+/// Where the key that seals the stored secrets is generated when neither
+/// `ODOO_BRIDGE_ENCRYPTION_KEY` nor `ODOO_BRIDGE_ENCRYPTION_KEY_FILE` is set: beside where the
+/// embedded store would be. Replicas on several machines must share one key: set the variable.
+pub const DEFAULT_KEY_FILE: &str = "./data/odoo-bridge.key";
+
+fn default_keyring() -> Keyring {
+    Keyring::new(KeySource::from_environment(PathBuf::from(DEFAULT_KEY_FILE)))
 }
 
 impl PgStore {
@@ -68,7 +80,10 @@ impl PgStore {
             .max_connections(MAX_CONNECTIONS)
             .acquire_timeout(ACQUIRE_TIMEOUT)
             .connect_lazy_with(options);
-        Ok(PgStore { pool })
+        Ok(PgStore {
+            pool,
+            keyring: default_keyring(),
+        })
     }
 
     /// Whether the database holds odoo-bridge's schema (of any release: its migrations table),
@@ -96,7 +111,20 @@ impl PgStore {
     /// A store over an existing pool. It must allow at least two connections, as the run lock
     /// keeps one for itself while the run writes through another.
     pub fn from_pool(pool: PgPool) -> PgStore {
-        PgStore { pool }
+        PgStore {
+            pool,
+            keyring: default_keyring(),
+        }
+    }
+
+    /// The same store, sealing its secrets with `keyring` instead of the environment's key.
+    pub fn with_keyring(mut self, keyring: Keyring) -> PgStore {
+        self.keyring = keyring;
+        self
+    }
+
+    pub(crate) fn keyring_ref(&self) -> &Keyring {
+        &self.keyring
     }
 
     /// The pool, for callers that share it (and for tests).
@@ -329,7 +357,10 @@ impl MirrorStore for PgStore {
     async fn migrate(&self) -> Result<(), StoreError> {
         // sqlx's migrator takes its own advisory lock, so two processes starting at once
         // apply the migrations once.
-        MIGRATOR.run(&self.pool).await.map_err(from_migrate)
+        MIGRATOR.run(&self.pool).await.map_err(from_migrate)?;
+        // Secrets a release before encryption stored in clear are sealed on first open.
+        TenantStore::reseal_secrets(self, &Reseal::PlaintextOnly).await?;
+        Ok(())
     }
 
     async fn try_lock(&self) -> Result<Option<PgLock>, StoreError> {

@@ -5,9 +5,11 @@ use crate::columns::{Row, all};
 use crate::error::{from_sqlx, violation};
 use crate::store::PgStore;
 use crate::time::{self, ts_text};
-use engine::store::rows::{self, encode_secrets, encode_settings};
+use engine::store::rows::{self, encode_api_key, encode_secrets, encode_settings};
 use engine::store::tenants::transport_name;
-use engine::store::{Flow, FlowKind, StoreError, StoredCursor, Tenant, TenantStore};
+use engine::store::{
+    Flow, FlowKind, Keyring, Reseal, StoreError, StoredCursor, Tenant, TenantStore,
+};
 use sqlx::error::ErrorKind;
 use sqlx::{Postgres, Transaction};
 
@@ -58,7 +60,11 @@ fn write_error(error: sqlx::Error, flow: Option<&Flow>) -> StoreError {
     }
 }
 
-async fn insert_flow_in(tx: &mut Transaction<'_, Postgres>, flow: &Flow) -> Result<(), StoreError> {
+async fn insert_flow_in(
+    tx: &mut Transaction<'_, Postgres>,
+    flow: &Flow,
+    keyring: &Keyring,
+) -> Result<(), StoreError> {
     sqlx::query(
         "INSERT INTO flows (id, tenant_id, kind, name, is_active, interval_seconds, settings, \
          secrets, last_sync_at, created_at, updated_at) \
@@ -72,7 +78,7 @@ async fn insert_flow_in(tx: &mut Transaction<'_, Postgres>, flow: &Flow) -> Resu
     .bind(flow.is_active)
     .bind(i64::from(flow.interval_seconds))
     .bind(encode_settings(&flow.settings))
-    .bind(encode_secrets(&flow.secrets))
+    .bind(encode_secrets(&flow.id, &flow.secrets, keyring)?)
     .bind(flow.last_sync_at.map(time::format))
     .bind(time::format(flow.created_at))
     .bind(time::format(flow.updated_at))
@@ -95,7 +101,7 @@ impl TenantStore for PgStore {
         .bind(&tenant.odoo_url)
         .bind(&tenant.odoo_db)
         .bind(&tenant.odoo_username)
-        .bind(tenant.odoo_api_key.expose())
+        .bind(encode_api_key(tenant, self.keyring_ref())?)
         .bind(transport_name(tenant.transport))
         .bind(i64::from(tenant.odoo_min_delay_ms))
         .bind(time::format(tenant.created_at))
@@ -104,14 +110,14 @@ impl TenantStore for PgStore {
         .await
         .map_err(|error| write_error(error, None))?;
         for flow in flows {
-            insert_flow_in(&mut tx, flow).await?;
+            insert_flow_in(&mut tx, flow, self.keyring_ref()).await?;
         }
         tx.commit().await.map_err(from_sqlx)
     }
 
     async fn insert_flow(&self, flow: &Flow) -> Result<(), StoreError> {
         let mut tx = self.pool().begin().await.map_err(from_sqlx)?;
-        insert_flow_in(&mut tx, flow).await?;
+        insert_flow_in(&mut tx, flow, self.keyring_ref()).await?;
         tx.commit().await.map_err(from_sqlx)
     }
 
@@ -127,7 +133,7 @@ impl TenantStore for PgStore {
         .bind(&tenant.odoo_url)
         .bind(&tenant.odoo_db)
         .bind(&tenant.odoo_username)
-        .bind(tenant.odoo_api_key.expose())
+        .bind(encode_api_key(tenant, self.keyring_ref())?)
         .bind(transport_name(tenant.transport))
         .bind(i64::from(tenant.odoo_min_delay_ms))
         .bind(time::format(tenant.updated_at))
@@ -149,7 +155,7 @@ impl TenantStore for PgStore {
             .bind(flow.is_active)
             .bind(i64::from(flow.interval_seconds))
             .bind(encode_settings(&flow.settings))
-            .bind(encode_secrets(&flow.secrets))
+            .bind(encode_secrets(&flow.id, &flow.secrets, self.keyring_ref())?)
             .bind(time::format(flow.updated_at))
             .execute(&mut *tx)
             .await
@@ -197,7 +203,9 @@ impl TenantStore for PgStore {
         .fetch_optional(self.pool())
         .await
         .map_err(from_sqlx)?;
-        row.as_ref().map(|row| rows::tenant(&Row(row))).transpose()
+        row.as_ref()
+            .map(|row| rows::tenant(&Row(row), self.keyring_ref()))
+            .transpose()
     }
 
     async fn tenants(&self) -> Result<Vec<Tenant>, StoreError> {
@@ -209,7 +217,7 @@ impl TenantStore for PgStore {
         .fetch_all(self.pool())
         .await
         .map_err(from_sqlx)?;
-        all(&found, rows::tenant)
+        all(&found, |row| rows::tenant(row, self.keyring_ref()))
     }
 
     async fn flow(
@@ -229,7 +237,9 @@ impl TenantStore for PgStore {
         .fetch_optional(self.pool())
         .await
         .map_err(from_sqlx)?;
-        row.as_ref().map(|row| rows::flow(&Row(row))).transpose()
+        row.as_ref()
+            .map(|row| rows::flow(&Row(row), self.keyring_ref()))
+            .transpose()
     }
 
     async fn flows(&self, kind: Option<FlowKind>) -> Result<Vec<Flow>, StoreError> {
@@ -242,7 +252,7 @@ impl TenantStore for PgStore {
         .fetch_all(self.pool())
         .await
         .map_err(from_sqlx)?;
-        all(&found, rows::flow)
+        all(&found, |row| rows::flow(row, self.keyring_ref()))
     }
 
     async fn cursors(&self, flow_id: Option<&str>) -> Result<Vec<StoredCursor>, StoreError> {
@@ -259,5 +269,63 @@ impl TenantStore for PgStore {
         .await
         .map_err(from_sqlx)?;
         all(&found, rows::cursor)
+    }
+
+    fn keyring(&self) -> &Keyring {
+        self.keyring_ref()
+    }
+
+    async fn reseal_secrets(&self, how: &Reseal) -> Result<u64, StoreError> {
+        let keyring = self.keyring_ref();
+        let mut tx = self.pool().begin().await.map_err(from_sqlx)?;
+        // Replicas migrating at once reseal one after the other, each seeing the other's work.
+        sqlx::query("LOCK TABLE tenants, flows IN SHARE ROW EXCLUSIVE MODE")
+            .execute(&mut *tx)
+            .await
+            .map_err(from_sqlx)?;
+        let mut rewritten = 0;
+        let tenants: Vec<(String, String)> =
+            sqlx::query_as("SELECT id, odoo_api_key FROM tenants ORDER BY id")
+                .fetch_all(&mut *tx)
+                .await
+                .map_err(from_sqlx)?;
+        for (id, stored) in tenants {
+            if let Some(sealed) = rows::reseal_api_key(&id, &stored, keyring, how)? {
+                sqlx::query("UPDATE tenants SET odoo_api_key = $2 WHERE id = $1")
+                    .bind(&id)
+                    .bind(sealed)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(from_sqlx)?;
+                rewritten += 1;
+            }
+        }
+        let flows: Vec<(String, String)> =
+            sqlx::query_as("SELECT id, secrets FROM flows ORDER BY id")
+                .fetch_all(&mut *tx)
+                .await
+                .map_err(from_sqlx)?;
+        for (id, stored) in flows {
+            if let Some(sealed) = rows::reseal_flow_secrets(&id, &stored, keyring, how)? {
+                sqlx::query("UPDATE flows SET secrets = $2 WHERE id = $1")
+                    .bind(&id)
+                    .bind(sealed)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(from_sqlx)?;
+                rewritten += 1;
+            }
+        }
+        tx.commit().await.map_err(from_sqlx)?;
+        if rewritten > 0 {
+            // The old row versions keep the values in clear until vacuumed.
+            for statement in ["VACUUM tenants", "VACUUM flows"] {
+                sqlx::query(statement)
+                    .execute(self.pool())
+                    .await
+                    .map_err(from_sqlx)?;
+            }
+        }
+        Ok(rewritten)
     }
 }

@@ -30,6 +30,7 @@ use engine::mirror_store::{
     MirrorRow, MirrorStore, PageCounts, ReconcileCounts, RunRecord, RunStatus, StoreError,
     StoredRecord,
 };
+use engine::store::{KeySource, Keyring, Reseal, TenantStore};
 use jiff::Timestamp;
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
@@ -81,6 +82,7 @@ const SAVE_CHECKPOINT: &str = "INSERT INTO odoo_sync_state \
 pub struct SqliteStore {
     pool: SqlitePool,
     path: PathBuf,
+    keyring: Keyring,
 }
 
 impl SqliteStore {
@@ -145,6 +147,9 @@ impl SqliteStore {
             // file; a page and its checkpoint commit together, so a lost page is fetched again.
             .synchronous(SqliteSynchronous::Normal)
             .busy_timeout(BUSY_TIMEOUT)
+            // Deleted and overwritten content is zeroed, not left in free space: a secret
+            // rewritten sealed leaves no copy in clear behind.
+            .pragma("secure_delete", "on")
             .foreign_keys(true);
         let options = match journal {
             Journal::SetWal => options.journal_mode(SqliteJournalMode::Wal),
@@ -158,7 +163,38 @@ impl SqliteStore {
         Ok(SqliteStore {
             pool,
             path: path.to_path_buf(),
+            keyring: Keyring::new(KeySource::from_environment(SqliteStore::key_file_beside(
+                path,
+            ))),
         })
+    }
+
+    /// The key file generated beside the database file when `ODOO_BRIDGE_ENCRYPTION_KEY` is
+    /// unset: its path with `.key` appended.
+    pub fn key_file_beside(path: &Path) -> PathBuf {
+        let mut name = path.as_os_str().to_owned();
+        name.push(".key");
+        PathBuf::from(name)
+    }
+
+    /// The same store, sealing its secrets with `keyring` instead of the environment's key.
+    pub fn with_keyring(mut self, keyring: Keyring) -> SqliteStore {
+        self.keyring = keyring;
+        self
+    }
+
+    /// After secrets in clear were rewritten sealed: the file is rebuilt (`VACUUM`) so that no
+    /// free page keeps an old value, and the WAL is emptied, so that neither file holds them.
+    pub(crate) async fn erase_freed_pages(&self) -> Result<(), StoreError> {
+        sqlx::query("VACUUM")
+            .execute(&self.pool)
+            .await
+            .map_err(map_sqlx)?;
+        sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
+            .execute(&self.pool)
+            .await
+            .map_err(map_sqlx)?;
+        Ok(())
     }
 
     /// Whether the file holds odoo-bridge's schema (of any release: its migrations table),
@@ -437,7 +473,10 @@ impl MirrorStore for SqliteStore {
     type Lock = SqliteLock;
 
     async fn migrate(&self) -> Result<(), StoreError> {
-        MIGRATOR.run(&self.pool).await.map_err(error::map_migrate)
+        MIGRATOR.run(&self.pool).await.map_err(error::map_migrate)?;
+        // Secrets a release before encryption stored in clear are sealed on first open.
+        TenantStore::reseal_secrets(self, &Reseal::PlaintextOnly).await?;
+        Ok(())
     }
 
     async fn try_lock(&self) -> Result<Option<SqliteLock>, StoreError> {

@@ -5,9 +5,11 @@ use crate::SqliteStore;
 use crate::columns::{Row, all};
 use crate::error::{map_sqlx, violation};
 use crate::time::format_ts;
-use engine::store::rows::{self, encode_secrets, encode_settings};
+use engine::store::rows::{self, encode_api_key, encode_secrets, encode_settings};
 use engine::store::tenants::transport_name;
-use engine::store::{Flow, FlowKind, StoreError, StoredCursor, Tenant, TenantStore};
+use engine::store::{
+    Flow, FlowKind, Keyring, Reseal, StoreError, StoredCursor, Tenant, TenantStore,
+};
 use sqlx::error::ErrorKind;
 use sqlx::{Sqlite, Transaction};
 
@@ -45,7 +47,11 @@ fn write_error(error: sqlx::Error, flow: Option<&Flow>) -> StoreError {
     }
 }
 
-async fn insert_flow_in(tx: &mut Transaction<'_, Sqlite>, flow: &Flow) -> Result<(), StoreError> {
+async fn insert_flow_in(
+    tx: &mut Transaction<'_, Sqlite>,
+    flow: &Flow,
+    keyring: &Keyring,
+) -> Result<(), StoreError> {
     sqlx::query(
         "INSERT INTO flows (id, tenant_id, kind, name, is_active, interval_seconds, settings, \
          secrets, last_sync_at, created_at, updated_at) \
@@ -58,7 +64,7 @@ async fn insert_flow_in(tx: &mut Transaction<'_, Sqlite>, flow: &Flow) -> Result
     .bind(flow.is_active)
     .bind(i64::from(flow.interval_seconds))
     .bind(encode_settings(&flow.settings))
-    .bind(encode_secrets(&flow.secrets))
+    .bind(encode_secrets(&flow.id, &flow.secrets, keyring)?)
     .bind(flow.last_sync_at.map(format_ts))
     .bind(format_ts(flow.created_at))
     .bind(format_ts(flow.updated_at))
@@ -81,7 +87,7 @@ impl TenantStore for SqliteStore {
         .bind(&tenant.odoo_url)
         .bind(&tenant.odoo_db)
         .bind(&tenant.odoo_username)
-        .bind(tenant.odoo_api_key.expose())
+        .bind(encode_api_key(tenant, &self.keyring)?)
         .bind(transport_name(tenant.transport))
         .bind(i64::from(tenant.odoo_min_delay_ms))
         .bind(format_ts(tenant.created_at))
@@ -90,14 +96,14 @@ impl TenantStore for SqliteStore {
         .await
         .map_err(|error| write_error(error, None))?;
         for flow in flows {
-            insert_flow_in(&mut tx, flow).await?;
+            insert_flow_in(&mut tx, flow, &self.keyring).await?;
         }
         tx.commit().await.map_err(map_sqlx)
     }
 
     async fn insert_flow(&self, flow: &Flow) -> Result<(), StoreError> {
         let mut tx = self.write_tx().await?;
-        insert_flow_in(&mut tx, flow).await?;
+        insert_flow_in(&mut tx, flow, &self.keyring).await?;
         tx.commit().await.map_err(map_sqlx)
     }
 
@@ -112,7 +118,7 @@ impl TenantStore for SqliteStore {
         .bind(&tenant.odoo_url)
         .bind(&tenant.odoo_db)
         .bind(&tenant.odoo_username)
-        .bind(tenant.odoo_api_key.expose())
+        .bind(encode_api_key(tenant, &self.keyring)?)
         .bind(transport_name(tenant.transport))
         .bind(i64::from(tenant.odoo_min_delay_ms))
         .bind(format_ts(tenant.updated_at))
@@ -132,7 +138,7 @@ impl TenantStore for SqliteStore {
             .bind(flow.is_active)
             .bind(i64::from(flow.interval_seconds))
             .bind(encode_settings(&flow.settings))
-            .bind(encode_secrets(&flow.secrets))
+            .bind(encode_secrets(&flow.id, &flow.secrets, &self.keyring)?)
             .bind(format_ts(flow.updated_at))
             .bind(&flow.id)
             .bind(&tenant.id)
@@ -199,7 +205,9 @@ impl TenantStore for SqliteStore {
         .fetch_optional(&self.pool)
         .await
         .map_err(map_sqlx)?;
-        row.as_ref().map(|row| rows::tenant(&Row(row))).transpose()
+        row.as_ref()
+            .map(|row| rows::tenant(&Row(row), &self.keyring))
+            .transpose()
     }
 
     async fn tenants(&self) -> Result<Vec<Tenant>, StoreError> {
@@ -211,7 +219,7 @@ impl TenantStore for SqliteStore {
         .fetch_all(&self.pool)
         .await
         .map_err(map_sqlx)?;
-        all(&found, rows::tenant)
+        all(&found, |row| rows::tenant(row, &self.keyring))
     }
 
     async fn flow(
@@ -231,7 +239,9 @@ impl TenantStore for SqliteStore {
         .fetch_optional(&self.pool)
         .await
         .map_err(map_sqlx)?;
-        row.as_ref().map(|row| rows::flow(&Row(row))).transpose()
+        row.as_ref()
+            .map(|row| rows::flow(&Row(row), &self.keyring))
+            .transpose()
     }
 
     async fn flows(&self, kind: Option<FlowKind>) -> Result<Vec<Flow>, StoreError> {
@@ -244,7 +254,7 @@ impl TenantStore for SqliteStore {
         .fetch_all(&self.pool)
         .await
         .map_err(map_sqlx)?;
-        all(&found, rows::flow)
+        all(&found, |row| rows::flow(row, &self.keyring))
     }
 
     async fn cursors(&self, flow_id: Option<&str>) -> Result<Vec<StoredCursor>, StoreError> {
@@ -257,5 +267,51 @@ impl TenantStore for SqliteStore {
         .await
         .map_err(map_sqlx)?;
         all(&found, rows::cursor)
+    }
+
+    fn keyring(&self) -> &Keyring {
+        &self.keyring
+    }
+
+    async fn reseal_secrets(&self, how: &Reseal) -> Result<u64, StoreError> {
+        let mut tx = self.write_tx().await?;
+        let mut rewritten = 0;
+        let tenants: Vec<(String, String)> =
+            sqlx::query_as("SELECT id, odoo_api_key FROM tenants ORDER BY id")
+                .fetch_all(&mut *tx)
+                .await
+                .map_err(map_sqlx)?;
+        for (id, stored) in tenants {
+            if let Some(sealed) = rows::reseal_api_key(&id, &stored, &self.keyring, how)? {
+                sqlx::query("UPDATE tenants SET odoo_api_key = ? WHERE id = ?")
+                    .bind(sealed)
+                    .bind(&id)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(map_sqlx)?;
+                rewritten += 1;
+            }
+        }
+        let flows: Vec<(String, String)> =
+            sqlx::query_as("SELECT id, secrets FROM flows ORDER BY id")
+                .fetch_all(&mut *tx)
+                .await
+                .map_err(map_sqlx)?;
+        for (id, stored) in flows {
+            if let Some(sealed) = rows::reseal_flow_secrets(&id, &stored, &self.keyring, how)? {
+                sqlx::query("UPDATE flows SET secrets = ? WHERE id = ?")
+                    .bind(sealed)
+                    .bind(&id)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(map_sqlx)?;
+                rewritten += 1;
+            }
+        }
+        tx.commit().await.map_err(map_sqlx)?;
+        if rewritten > 0 {
+            self.erase_freed_pages().await?;
+        }
+        Ok(rewritten)
     }
 }

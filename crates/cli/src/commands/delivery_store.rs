@@ -104,11 +104,14 @@ impl StoreLocation {
 
     /// A store error as a failure (exit 1) naming the store, with no secret in it.
     pub fn failure(&self, error: StoreError) -> Failure {
+        // A missing or wrong encryption key is the user's setting to fix, like a bad
+        // variable: the message names the variable.
+        let exit = match error {
+            StoreError::SecretKey { .. } => Exit::Config,
+            _ => Exit::Failure,
+        };
         let text = self.scrub(error.to_string());
-        Failure::new(
-            Exit::Failure,
-            anyhow::anyhow!("{} ({})", text, self.describe()),
-        )
+        Failure::new(exit, anyhow::anyhow!("{} ({})", text, self.describe()))
     }
 
     /// No store here, for a command that does not create one: exit 3, saying what does.

@@ -8,6 +8,7 @@ pub mod maintenance;
 pub mod odoo;
 pub mod retries;
 pub mod run;
+pub mod secrets;
 pub mod sim;
 pub mod sync;
 pub mod target;

@@ -57,6 +57,11 @@ impl Bridge {
     /// Runs `odoo-bridge ARGS` with `ODOO_API_KEY` set to `key` (or unset), stdin not a
     /// terminal.
     fn run_with_key(&self, key: Option<&str>, args: &[&str]) -> Output {
+        self.run_with_env(key, &[], args)
+    }
+
+    /// [`Bridge::run_with_key`] with more variables set.
+    fn run_with_env(&self, key: Option<&str>, env: &[(&str, &str)], args: &[&str]) -> Output {
         let mut command = Command::new(BINARY);
         command
             .args(["--log-format", "json"])
@@ -65,13 +70,22 @@ impl Bridge {
             .env_remove("DATABASE_URL")
             .env_remove("POLLER_DEFAULT_WEBHOOK_URL")
             .env_remove("ODOO_API_KEY")
-            .env_remove("ODOO_BRIDGE_LOG_LEVEL");
+            .env_remove("ODOO_BRIDGE_LOG_LEVEL")
+            .env_remove("ODOO_BRIDGE_ENCRYPTION_KEY")
+            .env_remove("ODOO_BRIDGE_NEW_ENCRYPTION_KEY")
+            .env_remove("ODOO_BRIDGE_ENCRYPTION_KEY_FILE");
         if let Some(url) = &self.database_url {
             command.env("DATABASE_URL", url);
+            // Not the default ./data/odoo-bridge.key of the working directory (the source tree).
+            command.env(
+                "ODOO_BRIDGE_ENCRYPTION_KEY_FILE",
+                self._dir.path().join("postgres.key"),
+            );
         }
         if let Some(key) = key {
             command.env("ODOO_API_KEY", key);
         }
+        command.envs(env.iter().copied());
         let output = command.output().expect("the binary runs");
         self.printed.lock().unwrap().push_str(&text(&output));
         output
@@ -1187,4 +1201,127 @@ async fn connections_on_postgres_with_database_url() {
         );
         assert!(!printed.contains(KEY));
     }
+}
+
+/// Every file of the SQLite store (the file and its WAL) that holds `needle`.
+fn store_files_holding(db_path: &std::path::Path, needle: &str) -> Vec<PathBuf> {
+    let mut wal = db_path.as_os_str().to_owned();
+    wal.push("-wal");
+    [db_path.to_path_buf(), PathBuf::from(wal)]
+        .into_iter()
+        .filter(|file| {
+            std::fs::read(file).is_ok_and(|bytes| {
+                bytes
+                    .windows(needle.len())
+                    .any(|window| window == needle.as_bytes())
+            })
+        })
+        .collect()
+}
+
+/// The Odoo API key and the webhook secret are stored encrypted under a key generated beside
+/// the store (0600); `secrets rotate-key` re-encrypts them under a new key file, or under the
+/// key given by ODOO_BRIDGE_NEW_ENCRYPTION_KEY when the key comes from the environment; a
+/// missing, malformed or different key exits 3 naming what to set, and never prints a secret.
+#[test]
+fn secrets_are_encrypted_at_rest_rotated_and_a_wrong_key_is_refused_with_exit_3() {
+    const WEBHOOK_SECRET: &str = "whsec-NEVER-STORED-IN-CLEAR-93b1";
+    let bridge = Bridge::sqlite();
+    bridge.add(
+        "Shop",
+        "https://shop.odoo.com",
+        "https://hooks.example.com/odoo",
+        &["--webhook-secret", WEBHOOK_SECRET],
+    );
+    bridge.expect(0, &["connections", "list"]);
+    for secret in [KEY, WEBHOOK_SECRET] {
+        assert_eq!(
+            store_files_holding(&bridge.db_path, secret),
+            Vec::<PathBuf>::new()
+        );
+    }
+    let key_file = bridge.db_path.with_file_name("bridge.db.key");
+    assert_eq!(
+        std::fs::metadata(&key_file).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    let first_key = std::fs::read_to_string(&key_file).unwrap();
+
+    // A key file: rotate-key makes a new one and re-encrypts the tenant's key and the flow's
+    // secret under it.
+    let rotated = bridge.json(&["secrets", "rotate-key", "--json"]);
+    assert_eq!(rotated["rewritten"], 2, "{rotated}");
+    assert_eq!(rotated["key_from_environment"], false);
+    assert_ne!(rotated["key_id"], rotated["previous_key_id"]);
+    let second_key = std::fs::read_to_string(&key_file).unwrap();
+    assert_ne!(first_key, second_key);
+    let shown = bridge.json(&["connections", "show", "Shop", "--json"]);
+    assert_eq!(shown["name"], "Shop");
+
+    // Another key: exit 3, naming the variable and the key ids, never the secrets.
+    let other = bridge.expect(0, &["secrets", "generate-key"]);
+    let other = other.trim();
+    assert_eq!(other.len(), 44, "32 bytes in base64: {other:?}");
+    let refused = bridge.run_with_env(
+        Some(KEY),
+        &[("ODOO_BRIDGE_ENCRYPTION_KEY", other)],
+        &["connections", "list"],
+    );
+    assert_eq!(refused.status.code(), Some(3), "{}", text(&refused));
+    let said = text(&refused);
+    assert!(said.contains("ODOO_BRIDGE_ENCRYPTION_KEY"), "{said}");
+    assert!(said.contains(rotated["key_id"].as_str().unwrap()), "{said}");
+    // A malformed key, and no key at all: exit 3 too.
+    let malformed = bridge.run_with_env(
+        Some(KEY),
+        &[("ODOO_BRIDGE_ENCRYPTION_KEY", "not-a-key")],
+        &["connections", "list"],
+    );
+    assert_eq!(malformed.status.code(), Some(3), "{}", text(&malformed));
+    assert!(
+        text(&malformed).contains("generate-key"),
+        "{}",
+        text(&malformed)
+    );
+    let moved = key_file.with_file_name("elsewhere.key");
+    std::fs::rename(&key_file, &moved).unwrap();
+    let missing = bridge.run(&["connections", "list"]);
+    assert_eq!(missing.status.code(), Some(3), "{}", text(&missing));
+    assert!(
+        text(&missing).contains("no key was found"),
+        "{}",
+        text(&missing)
+    );
+    std::fs::rename(&moved, &key_file).unwrap();
+
+    // The key in the environment: the new one must be given, then replaces it.
+    let current = second_key.trim();
+    let with_env = [("ODOO_BRIDGE_ENCRYPTION_KEY", current)];
+    let asked = bridge.run_with_env(Some(KEY), &with_env, &["secrets", "rotate-key"]);
+    assert_eq!(asked.status.code(), Some(3), "{}", text(&asked));
+    assert!(
+        text(&asked).contains("ODOO_BRIDGE_NEW_ENCRYPTION_KEY"),
+        "{}",
+        text(&asked)
+    );
+    let during = [
+        ("ODOO_BRIDGE_ENCRYPTION_KEY", current),
+        ("ODOO_BRIDGE_NEW_ENCRYPTION_KEY", other),
+    ];
+    let done = bridge.run_with_env(Some(KEY), &during, &["secrets", "rotate-key", "--json"]);
+    assert_eq!(done.status.code(), Some(0), "{}", text(&done));
+    let done: Value = serde_json::from_slice(&done.stdout).unwrap();
+    assert_eq!(done["rewritten"], 2);
+    assert_eq!(done["key_from_environment"], true);
+    let after = [("ODOO_BRIDGE_ENCRYPTION_KEY", other)];
+    let listed = bridge.run_with_env(Some(KEY), &after, &["connections", "show", "Shop"]);
+    assert_eq!(listed.status.code(), Some(0), "{}", text(&listed));
+    for secret in [KEY, WEBHOOK_SECRET] {
+        assert_eq!(
+            store_files_holding(&bridge.db_path, secret),
+            Vec::<PathBuf>::new()
+        );
+    }
+    // (`add` prints the webhook secret once, by design; the API key never.)
+    assert!(!bridge.printed.lock().unwrap().contains(KEY));
 }

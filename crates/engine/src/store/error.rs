@@ -39,6 +39,10 @@ pub enum StoreError {
     /// out of range): the caller's mistake, not the database's.
     #[error("cannot store {what}")]
     InvalidInput { what: String },
+    /// The key that encrypts the stored secrets is missing, malformed or not the one they
+    /// were encrypted with: `what` says which and what to set. Never retried.
+    #[error("{what}")]
+    SecretKey { what: String },
     /// Any other database error.
     #[error("database error: {source}")]
     Database {
@@ -77,6 +81,10 @@ impl StoreError {
 
     pub fn invalid_input(what: impl Into<String>) -> StoreError {
         StoreError::InvalidInput { what: what.into() }
+    }
+
+    pub fn secret_key(what: impl Into<String>) -> StoreError {
+        StoreError::SecretKey { what: what.into() }
     }
 
     pub fn database(source: impl Into<ErrorSource>) -> StoreError {

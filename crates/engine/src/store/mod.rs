@@ -18,6 +18,7 @@ mod error;
 pub mod inbox;
 pub mod outbox;
 pub mod rows;
+pub mod secrets_at_rest;
 pub mod sync_log;
 pub mod tenants;
 
@@ -34,6 +35,7 @@ pub use outbox::{
     Attempt, AttemptOutcome, AttemptRecord, EnqueueCounts, FlowStats, LatestPacket, NewPacket,
     OutboxStore, Packet, PacketFilter, PacketStatus, Subject,
 };
+pub use secrets_at_rest::{EncryptionKey, KeySource, Keyring, Reseal};
 pub use sync_log::{CycleLog, CycleLogEntry, SyncLogStore};
 pub use tenants::{
     FeedCursor, Flow, FlowKind, FlowSecrets, SecretValue, StoredCursor, Tenant, TenantStore,

@@ -10,6 +10,7 @@ use super::StoreError;
 use super::coordination::{BreakerRecord, BreakerStatus, FlowLease, Heartbeat};
 use super::inbox::{ApplicationRecord, InboundEvent, InboundStatus};
 use super::outbox::{AttemptRecord, FlowStats, LatestPacket, Packet, PacketStatus, Subject};
+use super::secrets_at_rest::{Keyring, Reseal, api_key_context, flow_secret_context};
 use super::sync_log::{CycleLog, CycleLogEntry};
 use super::tenants::{
     Flow, FlowKind, FlowSecrets, SecretValue, StoredCursor, Tenant, parse_transport,
@@ -66,13 +67,61 @@ pub fn encode_settings(settings: &Map<String, Value>) -> String {
     Value::Object(settings.clone()).to_string()
 }
 
-/// A flow's secrets as stored: a JSON object of strings.
-pub fn encode_secrets(secrets: &FlowSecrets) -> String {
-    let object: Map<String, Value> = secrets
+/// A flow's secrets as stored: a JSON object of sealed strings.
+pub fn encode_secrets(
+    flow_id: &str,
+    secrets: &FlowSecrets,
+    keyring: &Keyring,
+) -> Result<String, StoreError> {
+    let object = secrets
         .iter()
-        .map(|(name, value)| (name.clone(), Value::String(value.expose().to_owned())))
-        .collect();
-    Value::Object(object).to_string()
+        .map(|(name, value)| {
+            let context = flow_secret_context(flow_id, name);
+            Ok((
+                name.clone(),
+                Value::String(keyring.seal(value.expose(), &context)?),
+            ))
+        })
+        .collect::<Result<Map<String, Value>, StoreError>>()?;
+    Ok(Value::Object(object).to_string())
+}
+
+/// A tenant's Odoo API key as stored: sealed.
+pub fn encode_api_key(tenant: &Tenant, keyring: &Keyring) -> Result<String, StoreError> {
+    keyring.seal(tenant.odoo_api_key.expose(), &api_key_context(&tenant.id))
+}
+
+/// A tenant's stored API key as `how` would rewrite it (`None`: it stays).
+pub fn reseal_api_key(
+    tenant_id: &str,
+    stored: &str,
+    keyring: &Keyring,
+    how: &Reseal,
+) -> Result<Option<String>, StoreError> {
+    keyring.reseal(stored, &api_key_context(tenant_id), how)
+}
+
+/// A flow's stored secrets (JSON) as `how` would rewrite them (`None`: they stay).
+pub fn reseal_flow_secrets(
+    flow_id: &str,
+    stored: &str,
+    keyring: &Keyring,
+    how: &Reseal,
+) -> Result<Option<String>, StoreError> {
+    let mut object = object("secrets", stored)?;
+    let mut changed = false;
+    for (name, value) in &mut object {
+        let Value::String(text) = value else {
+            return Err(StoreError::invalid_data(format!(
+                "flow {flow_id:?}: secret {name:?} is not a string"
+            )));
+        };
+        if let Some(resealed) = keyring.reseal(text, &flow_secret_context(flow_id, name), how)? {
+            *text = resealed;
+            changed = true;
+        }
+    }
+    Ok(changed.then(|| Value::Object(object).to_string()))
 }
 
 /// Headers of an inbound event as stored: a JSON object.
@@ -101,15 +150,16 @@ fn failure_class(row: &impl Columns) -> Result<Option<FailureClass>, StoreError>
         .transpose()
 }
 
-pub fn tenant(row: &impl Columns) -> Result<Tenant, StoreError> {
+pub fn tenant(row: &impl Columns, keyring: &Keyring) -> Result<Tenant, StoreError> {
     let id = row.text("id")?;
+    let api_key = keyring.open(&row.text("odoo_api_key")?, &api_key_context(&id))?;
     let transport = row.text("transport")?;
     Ok(Tenant {
         name: row.text("name")?,
         odoo_url: row.text("odoo_url")?,
         odoo_db: row.text("odoo_db")?,
         odoo_username: row.text("odoo_username")?,
-        odoo_api_key: ApiKey::new(row.text("odoo_api_key")?),
+        odoo_api_key: ApiKey::new(api_key),
         transport: parse_transport(&transport).ok_or_else(|| {
             StoreError::invalid_data(format!("tenant {id:?}: unknown transport {transport:?}"))
         })?,
@@ -120,13 +170,16 @@ pub fn tenant(row: &impl Columns) -> Result<Tenant, StoreError> {
     })
 }
 
-pub fn flow(row: &impl Columns) -> Result<Flow, StoreError> {
+pub fn flow(row: &impl Columns, keyring: &Keyring) -> Result<Flow, StoreError> {
     let id = row.text("id")?;
     let kind = row.text("kind")?;
     let secrets = object("secrets", &row.text("secrets")?)?
         .into_iter()
         .map(|(name, value)| match value {
-            Value::String(value) => Ok((name, SecretValue::new(value))),
+            Value::String(value) => {
+                let value = keyring.open(&value, &flow_secret_context(&id, &name))?;
+                Ok((name, SecretValue::new(value)))
+            }
             _ => Err(StoreError::invalid_data(format!(
                 "flow {id:?}: secret {name:?} is not a string"
             ))),

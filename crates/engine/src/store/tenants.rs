@@ -6,6 +6,7 @@
 //! flows share one Odoo client and one login in the process that runs them.
 
 use super::StoreError;
+use super::secrets_at_rest::{Keyring, Reseal};
 use crate::change_feed::Checkpoint;
 use jiff::Timestamp;
 use odoo_rpc::{ApiKey, TransportChoice};
@@ -201,4 +202,12 @@ pub trait TenantStore: Send + Sync {
         &self,
         flow_id: Option<&str>,
     ) -> impl Future<Output = Result<Vec<StoredCursor>, StoreError>> + Send;
+
+    /// What seals and opens the stored secrets (API keys, the flows' secrets).
+    fn keyring(&self) -> &Keyring;
+
+    /// Rewrites the stored secrets as `how` says, in one transaction; the number rewritten.
+    /// Every store runs it with [`Reseal::PlaintextOnly`] when it migrates, and then leaves no
+    /// trace of the values in clear in its files.
+    fn reseal_secrets(&self, how: &Reseal) -> impl Future<Output = Result<u64, StoreError>> + Send;
 }

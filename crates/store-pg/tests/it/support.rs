@@ -4,6 +4,7 @@
 
 use engine::change_feed::Checkpoint;
 use engine::mirror_store::{MirrorRow, MirrorStore};
+use engine::store::{KeySource, Keyring};
 use jiff::Timestamp;
 use sqlx::postgres::{PgConnectOptions, PgConnection};
 use sqlx::{AssertSqlSafe, Connection, Executor};
@@ -102,6 +103,9 @@ async fn template() -> &'static str {
 pub struct TestDb {
     name: String,
     pub store: PgStore,
+    /// The test's own key file (in the system's temporary directory), so that no test writes
+    /// the default `./data/odoo-bridge.key` and a rotation in one test touches no other.
+    key_file: std::path::PathBuf,
 }
 
 impl TestDb {
@@ -119,16 +123,31 @@ impl TestDb {
         )
         .await;
         connection.close().await.expect("close admin connection");
+        let key_file = std::env::temp_dir().join(format!("{name}.key"));
         let store = PgStore::connect(self_options(&name))
             .await
-            .expect("connect to the test database");
-        TestDb { name, store }
+            .expect("connect to the test database")
+            .with_keyring(keyring_at(&key_file));
+        TestDb {
+            name,
+            store,
+            key_file,
+        }
+    }
+
+    /// What seals this database's secrets, for another store on it.
+    pub fn keyring(&self) -> Keyring {
+        keyring_at(&self.key_file)
     }
 
     /// Options for another connection (another pool, another "process") to this database.
     pub fn options(&self) -> PgConnectOptions {
         self_options(&self.name)
     }
+}
+
+fn keyring_at(key_file: &std::path::Path) -> Keyring {
+    Keyring::new(KeySource::file(key_file.to_path_buf()))
 }
 
 fn self_options(name: &str) -> PgConnectOptions {
@@ -140,6 +159,10 @@ impl Drop for TestDb {
         // Drop cannot await and the test's runtime may be shutting down: drop the database
         // from a thread with a runtime of its own. `WITH (FORCE)` ends the store's pooled
         // connections. Best effort: a leftover is dropped by the next run (`drop_stale`).
+        let _ = std::fs::remove_file(&self.key_file);
+        let mut pending = self.key_file.clone().into_os_string();
+        pending.push(".new");
+        let _ = std::fs::remove_file(pending);
         let name = std::mem::take(&mut self.name);
         let dropped = std::thread::spawn(move || {
             let runtime = tokio::runtime::Builder::new_current_thread()
@@ -195,5 +218,8 @@ pub async fn fresh() -> (TestDb, PgStore) {
 
 /// A second store (another pool) on the same database, as another process would open it.
 pub async fn again(db: &TestDb) -> PgStore {
-    PgStore::connect(db.options()).await.unwrap()
+    PgStore::connect(db.options())
+        .await
+        .unwrap()
+        .with_keyring(db.keyring())
 }

@@ -108,13 +108,40 @@ async fn a_release_0_1_database_migrates_in_place_and_keeps_everything() {
         .fetch_one(&mut old)
         .await
         .unwrap();
+    let secrets: Vec<(String, String, String)> =
+        sqlx::query_as("SELECT id, odoo_api_key, webhook_secret FROM connections ORDER BY id")
+            .fetch_all(&mut old)
+            .await
+            .unwrap();
     old.close().await.unwrap();
     assert_eq!(connections.len(), 3);
     assert!(breakers.values().any(|state| state == "open"));
 
-    let store = PgStore::connect(db.options()).await.unwrap();
+    let store = PgStore::connect(db.options())
+        .await
+        .unwrap()
+        .with_keyring(db.keyring());
     store.migrate().await.unwrap();
     store.migrate().await.unwrap();
+
+    // The keys and secrets 0.1 kept in clear are sealed in place and read back the same.
+    for (id, api_key, secret) in &secrets {
+        let connection = store.connection(id).await.unwrap().unwrap();
+        assert_eq!(connection.odoo_api_key.expose(), api_key);
+        assert_eq!(connection.webhook_secret.expose(), secret);
+    }
+    let stored: Vec<String> =
+        sqlx::query_scalar("SELECT odoo_api_key FROM tenants UNION ALL SELECT secrets FROM flows")
+            .fetch_all(store.pool())
+            .await
+            .unwrap();
+    assert_eq!(stored.len(), 6);
+    for value in &stored {
+        assert!(value.contains("enc:v1:"), "{value}");
+        for (_, api_key, secret) in &secrets {
+            assert!(!value.contains(api_key.as_str()) && !value.contains(secret.as_str()));
+        }
+    }
 
     let now_connections = store.connections().await.unwrap();
     assert_eq!(now_connections.len(), 3);

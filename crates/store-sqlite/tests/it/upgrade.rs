@@ -256,3 +256,96 @@ async fn a_release_0_1_store_migrates_in_place_and_keeps_everything() {
         .unwrap();
     assert!(any_pending.max_attempts > 0);
 }
+
+/// Every occurrence of `needle` in the files of the store at `path` (the file and its WAL).
+fn files_holding(path: &std::path::Path, needle: &str) -> Vec<String> {
+    let mut wal = path.as_os_str().to_owned();
+    wal.push("-wal");
+    [path.to_path_buf(), std::path::PathBuf::from(wal)]
+        .iter()
+        .filter_map(|file| Some((file, std::fs::read(file).ok()?)))
+        .filter(|(_, bytes)| bytes.windows(needle.len()).any(|w| w == needle.as_bytes()))
+        .map(|(file, _)| file.display().to_string())
+        .collect()
+}
+
+/// Release 0.1 kept the Odoo API keys and webhook secrets in clear. On first open they are
+/// sealed in place: the same values come back through the store, and neither the file nor
+/// its WAL holds any of them any more (nor in free pages); the key is generated beside the
+/// file, mode 0600, and another key is refused with a message naming what to set.
+#[tokio::test]
+async fn a_release_0_1_stores_secrets_are_sealed_in_place_and_no_file_keeps_them() {
+    use engine::store::{EncryptionKey, KeySource, Keyring};
+    use std::os::unix::fs::PermissionsExt as _;
+
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("odoo-bridge.db");
+    std::fs::copy(FIXTURE, &path).unwrap();
+    let mut db = SqliteConnection::connect(&format!("sqlite://{}", path.display()))
+        .await
+        .unwrap();
+    let old: Vec<(String, String, String)> =
+        sqlx::query_as("SELECT id, odoo_api_key, webhook_secret FROM connections ORDER BY id")
+            .fetch_all(&mut db)
+            .await
+            .unwrap();
+    db.close().await.unwrap();
+    assert_eq!(old.len(), 3);
+    for (_, api_key, secret) in &old {
+        assert!(
+            !files_holding(&path, api_key).is_empty(),
+            "0.1 kept it in clear"
+        );
+        assert!(
+            !files_holding(&path, secret).is_empty(),
+            "0.1 kept it in clear"
+        );
+    }
+
+    let key_file = SqliteStore::key_file_beside(&path);
+    let store = SqliteStore::open(&path)
+        .await
+        .unwrap()
+        .with_keyring(Keyring::new(KeySource::file(key_file.clone())));
+    store.migrate().await.unwrap();
+    for (id, api_key, secret) in &old {
+        let connection = store.connection(id).await.unwrap().unwrap();
+        assert_eq!(connection.odoo_api_key.expose(), api_key);
+        assert_eq!(connection.webhook_secret.expose(), secret);
+    }
+    // Opening again reseals nothing.
+    assert_eq!(
+        store
+            .reseal_secrets(&engine::store::Reseal::PlaintextOnly)
+            .await
+            .unwrap(),
+        0
+    );
+    store.close().await;
+    assert_eq!(
+        std::fs::metadata(&key_file).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    for (_, api_key, secret) in &old {
+        assert_eq!(files_holding(&path, api_key), Vec::<String>::new());
+        assert_eq!(files_holding(&path, secret), Vec::<String>::new());
+    }
+
+    // Another key: a clear refusal naming the variable, never garbage.
+    let other = SqliteStore::open(&path)
+        .await
+        .unwrap()
+        .with_keyring(Keyring::new(KeySource::key(
+            EncryptionKey::generate().unwrap(),
+        )));
+    let refused = other.connections().await.unwrap_err().to_string();
+    assert!(
+        refused.contains("ODOO_BRIDGE_ENCRYPTION_KEY")
+            && refused.contains("was encrypted with key"),
+        "{refused}"
+    );
+    for (_, api_key, secret) in &old {
+        assert!(!refused.contains(api_key.as_str()) && !refused.contains(secret.as_str()));
+    }
+    other.close().await;
+}

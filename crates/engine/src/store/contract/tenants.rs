@@ -3,7 +3,7 @@
 use super::{API_KEY, SECRET, at, checkpoint, flow, packet, tenant, with_flows};
 use crate::order_delivery::{Connection, ConnectionStore, EventSet, WebhookSecret};
 use crate::store::{BreakerRecord, BreakerStatus};
-use crate::store::{CycleLog, FeedCursor, FlowKind, NewInboundEvent, Store, StoreError};
+use crate::store::{CycleLog, FeedCursor, FlowKind, NewInboundEvent, Reseal, Store, StoreError};
 use odoo_rpc::{ApiKey, TransportChoice};
 use serde_json::json;
 
@@ -345,4 +345,49 @@ pub async fn connections_are_a_tenant_with_its_order_delivery_flow<S: Store>(sto
     assert!(store.connections().await.unwrap().is_empty());
     assert_eq!(store.connection("Cartona").await.unwrap(), None);
     assert!(!store.delete_connection("m9").await.unwrap());
+}
+
+/// Secrets go in sealed and come back as they were; a rotation reseals each of them under
+/// the new key, once, and they still read the same, also from a second store.
+pub async fn secrets_are_sealed_and_a_rotation_reseals_every_one<S: Store>(store: &S) {
+    let first = tenant("a1b2c3d4e5f60718");
+    let flows = [
+        flow("f100", &first.id, FlowKind::OrderDelivery, "one"),
+        flow("f200", &first.id, FlowKind::Marketplace, "two"),
+    ];
+    store.insert_tenant(&first, &flows).await.unwrap();
+    assert_eq!(
+        store.reseal_secrets(&Reseal::PlaintextOnly).await.unwrap(),
+        0,
+        "written sealed already"
+    );
+    let keyring = store.keyring();
+    let before = keyring.primary().unwrap();
+    let new_key = keyring.rotation_key().unwrap();
+    assert_ne!(before.id(), new_key.id());
+    let how = Reseal::AllUnder(new_key.clone());
+    assert_eq!(
+        store.reseal_secrets(&how).await.unwrap(),
+        3,
+        "a tenant and two flows"
+    );
+    assert_eq!(store.reseal_secrets(&how).await.unwrap(), 0, "once");
+    keyring.finish_rotation().unwrap();
+    assert_eq!(keyring.primary().unwrap().id(), new_key.id());
+    assert_eq!(store.tenant(&first.id).await.unwrap(), Some(first.clone()));
+    for expected in &flows {
+        let read = store.flow(None, &expected.id).await.unwrap().unwrap();
+        assert_eq!(&read, expected);
+        assert_eq!(read.secrets["webhook_secret"].expose(), SECRET);
+    }
+    assert_eq!(
+        store
+            .tenant(&first.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .odoo_api_key
+            .expose(),
+        API_KEY
+    );
 }
