@@ -9,6 +9,22 @@ use sqlx::migrate::MigrateError;
 /// statement is wrong": BUSY, LOCKED, READONLY, IOERR, FULL, CANTOPEN.
 const UNAVAILABLE_CODES: [i64; 6] = [5, 6, 8, 10, 13, 14];
 
+/// IOERR and FULL: when the disk fills up, SQLite reports FULL for the database or the WAL and
+/// IOERR (often `SHMSIZE`) for its shared-memory file; "disk I/O error" alone sends people
+/// looking for a broken disk.
+const DISK_CODES: [i64; 2] = [10, 13];
+
+/// The error of a write the disk refused, saying what to look at.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "cannot write to the disk holding the SQLite store: it is full or failing (free some \
+     space; nothing committed is lost): {cause}"
+)]
+struct DiskRefused {
+    // Shown, not chained as a source: the chain would repeat SQLite's words.
+    cause: sqlx::Error,
+}
+
 pub(crate) fn map_sqlx(error: sqlx::Error) -> StoreError {
     match error {
         sqlx::Error::Migrate(error) => map_migrate(*error),
@@ -27,6 +43,9 @@ pub(crate) fn map_sqlx(error: sqlx::Error) -> StoreError {
                 .and_then(|code| code.parse::<i64>().ok())
                 .map(|code| code & 0xff);
             match primary {
+                Some(code) if DISK_CODES.contains(&code) => {
+                    StoreError::unavailable(DiskRefused { cause: error })
+                }
                 Some(code) if UNAVAILABLE_CODES.contains(&code) => StoreError::unavailable(error),
                 _ => StoreError::database(error),
             }

@@ -1952,3 +1952,155 @@ async fn a_release_0_1_store_runs_on_with_only_its_pending_packets_sent() {
         assert_eq!(packet["status"], expected, "{packet}");
     }
 }
+
+// ---------------------------------------------------------------------------------------
+// 10. The fault matrix's delivery cases (the README's table names each test).
+
+/// Confirms the tenant's first quotation; returns its id.
+async fn confirm_a_quotation(tenant: &Tenant) -> i64 {
+    let quotation = tenant.quotations().await[0];
+    tenant
+        .client()
+        .call_method(
+            "sale.order",
+            "action_confirm",
+            Some(&[quotation]),
+            Map::new(),
+            None,
+        )
+        .await
+        .unwrap();
+    quotation
+}
+
+/// Odoo goes away (its port refuses connections) while the daemon polls, and comes back
+/// with its data: the cycles in between fail and are logged, nothing is sent twice, and an
+/// order confirmed after the restart is delivered once.
+#[tokio::test(flavor = "multi_thread")]
+async fn odoo_restarting_mid_run_loses_nothing_and_sends_nothing_twice() {
+    let Tenant { sim, running } = Tenant::start(91, 30).await;
+    let address = running.address();
+    let tenant = Tenant { sim, running };
+    let mut want = tenant.confirmed().await;
+    let receiver = Receiver::start().await;
+    let place = Place::sqlite();
+    let conn = place
+        .add("Restarting", &tenant.url(), &sim_key(), &receiver.url("ok"))
+        .await;
+    receiver.trust(&conn);
+    let daemon = Daemon::start(&place, "solo").await;
+    wait_until("the first orders delivered", || async {
+        place.all_are(&conn.id, "delivered", &want).await
+    })
+    .await;
+
+    let Tenant { sim, running } = tenant;
+    running.shutdown().await;
+    wait_until("a failed cycle while Odoo is down", || async {
+        place.cycles(&conn.name).await[0]["error"]
+            .as_str()
+            .is_some_and(|error| !error.is_empty())
+    })
+    .await;
+    let running = sim
+        .clone()
+        .serve_on(address)
+        .await
+        .expect("Odoo restarts on its port");
+    let tenant = Tenant { sim, running };
+    want.insert(confirm_a_quotation(&tenant).await);
+    wait_until(
+        "the order confirmed after the restart delivered",
+        || async { place.all_are(&conn.id, "delivered", &want).await },
+    )
+    .await;
+    assert_exactly_once(&receiver, &conn.id, &want);
+    assert_eq!(daemon.terminate().await.code(), Some(0));
+}
+
+/// Bursts of 503, and 429 with `Retry-After`, on the polls: retried, every order delivered
+/// once.
+#[tokio::test(flavor = "multi_thread")]
+async fn bursts_of_5xx_and_429_from_odoo_are_retried_and_every_order_sent_once() {
+    let tenant = Tenant::start(92, 30).await;
+    let want = tenant.confirmed().await;
+    for rule in [
+        FaultRule::new(Fault::Status {
+            status: 503,
+            retry_after: None,
+        })
+        .on("sale.order", Some("search_read"))
+        .times(3),
+        FaultRule::new(Fault::Status {
+            status: 429,
+            retry_after: Some("1".to_owned()),
+        })
+        .on("sale.order", Some("search_read"))
+        .times(2),
+    ] {
+        tenant.sim.inject(rule);
+    }
+    let receiver = Receiver::start().await;
+    let place = Place::sqlite();
+    let conn = place
+        .add("Bursty", &tenant.url(), &sim_key(), &receiver.url("ok"))
+        .await;
+    receiver.trust(&conn);
+    let daemon = Daemon::start(&place, "solo").await;
+    wait_until("every order delivered", || async {
+        place.all_are(&conn.id, "delivered", &want).await
+    })
+    .await;
+    assert_exactly_once(&receiver, &conn.id, &want);
+    assert!(tenant.sim.call_count("sale.order", "search_read") > 5);
+    assert_eq!(daemon.terminate().await.code(), Some(0));
+}
+
+/// The SQLite store's disk fills up: the cycles fail with a clear error naming the disk and
+/// the daemon keeps running; an order is only ever sent under the one packet id recorded for
+/// it (a send whose outcome could not be recorded is resent later with the same
+/// `webhook-id`, which receivers deduplicate); once space is freed, every order is delivered.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_full_disk_under_the_sqlite_store_fails_cycles_clearly_and_loses_nothing() {
+    let Some(disk) = crate::full_disk::SmallDisk::mount(8) else {
+        return;
+    };
+    let tenant = Tenant::start(93, 30).await;
+    let mut want = tenant.confirmed().await;
+    let receiver = Receiver::start().await;
+    let mut place = Place::sqlite();
+    place.db_path = disk.path("bridge.db");
+    let conn = place
+        .add("Cramped", &tenant.url(), &sim_key(), &receiver.url("ok"))
+        .await;
+    receiver.trust(&conn);
+    let mut daemon = Daemon::start(&place, "solo").await;
+    wait_until("the first orders delivered", || async {
+        place.all_are(&conn.id, "delivered", &want).await
+    })
+    .await;
+
+    disk.fill();
+    let confirmed_while_full = confirm_a_quotation(&tenant).await;
+    daemon
+        .wait_for_log("a cycle failing on the full disk", |line| {
+            line.to_string().contains("disk is full")
+        })
+        .await;
+    assert!(
+        !receiver
+            .orders_of(&conn.id, "ok")
+            .contains(&confirmed_while_full),
+        "nothing is sent before it is recorded"
+    );
+    disk.free();
+    want.insert(confirmed_while_full);
+    wait_until(
+        "the order confirmed while the disk was full delivered",
+        || async { place.all_are(&conn.id, "delivered", &want).await },
+    )
+    .await;
+    assert_exactly_once(&receiver, &conn.id, &want);
+    daemon.assert_no_panic();
+    assert_eq!(daemon.terminate().await.code(), Some(0));
+}

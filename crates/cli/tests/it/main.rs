@@ -3,7 +3,9 @@
 
 mod connections;
 mod delivery_daemon;
+mod fault_matrix;
 mod first_run;
+mod full_disk;
 mod mirror_faults;
 mod mirror_postgres;
 mod ping;
