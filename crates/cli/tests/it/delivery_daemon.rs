@@ -2062,7 +2062,7 @@ async fn bursts_of_5xx_and_429_from_odoo_are_retried_and_every_order_sent_once()
 /// `webhook-id`, which receivers deduplicate); once space is freed, every order is delivered.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_full_disk_under_the_sqlite_store_fails_cycles_clearly_and_loses_nothing() {
-    let Some(disk) = crate::full_disk::SmallDisk::mount(8) else {
+    let Some(disk) = crate::full_disk::SmallDisk::mount(64) else {
         return;
     };
     let tenant = Tenant::start(93, 30).await;

@@ -242,7 +242,7 @@ async fn sqlite_mirrored(path: &Path) -> BTreeMap<String, (i64, i64)> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_full_disk_under_the_sqlite_mirror_fails_clearly_and_a_rerun_completes() {
-    let Some(disk) = SmallDisk::mount(4) else {
+    let Some(disk) = SmallDisk::mount(64) else {
         return;
     };
     let sim = SimProcess::start_with_data(&DATA, &[]);
