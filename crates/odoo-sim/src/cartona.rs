@@ -265,22 +265,22 @@ async fn pull_orders(
     if !authorized(&state, &headers) {
         return unauthorized();
     }
-    let number = |key: &str, default: usize| -> Result<usize, Response> {
+    let number = |key: &str, default: usize| -> Result<usize, String> {
         match query.get(key) {
             None => Ok(default),
             Some(text) => text
                 .parse::<usize>()
                 .ok()
                 .filter(|n| *n > 0)
-                .ok_or_else(|| bad_request(format!("{key} must be a positive integer"))),
+                .ok_or_else(|| format!("{key} must be a positive integer")),
         }
     };
-    let window = |key: &str| -> Result<Option<Timestamp>, Response> {
+    let window = |key: &str| -> Result<Option<Timestamp>, String> {
         match query.get(key) {
             None => Ok(None),
             Some(text) => parse_time(text)
                 .map(Some)
-                .ok_or_else(|| bad_request(format!("{key} is not an ISO 8601 datetime"))),
+                .ok_or_else(|| format!("{key} is not an ISO 8601 datetime")),
         }
     };
     let (page, per_page, from, to) = match (
@@ -290,8 +290,8 @@ async fn pull_orders(
         window("to"),
     ) {
         (Ok(page), Ok(per_page), Ok(from), Ok(to)) => (page, per_page, from, to),
-        (Err(answer), ..) | (_, Err(answer), ..) | (.., Err(answer), _) | (.., Err(answer)) => {
-            return answer;
+        (Err(message), ..) | (_, Err(message), ..) | (.., Err(message), _) | (.., Err(message)) => {
+            return bad_request(message);
         }
     };
     let size = state

@@ -505,7 +505,7 @@ async fn retailer_partner(odoo: &OdooClient, order: &ValidOrder) -> Result<i64, 
         }
     }
     let ids = odoo.create("res.partner", vec![vals], None).await?;
-    ids.first().copied().ok_or_else(|| no_id())
+    ids.first().copied().ok_or_else(no_id)
 }
 
 /// The acknowledgement's packet: one per order, whatever writes it.

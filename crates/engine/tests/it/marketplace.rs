@@ -41,6 +41,11 @@ struct World {
 
 impl World {
     async fn new(page_cap: Option<usize>) -> World {
+        World::build(page_cap, None).await
+    }
+
+    /// With `real`, orders go to that Odoo instead of the simulated one.
+    async fn build(page_cap: Option<usize>, real: Option<OdooClient>) -> World {
         let odoo_sim = OdooSim::with_data(
             SimConfig::default(),
             &DataSpec {
@@ -59,6 +64,7 @@ impl World {
             config.admin_api_key.clone(),
         ))
         .unwrap();
+        let odoo = real.unwrap_or(odoo);
         let cartona_sim = CartonaSim::new(CartonaConfig {
             page_cap,
             ..CartonaConfig::default()
@@ -499,4 +505,60 @@ async fn a_create_whose_answer_was_lost_is_found_by_its_reference_not_created_ag
     );
     assert_eq!(world.deliver_acks_on(&clock).await, 3);
     assert_eq!(world.acks().len(), 3);
+}
+
+#[tokio::test]
+async fn against_the_real_odoo_18_orders_are_created_once_and_found_by_client_order_ref() {
+    let Some(real) = odoo_sim::real_odoo::RealOdoo::from_env("importing Cartona orders") else {
+        return;
+    };
+    let db = real.fresh_db("marketplace").unwrap();
+    let client = OdooClient::new(ClientConfig::new(
+        real.url.clone(),
+        db.name().to_owned(),
+        real.login.clone(),
+        real.api_key.clone(),
+    ))
+    .unwrap();
+    let world = World::build(Some(2), Some(client)).await;
+    let hashed = world.add_orders(5);
+    let first = world.import().await;
+    assert_eq!((first.pages, first.created), (3, 5), "{first:?}");
+    for id in &hashed {
+        assert_eq!(world.odoo_orders(id).await.len(), 1, "{id}");
+    }
+    let order = world.odoo_orders(&hashed[0]).await[0];
+    let read = world
+        .odoo
+        .read(
+            "sale.order",
+            &[order],
+            &["state", "amount_untaxed", "partner_id"],
+            None,
+        )
+        .await
+        .unwrap();
+    // Created as a quotation: we never write `state`.
+    assert_eq!(read[0].str("state").unwrap(), Some("draft"));
+    assert!((read[0].f64("amount_untaxed").unwrap().unwrap() - 28.0).abs() < 0.01);
+    // A lost bookkeeping: forget the store's record, the reference still finds the order.
+    let again = world.import().await;
+    assert_eq!((again.created, again.already_imported), (0, 5));
+    let other_store = tempfile::tempdir().unwrap();
+    let fresh = SqliteStore::open(&other_store.path().join("m.db"))
+        .await
+        .unwrap();
+    engine::mirror_store::MirrorStore::migrate(&fresh)
+        .await
+        .unwrap();
+    let flow = world.store.flow(None, FLOW).await.unwrap().unwrap();
+    let tenant = world.store.tenant(&flow.tenant_id).await.unwrap().unwrap();
+    fresh.insert_tenant(&tenant, &[flow]).await.unwrap();
+    let recovered = world
+        .import_with(&fresh, "worker-c", &Clock::system())
+        .await;
+    assert_eq!((recovered.created, recovered.recovered), (0, 5));
+    for id in &hashed {
+        assert_eq!(world.odoo_orders(id).await.len(), 1, "{id}");
+    }
 }
