@@ -9,6 +9,7 @@ pub fn build<S: Store>(setup: FlowSetup) -> Result<Box<dyn FlowHandler<S>>, Stri
         FlowKind::OrderDelivery => Ok(Box::new(crate::order_delivery::OrderDeliveryFlow::new(
             setup,
         )?)),
+        FlowKind::Marketplace => Ok(Box::new(crate::marketplace::MarketplaceFlow::new(setup)?)),
         other => Err(format!(
             "flows of kind {other} are not run by this version of odoo-bridge"
         )),

@@ -22,6 +22,7 @@ pub mod display;
 pub mod flows;
 pub mod http;
 pub mod inbox;
+pub mod marketplace;
 pub mod mirror;
 pub mod mirror_store;
 pub mod order_delivery;

@@ -16,6 +16,9 @@ pub enum Fault {
     Delay(Duration),
     /// Starts a 200 answer and cuts the connection mid-body.
     Drop,
+    /// Runs the call (its effect is committed), then cuts the connection mid-answer: the
+    /// client cannot tell whether a `create` happened, as after a proxy timeout.
+    AnswerLost,
     /// A 200 answer whose JSON is truncated.
     MalformedJson,
     /// An Odoo exception of any class name (e.g. `odoo.exceptions.AccessDenied`).
@@ -97,6 +100,7 @@ impl FaultRule {
 /// Parses the command line's `--fault` syntax:
 /// `KIND[:ARG][xTIMES][@MODEL[/METHOD]][+AFTER]`, where KIND is a status code (`503`,
 /// `429:5` for `Retry-After: 5`), `delay:2s`, `drop`, `malformed`, or `error:<exception name>`.
+/// `lost` runs the call, then cuts the answer.
 /// Examples: `503x3`, `429:2x5@sale.order/search_read`, `error:odoo.exceptions.AccessDenied+100`.
 impl FromStr for FaultRule {
     type Err = String;
@@ -141,6 +145,7 @@ impl FromStr for FaultRule {
         };
         let fault = match name {
             "drop" => Fault::Drop,
+            "lost" => Fault::AnswerLost,
             "malformed" => Fault::MalformedJson,
             "delay" => {
                 let text = argument.ok_or_else(help)?;

@@ -17,6 +17,7 @@
 //! ```
 
 pub mod bench_model;
+pub mod cartona;
 pub mod clock;
 pub mod dispatch;
 pub mod error;
@@ -31,6 +32,7 @@ pub mod values;
 pub mod version;
 mod workflow;
 
+pub use cartona::{CartonaConfig, CartonaSim};
 pub use clock::Clock;
 pub use error::{OdooException, OdooResult};
 pub use faults::{Fault, FaultRule};
@@ -267,15 +269,8 @@ impl OdooSim {
 
     pub async fn serve_on(self, address: SocketAddr) -> std::io::Result<RunningSim> {
         let listener = TcpListener::bind(address).await?;
-        let address = listener.local_addr()?;
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let task = tokio::spawn(self.serve(listener, async move {
-            let _ = stopped.await;
-        }));
-        Ok(RunningSim {
-            address,
-            stop: Some(stop),
-            task,
+        RunningSim::spawn(listener, move |listener, stopped| {
+            self.serve(listener, stopped)
         })
     }
 }
@@ -289,6 +284,30 @@ pub struct RunningSim {
 }
 
 impl RunningSim {
+    /// Runs `serve` on `listener` in a task until the handle is dropped or shut down.
+    pub(crate) fn spawn<F, Fut>(listener: TcpListener, serve: F) -> std::io::Result<RunningSim>
+    where
+        F: FnOnce(
+            TcpListener,
+            std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>,
+        ) -> Fut,
+        Fut: std::future::Future<Output = std::io::Result<()>> + Send + 'static,
+    {
+        let address = listener.local_addr()?;
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let task = tokio::spawn(serve(
+            listener,
+            Box::pin(async move {
+                let _ = stopped.await;
+            }),
+        ));
+        Ok(RunningSim {
+            address,
+            stop: Some(stop),
+            task,
+        })
+    }
+
     pub fn address(&self) -> SocketAddr {
         self.address
     }

@@ -32,7 +32,7 @@ pub fn router(state: Arc<SimState>) -> Router {
         .with_state(state)
 }
 
-fn html_page(status: StatusCode, retry_after: Option<&str>) -> Response {
+pub(crate) fn html_page(status: StatusCode, retry_after: Option<&str>) -> Response {
     let reason = status.canonical_reason().unwrap_or("Error");
     let body = format!(
         "<!doctype html>\n<html lang=en>\n<title>{code} {reason}</title>\n<h1>{reason}</h1>\n<p>The server answered {code}.</p>\n",
@@ -55,14 +55,20 @@ async fn not_found() -> Response {
 }
 
 /// What the transport does with an injected fault before (or instead of) the call.
-enum FaultOutcome {
+pub(crate) enum FaultOutcome {
     Proceed,
+    /// Run the call, then answer with this (a cut connection) instead of its result.
+    ProceedThenAnswer(Response),
     Answer(Response),
     Raise(OdooException),
 }
 
-async fn apply_fault(state: &SimState, model: &str, method: &str) -> FaultOutcome {
-    match state.faults.take(model, method) {
+pub(crate) async fn apply_fault(
+    faults: &crate::faults::Faults,
+    model: &str,
+    method: &str,
+) -> FaultOutcome {
+    match faults.take(model, method) {
         None => FaultOutcome::Proceed,
         Some(Fault::Delay(duration)) => {
             tokio::time::sleep(duration).await;
@@ -83,7 +89,18 @@ async fn apply_fault(state: &SimState, model: &str, method: &str) -> FaultOutcom
             )
                 .into_response(),
         ),
-        Some(Fault::Drop) => {
+        Some(Fault::AnswerLost) => FaultOutcome::ProceedThenAnswer(dropped_answer()),
+        Some(Fault::Drop) => FaultOutcome::Answer(dropped_answer()),
+        Some(Fault::OdooError { name, message }) => {
+            FaultOutcome::Raise(OdooException::new(name, message))
+        }
+    }
+}
+
+/// A 200 whose body breaks off: the connection cut mid-answer.
+fn dropped_answer() -> Response {
+    {
+        {
             let chunks: Vec<Result<Bytes, std::io::Error>> = vec![
                 Ok(Bytes::from_static(
                     b"{\"jsonrpc\": \"2.0\", \"id\": 1, \"result\": [",
@@ -94,16 +111,11 @@ async fn apply_fault(state: &SimState, model: &str, method: &str) -> FaultOutcom
                 )),
             ];
             let body = Body::from_stream(futures_util::stream::iter(chunks));
-            FaultOutcome::Answer(
-                Response::builder()
-                    .status(StatusCode::OK)
-                    .header(header::CONTENT_TYPE, "application/json")
-                    .body(body)
-                    .unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response()),
-            )
-        }
-        Some(Fault::OdooError { name, message }) => {
-            FaultOutcome::Raise(OdooException::new(name, message))
+            Response::builder()
+                .status(StatusCode::OK)
+                .header(header::CONTENT_TYPE, "application/json")
+                .body(body)
+                .unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response())
         }
     }
 }
@@ -193,11 +205,12 @@ async fn jsonrpc(
         _ => (service.clone(), method.clone()),
     };
     state.count_call(&model, &counted_method);
-    match apply_fault(&state, &model, &counted_method).await {
-        FaultOutcome::Proceed => {}
+    let lost_answer = match apply_fault(&state.faults, &model, &counted_method).await {
+        FaultOutcome::Proceed => None,
+        FaultOutcome::ProceedThenAnswer(response) => Some(response),
         FaultOutcome::Answer(response) => return response,
         FaultOutcome::Raise(error) => return rpc_error(&id, &error),
-    }
+    };
     let outcome = match (service.as_str(), method.as_str()) {
         ("common", "version") => Ok(state.version_info()),
         ("common", "authenticate" | "login") => authenticate(&state, peer.ip(), &args),
@@ -209,6 +222,9 @@ async fn jsonrpc(
             format!("Service {service}.{method} not found"),
         )),
     };
+    if let Some(response) = lost_answer {
+        return response;
+    }
     match outcome {
         Ok(result) => rpc_result(&id, result),
         Err(error) => {
@@ -315,11 +331,12 @@ async fn json2(
         return html_page(StatusCode::NOT_FOUND, None);
     }
     state.count_call(&model, &method);
-    match apply_fault(&state, &model, &method).await {
-        FaultOutcome::Proceed => {}
+    let lost_answer = match apply_fault(&state.faults, &model, &method).await {
+        FaultOutcome::Proceed => None,
+        FaultOutcome::ProceedThenAnswer(response) => Some(response),
         FaultOutcome::Answer(response) => return response,
         FaultOutcome::Raise(error) => return json2_error(&error),
-    }
+    };
     let key = headers
         .get(header::AUTHORIZATION)
         .and_then(|value| value.to_str().ok())
@@ -369,6 +386,9 @@ async fn json2(
     }
     let outcome =
         ModelCall::from_json2(&model, &method, params).and_then(|call| state.run_call(uid, &call));
+    if let Some(response) = lost_answer {
+        return response;
+    }
     match outcome {
         Ok(result) => axum::Json(result).into_response(),
         Err(error) => json2_error(&error),

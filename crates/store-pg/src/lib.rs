@@ -19,6 +19,7 @@ mod coordination;
 mod error;
 mod inbox;
 mod lock;
+mod marketplace;
 mod options;
 mod outbox;
 mod store;

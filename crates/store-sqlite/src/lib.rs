@@ -14,6 +14,7 @@ mod coordination;
 mod error;
 mod inbox;
 mod lock;
+mod marketplace;
 mod outbox;
 mod sync_log;
 mod tenants;

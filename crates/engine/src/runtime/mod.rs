@@ -93,6 +93,8 @@ pub struct FlowSetup {
     pub webhooks: WebhookSender,
     pub clock: Clock,
     pub options: FlowOptions,
+    /// This process's name among those sharing the store (claims carry it).
+    pub worker_id: String,
 }
 
 /// Settings of the runtime that flows read.

@@ -278,6 +278,7 @@ impl<S: Store> Supervisor<S> {
             options: FlowOptions {
                 ..self.runtime.config.flows
             },
+            worker_id: self.runtime.config.worker_id.clone(),
         };
         let handler = match self.runtime.factory.build(setup) {
             Ok(handler) => handler,

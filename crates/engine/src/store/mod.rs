@@ -9,6 +9,8 @@
 //! - [`InboxStore`]: every event any flow takes in, stored before it is answered;
 //! - [`CoordinationStore`]: heartbeats, flow leases (which replica runs which flow), breakers;
 //! - [`SyncLogStore`]: one row per flow cycle;
+//! - [`MarketplaceStore`]: each marketplace order's import (claims for exactly-once creation)
+//!   and the last status seen from each side;
 //! - [`MirrorStore`](crate::mirror_store::MirrorStore): the mirror's tables, and the schema's
 //!   one migration path ([`MirrorStore::migrate`](crate::mirror_store::MirrorStore::migrate)
 //!   creates or upgrades every table).
@@ -16,6 +18,7 @@
 pub mod coordination;
 mod error;
 pub mod inbox;
+pub mod marketplace;
 pub mod outbox;
 pub mod rows;
 pub mod secrets_at_rest;
@@ -31,6 +34,7 @@ pub use inbox::{
     Application, ApplicationOutcome, ApplicationRecord, InboundEvent, InboundFilter, InboundStatus,
     InboxStore, NewInboundEvent, Received,
 };
+pub use marketplace::{ImportClaim, ImportState, MarketplaceOrder, MarketplaceStore};
 pub use outbox::{
     Attempt, AttemptOutcome, AttemptRecord, EnqueueCounts, FlowStats, LatestPacket, NewPacket,
     OutboxStore, Packet, PacketFilter, PacketStatus, Subject,
@@ -52,6 +56,7 @@ pub trait Store:
     + InboxStore
     + CoordinationStore
     + SyncLogStore
+    + MarketplaceStore
     + Clone
     + Send
     + Sync
@@ -66,6 +71,7 @@ impl<T> Store for T where
         + InboxStore
         + CoordinationStore
         + SyncLogStore
+        + MarketplaceStore
         + Clone
         + Send
         + Sync

@@ -9,6 +9,7 @@
 use super::StoreError;
 use super::coordination::{BreakerRecord, BreakerStatus, FlowLease, Heartbeat};
 use super::inbox::{ApplicationRecord, InboundEvent, InboundStatus};
+use super::marketplace::{ImportState, MarketplaceOrder};
 use super::outbox::{AttemptRecord, FlowStats, LatestPacket, Packet, PacketStatus, Subject};
 use super::secrets_at_rest::{Keyring, Reseal, api_key_context, flow_secret_context};
 use super::sync_log::{CycleLog, CycleLogEntry};
@@ -374,5 +375,26 @@ pub fn breaker(row: &impl Columns) -> Result<BreakerRecord, StoreError> {
             .ok_or_else(|| StoreError::invalid_data(format!("unknown breaker state {status:?}")))?,
         open_until: row.opt_timestamp("open_until")?,
         updated_at: row.timestamp("updated_at")?,
+    })
+}
+
+pub fn marketplace_order(row: &impl Columns) -> Result<MarketplaceOrder, StoreError> {
+    let state = row.text("state")?;
+    Ok(MarketplaceOrder {
+        flow_id: row.text("flow_id")?,
+        hashed_id: row.text("hashed_id")?,
+        state: ImportState::parse(&state).ok_or_else(|| {
+            StoreError::invalid_data(format!("unknown marketplace order state {state:?}"))
+        })?,
+        odoo_order_id: row.opt_int("odoo_order_id")?,
+        claim_owner: row.opt_text("claim_owner")?,
+        claim_until: row.opt_timestamp("claim_until")?,
+        issue_code: row.opt_text("issue_code")?,
+        issue_detail: row.opt_text("issue_detail")?,
+        marketplace_status: row.opt_text("marketplace_status")?,
+        odoo_status: row.opt_text("odoo_status")?,
+        created_at: row.timestamp("created_at")?,
+        updated_at: row.timestamp("updated_at")?,
+        imported_at: row.opt_timestamp("imported_at")?,
     })
 }

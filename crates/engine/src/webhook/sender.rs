@@ -121,6 +121,12 @@ impl WebhookSender {
         &self.config
     }
 
+    /// The shared HTTP client (no redirects followed, connect timeout, keep-alive), for other
+    /// senders of the outbox that speak their own protocol (a marketplace's API).
+    pub fn http_client(&self) -> &reqwest::Client {
+        &self.http
+    }
+
     /// POSTs `packet` to `url`, signed with `secret` at the present time.
     pub async fn send(
         &self,
@@ -336,7 +342,7 @@ fn header_value(value: &str, what: &str) -> Result<HeaderValue, DeliveryError> {
 }
 
 /// Reads at most `limit` bytes of the body; a body that breaks off gives what came.
-async fn read_prefix(response: &mut reqwest::Response, limit: usize) -> Vec<u8> {
+pub(crate) async fn read_prefix(response: &mut reqwest::Response, limit: usize) -> Vec<u8> {
     let mut body = Vec::new();
     while body.len() < limit {
         match response.chunk().await {
@@ -385,7 +391,7 @@ fn status_text(status: StatusCode) -> String {
 }
 
 /// The URL without credentials, query or fragment (they may hold tokens).
-fn display_url(url: &Url) -> String {
+pub(crate) fn display_url(url: &Url) -> String {
     let mut shown = url.clone();
     let _ = shown.set_username("");
     let _ = shown.set_password(None);
@@ -396,7 +402,7 @@ fn display_url(url: &Url) -> String {
 
 /// An error and its sources ("error sending request: client error (Connect): tcp connect
 /// error: Connection refused"): reqwest's own text alone says too little.
-fn describe_chain(error: &(dyn std::error::Error + 'static)) -> String {
+pub(crate) fn describe_chain(error: &(dyn std::error::Error + 'static)) -> String {
     let mut parts: Vec<String> = Vec::new();
     let mut current = Some(error);
     while let Some(error) = current {

@@ -4,6 +4,7 @@
 mod change_feed;
 mod config;
 mod http;
+mod marketplace;
 mod mirror;
 mod order_delivery;
 mod order_payload;

@@ -218,6 +218,7 @@ fn order_flow(connection: &Connection, client: &OdooClient, clock: Clock) -> Ord
         webhooks: WebhookSender::new(SenderConfig::default()).unwrap(),
         clock,
         options: FlowOptions::default(),
+        worker_id: "test-worker".to_owned(),
     })
     .unwrap()
 }

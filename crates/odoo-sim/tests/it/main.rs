@@ -2,6 +2,7 @@
 //! The simulator's own tests: Odoo's semantics through the ORM, and the wire facts a client
 //! must survive through raw HTTP.
 
+mod cartona;
 mod generated_leads_and_invoices;
 mod http;
 mod ordered_pages;

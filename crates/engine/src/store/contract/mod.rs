@@ -13,6 +13,7 @@
 
 pub mod coordination;
 pub mod inbox;
+pub mod marketplace;
 pub mod mirror;
 pub mod outbox;
 pub mod sync_log;
@@ -54,6 +55,8 @@ macro_rules! store_contract_tests {
             inbox::events_are_claimed_in_arrival_order_one_per_subject,
             inbox::applications_are_recorded_retried_and_failed,
             inbox::events_can_be_retried_and_discarded_by_a_person,
+            marketplace::a_claim_is_exclusive_until_it_runs_out_and_an_import_stands,
+            marketplace::refusals_and_releases_never_touch_an_imported_order,
             coordination::heartbeats_are_upserted_listed_removed_and_forgotten_after_a_day,
             coordination::a_flow_lease_has_one_holder_until_it_runs_out,
             coordination::breaker_states_are_kept_per_flow_and_target,
@@ -67,6 +70,7 @@ macro_rules! store_contract_tests {
         );
         $crate::store_contract_tests!(@double $fresh, $again;
             outbox::concurrent_claimers_never_share_a_packet,
+            marketplace::two_importers_racing_claim_each_order_once,
             coordination::two_replicas_racing_for_a_lease_get_it_once
         );
     };

@@ -1,0 +1,21 @@
+//! Marketplace sync (seed 001) as a flow of the [runtime](crate::runtime). This step imports
+//! orders: Cartona → Odoo, exactly one `sale.order` per marketplace order, acknowledged
+//! through the outbox.
+//!
+//! - [`settings`]: what a marketplace flow keeps (kind, API URL, reference field; the token
+//!   and the inbound webhook secret as sealed secrets);
+//! - [`cartona`]: the Cartona API (pulls of `order/pull-orders`, status POSTs) and the
+//!   validation of a pulled order with the public module's issue codes;
+//! - [`import`]: one pull over the window, each valid order claimed in the store, found or
+//!   created in Odoo, recorded and acknowledged;
+//! - [`MarketplaceFlow`]: both plugged into the runtime, whose dispatcher sends the
+//!   acknowledgements to Cartona.
+
+pub mod cartona;
+pub mod flow;
+pub mod import;
+pub mod settings;
+
+pub use flow::MarketplaceFlow;
+pub use import::{ImportOptions, ImportReport, import_orders};
+pub use settings::{MarketplaceKind, MarketplaceSecrets, MarketplaceSettings};

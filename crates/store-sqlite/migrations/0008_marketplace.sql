@@ -1,0 +1,24 @@
+-- Marketplace flows (seed 001): one row per marketplace order of a flow. The primary key is
+-- what makes an import exactly once: an importer claims (flow, hashed id) with
+-- INSERT … ON CONFLICT … DO UPDATE … WHERE before it may create the Odoo order.
+CREATE TABLE marketplace_orders (
+    flow_id            TEXT    NOT NULL REFERENCES flows (id) ON DELETE CASCADE,
+    -- The marketplace's id of the order (Cartona's hashed_id).
+    hashed_id          TEXT    NOT NULL,
+    state              TEXT    NOT NULL CHECK (state IN ('claimed', 'imported', 'refused')),
+    odoo_order_id      INTEGER,
+    claim_owner        TEXT,
+    claim_until        TEXT,
+    issue_code         TEXT,
+    issue_detail       TEXT,
+    -- The last status seen from each side.
+    marketplace_status TEXT,
+    odoo_status        TEXT,
+    created_at         TEXT    NOT NULL,
+    updated_at         TEXT    NOT NULL,
+    imported_at        TEXT,
+    PRIMARY KEY (flow_id, hashed_id),
+    CHECK (state <> 'imported' OR odoo_order_id IS NOT NULL)
+);
+
+CREATE INDEX marketplace_orders_odoo ON marketplace_orders (flow_id, odoo_order_id);
