@@ -58,7 +58,7 @@ pub struct FieldError {
 }
 
 impl FieldError {
-    fn new(field: &'static str, message: impl Into<String>) -> FieldError {
+    pub(crate) fn new(field: &'static str, message: impl Into<String>) -> FieldError {
         FieldError {
             field,
             message: message.into(),
@@ -296,25 +296,40 @@ impl ConnectionDraft {
     }
 
     fn check_api_key(&self) -> Result<Option<ApiKey>, String> {
-        let key = self.odoo_api_key.trim();
-        if key.is_empty() {
-            return match self.id {
-                Some(_) => Ok(None),
-                None => {
-                    Err("is required (Odoo: Preferences → Account Security → New API Key)".into())
-                }
-            };
-        }
-        if key.chars().any(|c| c.is_whitespace() || c.is_control()) {
-            return Err("must not contain spaces or control characters".into());
-        }
-        if key.chars().count() > MAX_SECRET_CHARS {
-            return Err(format!(
-                "is too long (at most {MAX_SECRET_CHARS} characters)"
-            ));
-        }
-        Ok(Some(ApiKey::new(key.to_owned())))
+        check_optional_secret(
+            &self.odoo_api_key,
+            self.id.is_some(),
+            "is required (Odoo: Preferences → Account Security → New API Key)",
+        )
+        .map(|key| key.map(ApiKey::new))
     }
+}
+
+/// A secret typed into a form (an API key, a token): required (`required` is the message)
+/// unless `editing`, where empty means "keep the stored one"; no spaces or control
+/// characters, at most [`MAX_SECRET_CHARS`]. The message never quotes it.
+pub(crate) fn check_optional_secret(
+    raw: &str,
+    editing: bool,
+    required: &str,
+) -> Result<Option<String>, String> {
+    let key = raw.trim();
+    if key.is_empty() {
+        return if editing {
+            Ok(None)
+        } else {
+            Err(required.to_owned())
+        };
+    }
+    if key.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err("must not contain spaces or control characters".into());
+    }
+    if key.chars().count() > MAX_SECRET_CHARS {
+        return Err(format!(
+            "is too long (at most {MAX_SECRET_CHARS} characters)"
+        ));
+    }
+    Ok(Some(key.to_owned()))
 }
 
 /// Builds the connection to store from `validated`. When editing (`existing` given), the
@@ -401,7 +416,7 @@ pub fn masked_secret(secret: &WebhookSecret) -> String {
     mask(secret.expose())
 }
 
-fn mask(text: &str) -> String {
+pub(crate) fn mask(text: &str) -> String {
     let count = text.chars().count();
     if count == 0 {
         return String::new();
@@ -422,17 +437,17 @@ pub fn display_url(url: &str) -> String {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum UrlKind {
+pub(crate) enum UrlKind {
     Odoo,
     Webhook,
 }
 
 /// The error of `result`, if any, without its value.
-fn status<T>(result: &Result<T, String>) -> Result<(), String> {
+pub(crate) fn status<T>(result: &Result<T, String>) -> Result<(), String> {
     result.as_ref().map(|_| ()).map_err(Clone::clone)
 }
 
-fn check_text(text: &str, max: usize) -> Result<(), String> {
+pub(crate) fn check_text(text: &str, max: usize) -> Result<(), String> {
     if text.is_empty() {
         return Err("is required".into());
     }
@@ -446,7 +461,7 @@ fn check_text(text: &str, max: usize) -> Result<(), String> {
     Ok(())
 }
 
-fn check_url(raw: &str, kind: UrlKind) -> Result<String, String> {
+pub(crate) fn check_url(raw: &str, kind: UrlKind) -> Result<String, String> {
     let example = match kind {
         UrlKind::Odoo => "https://mycompany.odoo.com",
         UrlKind::Webhook => DEFAULT_WEBHOOK_URL,
@@ -512,7 +527,7 @@ fn check_url(raw: &str, kind: UrlKind) -> Result<String, String> {
 }
 
 /// Whether `path`'s first segment is one of Odoo's pages or endpoints (`/web`, `/odoo/…`).
-fn check_secret(raw: &str) -> Result<WebhookSecret, String> {
+pub(crate) fn check_secret(raw: &str) -> Result<WebhookSecret, String> {
     let text = raw.trim();
     if text.is_empty() {
         return Err("is required (a new connection gets a random UUID4)".into());
@@ -532,7 +547,7 @@ fn check_secret(raw: &str) -> Result<WebhookSecret, String> {
     })
 }
 
-fn check_interval(raw: &str) -> Result<u32, String> {
+pub(crate) fn check_interval(raw: &str) -> Result<u32, String> {
     let range = format!("1 to {MAX_POLLING_INTERVAL_SECONDS}");
     let text = raw.trim();
     if text.is_empty() {

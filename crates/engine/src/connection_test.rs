@@ -7,6 +7,7 @@
 
 use crate::connection_form::new_connection_id;
 use crate::order_delivery::Connection;
+use crate::store::Tenant;
 use crate::webhook::{
     ClientBuildError, Delivered, DeliveryError, Packet, SenderConfig, WebhookSender,
 };
@@ -74,16 +75,25 @@ pub async fn check_odoo(
     connection: &Connection,
     timeout: Duration,
 ) -> Result<OdooCheck, odoo_rpc::Error> {
+    check_tenant_odoo(&connection.tenant(), timeout).await
+}
+
+/// [`check_odoo`] for any tenant (a connection's, a marketplace's).
+pub async fn check_tenant_odoo(
+    tenant: &Tenant,
+    timeout: Duration,
+) -> Result<OdooCheck, odoo_rpc::Error> {
     let mut config = ClientConfig::new(
-        connection.odoo_url.clone(),
-        connection.odoo_db.clone(),
-        connection.odoo_username.clone(),
-        connection.odoo_api_key.clone(),
+        tenant.odoo_url.clone(),
+        tenant.odoo_db.clone(),
+        tenant.odoo_username.clone(),
+        tenant.odoo_api_key.clone(),
     );
+    config.transport = tenant.transport;
     config.timeout = timeout;
     config.retry.max_retries = 1;
-    if connection.odoo_min_delay_ms > 0 {
-        config.min_call_interval = Some(Duration::from_millis(connection.odoo_min_delay_ms.into()));
+    if tenant.odoo_min_delay_ms > 0 {
+        config.min_call_interval = Some(Duration::from_millis(tenant.odoo_min_delay_ms.into()));
     }
     let client = OdooClient::connect(config).await?;
     let version = client.server_version().await?;
@@ -152,11 +162,18 @@ pub async fn test_connection(
 /// `text` with the connection's API key and webhook secret replaced by `••••`, should a
 /// server have echoed one.
 pub fn scrub(connection: &Connection, text: String) -> String {
-    let mut text = text;
-    for secret in [
-        connection.odoo_api_key.expose(),
-        connection.webhook_secret.expose(),
-    ] {
+    scrub_secrets(
+        text,
+        &[
+            connection.odoo_api_key.expose(),
+            connection.webhook_secret.expose(),
+        ],
+    )
+}
+
+/// `text` with each of `secrets` (four characters or more) replaced by `••••`.
+pub fn scrub_secrets(mut text: String, secrets: &[&str]) -> String {
+    for secret in secrets {
         if secret.len() >= 4 {
             text = text.replace(secret, "••••");
         }

@@ -4,6 +4,8 @@
 //!
 //! - [`settings`]: what a marketplace flow keeps (kind, API URL, reference field; the token
 //!   and the inbound webhook secret as sealed secrets);
+//! - [`form`]: a marketplace as a person configures it (a tenant with a marketplace flow),
+//!   validated field by field, and read and written over any store;
 //! - [`cartona`]: the Cartona API (pulls of `order/pull-orders`, status POSTs) and the
 //!   validation of a pulled order with the public module's issue codes;
 //! - [`import`]: one pull over the window, each valid order claimed in the store, found or
@@ -13,9 +15,11 @@
 
 pub mod cartona;
 pub mod flow;
+pub mod form;
 pub mod import;
 pub mod settings;
 
 pub use flow::MarketplaceFlow;
+pub use form::{Marketplace, MarketplaceDraft, MarketplaceRegistry};
 pub use import::{ImportOptions, ImportReport, import_orders};
 pub use settings::{MarketplaceKind, MarketplaceSecrets, MarketplaceSettings};

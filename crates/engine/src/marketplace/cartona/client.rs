@@ -110,10 +110,27 @@ impl CartonaClient {
         from: Timestamp,
         to: Timestamp,
     ) -> Result<PulledPage, CartonaError> {
+        self.pull_page(page, PER_PAGE, from, to).await
+    }
+
+    /// One call that proves the URL and the token (`marketplace test`): page 1 of the last
+    /// day's orders, one order at most.
+    pub async fn probe(&self, now: Timestamp) -> Result<PulledPage, CartonaError> {
+        let from = now - jiff::SignedDuration::from_hours(24);
+        self.pull_page(1, 1, from, now).await
+    }
+
+    async fn pull_page(
+        &self,
+        page: u32,
+        per_page: u32,
+        from: Timestamp,
+        to: Timestamp,
+    ) -> Result<PulledPage, CartonaError> {
         let mut url = self.url(&["order", "pull-orders"])?;
         url.query_pairs_mut()
             .append_pair("page", &page.to_string())
-            .append_pair("per_page", &PER_PAGE.to_string())
+            .append_pair("per_page", &per_page.to_string())
             .append_pair("from", &format!("{:.0}", from))
             .append_pair("to", &format!("{:.0}", to));
         let request = self.http.get(url.clone()).headers(self.headers()?);
