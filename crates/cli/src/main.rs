@@ -80,6 +80,10 @@ enum Command {
     /// remove, pause, resume, test.
     #[command(subcommand)]
     Connections(commands::connections::ConnectionsCommand),
+    /// Manage marketplaces (Cartona), whose orders `run` imports into Odoo: add, list, show,
+    /// edit, remove, pause, resume, test.
+    #[command(subcommand)]
+    Marketplace(commands::marketplace::MarketplaceCommand),
     /// Order delivery's retry queue: list, show, retry or discard packets.
     #[command(subcommand)]
     Retries(commands::retries::RetriesCommand),
@@ -143,6 +147,7 @@ fn main() -> ExitCode {
             Command::Demo(args) => commands::demo::run(args).await,
             Command::Sim(args) => commands::sim::run(args).await,
             Command::Connections(command) => commands::connections::run(command).await,
+            Command::Marketplace(command) => commands::marketplace::run(command).await,
             Command::Retries(command) => commands::retries::run(command).await,
             Command::Inbox(command) => commands::inbox::run(command).await,
             Command::Secrets(command) => commands::secrets::run(command).await,

@@ -12,11 +12,14 @@ use super::delivery_store::{
     Access, StoreLocation, StoreTask, ago, confirm, start_of_day_utc, table, time_json, time_text,
     with_store,
 };
+use super::form_input::{
+    FormMessages, SecretInput, only_by_name, status_text, status_word, validate_with_secrets,
+};
 use crate::exit::{Exit, Failure, exit_for};
 use clap::{Args, Subcommand};
 use engine::change_feed::Checkpoint;
 use engine::connection_form::{
-    self, ConnectionDraft, FieldError, ValidatedConnection, display_url, masked_key, masked_secret,
+    self, ConnectionDraft, ValidatedConnection, display_url, masked_key, masked_secret,
 };
 use engine::connection_test::{self, scrub};
 use engine::display::{Problem, Severity, breaker_text, problems};
@@ -25,7 +28,6 @@ use engine::store::{BreakerRecord, CycleLog, PacketFilter, StoreError};
 use engine::webhook::FailureClass;
 use jiff::Timestamp;
 use serde_json::{Value, json};
-use std::io::IsTerminal as _;
 use std::time::Duration;
 
 /// The variable the API key is read from unless `--api-key-env` names another.
@@ -257,18 +259,14 @@ impl<S: engine::store::Store> Store<'_, S> {
             return Ok(connection);
         }
         let all = self.store.connections().await.map_err(|e| self.failed(e))?;
-        let mut matches = all
-            .into_iter()
-            .filter(|c| c.name.trim().to_lowercase() == wanted.to_lowercase());
-        match (matches.next(), matches.next()) {
-            (Some(connection), None) => Ok(connection),
-            _ => Err(Failure::new(
+        only_by_name(all, wanted, |c| c.name.as_str()).ok_or_else(|| {
+            Failure::new(
                 Exit::NotFound,
                 anyhow::anyhow!(
                     "no connection has the id or name {wanted:?} (see `odoo-bridge connections list`)"
                 ),
-            )),
-        }
+            )
+        })
     }
 
     /// Id → name of every connection.
@@ -329,59 +327,18 @@ fn flag_of(field: &str, api_key_env: &str) -> String {
     }
 }
 
-/// Every field's problem. Bad flag values exit 2 like clap's own refusals; a missing API key
-/// (an environment variable) is configuration, exit 3.
-fn invalid(errors: &[FieldError], api_key_env: &str) -> Failure {
-    let mut text = format!(
-        "the connection is not valid ({} problem{}):",
-        errors.len(),
-        if errors.len() == 1 { "" } else { "s" }
-    );
-    for error in errors {
-        text.push_str(&format!(
-            "\n  {}: {}",
-            flag_of(error.field, api_key_env),
-            error.message
-        ));
-    }
-    let exit = if errors.iter().any(|error| error.field == "odoo_api_key") {
-        Exit::Config
-    } else {
-        Exit::Usage
-    };
-    Failure::new(exit, anyhow::anyhow!(text))
-}
-
-/// The API key from `var`, if set and not blank.
-fn key_from_env(var: &str) -> Option<String> {
-    std::env::var(var)
-        .ok()
-        .map(|key| key.trim().to_owned())
-        .filter(|key| !key.is_empty())
-}
-
-/// Asks for the API key on the terminal, without echoing it.
-fn prompt_key(login: &str, url: &str) -> Result<String, Failure> {
-    let key = rpassword::prompt_password(format!(
-        "Odoo API key for {} at {} (hidden): ",
-        login.trim(),
-        url.trim()
-    ))
-    .map_err(|error| {
-        Failure::new(
-            Exit::Config,
-            anyhow::anyhow!("cannot read the API key from the terminal: {error}"),
-        )
-    })?;
-    Ok(key.trim().to_owned())
-}
-
-fn missing_key() -> FieldError {
-    FieldError {
+/// The API key: from the `api_key_env` variable or a hidden prompt.
+fn api_key_input(api_key_env: &str, login: &str, url: &str) -> SecretInput {
+    SecretInput {
         field: "odoo_api_key",
-        message: "is missing: set the environment variable (the key is never taken as a flag: \
-                  flags show up in shell history and `ps`), or run on a terminal to be asked for it"
-            .to_owned(),
+        env_var: api_key_env.to_owned(),
+        what: "API key",
+        noun: "key",
+        prompt: format!(
+            "Odoo API key for {} at {} (hidden): ",
+            login.trim(),
+            url.trim()
+        ),
     }
 }
 
@@ -399,33 +356,34 @@ async fn validate<S: engine::store::Store>(
         .connections()
         .await
         .map_err(|e| store.failed(e))?;
-    let invalid = |errors: Vec<FieldError>| invalid(&errors, api_key_env);
+    let flag_of = |field: &str| flag_of(field, api_key_env);
+    let secrets = if key_wanted {
+        vec![api_key_input(
+            api_key_env,
+            &draft.odoo_username,
+            &draft.odoo_url,
+        )]
+    } else {
+        Vec::new()
+    };
+    let messages = FormMessages {
+        subject: "connection",
+        flag_of: &flag_of,
+        secrets: &secrets,
+    };
     if !key_wanted {
-        return draft.validate_with(&others).map_err(invalid);
+        // Editing without a new key: a stored key is kept, so none is missing.
+        return draft
+            .validate_with(&others)
+            .map_err(|errors| messages.invalid(&errors));
     }
-    if let Some(key) = key_from_env(api_key_env) {
-        draft.odoo_api_key = key;
-        return draft.validate_with(&others).map_err(invalid);
-    }
-    // No key yet: check everything else first.
-    let mut errors = draft.validate_with(&others).err().unwrap_or_default();
-    errors.retain(|error| error.field != "odoo_api_key");
-    let terminal = std::io::stdin().is_terminal();
-    if !terminal {
-        let at = errors
-            .iter()
-            .position(|error| field_order(error.field) > field_order("odoo_api_key"))
-            .unwrap_or(errors.len());
-        errors.insert(at, missing_key());
-    }
-    if !errors.is_empty() {
-        return Err(invalid(errors));
-    }
-    draft.odoo_api_key = prompt_key(&draft.odoo_username, &draft.odoo_url)?;
-    if draft.odoo_api_key.is_empty() {
-        return Err(invalid(vec![missing_key()]));
-    }
-    draft.validate_with(&others).map_err(invalid)
+    validate_with_secrets(
+        &mut draft,
+        &messages,
+        |draft, _, key| draft.odoo_api_key = key,
+        |draft| draft.validate_with(&others),
+        field_order,
+    )
 }
 
 /// A field's place in the form, to list errors in order.
@@ -658,14 +616,6 @@ fn changes(before: &Connection, after: &Connection) -> Vec<&'static str> {
 
 // ---------------------------------------------------------------------------------------
 // list / show
-
-fn status_text(active: bool) -> &'static str {
-    if active { "● active" } else { "○ paused" }
-}
-
-fn status_word(active: bool) -> &'static str {
-    if active { "active" } else { "paused" }
-}
 
 fn stats_of<'a>(stats: &'a [ConnectionStats], id: &str) -> Option<&'a ConnectionStats> {
     stats.iter().find(|s| s.flow_id == id)

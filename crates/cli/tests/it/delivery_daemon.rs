@@ -28,10 +28,10 @@ use tokio::process::{Child, Command};
 use tokio::sync::watch;
 
 /// The longest any single wait may take before the test fails.
-const TIMEOUT: Duration = Duration::from_secs(240);
+pub(crate) const TIMEOUT: Duration = Duration::from_secs(240);
 
 /// The simulator's administrator key (`SimConfig::default()`).
-fn sim_key() -> String {
+pub(crate) fn sim_key() -> String {
     SimConfig::default().admin_api_key
 }
 
@@ -42,7 +42,7 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 /// Waits until `check` holds, polling; fails the test naming `what` after [`TIMEOUT`].
-async fn wait_until<F, Fut>(what: &str, mut check: F)
+pub(crate) async fn wait_until<F, Fut>(what: &str, mut check: F)
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = bool>,
@@ -357,7 +357,7 @@ struct Conn {
 
 /// The store every command of a test uses: an SQLite file in a temporary directory, or a
 /// fresh PostgreSQL database.
-struct Place {
+pub(crate) struct Place {
     _dir: tempfile::TempDir,
     db_path: PathBuf,
     database_url: Option<String>,
@@ -365,7 +365,7 @@ struct Place {
     printed: Mutex<String>,
 }
 
-fn text(output: &Output) -> String {
+pub(crate) fn text(output: &Output) -> String {
     format!(
         "{}{}",
         String::from_utf8_lossy(&output.stdout),
@@ -374,7 +374,7 @@ fn text(output: &Output) -> String {
 }
 
 impl Place {
-    fn sqlite() -> Place {
+    pub(crate) fn sqlite() -> Place {
         let dir = tempfile::tempdir().unwrap();
         let db_path = dir.path().join("bridge.db");
         Place {
@@ -391,7 +391,7 @@ impl Place {
         place
     }
 
-    fn command(&self, args: &[&str]) -> Command {
+    pub(crate) fn command(&self, args: &[&str]) -> Command {
         let mut command = Command::new(BINARY);
         command
             .args(["--log-format", "json"])
@@ -399,6 +399,7 @@ impl Place {
             .env("POLLER_DB_PATH", &self.db_path)
             .env_remove("DATABASE_URL")
             .env_remove("ODOO_API_KEY")
+            .env_remove("CARTONA_API_TOKEN")
             .env_remove("ODOO_BRIDGE_LOG_LEVEL")
             .env_remove("ODOO_BRIDGE_LISTEN")
             .env_remove("POLLER_LOG_LEVEL")
@@ -411,7 +412,7 @@ impl Place {
         command
     }
 
-    async fn output(&self, mut command: Command, args: &[&str]) -> Output {
+    pub(crate) async fn output(&self, mut command: Command, args: &[&str]) -> Output {
         let output = tokio::time::timeout(TIMEOUT, command.output())
             .await
             .unwrap_or_else(|_| panic!("odoo-bridge {args:?} did not finish"))
@@ -421,7 +422,7 @@ impl Place {
     }
 
     /// Runs `odoo-bridge ARGS`, expects exit 0, and returns its stdout as JSON.
-    async fn json(&self, args: &[&str]) -> Value {
+    pub(crate) async fn json(&self, args: &[&str]) -> Value {
         let output = self.output(self.command(args), args).await;
         assert_eq!(
             output.status.code(),
@@ -519,7 +520,7 @@ impl Place {
         packets.len() == expected.len() && &orders == expected
     }
 
-    fn printed(&self) -> String {
+    pub(crate) fn printed(&self) -> String {
         lock(&self.printed).clone()
     }
 }
@@ -527,11 +528,11 @@ impl Place {
 // ---------------------------------------------------------------------------------------
 // The daemon, as a child process.
 
-struct Daemon {
+pub(crate) struct Daemon {
     child: Child,
     name: String,
     /// Its stdout (JSON log lines) and stderr.
-    lines: Arc<Mutex<Vec<String>>>,
+    pub(crate) lines: Arc<Mutex<Vec<String>>>,
     address: String,
 }
 
@@ -550,7 +551,7 @@ fn collect_lines(
 
 impl Daemon {
     /// Starts `odoo-bridge run` as `worker` and waits for its "started" line.
-    async fn start(place: &Place, worker: &str) -> Daemon {
+    pub(crate) async fn start(place: &Place, worker: &str) -> Daemon {
         let mut command = place.command(&[
             "--log-level",
             "info",
@@ -594,7 +595,7 @@ impl Daemon {
             .collect()
     }
 
-    fn output(&self) -> String {
+    pub(crate) fn output(&self) -> String {
         lock(&self.lines).join("\n")
     }
 
@@ -667,7 +668,7 @@ impl Daemon {
     }
 
     /// SIGTERM, and the exit status within [`TIMEOUT`].
-    async fn terminate(mut self) -> ExitStatus {
+    pub(crate) async fn terminate(mut self) -> ExitStatus {
         let pid = self.child.id().expect("still running").to_string();
         let status = std::process::Command::new("kill")
             .args(["-TERM", &pid])

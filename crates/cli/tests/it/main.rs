@@ -6,6 +6,7 @@ mod delivery_daemon;
 mod fault_matrix;
 mod first_run;
 mod full_disk;
+mod marketplace;
 mod mirror_faults;
 mod mirror_postgres;
 mod ping;

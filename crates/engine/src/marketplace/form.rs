@@ -15,6 +15,7 @@
 //! - `allow_from`: comma-separated CIDR ranges or single addresses (empty: any);
 //! - the name is unique among marketplaces, ignoring case.
 
+use super::cartona::{CartonaClient, CartonaError};
 use super::settings::{
     DEFAULT_REFERENCE_FIELD, MarketplaceKind, MarketplaceSecrets, MarketplaceSettings,
 };
@@ -23,12 +24,14 @@ use crate::connection_form::{
     check_optional_secret, check_secret, check_text, check_url, status,
 };
 use crate::store::{Flow, FlowKind, SecretValue, Store, StoreError, Tenant};
+use crate::webhook::{DeliveryError, FailureClass};
 use jiff::Timestamp;
 use odoo_rpc::{ApiKey, TransportChoice};
 use reqwest::Url;
 use std::fmt;
 use std::future::Future;
 use std::net::IpAddr;
+use std::time::Duration;
 
 /// The longest reference field name (PostgreSQL's identifier limit, which Odoo's columns
 /// obey).
@@ -501,6 +504,29 @@ impl<S: Store> MarketplaceRegistry for S {
             })
             .collect()
     }
+}
+
+/// One call to the marketplace's API with its token, for `marketplace test`: page 1 of the
+/// last day's orders, one order at most. The number of orders it held (0 or 1).
+pub async fn probe_api(
+    marketplace: &Marketplace,
+    timeout: Duration,
+    now: Timestamp,
+) -> Result<usize, CartonaError> {
+    let http = reqwest::Client::builder().build().map_err(|error| {
+        DeliveryError::before_sending(
+            FailureClass::NetworkError,
+            false,
+            format!("cannot build an HTTP client: {error}"),
+        )
+    })?;
+    let client = CartonaClient::new(
+        http,
+        &marketplace.settings.api_url,
+        marketplace.secrets.api_token.clone(),
+        timeout,
+    );
+    Ok(client.probe(now).await?.orders.len())
 }
 
 #[cfg(test)]

@@ -1,0 +1,358 @@
+//! `odoo-bridge marketplace …` and `odoo-bridge run` end to end: a simulated Odoo and a
+//! simulated Cartona served in this process on loopback, the real binary as child
+//! processes. Orders pulled from Cartona must land in Odoo once each, be acknowledged once
+//! each, and no command may print the Cartona token or the Odoo API key.
+
+use crate::delivery_daemon::{Daemon, Place, sim_key, text, wait_until};
+use crate::mirror_postgres::odoo_ids;
+use jiff::{SignedDuration, Timestamp};
+use odoo_rpc::{ApiKey, ClientConfig, OdooClient, field};
+use odoo_sim::cartona::{CartonaConfig, CartonaSim, sample_order};
+use odoo_sim::{DataSpec, OdooSim, RunningSim, SimConfig};
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::process::Output;
+use std::time::Duration;
+
+/// The Cartona token the tests use: it must never be printed.
+const TOKEN: &str = "cartona-token-NEVER-ECHOED-93f1a2b7c";
+
+struct World {
+    odoo_running: RunningSim,
+    cartona: CartonaSim,
+    cartona_running: RunningSim,
+    place: Place,
+}
+
+impl World {
+    async fn start() -> World {
+        let odoo = OdooSim::with_data(
+            SimConfig::default(),
+            &DataSpec {
+                seed: 7,
+                partners: 4,
+                products: 6,
+                orders: 0,
+            },
+        );
+        let odoo_running = odoo.clone().serve_on_loopback().await.unwrap();
+        let cartona = CartonaSim::new(CartonaConfig {
+            token: TOKEN.to_owned(),
+            ..CartonaConfig::default()
+        });
+        let cartona_running = cartona.clone().serve_on_loopback().await.unwrap();
+        World {
+            odoo_running,
+            cartona,
+            cartona_running,
+            place: Place::sqlite(),
+        }
+    }
+
+    fn client(&self) -> OdooClient {
+        OdooClient::new(ClientConfig::new(
+            self.odoo_running.url(),
+            "odoo",
+            "admin",
+            ApiKey::from(sim_key()),
+        ))
+        .unwrap()
+    }
+
+    /// `odoo-bridge ARGS` with both secrets in the environment.
+    async fn run(&self, args: &[&str]) -> Output {
+        let mut command = self.place.command(args);
+        command
+            .env("ODOO_API_KEY", sim_key())
+            .env("CARTONA_API_TOKEN", TOKEN);
+        self.place.output(command, args).await
+    }
+
+    async fn add(&self, name: &str) -> Value {
+        let cartona_url = self.cartona_running.url();
+        let odoo_url = self.odoo_running.url();
+        let args = [
+            "marketplace",
+            "add",
+            "--name",
+            name,
+            "--kind",
+            "cartona",
+            "--api-url",
+            &cartona_url,
+            "--odoo-url",
+            &odoo_url,
+            "--odoo-db",
+            "odoo",
+            "--odoo-username",
+            "admin",
+            "--interval",
+            "1",
+            "--allow-from",
+            "127.0.0.1/32,10.0.0.0/8",
+            "--json",
+        ];
+        let output = self.run(&args).await;
+        assert_eq!(
+            output.status.code(),
+            Some(0),
+            "{args:?}:\n{}",
+            text(&output)
+        );
+        serde_json::from_slice(&output.stdout).unwrap()
+    }
+
+    /// The `sale.order`s carrying `hashed_id` in `client_order_ref`.
+    async fn odoo_orders(&self, hashed_id: &str) -> Vec<i64> {
+        odoo_ids(
+            &self.client(),
+            "sale.order",
+            field("client_order_ref").eq(hashed_id),
+        )
+        .await
+    }
+
+    /// How many `synced` acknowledgements each order got.
+    fn acks(&self) -> BTreeMap<String, usize> {
+        let mut acks = BTreeMap::new();
+        for posted in self.cartona.posted() {
+            assert_eq!(posted.status(), Some("synced"), "{posted:?}");
+            assert_eq!(posted.body["hashed_id"], posted.hashed_id.as_str());
+            *acks.entry(posted.hashed_id).or_insert(0) += 1;
+        }
+        acks
+    }
+}
+
+fn assert_no_secret(printed: &str) {
+    assert!(
+        !printed.contains(TOKEN),
+        "the Cartona token was printed:\n{printed}"
+    );
+    assert!(
+        !printed.contains(&sim_key()),
+        "the Odoo API key was printed:\n{printed}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn marketplace_add_then_run_imports_each_order_once_and_acknowledges_it_once() {
+    let world = World::start().await;
+    let products = odoo_ids(&world.client(), "product.product", field("active").eq(true)).await;
+    assert!(products.len() >= 2, "{products:?}");
+    let at = Timestamp::now() - SignedDuration::from_mins(5);
+    let valid = ["H-VALID-1", "H-VALID-2", "H-VALID-3"];
+    for (index, hashed_id) in valid.iter().enumerate() {
+        world.cartona.put_order(sample_order(
+            hashed_id,
+            &format!("RET-{}", index % 2),
+            at,
+            &[(products[0], 2.0, 10.5), (products[1], 1.0, 99.0)],
+        ));
+    }
+    // A line naming a product Odoo does not have: the whole order is refused.
+    world.cartona.put_order(sample_order(
+        "H-INVALID",
+        "RET-9",
+        at,
+        &[(products[0], 1.0, 5.0), (987_654, 1.0, 5.0)],
+    ));
+
+    let added = world.add("Cartona Cairo").await;
+    let id = added["id"].as_str().unwrap().to_owned();
+    assert_eq!(added["status"], "active");
+    assert_eq!(added["kind"], "cartona");
+    assert!(
+        added["webhook_secret"].as_str().unwrap().len() >= 32,
+        "{added}"
+    );
+    let secret = added["webhook_secret"].as_str().unwrap().to_owned();
+
+    let daemon = Daemon::start(&world.place, "market-1").await;
+    wait_until("every valid order acknowledged", || async {
+        world.acks().len() == valid.len()
+    })
+    .await;
+    wait_until("the refusal recorded", || async {
+        let list = world.place.json(&["marketplace", "list", "--json"]).await;
+        list[0]["orders_refused"] == 1 && list[0]["orders_imported"] == 3
+    })
+    .await;
+    // A few more passes re-read the same window: nothing new may happen.
+    let passes = world.cartona.call_count("pull-orders");
+    wait_until("three more passes", || async {
+        world.cartona.call_count("pull-orders") >= passes + 3
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let daemon_lines = daemon.lines.clone();
+    let status = daemon.terminate().await;
+    assert!(status.success(), "{status:?}");
+
+    for hashed_id in valid {
+        assert_eq!(world.odoo_orders(hashed_id).await.len(), 1, "{hashed_id}");
+    }
+    assert!(world.odoo_orders("H-INVALID").await.is_empty());
+    let acks = world.acks();
+    assert_eq!(
+        acks,
+        valid
+            .iter()
+            .map(|id| (id.to_string(), 1))
+            .collect::<BTreeMap<_, _>>(),
+        "one acknowledgement per imported order, none for the refused one"
+    );
+
+    let list = world.place.json(&["marketplace", "list", "--json"]).await;
+    let row = &list[0];
+    assert_eq!(list.as_array().unwrap().len(), 1, "{list}");
+    assert_eq!(row["id"], id.as_str());
+    assert_eq!(row["name"], "Cartona Cairo");
+    assert_eq!(row["status"], "active");
+    assert_eq!(row["api_url"], world.cartona_running.url().as_str());
+    assert_eq!(row["odoo_url"], world.odoo_running.url().as_str());
+    assert_eq!(row["odoo_db"], "odoo");
+    assert_eq!(row["odoo_username"], "admin");
+    assert_eq!(row["interval_seconds"], 1);
+    assert_eq!(row["reference_field"], "client_order_ref");
+    assert_eq!(
+        row["allow_from"],
+        serde_json::json!(["127.0.0.1/32", "10.0.0.0/8"])
+    );
+    assert!(row["last_sync_at"].is_string(), "{row}");
+    assert_eq!(row["orders_imported"], 3);
+    assert_eq!(row["orders_refused"], 1);
+
+    let show = world
+        .place
+        .json(&["marketplace", "show", "Cartona Cairo", "--json"])
+        .await;
+    assert_eq!(show["id"], id.as_str());
+    assert_eq!(show["orders_imported"], 3);
+    assert!(
+        show["api_token"].as_str().unwrap().starts_with("••••"),
+        "{show}"
+    );
+    assert!(
+        !show.to_string().contains(&secret),
+        "show masks the webhook secret: {show}"
+    );
+    let revealed = world
+        .place
+        .json(&["marketplace", "show", &id, "--json", "--reveal-secret"])
+        .await;
+    assert_eq!(revealed["webhook_secret"], secret.as_str());
+
+    let tested = world.run(&["marketplace", "test", &id, "--json"]).await;
+    assert_eq!(tested.status.code(), Some(0), "{}", text(&tested));
+    let tested: Value = serde_json::from_slice(&tested.stdout).unwrap();
+    assert_eq!(tested["odoo"]["ok"], true, "{tested}");
+    assert_eq!(tested["marketplace"]["ok"], true, "{tested}");
+    assert_eq!(tested["marketplace"]["orders"], 1, "{tested}");
+
+    let paused = world.run(&["marketplace", "pause", "cartona cairo"]).await;
+    assert_eq!(paused.status.code(), Some(0), "{}", text(&paused));
+    let list = world.place.json(&["marketplace", "list", "--json"]).await;
+    assert_eq!(list[0]["status"], "paused");
+
+    // Everything printed, the daemon's logs included.
+    let mut printed = world.place.printed();
+    printed.push_str(&daemon_lines.lock().unwrap().join("\n"));
+    assert_no_secret(&printed);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn marketplace_add_lists_every_bad_field_at_once_and_unknown_names_exit_9() {
+    let world = World::start().await;
+    let args = [
+        "marketplace",
+        "add",
+        "--name",
+        "Bad",
+        "--kind",
+        "amazon",
+        "--api-url",
+        "http://cartona.example/api",
+        "--odoo-url",
+        "https://shop.example/web",
+        "--odoo-db",
+        "odoo",
+        "--odoo-username",
+        "admin",
+        "--interval",
+        "0",
+        "--reference-field",
+        "Client Ref",
+        "--allow-from",
+        "10.0.0.0/8,nowhere",
+    ];
+    let output = world.run(&args).await;
+    let said = text(&output);
+    assert_eq!(output.status.code(), Some(2), "{said}");
+    for flag in [
+        "--kind",
+        "--api-url",
+        "--odoo-url",
+        "--interval",
+        "--reference-field",
+        "--allow-from",
+    ] {
+        assert!(
+            said.contains(&format!("  {flag}: ")),
+            "{flag} missing in:\n{said}"
+        );
+    }
+    assert!(said.contains("6 problems"), "{said}");
+
+    // Without the token in the environment and no terminal: configuration, exit 3, listed
+    // with the other problems.
+    let cartona_url = world.cartona_running.url();
+    let odoo_url = world.odoo_running.url();
+    let args = [
+        "marketplace",
+        "add",
+        "--name",
+        "No token",
+        "--api-url",
+        &cartona_url,
+        "--odoo-url",
+        &odoo_url,
+        "--odoo-db",
+        "odoo",
+        "--odoo-username",
+        "admin",
+    ];
+    let mut command = world.place.command(&args);
+    command.env("ODOO_API_KEY", sim_key());
+    let output = world.place.output(command, &args).await;
+    let said = text(&output);
+    assert_eq!(output.status.code(), Some(3), "{said}");
+    assert!(
+        said.contains("API token ($CARTONA_API_TOKEN): is missing"),
+        "{said}"
+    );
+
+    world.add("Known").await;
+    for command in ["show", "edit", "remove", "pause", "resume", "test"] {
+        let mut args = vec!["marketplace", command, "Unknown"];
+        if command == "edit" {
+            args.extend(["--interval", "5"]);
+        }
+        if command == "remove" {
+            args.push("--yes");
+        }
+        let output = world.run(&args).await;
+        assert_eq!(
+            output.status.code(),
+            Some(9),
+            "{args:?}:\n{}",
+            text(&output)
+        );
+        assert!(
+            text(&output).contains("no marketplace has the id or name"),
+            "{}",
+            text(&output)
+        );
+    }
+    assert_no_secret(&world.place.printed());
+}
