@@ -276,6 +276,23 @@ impl TenantStore for PgStore {
     }
 
     async fn reseal_secrets(&self, how: &Reseal) -> Result<u64, StoreError> {
+        if matches!(how, Reseal::PlaintextOnly) {
+            let api_keys: Vec<String> = sqlx::query_scalar("SELECT odoo_api_key FROM tenants")
+                .fetch_all(self.pool())
+                .await
+                .map_err(from_sqlx)?;
+            let secrets: Vec<String> = sqlx::query_scalar("SELECT secrets FROM flows")
+                .fetch_all(self.pool())
+                .await
+                .map_err(from_sqlx)?;
+            let in_clear = rows::any_in_clear(
+                api_keys.iter().map(String::as_str),
+                secrets.iter().map(String::as_str),
+            )?;
+            if !in_clear {
+                return Ok(0);
+            }
+        }
         let keyring = self.keyring_ref();
         let mut tx = self.pool().begin().await.map_err(from_sqlx)?;
         // Replicas migrating at once reseal one after the other, each seeing the other's work.

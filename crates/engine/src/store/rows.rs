@@ -11,7 +11,7 @@ use super::coordination::{BreakerRecord, BreakerStatus, FlowLease, Heartbeat};
 use super::inbox::{ApplicationRecord, InboundEvent, InboundStatus};
 use super::marketplace::{ImportState, MarketplaceOrder};
 use super::outbox::{AttemptRecord, FlowStats, LatestPacket, Packet, PacketStatus, Subject};
-use super::secrets_at_rest::{Keyring, Reseal, api_key_context, flow_secret_context};
+use super::secrets_at_rest::{Keyring, Reseal, api_key_context, flow_secret_context, is_sealed};
 use super::sync_log::{CycleLog, CycleLogEntry};
 use super::tenants::{
     Flow, FlowKind, FlowSecrets, SecretValue, StoredCursor, Tenant, parse_transport,
@@ -100,6 +100,27 @@ pub fn reseal_api_key(
     how: &Reseal,
 ) -> Result<Option<String>, StoreError> {
     keyring.reseal(stored, &api_key_context(tenant_id), how)
+}
+
+/// Whether any stored value (API keys, then flows' secrets as stored JSON) is still in clear:
+/// read without a write lock, so that opening a store whose secrets are all sealed (every
+/// command does) never queues behind, or blocks, the daemon's writes.
+pub fn any_in_clear<'a>(
+    api_keys: impl IntoIterator<Item = &'a str>,
+    flow_secrets: impl IntoIterator<Item = &'a str>,
+) -> Result<bool, StoreError> {
+    if api_keys.into_iter().any(|stored| !is_sealed(stored)) {
+        return Ok(true);
+    }
+    for stored in flow_secrets {
+        let in_clear = object("secrets", stored)?
+            .values()
+            .any(|value| value.as_str().is_some_and(|text| !is_sealed(text)));
+        if in_clear {
+            return Ok(true);
+        }
+    }
+    Ok(false)
 }
 
 /// A flow's stored secrets (JSON) as `how` would rewrite them (`None`: they stay).
