@@ -424,6 +424,9 @@ pub struct ModelReport {
     /// Configured fields this release of Odoo does not have; read without them.
     pub left_out: Vec<LeftOutField>,
     pub error: Option<String>,
+    /// The Odoo client's error, when that is why the model failed: callers tell an Odoo they
+    /// could not reach from one that answered with an error by its kind (the CLI's exit code).
+    pub odoo_error: Option<odoo_rpc::Error>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -685,7 +688,10 @@ async fn run_locked<S: MirrorStore>(
                 report.error = Some(error.to_string());
                 authentication_failure = Some(error);
             }
-            Err(ModelFailure::Odoo(error)) => report.error = Some(error.to_string()),
+            Err(ModelFailure::Odoo(error)) => {
+                report.error = Some(error.to_string());
+                report.odoo_error = Some(error);
+            }
             Err(ModelFailure::Feed(error)) => report.error = Some(error.to_string()),
             Err(ModelFailure::Reader(error)) => report.error = Some(error),
         }
@@ -895,6 +901,8 @@ pub struct ModelPlan {
     pub problems: Vec<ConfigProblem>,
     /// Odoo failed to answer the checks (network, server error): a run would fail this model.
     pub error: Option<String>,
+    /// The Odoo client's error behind `error`, for callers that tell its kinds apart.
+    pub odoo_error: Option<odoo_rpc::Error>,
 }
 
 /// Checks every selected model against the live Odoo exactly as a run does ([`check_model`])
@@ -956,7 +964,10 @@ async fn plan_model(
     match counted {
         Ok(count) => plan.would_fetch = count.unwrap_or(0),
         Err(error) if error.is_authentication() => return Err(error),
-        Err(error) => plan.error = Some(error.to_string()),
+        Err(error) => {
+            plan.error = Some(error.to_string());
+            plan.odoo_error = Some(error);
+        }
     }
     Ok(plan)
 }

@@ -3,6 +3,7 @@
 
 mod connections;
 mod delivery_daemon;
+mod exit_codes;
 mod first_run;
 mod mirror_faults;
 mod mirror_postgres;
