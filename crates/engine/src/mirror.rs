@@ -624,7 +624,26 @@ pub async fn run<S: MirrorStore>(
     } else {
         None
     };
-    let outcome = run_locked(client, store, checked, options, progress).await;
+    // Runs a dead process left `running` would stay so forever: found now, while this run
+    // holds the lock (so no other run that takes it is alive), and marked interrupted.
+    let stale_before = options
+        .clock
+        .now()
+        .checked_sub(RUN_STALE_AFTER)
+        // At the dawn of time no heartbeat can be older: none is taken for stale.
+        .unwrap_or(Timestamp::MIN);
+    let outcome = match store
+        .interrupt_abandoned_runs(lock.is_some(), stale_before)
+        .await
+    {
+        Ok(interrupted) => {
+            if !interrupted.is_empty() {
+                tracing::warn!(runs = ?interrupted, "runs left running by a process that stopped were marked interrupted");
+            }
+            run_locked(client, store, checked, options, progress, lock.is_some()).await
+        }
+        Err(error) => Err(error.into()),
+    };
     if let Some(lock) = lock {
         match (store.unlock(lock).await, &outcome) {
             (Ok(()), _) => {}
@@ -644,8 +663,44 @@ async fn run_locked<S: MirrorStore>(
     checked: Vec<(&ModelConfig, Result<ModelCheck, odoo_rpc::Error>)>,
     options: &RunOptions,
     progress: &dyn Progress,
+    holds_lock: bool,
 ) -> Result<RunReport, MirrorError> {
-    let run_id = store.start_run(options.clock.now()).await?;
+    let started_at = options.clock.now();
+    let run_id = store.start_run(started_at, holds_lock).await?;
+    // The heartbeat goes on beside the models, in this task: it stops with the run, and a
+    // run without the lock is judged alive by it (`interrupt_abandoned_runs`). At a fixed
+    // rate from the start, so a slow write does not push the later beats back.
+    let beat = async {
+        let mut next = started_at;
+        loop {
+            next = crate::clock::later(next, RUN_HEARTBEAT_EVERY);
+            options.clock.sleep_until(next).await;
+            if let Err(error) = store.beat_run(run_id, options.clock.now()).await {
+                tracing::warn!(error = %error, run = run_id, "cannot write the run's heartbeat");
+            }
+        }
+    };
+    tokio::select! {
+        outcome = run_models(client, store, run_id, checked, options, progress) => outcome,
+        never = beat => match never {},
+    }
+}
+
+/// The heartbeat of a running mirror run: how often it is written.
+pub const RUN_HEARTBEAT_EVERY: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// A run without the lock whose heartbeat is older than this is taken for dead (ten missed
+/// beats: a store too slow to take a beat for five minutes is down anyway).
+pub const RUN_STALE_AFTER: SignedDuration = SignedDuration::from_mins(5);
+
+async fn run_models<S: MirrorStore>(
+    client: &OdooClient,
+    store: &S,
+    run_id: i64,
+    checked: Vec<(&ModelConfig, Result<ModelCheck, odoo_rpc::Error>)>,
+    options: &RunOptions,
+    progress: &dyn Progress,
+) -> Result<RunReport, MirrorError> {
     let run = ModelRun {
         client,
         store,

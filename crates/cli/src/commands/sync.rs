@@ -345,7 +345,8 @@ fn report(outcome: Result<mirror::RunReport, mirror::MirrorError>) -> Result<Exi
     Ok(match report.status {
         RunStatus::Success | RunStatus::Running => Exit::Success,
         RunStatus::Partial => Exit::PartialFailure,
-        RunStatus::Failed => {
+        // A run never ends interrupted itself: only a later run marks it so.
+        RunStatus::Failed | RunStatus::Interrupted => {
             every_model_failed(report.models.iter().map(|model| model.odoo_error.as_ref()))
         }
     })

@@ -62,7 +62,8 @@ macro_rules! store_contract_tests {
             mirror::a_row_stamped_deleted_is_rewritten_when_it_comes_back,
             mirror::checkpoints_and_timestamps_round_trip_to_the_microsecond,
             mirror::reconciliation_stamps_and_restores_and_never_deletes,
-            mirror::run_counters_sum_over_pages_and_runs_are_pruned_by_start
+            mirror::run_counters_sum_over_pages_and_runs_are_pruned_by_start,
+            mirror::runs_left_running_by_a_dead_process_are_marked_interrupted
         );
         $crate::store_contract_tests!(@double $fresh, $again;
             outbox::concurrent_claimers_never_share_a_packet,
