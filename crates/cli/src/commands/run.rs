@@ -25,8 +25,9 @@ pub struct RunArgs {
     listen: SocketAddr,
     /// This process's name in leases and heartbeats; unique among processes sharing a store
     /// (default: host name, process id and a random suffix). A process restarted with the
-    /// same id takes the packets it had in flight back at once.
-    #[arg(long)]
+    /// same id takes the packets and inbound events it had in flight back at once; with
+    /// another id they wait for their leases to run out.
+    #[arg(long, env = "ODOO_BRIDGE_WORKER_ID")]
     worker_id: Option<String>,
     /// Seconds in-flight cycles get to finish after SIGTERM/SIGINT.
     #[arg(long, default_value_t = 30)]

@@ -53,6 +53,7 @@ macro_rules! store_contract_tests {
             inbox::events_are_claimed_in_arrival_order_one_per_subject,
             inbox::applications_are_recorded_retried_and_failed,
             inbox::events_can_be_retried_and_discarded_by_a_person,
+            inbox::a_restarted_worker_takes_its_events_back,
             coordination::heartbeats_are_upserted_listed_removed_and_forgotten_after_a_day,
             coordination::a_flow_lease_has_one_holder_until_it_runs_out,
             coordination::breaker_states_are_kept_per_flow_and_target,
