@@ -151,3 +151,32 @@ async fn forward_signals(stop: watch::Sender<bool>) {
     tracing::info!("shutdown requested");
     let _ = stop.send(true);
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use super::RunArgs;
+    use clap::Parser;
+
+    #[derive(Debug, Parser)]
+    struct Wrapper {
+        #[command(flatten)]
+        run: RunArgs,
+    }
+
+    #[test]
+    fn the_listener_is_on_loopback_unless_told_otherwise() {
+        // ODOO_BRIDGE_LISTEN, read by clap, would replace the default being tested.
+        if std::env::var_os("ODOO_BRIDGE_LISTEN").is_some() {
+            eprintln!("skipped: ODOO_BRIDGE_LISTEN is set");
+            return;
+        }
+        let parsed = Wrapper::try_parse_from(["run"]).unwrap();
+        assert!(
+            parsed.run.listen.ip().is_loopback(),
+            "{:?}",
+            parsed.run.listen
+        );
+        assert_eq!(parsed.run.listen.port(), 9464);
+    }
+}

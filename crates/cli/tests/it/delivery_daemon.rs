@@ -818,6 +818,14 @@ async fn daemon_delivers_every_confirmed_order_once_and_stops_on_sigterm() {
     let (status, metrics) = daemon.get("/metrics").await;
     assert!(status.contains("200"), "{status}");
     assert!(metrics.contains(&conn.id), "{metrics}");
+    // What the listener serves names tenants but never shows a secret: neither the Odoo API
+    // key, nor the webhook secret, nor the webhook URL's path.
+    for path in ["/metrics", "/healthz", "/readyz"] {
+        let (_, body) = daemon.get(path).await;
+        for secret in [sim_key(), conn.secret.clone(), receiver.url("ok")] {
+            assert!(!body.contains(&secret), "{path} shows {secret}: {body}");
+        }
+    }
 
     let started = Instant::now();
     let status = daemon.terminate().await;
