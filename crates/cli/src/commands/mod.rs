@@ -2,6 +2,7 @@ pub mod config;
 pub mod connections;
 pub mod delivery_store;
 pub mod demo;
+pub mod healthcheck;
 pub mod inbox;
 pub mod logs;
 pub mod maintenance;

@@ -834,6 +834,45 @@ async fn daemon_delivers_every_confirmed_order_once_and_stops_on_sigterm() {
     assert!(!place.printed().contains(&sim_key()), "the API key leaked");
 }
 
+/// `odoo-bridge healthcheck`, the container's HEALTHCHECK: 0 while the daemon answers, 1
+/// once it is gone; it finds the daemon the way the image configures it, from
+/// `ODOO_BRIDGE_LISTEN=0.0.0.0:PORT`.
+#[tokio::test(flavor = "multi_thread")]
+async fn healthcheck_exits_0_while_the_daemon_answers_and_1_when_it_does_not() {
+    let place = Place::sqlite();
+    let daemon = Daemon::start(&place, "probed").await;
+    let port = daemon.address.rsplit(':').next().unwrap().to_owned();
+    let check = |extra: &[&str], listen: String| {
+        let mut args = vec!["healthcheck", "--timeout", "5"];
+        args.extend_from_slice(extra);
+        let mut command = place.command(&args);
+        command.env("ODOO_BRIDGE_LISTEN", listen);
+        command
+    };
+    for extra in [&[][..], &["--ready"][..]] {
+        let output = place
+            .output(check(extra, format!("0.0.0.0:{port}")), extra)
+            .await;
+        assert_eq!(
+            output.status.code(),
+            Some(0),
+            "{extra:?}: {}",
+            text(&output)
+        );
+        assert!(
+            String::from_utf8_lossy(&output.stdout).starts_with("ok: "),
+            "{}",
+            text(&output)
+        );
+    }
+    assert_eq!(daemon.terminate().await.code(), Some(0));
+    let output = place
+        .output(check(&[], format!("127.0.0.1:{port}")), &[])
+        .await;
+    assert_eq!(output.status.code(), Some(1), "{}", text(&output));
+    assert!(text(&output).contains("cannot ask"), "{}", text(&output));
+}
+
 // ---------------------------------------------------------------------------------------
 // 2. Idempotency across kill -9 and restart.
 
