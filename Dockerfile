@@ -24,7 +24,13 @@ ENV POLLER_DB_PATH=/app/data/odoo-bridge.db \
     POLLER_LOG_LEVEL=INFO \
     ODOO_BRIDGE_LISTEN=0.0.0.0:9464
 EXPOSE 9464
-# tini forwards SIGTERM so the daemon finishes in-flight cycles and exits 0. Probe
-# /healthz (liveness) and /readyz (readiness) on port 9464 from the orchestrator.
+# Docker's own health check, with the binary itself (the slim image has no curl): GET /healthz
+# on ODOO_BRIDGE_LISTEN's port over loopback, exit 0 or 1 only. Orchestrators with probes of
+# their own (Kubernetes) ask /healthz (liveness) and /readyz (readiness) on port 9464 directly.
+# A container running a one-off command instead of `run` (sync, connections …) has no
+# listener: start it with --no-healthcheck.
+HEALTHCHECK --interval=30s --timeout=10s --start-period=30s --retries=3 \
+    CMD ["odoo-bridge", "healthcheck", "--timeout", "5"]
+# tini forwards SIGTERM so the daemon finishes in-flight cycles and exits 0.
 ENTRYPOINT ["/usr/bin/tini", "--", "odoo-bridge"]
 CMD ["run"]

@@ -100,6 +100,9 @@ enum Command {
     /// Order delivery's terminal UI: dashboard, connections, sync log and retry queue. Runs
     /// the poller in the background unless a daemon already runs on the store.
     Tui(commands::tui::TuiArgs),
+    /// Ask a running daemon's /healthz (or /readyz with --ready): exit 0 when it answers 200,
+    /// 1 otherwise. For a container's HEALTHCHECK (the image has no curl).
+    Healthcheck(commands::healthcheck::HealthcheckArgs),
     /// Run a simulated Odoo server (JSON-RPC and, for 19, JSON-2) with generated data.
     Sim(commands::sim::SimArgs),
     /// Talk to one Odoo directly.
@@ -160,6 +163,7 @@ fn main() -> ExitCode {
             Command::Prune(args) => commands::maintenance::prune(args).await,
             Command::Runs(args) => commands::maintenance::runs(args).await,
             Command::Odoo(command) => commands::odoo::run(command).await,
+            Command::Healthcheck(args) => commands::healthcheck::run(args).await,
         }
     });
     match outcome {

@@ -424,6 +424,9 @@ pub struct ModelReport {
     /// Configured fields this release of Odoo does not have; read without them.
     pub left_out: Vec<LeftOutField>,
     pub error: Option<String>,
+    /// The Odoo client's error, when that is why the model failed: callers tell an Odoo they
+    /// could not reach from one that answered with an error by its kind (the CLI's exit code).
+    pub odoo_error: Option<odoo_rpc::Error>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -621,7 +624,26 @@ pub async fn run<S: MirrorStore>(
     } else {
         None
     };
-    let outcome = run_locked(client, store, checked, options, progress).await;
+    // Runs a dead process left `running` would stay so forever: found now, while this run
+    // holds the lock (so no other run that takes it is alive), and marked interrupted.
+    let stale_before = options
+        .clock
+        .now()
+        .checked_sub(RUN_STALE_AFTER)
+        // At the dawn of time no heartbeat can be older: none is taken for stale.
+        .unwrap_or(Timestamp::MIN);
+    let outcome = match store
+        .interrupt_abandoned_runs(lock.is_some(), stale_before)
+        .await
+    {
+        Ok(interrupted) => {
+            if !interrupted.is_empty() {
+                tracing::warn!(runs = ?interrupted, "runs left running by a process that stopped were marked interrupted");
+            }
+            run_locked(client, store, checked, options, progress, lock.is_some()).await
+        }
+        Err(error) => Err(error.into()),
+    };
     if let Some(lock) = lock {
         match (store.unlock(lock).await, &outcome) {
             (Ok(()), _) => {}
@@ -641,8 +663,44 @@ async fn run_locked<S: MirrorStore>(
     checked: Vec<(&ModelConfig, Result<ModelCheck, odoo_rpc::Error>)>,
     options: &RunOptions,
     progress: &dyn Progress,
+    holds_lock: bool,
 ) -> Result<RunReport, MirrorError> {
-    let run_id = store.start_run(options.clock.now()).await?;
+    let started_at = options.clock.now();
+    let run_id = store.start_run(started_at, holds_lock).await?;
+    // The heartbeat goes on beside the models, in this task: it stops with the run, and a
+    // run without the lock is judged alive by it (`interrupt_abandoned_runs`). At a fixed
+    // rate from the start, so a slow write does not push the later beats back.
+    let beat = async {
+        let mut next = started_at;
+        loop {
+            next = crate::clock::later(next, RUN_HEARTBEAT_EVERY);
+            options.clock.sleep_until(next).await;
+            if let Err(error) = store.beat_run(run_id, options.clock.now()).await {
+                tracing::warn!(error = %error, run = run_id, "cannot write the run's heartbeat");
+            }
+        }
+    };
+    tokio::select! {
+        outcome = run_models(client, store, run_id, checked, options, progress) => outcome,
+        never = beat => match never {},
+    }
+}
+
+/// The heartbeat of a running mirror run: how often it is written.
+pub const RUN_HEARTBEAT_EVERY: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// A run without the lock whose heartbeat is older than this is taken for dead (ten missed
+/// beats: a store too slow to take a beat for five minutes is down anyway).
+pub const RUN_STALE_AFTER: SignedDuration = SignedDuration::from_mins(5);
+
+async fn run_models<S: MirrorStore>(
+    client: &OdooClient,
+    store: &S,
+    run_id: i64,
+    checked: Vec<(&ModelConfig, Result<ModelCheck, odoo_rpc::Error>)>,
+    options: &RunOptions,
+    progress: &dyn Progress,
+) -> Result<RunReport, MirrorError> {
     let run = ModelRun {
         client,
         store,
@@ -685,7 +743,10 @@ async fn run_locked<S: MirrorStore>(
                 report.error = Some(error.to_string());
                 authentication_failure = Some(error);
             }
-            Err(ModelFailure::Odoo(error)) => report.error = Some(error.to_string()),
+            Err(ModelFailure::Odoo(error)) => {
+                report.error = Some(error.to_string());
+                report.odoo_error = Some(error);
+            }
             Err(ModelFailure::Feed(error)) => report.error = Some(error.to_string()),
             Err(ModelFailure::Reader(error)) => report.error = Some(error),
         }
@@ -895,6 +956,8 @@ pub struct ModelPlan {
     pub problems: Vec<ConfigProblem>,
     /// Odoo failed to answer the checks (network, server error): a run would fail this model.
     pub error: Option<String>,
+    /// The Odoo client's error behind `error`, for callers that tell its kinds apart.
+    pub odoo_error: Option<odoo_rpc::Error>,
 }
 
 /// Checks every selected model against the live Odoo exactly as a run does ([`check_model`])
@@ -956,7 +1019,10 @@ async fn plan_model(
     match counted {
         Ok(count) => plan.would_fetch = count.unwrap_or(0),
         Err(error) if error.is_authentication() => return Err(error),
-        Err(error) => plan.error = Some(error.to_string()),
+        Err(error) => {
+            plan.error = Some(error.to_string());
+            plan.odoo_error = Some(error);
+        }
     }
     Ok(plan)
 }

@@ -45,6 +45,9 @@ pub enum RunStatus {
     /// Some models failed, the others were mirrored.
     Partial,
     Failed,
+    /// The process running it stopped without finishing (killed, crashed, its machine lost):
+    /// found by a later run and marked so, its counters kept. Never a run's own outcome.
+    Interrupted,
 }
 
 impl RunStatus {
@@ -54,6 +57,7 @@ impl RunStatus {
             RunStatus::Success => "success",
             RunStatus::Partial => "partial",
             RunStatus::Failed => "failed",
+            RunStatus::Interrupted => "interrupted",
         }
     }
 
@@ -63,11 +67,16 @@ impl RunStatus {
             RunStatus::Success,
             RunStatus::Partial,
             RunStatus::Failed,
+            RunStatus::Interrupted,
         ]
         .into_iter()
         .find(|status| status.as_str() == text)
     }
 }
+
+/// The error text of a run marked [`RunStatus::Interrupted`].
+pub const INTERRUPTED_ERROR: &str = "interrupted: the process running it stopped without \
+     finishing (killed or crashed); the next run resumed from the last page it committed";
 
 /// One row of `odoo_sync_runs`, with the counters summed over its pages.
 #[derive(Debug, Clone, PartialEq)]
@@ -84,6 +93,9 @@ pub struct RunRecord {
     pub unchanged: u64,
     pub deleted: u64,
     pub restored: u64,
+    /// The run's last sign of life while it ran (its start for a run written before the
+    /// heartbeat existed): what tells a slow run from a dead one.
+    pub heartbeat_at: Option<Timestamp>,
 }
 
 /// One row of `odoo_raw_records`.
@@ -113,11 +125,34 @@ pub trait MirrorStore: Send + Sync {
 
     fn unlock(&self, lock: Self::Lock) -> impl Future<Output = Result<(), StoreError>> + Send;
 
-    /// Inserts a `running` row into `odoo_sync_runs` and returns its id.
+    /// Inserts a `running` row into `odoo_sync_runs` and returns its id. Its heartbeat is
+    /// `started_at`; `holds_lock` says whether the run holds the run lock, which is what lets
+    /// [`MirrorStore::interrupt_abandoned_runs`] judge it by the lock alone.
     fn start_run(
         &self,
         started_at: Timestamp,
+        holds_lock: bool,
     ) -> impl Future<Output = Result<i64, StoreError>> + Send;
+
+    /// Stamps a `running` run's heartbeat: the run is alive at `at`. A run no longer
+    /// `running` (marked interrupted by mistake, finished) is left as it is.
+    fn beat_run(
+        &self,
+        run: i64,
+        at: Timestamp,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Marks as [`RunStatus::Interrupted`] the `running` runs whose process is provably gone,
+    /// and returns their ids: those that held the run lock when `lock_held` (the caller holds
+    /// it now, so their process no longer does: the database or the OS released it when the
+    /// process died), and any whose last heartbeat is older than `stale_before` (runs
+    /// without the lock, `lock_strategy: none`). Their counters stay; `finished_at` becomes
+    /// their last heartbeat, the last time they were known alive.
+    fn interrupt_abandoned_runs(
+        &self,
+        lock_held: bool,
+        stale_before: Timestamp,
+    ) -> impl Future<Output = Result<Vec<i64>, StoreError>> + Send;
 
     /// The model's saved checkpoint (`last_cursor_value`, `last_cursor_id`), if any.
     fn checkpoint(

@@ -23,6 +23,7 @@ pub mod dispatch;
 pub mod error;
 pub mod faults;
 pub mod generator;
+pub mod html;
 pub mod orm;
 pub mod query;
 pub mod real_odoo;

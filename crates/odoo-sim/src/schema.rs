@@ -7,6 +7,8 @@ use std::collections::HashMap;
 pub enum FieldType {
     Char,
     Text,
+    /// `fields.Html`: text as HTML, sanitized on write ([`crate::html::sanitize`]).
+    Html,
     Integer,
     Float,
     Monetary,
@@ -14,9 +16,16 @@ pub enum FieldType {
     Date,
     Datetime,
     Selection(Vec<(String, String)>),
-    Many2one { comodel: String },
-    One2many { comodel: String, inverse: String },
-    Many2many { comodel: String },
+    Many2one {
+        comodel: String,
+    },
+    One2many {
+        comodel: String,
+        inverse: String,
+    },
+    Many2many {
+        comodel: String,
+    },
 }
 
 impl FieldType {
@@ -24,6 +33,7 @@ impl FieldType {
         match self {
             FieldType::Char => "char",
             FieldType::Text => "text",
+            FieldType::Html => "html",
             FieldType::Integer => "integer",
             FieldType::Float => "float",
             FieldType::Monetary => "monetary",
@@ -54,7 +64,7 @@ impl FieldType {
     }
 
     pub fn is_textual(&self) -> bool {
-        matches!(self, FieldType::Char | FieldType::Text)
+        matches!(self, FieldType::Char | FieldType::Text | FieldType::Html)
     }
 }
 
@@ -233,7 +243,7 @@ fn m2m(comodel: &str) -> FieldType {
     }
 }
 
-use FieldType::{Boolean, Char, Date, Datetime, Float, Integer, Monetary, Text};
+use FieldType::{Boolean, Char, Date, Datetime, Float, Html, Integer, Monetary, Text};
 
 /// The standard models, as the given release defines the fields an integration reads.
 pub fn standard_models(version: OdooVersion) -> Vec<ModelDef> {
@@ -458,7 +468,8 @@ pub fn standard_models(version: OdooVersion) -> Vec<ModelDef> {
         ))
         .field(f("client_order_ref", "Customer Reference", Char))
         .field(f("origin", "Source Document", Char))
-        .field(f("note", "Terms and conditions", Text))
+        // HTML on every version the simulator serves (16+), as on Odoo: sanitized on write.
+        .field(f("note", "Terms and conditions", Html))
         .field(f("currency_code", "Currency", Char).readonly())
         .field(f(
             "order_line",
@@ -693,7 +704,7 @@ pub fn standard_models(version: OdooVersion) -> Vec<ModelDef> {
         .field(f("phone", "Phone", Char))
         .field(f("expected_revenue", "Expected Revenue", Monetary))
         .field(f("probability", "Probability", Float))
-        .field(f("description", "Notes", Text))
+        .field(f("description", "Notes", Html))
         .field(f("date_deadline", "Expected Closing", Date));
 
     vec![

@@ -144,6 +144,12 @@ pub fn from_json(model: &str, field: &FieldDef, value: &Value) -> OdooResult<Val
             Value::Number(number) => Val::Str(number.to_string()),
             _ => return Err(wrong()),
         },
+        // Sanitized as Odoo does: plain text comes back as a paragraph, scripts never.
+        FieldType::Html => match value {
+            Value::String(text) => Val::Str(crate::html::sanitize(text)),
+            Value::Number(number) => Val::Str(crate::html::sanitize(&number.to_string())),
+            _ => return Err(wrong()),
+        },
         FieldType::Integer => match value {
             Value::Number(number) => Val::Int(
                 number

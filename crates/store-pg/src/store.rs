@@ -6,8 +6,8 @@ use crate::options::PgTarget;
 use crate::time::{self, ts_text};
 use engine::change_feed::Checkpoint;
 use engine::mirror_store::{
-    MirrorRow, MirrorStore, PageCounts, ReconcileCounts, RowEffect, RunRecord, RunStatus,
-    StoreError, StoredRecord,
+    INTERRUPTED_ERROR, MirrorRow, MirrorStore, PageCounts, ReconcileCounts, RowEffect, RunRecord,
+    RunStatus, StoreError, StoredRecord,
 };
 use engine::store::{KeySource, Keyring, Reseal, TenantStore};
 use jiff::Timestamp;
@@ -319,7 +319,9 @@ const SELECT_RUNS: &str = concat!(
     " AS started_at, ",
     ts_text!("finished_at"),
     " AS finished_at, status, error, pages, fetched, inserted, updated, unchanged, deleted, \
-     restored FROM odoo_sync_runs ORDER BY started_at DESC, id DESC LIMIT $1"
+     restored, ",
+    ts_text!("COALESCE(heartbeat_at, started_at)"),
+    " AS heartbeat_at FROM odoo_sync_runs ORDER BY started_at DESC, id DESC LIMIT $1"
 );
 
 const SELECT_RECORD: &str = concat!(
@@ -348,6 +350,7 @@ fn run_record(row: &PgRow) -> Result<RunRecord, StoreError> {
         unchanged: to_u64(get(row, "unchanged")?, "unchanged")?,
         deleted: to_u64(get(row, "deleted")?, "deleted")?,
         restored: to_u64(get(row, "restored")?, "restored")?,
+        heartbeat_at: time::parse_opt(get(row, "heartbeat_at")?)?,
     })
 }
 
@@ -409,14 +412,49 @@ impl MirrorStore for PgStore {
         }
     }
 
-    async fn start_run(&self, started_at: Timestamp) -> Result<i64, StoreError> {
+    async fn start_run(&self, started_at: Timestamp, holds_lock: bool) -> Result<i64, StoreError> {
         sqlx::query_scalar::<_, i64>(
-            "INSERT INTO odoo_sync_runs (started_at, status) VALUES ($1::timestamptz, $2) \
-             RETURNING id",
+            "INSERT INTO odoo_sync_runs (started_at, status, heartbeat_at, holds_lock) \
+             VALUES ($1::timestamptz, $2, $1::timestamptz, $3) RETURNING id",
         )
         .bind(time::format(started_at))
         .bind(RunStatus::Running.as_str())
+        .bind(holds_lock)
         .fetch_one(&self.pool)
+        .await
+        .map_err(from_sqlx)
+    }
+
+    async fn beat_run(&self, run: i64, at: Timestamp) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE odoo_sync_runs SET heartbeat_at = $2::timestamptz \
+             WHERE id = $1 AND status = 'running'",
+        )
+        .bind(run)
+        .bind(time::format(at))
+        .execute(&self.pool)
+        .await
+        .map_err(from_sqlx)?;
+        Ok(())
+    }
+
+    async fn interrupt_abandoned_runs(
+        &self,
+        lock_held: bool,
+        stale_before: Timestamp,
+    ) -> Result<Vec<i64>, StoreError> {
+        sqlx::query_scalar::<_, i64>(
+            "UPDATE odoo_sync_runs SET status = 'interrupted', \
+               finished_at = COALESCE(heartbeat_at, started_at), \
+               error = COALESCE(error, $1) \
+             WHERE status = 'running' \
+               AND ((holds_lock AND $2) OR COALESCE(heartbeat_at, started_at) < $3::timestamptz) \
+             RETURNING id",
+        )
+        .bind(INTERRUPTED_ERROR)
+        .bind(lock_held)
+        .bind(time::format(stale_before))
+        .fetch_all(&self.pool)
         .await
         .map_err(from_sqlx)
     }

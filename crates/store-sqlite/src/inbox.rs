@@ -125,6 +125,23 @@ impl InboxStore for SqliteStore {
         Ok(events)
     }
 
+    async fn release_inbound_leases_of(
+        &self,
+        owner: &str,
+        now: Timestamp,
+    ) -> Result<u64, StoreError> {
+        let freed = sqlx::query(
+            "UPDATE inbox_events SET lease_owner = NULL, lease_until = NULL, next_attempt_at = ?2 \
+             WHERE lease_owner = ?1 AND status = 'PENDING'",
+        )
+        .bind(owner)
+        .bind(format_ts(now))
+        .execute(&self.pool)
+        .await
+        .map_err(map_sqlx)?;
+        Ok(freed.rows_affected())
+    }
+
     async fn next_inbound_due_by_flow(&self) -> Result<HashMap<String, Timestamp>, StoreError> {
         let found: Vec<(String, String)> = sqlx::query_as(
             "SELECT flow_id, min(next_attempt_at) FROM inbox_events WHERE status = 'PENDING' \

@@ -28,8 +28,8 @@ use std::time::Duration;
 
 use engine::change_feed::Checkpoint;
 use engine::mirror_store::{
-    MirrorRow, MirrorStore, PageCounts, ReconcileCounts, RunRecord, RunStatus, StoreError,
-    StoredRecord,
+    INTERRUPTED_ERROR, MirrorRow, MirrorStore, PageCounts, ReconcileCounts, RunRecord, RunStatus,
+    StoreError, StoredRecord,
 };
 use engine::store::{KeySource, Keyring, Reseal, TenantStore};
 use jiff::Timestamp;
@@ -423,7 +423,7 @@ fn classify(
 /// `payload, write_date, synced_at, content_hash, deleted_at` of `odoo_raw_records`.
 type RecordRow = (String, Option<String>, String, String, Option<String>);
 
-/// The columns of `odoo_sync_runs`, in table order.
+/// The columns of `odoo_sync_runs`, in table order, the heartbeat last.
 type RunRow = (
     i64,
     String,
@@ -437,6 +437,7 @@ type RunRow = (
     i64,
     i64,
     i64,
+    Option<String>,
 );
 
 fn run_record(row: RunRow) -> Result<RunRecord, StoreError> {
@@ -453,6 +454,7 @@ fn run_record(row: RunRow) -> Result<RunRecord, StoreError> {
         unchanged,
         deleted,
         restored,
+        heartbeat_at,
     ) = row;
     Ok(RunRecord {
         id,
@@ -467,6 +469,7 @@ fn run_record(row: RunRow) -> Result<RunRecord, StoreError> {
         unchanged: to_u64(unchanged),
         deleted: to_u64(deleted),
         restored: to_u64(restored),
+        heartbeat_at: parse_opt_ts(heartbeat_at.as_deref())?,
     })
 }
 
@@ -488,14 +491,51 @@ impl MirrorStore for SqliteStore {
         lock.release()
     }
 
-    async fn start_run(&self, started_at: Timestamp) -> Result<i64, StoreError> {
-        let result =
-            sqlx::query("INSERT INTO odoo_sync_runs (started_at, status) VALUES (?, 'running')")
-                .bind(format_ts(started_at))
-                .execute(&self.pool)
-                .await
-                .map_err(map_sqlx)?;
+    async fn start_run(&self, started_at: Timestamp, holds_lock: bool) -> Result<i64, StoreError> {
+        let started_at = format_ts(started_at);
+        let result = sqlx::query(
+            "INSERT INTO odoo_sync_runs (started_at, status, heartbeat_at, holds_lock) \
+             VALUES (?1, 'running', ?1, ?2)",
+        )
+        .bind(started_at)
+        .bind(holds_lock)
+        .execute(&self.pool)
+        .await
+        .map_err(map_sqlx)?;
         Ok(result.last_insert_rowid())
+    }
+
+    async fn beat_run(&self, run: i64, at: Timestamp) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE odoo_sync_runs SET heartbeat_at = ? WHERE id = ? AND status = 'running'",
+        )
+        .bind(format_ts(at))
+        .bind(run)
+        .execute(&self.pool)
+        .await
+        .map_err(map_sqlx)?;
+        Ok(())
+    }
+
+    async fn interrupt_abandoned_runs(
+        &self,
+        lock_held: bool,
+        stale_before: Timestamp,
+    ) -> Result<Vec<i64>, StoreError> {
+        sqlx::query_scalar(
+            "UPDATE odoo_sync_runs SET status = 'interrupted', \
+               finished_at = COALESCE(heartbeat_at, started_at), \
+               error = COALESCE(error, ?1) \
+             WHERE status = 'running' \
+               AND ((holds_lock AND ?2) OR COALESCE(heartbeat_at, started_at) < ?3) \
+             RETURNING id",
+        )
+        .bind(INTERRUPTED_ERROR)
+        .bind(lock_held)
+        .bind(format_ts(stale_before))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(map_sqlx)
     }
 
     async fn checkpoint(&self, model: &str) -> Result<Option<Checkpoint>, StoreError> {
@@ -685,7 +725,7 @@ impl MirrorStore for SqliteStore {
     async fn runs(&self, limit: u32) -> Result<Vec<RunRecord>, StoreError> {
         let rows: Vec<RunRow> = sqlx::query_as(
             "SELECT id, started_at, finished_at, status, error, pages, fetched, inserted, \
-             updated, unchanged, deleted, restored \
+             updated, unchanged, deleted, restored, COALESCE(heartbeat_at, started_at) \
              FROM odoo_sync_runs ORDER BY started_at DESC, id DESC LIMIT ?",
         )
         .bind(i64::from(limit))

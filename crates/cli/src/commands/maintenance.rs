@@ -206,6 +206,7 @@ fn run_json(run: &RunRecord) -> serde_json::Value {
         "unchanged": run.unchanged,
         "deleted": run.deleted,
         "restored": run.restored,
+        "heartbeat_at": run.heartbeat_at.map(|at| at.to_string()),
     })
 }
 

@@ -3,6 +3,7 @@ pub mod connections;
 pub mod delivery_store;
 pub mod demo;
 pub mod form_input;
+pub mod healthcheck;
 pub mod inbox;
 pub mod logs;
 pub mod maintenance;

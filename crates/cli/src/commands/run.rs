@@ -25,8 +25,9 @@ pub struct RunArgs {
     listen: SocketAddr,
     /// This process's name in leases and heartbeats; unique among processes sharing a store
     /// (default: host name, process id and a random suffix). A process restarted with the
-    /// same id takes the packets it had in flight back at once.
-    #[arg(long)]
+    /// same id takes the packets and inbound events it had in flight back at once; with
+    /// another id they wait for their leases to run out.
+    #[arg(long, env = "ODOO_BRIDGE_WORKER_ID")]
     worker_id: Option<String>,
     /// Seconds in-flight cycles get to finish after SIGTERM/SIGINT.
     #[arg(long, default_value_t = 30)]
@@ -149,4 +150,33 @@ async fn forward_signals(stop: watch::Sender<bool>) {
     }
     tracing::info!("shutdown requested");
     let _ = stop.send(true);
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use super::RunArgs;
+    use clap::Parser;
+
+    #[derive(Debug, Parser)]
+    struct Wrapper {
+        #[command(flatten)]
+        run: RunArgs,
+    }
+
+    #[test]
+    fn the_listener_is_on_loopback_unless_told_otherwise() {
+        // ODOO_BRIDGE_LISTEN, read by clap, would replace the default being tested.
+        if std::env::var_os("ODOO_BRIDGE_LISTEN").is_some() {
+            eprintln!("skipped: ODOO_BRIDGE_LISTEN is set");
+            return;
+        }
+        let parsed = Wrapper::try_parse_from(["run"]).unwrap();
+        assert!(
+            parsed.run.listen.ip().is_loopback(),
+            "{:?}",
+            parsed.run.listen
+        );
+        assert_eq!(parsed.run.listen.port(), 9464);
+    }
 }

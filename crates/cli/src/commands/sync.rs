@@ -1,7 +1,7 @@
 //! `odoo-bridge sync`: one mirror run, for cron or a Kubernetes CronJob.
 
 use crate::commands::target::{self, Opening, StoreTask};
-use crate::exit::{Exit, Failure};
+use crate::exit::{Exit, Failure, exit_for};
 use clap::Args;
 use engine::change_feed::Checkpoint;
 use engine::config::MirrorConfig;
@@ -298,10 +298,22 @@ pub fn plans_verdict(config: &MirrorConfig, plans: &[mirror::ModelPlan]) -> Resu
     Ok(if failed == 0 {
         Exit::Success
     } else if failed == plans.len() {
-        Exit::Failure
+        every_model_failed(plans.iter().map(|plan| plan.odoo_error.as_ref()))
     } else {
         Exit::PartialFailure
     })
+}
+
+/// The exit code when every model failed: the code of their Odoo error when they all had one
+/// of the same code (5 when Odoo could not be reached after the retries, 6 when it answered
+/// with an error), else 1. Cron and Kubernetes users alert on 5 apart from the others, so an
+/// unreachable Odoo must not end as the catch-all 1.
+fn every_model_failed<'a>(errors: impl Iterator<Item = Option<&'a odoo_rpc::Error>>) -> Exit {
+    let mut exits = errors.map(|error| error.map(exit_for));
+    match exits.next().flatten() {
+        Some(first) if exits.all(|exit| exit == Some(first)) => first,
+        _ => Exit::Failure,
+    }
 }
 
 pub fn mirror_failure(error: mirror::MirrorError) -> Failure {
@@ -333,7 +345,10 @@ fn report(outcome: Result<mirror::RunReport, mirror::MirrorError>) -> Result<Exi
     Ok(match report.status {
         RunStatus::Success | RunStatus::Running => Exit::Success,
         RunStatus::Partial => Exit::PartialFailure,
-        RunStatus::Failed => Exit::Failure,
+        // A run never ends interrupted itself: only a later run marks it so.
+        RunStatus::Failed | RunStatus::Interrupted => {
+            every_model_failed(report.models.iter().map(|model| model.odoo_error.as_ref()))
+        }
     })
 }
 
@@ -418,6 +433,35 @@ mod tests {
         fn flush(&self) -> std::io::Result<()> {
             Ok(())
         }
+    }
+
+    #[test]
+    fn when_every_model_failed_alike_the_exit_code_is_that_failures() {
+        let refused = odoo_rpc::Error::Transport {
+            kind: odoo_rpc::TransportKind::Connect,
+            message: "connection refused".into(),
+        };
+        let bad_gateway = odoo_rpc::Error::Http {
+            status: 502,
+            retry_after: None,
+            body_excerpt: String::new(),
+        };
+        let malformed = odoo_rpc::Error::MalformedResponse {
+            message: "truncated".into(),
+            excerpt: String::new(),
+        };
+        let exit = |errors: &[Option<&odoo_rpc::Error>]| every_model_failed(errors.iter().copied());
+        assert_eq!(exit(&[Some(&refused), Some(&refused)]), Exit::Unreachable);
+        // A 502 on one model and a refused connection on another: both "unreachable".
+        assert_eq!(
+            exit(&[Some(&refused), Some(&bad_gateway)]),
+            Exit::Unreachable
+        );
+        assert_eq!(exit(&[Some(&malformed)]), Exit::OdooError);
+        assert_eq!(exit(&[Some(&refused), Some(&malformed)]), Exit::Failure);
+        // A failure that was not Odoo's (the feed, a reader task) has no code of its own.
+        assert_eq!(exit(&[Some(&refused), None]), Exit::Failure);
+        assert_eq!(exit(&[None]), Exit::Failure);
     }
 
     #[test]

@@ -402,6 +402,7 @@ impl Place {
             .env_remove("CARTONA_API_TOKEN")
             .env_remove("ODOO_BRIDGE_LOG_LEVEL")
             .env_remove("ODOO_BRIDGE_LISTEN")
+            .env_remove("ODOO_BRIDGE_WORKER_ID")
             .env_remove("POLLER_LOG_LEVEL")
             .env_remove("POLLER_DEFAULT_WEBHOOK_URL")
             .stdin(Stdio::null())
@@ -528,6 +529,13 @@ impl Place {
 // ---------------------------------------------------------------------------------------
 // The daemon, as a child process.
 
+/// How a daemon is given its worker id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum WorkerIdIn {
+    Flag,
+    Environment,
+}
+
 pub(crate) struct Daemon {
     child: Child,
     name: String,
@@ -552,22 +560,38 @@ fn collect_lines(
 impl Daemon {
     /// Starts `odoo-bridge run` as `worker` and waits for its "started" line.
     pub(crate) async fn start(place: &Place, worker: &str) -> Daemon {
-        let mut command = place.command(&[
+        // The lease is 4 × this, at least 60 s: how long a killed worker's packet waits.
+        Daemon::start_with(place, worker, "15", WorkerIdIn::Flag).await
+    }
+
+    /// [`Daemon::start`] with `--webhook-timeout webhook_timeout` (the packet lease is 4 ×
+    /// that, at least 60 s), the worker id given as `id_in`.
+    async fn start_with(
+        place: &Place,
+        worker: &str,
+        webhook_timeout: &str,
+        id_in: WorkerIdIn,
+    ) -> Daemon {
+        let mut args = vec![
             "--log-level",
             "info",
             "run",
             "--listen",
             "127.0.0.1:0",
-            "--worker-id",
-            worker,
             "--reload-every",
             "1",
-            // The lease is 4 × this, at least 60 s: how long a killed worker's packet waits.
             "--webhook-timeout",
-            "15",
+            webhook_timeout,
             "--shutdown-deadline",
             "30",
-        ]);
+        ];
+        if id_in == WorkerIdIn::Flag {
+            args.extend(["--worker-id", worker]);
+        }
+        let mut command = place.command(&args);
+        if id_in == WorkerIdIn::Environment {
+            command.env("ODOO_BRIDGE_WORKER_ID", worker);
+        }
         command.stdout(Stdio::piped()).stderr(Stdio::piped());
         let mut child = command.spawn().expect("odoo-bridge run starts");
         let lines = Arc::new(Mutex::new(Vec::new()));
@@ -795,12 +819,59 @@ async fn daemon_delivers_every_confirmed_order_once_and_stops_on_sigterm() {
     let (status, metrics) = daemon.get("/metrics").await;
     assert!(status.contains("200"), "{status}");
     assert!(metrics.contains(&conn.id), "{metrics}");
+    // What the listener serves names tenants but never shows a secret: neither the Odoo API
+    // key, nor the webhook secret, nor the webhook URL's path.
+    for path in ["/metrics", "/healthz", "/readyz"] {
+        let (_, body) = daemon.get(path).await;
+        for secret in [sim_key(), conn.secret.clone(), receiver.url("ok")] {
+            assert!(!body.contains(&secret), "{path} shows {secret}: {body}");
+        }
+    }
 
     let started = Instant::now();
     let status = daemon.terminate().await;
     assert_eq!(status.code(), Some(0), "SIGTERM: exit 0");
     eprintln!("stopped {:?} after SIGTERM", started.elapsed());
     assert!(!place.printed().contains(&sim_key()), "the API key leaked");
+}
+
+/// `odoo-bridge healthcheck`, the container's HEALTHCHECK: 0 while the daemon answers, 1
+/// once it is gone; it finds the daemon the way the image configures it, from
+/// `ODOO_BRIDGE_LISTEN=0.0.0.0:PORT`.
+#[tokio::test(flavor = "multi_thread")]
+async fn healthcheck_exits_0_while_the_daemon_answers_and_1_when_it_does_not() {
+    let place = Place::sqlite();
+    let daemon = Daemon::start(&place, "probed").await;
+    let port = daemon.address.rsplit(':').next().unwrap().to_owned();
+    let check = |extra: &[&str], listen: String| {
+        let mut args = vec!["healthcheck", "--timeout", "5"];
+        args.extend_from_slice(extra);
+        let mut command = place.command(&args);
+        command.env("ODOO_BRIDGE_LISTEN", listen);
+        command
+    };
+    for extra in [&[][..], &["--ready"][..]] {
+        let output = place
+            .output(check(extra, format!("0.0.0.0:{port}")), extra)
+            .await;
+        assert_eq!(
+            output.status.code(),
+            Some(0),
+            "{extra:?}: {}",
+            text(&output)
+        );
+        assert!(
+            String::from_utf8_lossy(&output.stdout).starts_with("ok: "),
+            "{}",
+            text(&output)
+        );
+    }
+    assert_eq!(daemon.terminate().await.code(), Some(0));
+    let output = place
+        .output(check(&[], format!("127.0.0.1:{port}")), &[])
+        .await;
+    assert_eq!(output.status.code(), Some(1), "{}", text(&output));
+    assert!(text(&output).contains("cannot ask"), "{}", text(&output));
 }
 
 // ---------------------------------------------------------------------------------------
@@ -923,6 +994,135 @@ async fn kill_9_then_restart(place: Place) {
 
     let status = second.terminate().await;
     assert_eq!(status.code(), Some(0));
+}
+
+/// How soon a daemon restarted under its worker id must resend what it had in flight.
+const RECOVERY_BOUND: Duration = Duration::from_secs(15);
+
+#[tokio::test(flavor = "multi_thread")]
+async fn restarted_under_its_worker_id_after_kill_9_it_resends_in_flight_packets_at_once() {
+    restart_takes_its_packets_back(Place::sqlite()).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn restarted_under_its_worker_id_after_kill_9_on_postgres_it_resends_at_once() {
+    let db = PgDb::create().await;
+    restart_takes_its_packets_back(Place::postgres(&db)).await;
+}
+
+/// A daemon killed with kill -9 while its webhooks are in flight (the receiver holds them,
+/// as a slow one would) and restarted with the same `--worker-id` sends those packets again
+/// at once, under the same `webhook-id`s, instead of waiting out the leases it held itself.
+/// The leases here are 4 minutes long (`--webhook-timeout 60`): every resend must arrive
+/// within [`RECOVERY_BOUND`] of the restart, far before they would have run out.
+async fn restart_takes_its_packets_back(place: Place) {
+    let tenants = [Tenant::start(31, 40).await, Tenant::start(32, 40).await];
+    let receiver = Receiver::start().await;
+    let mut expected = BTreeMap::new();
+    let mut conns = Vec::new();
+    for (index, tenant) in tenants.iter().enumerate() {
+        let conn = place
+            .add(
+                &format!("Tenant {index}"),
+                &tenant.url(),
+                &sim_key(),
+                &receiver.url("ok"),
+            )
+            .await;
+        receiver.trust(&conn);
+        expected.insert(conn.id.clone(), tenant.confirmed().await);
+        conns.push(conn);
+    }
+
+    receiver.hold_after(4);
+    let first = Daemon::start_with(&place, "bridge-1", "60", WorkerIdIn::Flag).await;
+    wait_until(
+        "a request of each connection held by the receiver",
+        || async {
+            let held: BTreeSet<String> = receiver
+                .held()
+                .iter()
+                .map(|id| id.split('_').next().unwrap().to_owned())
+                .collect();
+            held.len() == conns.len()
+        },
+    )
+    .await;
+    let in_flight = receiver.held();
+    first.kill9().await;
+    receiver.open();
+
+    let restarted = Instant::now();
+    // The same id, this time from the environment (as a container would set it).
+    let mut second = Daemon::start_with(&place, "bridge-1", "60", WorkerIdIn::Environment).await;
+    let took_back = second
+        .wait_for_log("the packets taken back", |line| {
+            message_is(line, "took back the packets this worker had in flight")
+        })
+        .await;
+    // A worker leases a batch of packets per claim: the one it was sending and those queued
+    // behind it.
+    assert!(
+        took_back["freed"].as_u64().unwrap() >= in_flight.len() as u64,
+        "{took_back}"
+    );
+    let resend_deadline = restarted + RECOVERY_BOUND;
+    loop {
+        let resent: BTreeSet<String> = receiver
+            .hits()
+            .iter()
+            .filter(|hit| in_flight.contains(&hit.webhook_id))
+            .fold(BTreeMap::<String, usize>::new(), |mut times, hit| {
+                *times.entry(hit.webhook_id.clone()).or_default() += 1;
+                times
+            })
+            .into_iter()
+            .filter(|(_, times)| *times >= 2)
+            .map(|(id, _)| id)
+            .collect();
+        if resent == in_flight {
+            break;
+        }
+        assert!(
+            Instant::now() < resend_deadline,
+            "{resent:?} of {in_flight:?} resent within {RECOVERY_BOUND:?} of the restart \
+             (the leases were 240 s long):\n{}",
+            second.output()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let resend_delay = restarted.elapsed();
+    eprintln!(
+        "resent {} in-flight packets {resend_delay:?} after the restart",
+        in_flight.len()
+    );
+
+    // Then everything is delivered, each order under one webhook-id, and only the packets in
+    // flight at the kill arrived twice.
+    for conn in &conns {
+        let want = &expected[&conn.id];
+        wait_until(
+            &format!("every order of {} delivered", conn.name),
+            || async { place.all_are(&conn.id, "delivered", want).await },
+        )
+        .await;
+    }
+    let mut times: BTreeMap<String, usize> = BTreeMap::new();
+    for hit in receiver.hits() {
+        assert!(hit.verified, "{hit:?}");
+        *times.entry(hit.webhook_id).or_default() += 1;
+    }
+    let twice: BTreeSet<String> = times
+        .iter()
+        .filter(|(_, n)| **n > 1)
+        .map(|(id, _)| id.clone())
+        .collect();
+    assert_eq!(twice, in_flight);
+    assert!(times.values().all(|n| *n <= 2), "{times:?}");
+    for conn in &conns {
+        assert_eq!(receiver.orders_of(&conn.id, "ok"), expected[&conn.id]);
+    }
+    assert_eq!(second.terminate().await.code(), Some(0));
 }
 
 // ---------------------------------------------------------------------------------------

@@ -3,7 +3,7 @@
 
 use crate::mirror_postgres::{
     Background, PgDb, SEED_MODELS, assert_mirrors, bridge, custom_config, finish, odoo,
-    odoo_counts, seed_config, sync_command, write_config,
+    odoo_counts, pg_section, seed_config, sync_command, write_config,
 };
 use crate::ping::SimProcess;
 use serde_json::Value;
@@ -119,4 +119,97 @@ async fn a_second_sqlite_run_exits_with_lock_busy() {
     let third = finish(sync_command(&config, Some(sim.key()), &[])).await;
     assert_eq!(third.code, Some(0), "{}", third.text());
     assert!(third.printed("res.partner").new > 0);
+}
+
+/// `runs --json`, newest first.
+async fn runs_json(config: &std::path::Path) -> Vec<Value> {
+    let runs = finish(bridge(
+        &["runs", "--json", "--config", config.to_str().unwrap()],
+        None,
+    ))
+    .await;
+    assert_eq!(runs.code, Some(0), "{}", runs.text());
+    runs.stdout
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect()
+}
+
+/// A sync killed with kill -9 after it committed a page stays `running`; the next run finds
+/// it (it holds the lock, so the killed process does not) and marks it `interrupted`, with
+/// the counters it had.
+async fn a_killed_sync_is_marked_interrupted_by_the_next_run(target: &str, dir: &std::path::Path) {
+    // res.users is mirrored first; the first read of res.partner then hangs for a minute.
+    let sim = SimProcess::start(&["--fault", "delay:60s@res.partner/search_read"]);
+    let text = custom_config(
+        sim.url(),
+        target,
+        "  - name: res.users\n    fields: [id, login, write_date]\n  - name: res.partner\n    fields: [id, name, write_date]\n",
+    );
+    let config = write_config(dir, &text);
+    let mut first = Background::spawn(sync_command(&config, Some(sim.key()), &[]));
+    first
+        .wait_for_log(|line| line["message"] == "model started" && line["model"] == "res.partner")
+        .await;
+    first.kill().await;
+
+    let left = runs_json(&config).await;
+    assert_eq!(left.len(), 1, "{left:?}");
+    assert_eq!(left[0]["status"], "running", "{left:?}");
+    assert!(left[0]["pages"].as_u64().unwrap() >= 1, "{left:?}");
+
+    let second = finish(sync_command(&config, Some(sim.key()), &[])).await;
+    assert_eq!(second.code, Some(0), "{}", second.text());
+    second.assert_no_panic();
+    assert!(
+        second.stderr.contains("marked interrupted"),
+        "the run says what it found: {}",
+        second.text()
+    );
+
+    let runs = runs_json(&config).await;
+    assert_eq!(runs.len(), 2, "{runs:?}");
+    let killed = runs.iter().find(|run| run["id"] == left[0]["id"]).unwrap();
+    assert_eq!(killed["status"], "interrupted", "{runs:?}");
+    for counter in ["pages", "fetched", "inserted", "updated", "unchanged"] {
+        assert_eq!(
+            killed[counter], left[0][counter],
+            "{counter} kept: {runs:?}"
+        );
+    }
+    assert!(killed["finished_at"].is_string(), "{killed}");
+    assert!(
+        killed["error"].as_str().unwrap().starts_with("interrupted"),
+        "{killed}"
+    );
+    let newest = &runs[0];
+    assert_ne!(newest["id"], killed["id"]);
+    assert_eq!(newest["status"], "success", "{runs:?}");
+
+    // Nothing is left to find: a third run marks nothing.
+    let third = finish(sync_command(&config, Some(sim.key()), &[])).await;
+    assert_eq!(third.code, Some(0), "{}", third.text());
+    assert!(
+        !third.stderr.contains("marked interrupted"),
+        "{}",
+        third.text()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sync_killed_with_kill_9_is_marked_interrupted_on_sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    let target = format!(
+        "sqlite:\n  path: {}\n",
+        dir.path().join("mirror.db").display()
+    );
+    a_killed_sync_is_marked_interrupted_by_the_next_run(&target, dir.path()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sync_killed_with_kill_9_is_marked_interrupted_on_postgres() {
+    let db = PgDb::create().await;
+    let dir = tempfile::tempdir().unwrap();
+    let target = pg_section(&db.name, "advisory", "POSTGRES_PASSWORD");
+    a_killed_sync_is_marked_interrupted_by_the_next_run(&target, dir.path()).await;
 }

@@ -1160,8 +1160,8 @@ async fn a_run_killed_mid_page_resumes_from_its_checkpoint() {
 
     let runs = db.runs().await;
     assert_eq!(runs.len(), 1);
-    // Nothing marks a killed run: its row stays `running`, without finished_at, with the
-    // counts of the pages it committed.
+    // A killed run cannot mark itself: its row stays `running`, without finished_at, with
+    // the counts of the pages it committed, until the next run.
     assert_eq!(runs[0].status, "running", "{runs:?}");
     assert!(!runs[0].finished);
     let written = db.ids("res.partner").await;
@@ -1188,10 +1188,18 @@ async fn a_run_killed_mid_page_resumes_from_its_checkpoint() {
     let placeholder = &rows[&("res.partner".to_owned(), blocker)];
     assert_ne!(placeholder.content_hash, "placeholder");
     assert_eq!(placeholder.payload["id"], json!(blocker));
+    // The rerun held the lock the killed run had held: it marked that run interrupted,
+    // keeping its counts.
+    let killed = runs[0].clone();
     let runs = db.runs().await;
     assert_eq!(
         runs.iter().map(|r| r.status.as_str()).collect::<Vec<_>>(),
-        ["running", "success"]
+        ["interrupted", "success"]
+    );
+    assert!(runs[0].finished);
+    assert_eq!(
+        (runs[0].pages, runs[0].fetched, runs[0].inserted),
+        (killed.pages, killed.fetched, killed.inserted)
     );
 }
 

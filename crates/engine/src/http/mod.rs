@@ -26,11 +26,14 @@
 //!
 //! Every route goes through [`layers`]: a 64 KiB request body limit ([`BODY_LIMIT`]), a 10 s
 //! timeout ([`REQUEST_TIMEOUT`]), panics turned into a plain 500, and request tracing at debug
-//! level. Routes added later (inbound webhooks) are merged into [`routes`] before [`layers`] is
+//! level. The listener ([`serve`], [`serve_with`]) adds what protects the port itself from
+//! slow and greedy clients: head and body read timeouts, a header size limit, and bounds on the
+//! requests and connections at once ([`Limits`], [`listener`]). Routes added later (inbound webhooks) are merged into [`routes`] before [`layers`] is
 //! applied, and raise the body limit for themselves with their own
 //! [`DefaultBodyLimit`](axum::extract::DefaultBodyLimit).
 
 pub mod health;
+pub mod listener;
 pub mod metrics;
 mod server;
 
@@ -38,9 +41,11 @@ use std::io;
 use std::net::SocketAddr;
 
 pub use health::{Health, ProbeFuture, ProbeStatus, Readiness, STORE_PROBE_TIMEOUT, StoreProbe};
+pub use listener::Limits;
 pub use metrics::Metrics;
 pub use server::{
     BODY_LIMIT, DEFAULT_LISTEN_ADDR, REQUEST_TIMEOUT, ServerHandle, layers, router, routes, serve,
+    serve_with,
 };
 
 /// What can go wrong while setting up the HTTP surface.

@@ -23,6 +23,7 @@ use tracing::Level;
 
 use super::HttpError;
 use super::health::Health;
+use super::listener::{Limits, accept_loop};
 use super::metrics::Metrics;
 
 /// Where the daemon listens unless told otherwise: loopback only, because `/metrics` names
@@ -84,13 +85,29 @@ pub fn layers(router: Router) -> Router {
 }
 
 /// Binds `addr` (port 0 picks a free one), then serves `router` on a spawned task until
-/// `shutdown` completes; requests in flight are then answered before the task ends.
+/// `shutdown` completes; requests in flight are then answered before the task ends. The
+/// listener's [`Limits`] are the defaults: see [`serve_with`].
 ///
 /// Returns the address actually bound and the server's task. A non-loopback address is served
 /// but logged as a warning: `/metrics` names tenants.
 pub async fn serve<F>(
     addr: SocketAddr,
     router: Router,
+    shutdown: F,
+) -> Result<(SocketAddr, ServerHandle), HttpError>
+where
+    F: Future<Output = ()> + Send + 'static,
+{
+    serve_with(addr, router, Limits::default(), shutdown).await
+}
+
+/// [`serve`] with the listener's limits against slow and greedy clients: the head and body
+/// read timeouts, the header size, the requests and connections at once (see
+/// [`super::listener`]).
+pub async fn serve_with<F>(
+    addr: SocketAddr,
+    router: Router,
+    limits: Limits,
     shutdown: F,
 ) -> Result<(SocketAddr, ServerHandle), HttpError>
 where
@@ -108,13 +125,8 @@ where
              tenants and are not authenticated; keep this address off public networks"
         );
     }
-    let server = axum::serve(
-        listener,
-        router.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown);
     let task = tokio::spawn(async move {
-        let outcome = server.await;
+        let outcome = accept_loop(listener, router, limits, shutdown).await;
         tracing::debug!(address = %bound, "HTTP server stopped");
         outcome
     });

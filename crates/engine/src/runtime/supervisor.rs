@@ -73,6 +73,22 @@ impl<S: Store> Supervisor<S> {
             Ok(freed) => tracing::info!(freed, "took back the packets this worker had in flight"),
             Err(error) => tracing::warn!(error = %error, "cannot free this worker's old leases"),
         }
+        // The same for the inbound events it was applying: their leases are 5 minutes long.
+        match self
+            .runtime
+            .store
+            .release_inbound_leases_of(&me, self.runtime.clock.now())
+            .await
+        {
+            Ok(0) => {}
+            Ok(freed) => tracing::info!(
+                freed,
+                "took back the inbound events this worker had in hand"
+            ),
+            Err(error) => {
+                tracing::warn!(error = %error, "cannot free this worker's old inbound leases")
+            }
+        }
         tracing::info!(worker_id = %me, "runtime started");
         loop {
             // Fixed rate from the tick's start: a slow tick does not push every later one back.

@@ -199,6 +199,15 @@ pub trait InboxStore: Send + Sync {
         limit: u32,
     ) -> impl Future<Output = Result<Vec<InboundEvent>, StoreError>> + Send;
 
+    /// Frees every lease `owner` holds on PENDING events, due at once: a worker restarted
+    /// after a crash applies the events it had in hand without waiting for its old leases to
+    /// expire. Returns how many it freed.
+    fn release_inbound_leases_of(
+        &self,
+        owner: &str,
+        now: Timestamp,
+    ) -> impl Future<Output = Result<u64, StoreError>> + Send;
+
     /// For each flow with PENDING events, the earliest `next_attempt_at` among them.
     fn next_inbound_due_by_flow(
         &self,

@@ -394,12 +394,19 @@ impl Drop for Permit {
 }
 
 /// The breaker key of a webhook URL: its origin (`https://hooks.example.com`, the port
-/// only when it is not the scheme's default). Something that is not an http(s) URL is its
-/// own key.
+/// only when it is not the scheme's default). Something that is not an http(s) URL gets a
+/// key of its own derived from a hash, never the text itself.
 pub fn target_key(url: &str) -> String {
     match reqwest::Url::parse(url) {
         Ok(parsed) if parsed.origin().is_tuple() => parsed.origin().ascii_serialization(),
-        _ => url.to_owned(),
+        // Not an http(s) URL with a host (the forms refuse those, but a store edited by hand
+        // may hold one): the key must still tell targets apart without showing the URL, which
+        // may carry a token, on /metrics.
+        _ => {
+            use sha2::Digest as _;
+            let digest = sha2::Sha256::digest(url.as_bytes());
+            format!("unparsed-url-{}", &hex::encode(digest)[..16])
+        }
     }
 }
 
@@ -554,6 +561,13 @@ mod tests {
             target_key("http://127.0.0.1:8080/x"),
             "http://127.0.0.1:8080"
         );
-        assert_eq!(target_key("not a url"), "not a url");
+        // Not a URL (a store edited by hand): a key of its own, which shows nothing of it.
+        let odd = target_key("hooks.example.com/odoo?token=abc-SECRET");
+        assert!(
+            odd.starts_with("unparsed-url-") && !odd.contains("SECRET"),
+            "{odd}"
+        );
+        assert_ne!(odd, target_key("hooks.example.com/odoo?token=other"));
+        assert_eq!(odd, target_key("hooks.example.com/odoo?token=abc-SECRET"));
     }
 }

@@ -307,3 +307,280 @@ async fn graceful_shutdown_ends_serve_and_closes_the_port() {
     let after = client.get(format!("{base}/healthz")).send().await;
     assert!(after.is_err(), "nothing listens after shutdown: {after:?}");
 }
+
+// ----- the listener's limits, over real loopback TCP ------------------------------------
+
+use axum::extract::ConnectInfo;
+use axum::routing::get;
+use engine::http::{Limits, serve_with};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+/// Tight limits, so that the tests see them act within a moment.
+fn tight() -> Limits {
+    Limits {
+        header_read_timeout: Duration::from_millis(300),
+        body_read_timeout: Duration::from_millis(300),
+        max_header_bytes: 8 * 1024,
+        max_in_flight: 2,
+        max_connections: 64,
+    }
+}
+
+/// `/echo` (POST: the body's length), `/peer` (the client's address), `/wait` (answers once
+/// `open` turns true, counting the requests waiting), `/healthz`.
+struct Gated {
+    open: tokio::sync::watch::Sender<bool>,
+    waiting: Arc<std::sync::atomic::AtomicUsize>,
+}
+
+fn gated_app() -> (Router, Gated) {
+    let (open, opened) = tokio::sync::watch::channel(false);
+    let waiting = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counter = waiting.clone();
+    let app = Router::new()
+        .route(
+            "/echo",
+            post(|body: Bytes| async move { body.len().to_string() }),
+        )
+        .route(
+            "/peer",
+            get(|ConnectInfo(peer): ConnectInfo<SocketAddr>| async move { peer.ip().to_string() }),
+        )
+        .route(
+            "/wait",
+            get(move || {
+                let mut opened = opened.clone();
+                let counter = counter.clone();
+                async move {
+                    counter.fetch_add(1, Ordering::SeqCst);
+                    let _ = opened.wait_for(|open| *open).await;
+                    "done"
+                }
+            }),
+        )
+        .route("/healthz", get(|| async { "ok" }));
+    (layers(app), Gated { open, waiting })
+}
+
+async fn start_with(
+    app: Router,
+    limits: Limits,
+) -> (SocketAddr, oneshot::Sender<()>, ServerHandle) {
+    let (tx, rx) = oneshot::channel::<()>();
+    let (bound, task) = serve_with("127.0.0.1:0".parse().unwrap(), app, limits, async {
+        let _ = rx.await;
+    })
+    .await
+    .unwrap();
+    (bound, tx, task)
+}
+
+/// Sends `request` raw and reads until the server closes the connection (bounded).
+async fn exchange(addr: SocketAddr, request: &[u8]) -> String {
+    let mut stream = TcpStream::connect(addr).await.unwrap();
+    // The server may answer and close before it has read everything (a body over the
+    // limit): what it answered says more than a failed write.
+    let _ = stream.write_all(request).await;
+    read_to_close(&mut stream).await
+}
+
+async fn read_to_close(stream: &mut TcpStream) -> String {
+    let mut answer = Vec::new();
+    tokio::time::timeout(PATIENCE, stream.read_to_end(&mut answer))
+        .await
+        .expect("the server answers or closes the connection")
+        .ok();
+    String::from_utf8_lossy(&answer).into_owned()
+}
+
+fn status_of(answer: &str) -> Option<u16> {
+    answer
+        .split_whitespace()
+        .nth(1)
+        .and_then(|code| code.parse().ok())
+}
+
+#[tokio::test]
+async fn a_client_sending_its_head_slowly_or_nothing_at_all_is_cut_off() {
+    let (app, _gate) = gated_app();
+    let (addr, stop, task) = start_with(app, tight()).await;
+    // Half a request line, then nothing: the connection is closed, nothing is answered.
+    let answer = exchange(addr, b"GET /healthz HTTP/1.1\r\nHost: x\r\n").await;
+    assert!(!answer.contains("200"), "{answer:?}");
+    // A connection that never sends a byte is closed too.
+    let mut idle = TcpStream::connect(addr).await.unwrap();
+    let answer = read_to_close(&mut idle).await;
+    assert!(!answer.contains("200"), "{answer:?}");
+    // A kept-alive connection waiting for its next request likewise.
+    let mut kept = TcpStream::connect(addr).await.unwrap();
+    kept.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .unwrap();
+    let answer = read_to_close(&mut kept).await;
+    assert_eq!(status_of(&answer), Some(200), "{answer:?}");
+    // Meanwhile a normal client is served.
+    let answer = exchange(
+        addr,
+        b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    )
+    .await;
+    assert_eq!(status_of(&answer), Some(200), "{answer:?}");
+    stop.send(()).unwrap();
+    task.await.unwrap().unwrap();
+}
+
+#[tokio::test]
+async fn a_body_that_does_not_arrive_in_time_is_408_and_the_connection_closed() {
+    let (app, _gate) = gated_app();
+    let (addr, stop, task) = start_with(app, tight()).await;
+    let answer = exchange(
+        addr,
+        b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\nonly ten..",
+    )
+    .await;
+    assert_eq!(status_of(&answer), Some(408), "{answer:?}");
+    assert!(
+        answer.to_ascii_lowercase().contains("connection: close"),
+        "{answer:?}"
+    );
+    // The same body sent whole is served.
+    let body = "x".repeat(100);
+    let request = format!(
+        "POST /echo HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: 100\r\n\r\n{body}"
+    );
+    let answer = exchange(addr, request.as_bytes()).await;
+    assert_eq!(status_of(&answer), Some(200), "{answer:?}");
+    assert!(answer.ends_with("100"), "{answer:?}");
+    stop.send(()).unwrap();
+    task.await.unwrap().unwrap();
+}
+
+#[tokio::test]
+async fn bodies_over_the_limit_are_413_whether_announced_or_chunked() {
+    let (app, _gate) = gated_app();
+    let (addr, stop, task) = start_with(app, Limits::default()).await;
+    let announced = format!(
+        "POST /echo HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: {}\r\n\r\n{}",
+        BODY_LIMIT + 1,
+        "y".repeat(BODY_LIMIT + 1)
+    );
+    let answer = exchange(addr, announced.as_bytes()).await;
+    assert_eq!(status_of(&answer), Some(413), "{answer:?}");
+    let chunk = "y".repeat(BODY_LIMIT + 1);
+    let chunked = format!(
+        "POST /echo HTTP/1.1\r\nHost: x\r\nConnection: close\r\nTransfer-Encoding: chunked\r\n\r\n{:x}\r\n{chunk}\r\n0\r\n\r\n",
+        chunk.len()
+    );
+    let answer = exchange(addr, chunked.as_bytes()).await;
+    assert_eq!(status_of(&answer), Some(413), "{answer:?}");
+    stop.send(()).unwrap();
+    task.await.unwrap().unwrap();
+}
+
+#[tokio::test]
+async fn a_head_over_the_limit_is_431() {
+    let (app, _gate) = gated_app();
+    let (addr, stop, task) = start_with(app, tight()).await;
+    let request = format!(
+        "GET /healthz HTTP/1.1\r\nHost: x\r\nX-Padding: {}\r\nConnection: close\r\n\r\n",
+        "p".repeat(9 * 1024)
+    );
+    let answer = exchange(addr, request.as_bytes()).await;
+    assert_eq!(status_of(&answer), Some(431), "{answer:?}");
+    stop.send(()).unwrap();
+    task.await.unwrap().unwrap();
+}
+
+#[tokio::test]
+async fn requests_beyond_the_limit_are_refused_at_once_and_healthz_still_answers() {
+    let (app, gate) = gated_app();
+    let (addr, stop, task) = start_with(app, tight()).await;
+    let base = format!("http://{addr}");
+    let client = reqwest::Client::builder().no_proxy().build().unwrap();
+    let held: Vec<_> = (0..2)
+        .map(|_| {
+            let request = client.get(format!("{base}/wait"));
+            tokio::spawn(async move { request.send().await.unwrap().status().as_u16() })
+        })
+        .collect();
+    tokio::time::timeout(PATIENCE, async {
+        while gate.waiting.load(Ordering::SeqCst) < 2 {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    })
+    .await
+    .expect("both requests reach the handler");
+    let refused = client.get(format!("{base}/peer")).send().await.unwrap();
+    assert_eq!(refused.status().as_u16(), 503);
+    assert_eq!(refused.headers()["retry-after"], "1");
+    let health = client.get(format!("{base}/healthz")).send().await.unwrap();
+    assert_eq!(health.status().as_u16(), 200);
+    gate.open.send_replace(true);
+    for request in held {
+        assert_eq!(request.await.unwrap(), 200);
+    }
+    // The client's address reaches the handlers.
+    let peer = client.get(format!("{base}/peer")).send().await.unwrap();
+    assert_eq!(peer.text().await.unwrap(), "127.0.0.1");
+    stop.send(()).unwrap();
+    task.await.unwrap().unwrap();
+}
+
+#[tokio::test]
+async fn connections_beyond_the_limit_wait_until_one_closes() {
+    let (app, _gate) = gated_app();
+    let limits = Limits {
+        max_connections: 1,
+        header_read_timeout: Duration::from_secs(60),
+        ..tight()
+    };
+    let (addr, stop, task) = start_with(app, limits).await;
+    let mut first = TcpStream::connect(addr).await.unwrap();
+    // The first connection holds the only place: it has sent nothing yet.
+    first.write_all(b"GET /heal").await.unwrap();
+    let mut second = TcpStream::connect(addr).await.unwrap();
+    second
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    let mut byte = [0_u8; 1];
+    // Served at once, it would have answered within milliseconds.
+    assert!(
+        tokio::time::timeout(Duration::from_millis(300), second.read(&mut byte))
+            .await
+            .is_err(),
+        "the second connection was served while the first held the only place"
+    );
+    drop(first);
+    let answer = read_to_close(&mut second).await;
+    assert_eq!(
+        status_of(&format!("{}{answer}", byte[0] as char)),
+        Some(200),
+        "{answer:?}"
+    );
+    stop.send(()).unwrap();
+    task.await.unwrap().unwrap();
+}
+
+#[tokio::test]
+async fn healthz_readyz_and_metrics_show_no_secret() {
+    // A store probe failing with a message that names a secret: /readyz says the store
+    // failed, never what the probe said.
+    let health = Health::with_probe_timeout(
+        || async { Err("cannot reach postgres://bridge:hunter2-SECRET@db/bridge".to_owned()) },
+        PROBE_TIMEOUT,
+    );
+    health.set_started();
+    let server = Running::with_health(health).await;
+    let (status, readiness) = server.readyz().await;
+    assert_eq!(
+        (status, &readiness["store"]),
+        (503, &serde_json::json!("error"))
+    );
+    for path in ["/healthz", "/readyz", "/metrics"] {
+        let (_, body) = server.get(path).await;
+        assert!(!body.contains("hunter2"), "{path}: {body}");
+    }
+    server.stop().await;
+}

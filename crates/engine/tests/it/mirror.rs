@@ -259,8 +259,20 @@ impl MirrorStore for Crashing<'_> {
     async fn unlock(&self, lock: Self::Lock) -> Result<(), StoreError> {
         self.inner.unlock(lock).await
     }
-    async fn start_run(&self, started_at: Timestamp) -> Result<i64, StoreError> {
-        self.inner.start_run(started_at).await
+    async fn start_run(&self, started_at: Timestamp, holds_lock: bool) -> Result<i64, StoreError> {
+        self.inner.start_run(started_at, holds_lock).await
+    }
+    async fn beat_run(&self, run: i64, at: Timestamp) -> Result<(), StoreError> {
+        self.inner.beat_run(run, at).await
+    }
+    async fn interrupt_abandoned_runs(
+        &self,
+        lock_held: bool,
+        stale_before: Timestamp,
+    ) -> Result<Vec<i64>, StoreError> {
+        self.inner
+            .interrupt_abandoned_runs(lock_held, stale_before)
+            .await
     }
     async fn checkpoint(&self, model: &str) -> Result<Option<Checkpoint>, StoreError> {
         self.inner.checkpoint(model).await
@@ -979,4 +991,110 @@ async fn runs_older_than_the_retention_are_deleted_by_the_runs_clock() {
         .collect();
     assert_eq!(left, [later, start + jiff::SignedDuration::from_hours(24)]);
     running.shutdown().await;
+}
+
+/// A run writes its heartbeat on the run's clock while it waits on Odoo, so that a run
+/// without the lock (`lock_strategy: none`) is never taken for dead while it is alive; the
+/// next run marks only runs whose heartbeat stopped.
+#[tokio::test]
+async fn a_run_beats_while_it_waits_on_odoo_and_only_a_silent_one_is_interrupted() {
+    let sim = OdooSim::new(SimConfig::default());
+    // The run's first read of the partners hangs far longer than the test lasts.
+    sim.inject(
+        odoo_sim::FaultRule::new(odoo_sim::Fault::Delay(std::time::Duration::from_secs(3600)))
+            .on("res.partner", Some("search_read")),
+    );
+    let (_running, client) = serve(&sim).await;
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(&dir.path().join("mirror.db"))
+        .await
+        .unwrap();
+    store.migrate().await.unwrap();
+    let start: Timestamp = "2026-03-01T08:00:00Z".parse().unwrap();
+    let clock = engine::clock::Clock::manual(start);
+    let options = RunOptions {
+        clock: clock.clone(),
+        use_lock: false,
+        ..options()
+    };
+    let model = partners_with(&["name", "write_date"]);
+    let run = {
+        let (client, store, options, model) = (
+            client.clone(),
+            store.clone(),
+            options.clone(),
+            model.clone(),
+        );
+        tokio::spawn(async move {
+            mirror::run(
+                &client,
+                &store,
+                std::slice::from_ref(&model),
+                &options,
+                &NoProgress,
+            )
+            .await
+        })
+    };
+    // The run's row appears, beating at its start.
+    let heartbeat = |store: SqliteStore| async move {
+        store
+            .runs(1)
+            .await
+            .unwrap()
+            .first()
+            .and_then(|run| run.heartbeat_at)
+    };
+    wait_for("the run's row", || async {
+        heartbeat(store.clone()).await == Some(start)
+    })
+    .await;
+    // Ten minutes pass on the run's clock, a beat every 30 s: the heartbeat follows.
+    for beat in 1..=20 {
+        clock.advance(jiff::SignedDuration::from_secs(30));
+        let expected = start + jiff::SignedDuration::from_secs(30 * beat);
+        wait_for("the next beat", || async {
+            heartbeat(store.clone()).await == Some(expected)
+        })
+        .await;
+    }
+    // Another run, on the same clock, leaves the live one alone: its heartbeat is fresh.
+    let now = clock.now();
+    let stale_before = now - engine::mirror::RUN_STALE_AFTER;
+    assert!(
+        store
+            .interrupt_abandoned_runs(false, stale_before)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    // The run dies (its task is aborted, as kill -9 would stop it): the beats stop, and once
+    // they are older than RUN_STALE_AFTER the run is taken for dead, its end its last beat.
+    run.abort();
+    let _ = run.await;
+    clock.advance(engine::mirror::RUN_STALE_AFTER + jiff::SignedDuration::from_secs(1));
+    let marked = store
+        .interrupt_abandoned_runs(false, clock.now() - engine::mirror::RUN_STALE_AFTER)
+        .await
+        .unwrap();
+    assert_eq!(marked.len(), 1);
+    let runs = store.runs(1).await.unwrap();
+    assert_eq!(runs[0].status, RunStatus::Interrupted);
+    assert_eq!(runs[0].finished_at, Some(now));
+}
+
+/// Polls `check` until it holds (the run works on its own task), failing after 10 s.
+async fn wait_for<F, Fut>(what: &str, check: F)
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !check().await {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "gave up waiting for {what}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
 }

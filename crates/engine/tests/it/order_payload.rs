@@ -454,8 +454,8 @@ async fn fixture_payloads(fixture: &Fixture) -> BTreeMap<&'static str, Value> {
         .unwrap();
     assert_eq!(
         fetched.note_format(),
-        NoteFormat::PlainText,
-        "the simulator's note is text"
+        NoteFormat::Html,
+        "the simulator's note is HTML, as on Odoo 16+"
     );
     let by_id: HashMap<i64, &'static str> = fixture.orders.iter().map(|(k, v)| (*v, *k)).collect();
     let mut payloads = BTreeMap::new();
@@ -1331,4 +1331,159 @@ fn a_delivery_address_without_a_name_is_named_after_its_contact() {
         shipping_name(json!(false)).as_deref(),
         Some("Zoë Ørsted, Delivery Address")
     );
+}
+
+// ----- HTML notes, on the simulator and on the real Odoo 18 ---------------------------------
+
+/// Notes as a client writes them, and the text each payload must carry. Odoo 16+ keeps
+/// `sale.order.note` as sanitized HTML: plain text comes back as a paragraph, scripts and
+/// event handlers never; the payload sends it as text.
+const NOTES: &[(&str, Option<&str>)] = &[
+    (
+        "Tocar el timbre & esperar.",
+        Some("Tocar el timbre & esperar."),
+    ),
+    (
+        "<p>Dejar en <b>portería</b> &amp; avisar</p><p><br></p><p>Gracias</p>",
+        Some("Dejar en portería & avisar\n\nGracias"),
+    ),
+    (
+        "<p>Frágil</p><script>alert('x')</script><p onclick=\"evil()\">No apilar</p>",
+        Some("Frágil\nNo apilar"),
+    ),
+    ("a < b > c", Some("a < b > c")),
+    ("<p><br></p>", None),
+];
+
+/// Writes one confirmed order per note of [`NOTES`] through `client` (as any client of
+/// Odoo's API would), and returns, per note, the note Odoo stored and the payload's note.
+async fn notes_through(client: &OdooClient, database: &str) -> Vec<(Value, Value)> {
+    use odoo_rpc::{SearchReadOptions, field};
+    let partner = client
+        .create(
+            "res.partner",
+            vec![obj(
+                json!({"name": "Cliente Notas", "email": "notas@example.com"}),
+            )],
+            None,
+        )
+        .await
+        .unwrap()[0];
+    let product = client
+        .search(
+            "product.product",
+            &SearchReadOptions::new(odoo_rpc::Domain::all())
+                .order("id asc")
+                .limit(1),
+        )
+        .await
+        .unwrap()[0];
+    let mut ids = Vec::new();
+    for (note, _) in NOTES {
+        let vals = json!({
+            "partner_id": partner,
+            "note": note,
+            "order_line": [[0, 0, {"product_id": product, "product_uom_qty": 1.0}]],
+        });
+        ids.push(
+            client
+                .create("sale.order", vec![obj(vals)], None)
+                .await
+                .unwrap()[0],
+        );
+    }
+    client
+        .call_method("sale.order", "action_confirm", Some(&ids), Map::new(), None)
+        .await
+        .unwrap();
+    let stored = client
+        .read("sale.order", &ids, &["note"], None)
+        .await
+        .unwrap();
+    let records = client
+        .search_read(
+            "sale.order",
+            &SearchReadOptions::new(field("id").is_in(ids.clone()))
+                .fields(order_payload::order_feed_spec().fields)
+                .order("id asc"),
+        )
+        .await
+        .unwrap();
+    let fetched = order_payload::fetch(client, database, &records)
+        .await
+        .unwrap();
+    assert_eq!(fetched.note_format(), NoteFormat::Html);
+    ids.iter()
+        .map(|id| {
+            let stored_note = stored
+                .iter()
+                .find(|row| row.id().unwrap() == *id)
+                .map(|row| row.as_map()["note"].clone())
+                .unwrap();
+            let order = fetched
+                .orders()
+                .iter()
+                .find(|order| order.id().unwrap() == *id)
+                .unwrap();
+            let payload =
+                order_payload::build(&fetched, order, OrderEvent::Confirmed, &source()).unwrap();
+            let payload = validated(&payload);
+            (stored_note, payload["order"]["note"].clone())
+        })
+        .collect()
+}
+
+/// What the simulator stores for a note written through the API, and the payload's text of
+/// it, are what Odoo 16+ gives: HTML kept sanitized, sent as text. Against the real Odoo 18
+/// too when it is configured: the same notes, stored alike, sent alike.
+#[tokio::test]
+async fn html_notes_are_stored_as_odoo_stores_them_and_sent_as_text() {
+    for version in [OdooVersion::V16, OdooVersion::V18, OdooVersion::V19] {
+        let sim = OdooSim::with_data(
+            SimConfig {
+                version,
+                ..SimConfig::default()
+            },
+            &DataSpec {
+                orders: 0,
+                partners: 3,
+                products: 3,
+                seed: 5,
+            },
+        );
+        let (_running, client) = serve(&sim).await;
+        let simulated = notes_through(&client, "odoo").await;
+        for ((written, text), (stored, sent)) in NOTES.iter().zip(&simulated) {
+            assert!(
+                stored.as_str().is_some_and(|html| html.starts_with('<')),
+                "{version:?}: {written:?} stored as {stored}"
+            );
+            assert_eq!(
+                sent.as_str(),
+                *text,
+                "{version:?}: {written:?} stored as {stored}"
+            );
+        }
+        if version != OdooVersion::V18 {
+            continue;
+        }
+        let Some(odoo) =
+            odoo_sim::real_odoo::RealOdoo::from_env("HTML notes stored and sent as Odoo 18 does")
+        else {
+            continue;
+        };
+        let db = odoo.fresh_db("html_notes").unwrap();
+        let real = OdooClient::new(ClientConfig::new(
+            odoo.url.clone(),
+            db.name().to_owned(),
+            odoo.login.clone(),
+            odoo_rpc::ApiKey::new(odoo.api_key.clone()),
+        ))
+        .unwrap();
+        let answered = notes_through(&real, db.name()).await;
+        assert_eq!(
+            simulated, answered,
+            "the simulator (left) and Odoo 18 (right) differ"
+        );
+    }
 }

@@ -722,6 +722,58 @@ async fn an_event_that_keeps_failing_ends_failed_and_a_person_can_retry_it() {
     running.shutdown().await;
 }
 
+/// A runtime restarted under its worker id after a crash applies the event its previous life
+/// had in hand at once: the 5-minute lease it held itself is given back, not waited out.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restarted_worker_applies_the_events_it_had_in_hand_without_waiting_for_the_lease() {
+    let world = World::new().await;
+    world
+        .store
+        .insert_tenant(&tenant("t1"), &[flow("f1", "t1", 3_600)])
+        .await
+        .unwrap();
+    let body = r#"{"status":"approved"}"#;
+    let engine::store::Received::Stored(id) = world
+        .store
+        .receive(&engine::store::NewInboundEvent {
+            flow_id: "f1".into(),
+            event_id: "evt-1".into(),
+            kind: "test.status".into(),
+            subject: Some("S1".into()),
+            source: "127.0.0.1".into(),
+            headers: serde_json::Map::new(),
+            body: body.into(),
+            max_attempts: 5,
+            received_at: t0(),
+        })
+        .await
+        .unwrap()
+    else {
+        panic!("stored");
+    };
+    // w1 had leased it (for the inbox worker's 5 minutes) when it was killed.
+    let lease = SignedDuration::from_secs(300);
+    let claimed = world
+        .store
+        .claim_inbound("w1", "f1", t0(), lease, 10)
+        .await
+        .unwrap();
+    assert_eq!(claimed.len(), 1);
+    let running = world.start("w1");
+    wait_until("the event applied", || async {
+        world.advance(5).await;
+        assert!(
+            world.clock.now() < t0() + SignedDuration::from_secs(60),
+            "not applied a minute after the restart; the old lease ran until {}",
+            t0() + lease
+        );
+        world.store.inbound_event(id).await.unwrap().unwrap().status == InboundStatus::Applied
+    })
+    .await;
+    assert_eq!(world.flows.applied("f1"), [body.to_owned()]);
+    running.shutdown().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn replicas_share_the_tenants_and_take_over_from_a_dead_one() {
     let world = World::new().await;

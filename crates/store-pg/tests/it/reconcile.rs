@@ -9,7 +9,7 @@ const MODEL: &str = "res.partner";
 async fn two_hundred_thousand_ids() {
     let db = TestDb::new().await;
     let store = &db.store;
-    let run = store.start_run(at(1_800_000_000, 0)).await.unwrap();
+    let run = store.start_run(at(1_800_000_000, 0), true).await.unwrap();
     // Seed the rows in SQL: the point here is the reconciliation, not 400 pages.
     sqlx::query(
         "INSERT INTO odoo_raw_records (model, odoo_id, payload, synced_at, content_hash) \
@@ -60,7 +60,7 @@ async fn two_hundred_thousand_ids() {
 async fn one_million_ids() {
     let db = TestDb::new().await;
     let store = &db.store;
-    let run = store.start_run(at(1_800_000_000, 0)).await.unwrap();
+    let run = store.start_run(at(1_800_000_000, 0), true).await.unwrap();
     sqlx::query(
         "INSERT INTO odoo_raw_records (model, odoo_id, payload, synced_at, content_hash) \
          SELECT $1, g, jsonb_build_object('id', g), now(), 'h' FROM generate_series(1, 1000000) g",

@@ -56,7 +56,11 @@ async fn unreachable_server_is_unavailable() {
 #[tokio::test]
 async fn jsonb_payload_round_trips() {
     let db = TestDb::new().await;
-    let run = db.store.start_run(at(1_800_000_000, 0)).await.unwrap();
+    let run = db
+        .store
+        .start_run(at(1_800_000_000, 0), true)
+        .await
+        .unwrap();
     let payload = json!({
         "id": 7,
         "name": "Ünïcødé — 日本語 🚀 \"quoted\" \\ back",

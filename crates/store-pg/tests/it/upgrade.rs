@@ -211,6 +211,26 @@ async fn a_release_0_1_database_migrates_in_place_and_keeps_everything() {
     assert!(store.cycles(None, 1).await.unwrap()[0].id > max_cycle);
     assert!(store.checkpoint("sale.order").await.unwrap().is_some());
     assert!(store.count("res.partner").await.unwrap().0 > 0);
+
+    // The runs table (rebuilt on SQLite by migration 0007) keeps every run; a new run gets an
+    // id after theirs, and a run left running is found once the lock proves it dead.
+    let runs = store.runs(10).await.unwrap();
+    assert!(!runs.is_empty());
+    assert!(
+        runs.iter()
+            .all(|run| run.status != engine::mirror_store::RunStatus::Running),
+        "{runs:?}"
+    );
+    let started = Timestamp::now();
+    let next = store.start_run(started, true).await.unwrap();
+    assert!(runs.iter().all(|run| run.id < next), "{runs:?} then {next}");
+    assert_eq!(
+        store
+            .interrupt_abandoned_runs(true, started - SignedDuration::from_hours(1))
+            .await
+            .unwrap(),
+        vec![next]
+    );
     assert_eq!(store.tenants().await.unwrap().len(), 3);
     store.close().await;
 }

@@ -20,7 +20,10 @@ async fn file_and_parents_are_created_private() {
     assert_eq!(mode(&dir.path().join("data")), 0o700);
 
     // Write something so the WAL exists, then check SQLite gave it the same permissions.
-    let run = store.start_run(ts("2026-01-02T04:00:00Z")).await.unwrap();
+    let run = store
+        .start_run(ts("2026-01-02T04:00:00Z"), true)
+        .await
+        .unwrap();
     store
         .apply_page(
             run,
@@ -57,7 +60,10 @@ async fn journal_mode_is_wal() {
 #[tokio::test]
 async fn data_survives_reopening() {
     let (_dir, store) = store().await;
-    let run = store.start_run(ts("2026-01-02T04:00:00Z")).await.unwrap();
+    let run = store
+        .start_run(ts("2026-01-02T04:00:00Z"), true)
+        .await
+        .unwrap();
     store
         .apply_page(
             run,

@@ -26,7 +26,10 @@ async fn migrate_is_idempotent() {
 #[tokio::test]
 async fn models_are_kept_apart() {
     let (_dir, store) = store().await;
-    let run = store.start_run(ts("2026-01-02T04:00:00Z")).await.unwrap();
+    let run = store
+        .start_run(ts("2026-01-02T04:00:00Z"), true)
+        .await
+        .unwrap();
     let at = ts("2026-01-02T04:00:01Z");
     let page = vec![row(7, json!({"id": 7}))];
     let counts = store
@@ -46,7 +49,10 @@ async fn models_are_kept_apart() {
 #[tokio::test]
 async fn non_ascii_and_awkward_payloads_round_trip() {
     let (_dir, store) = store().await;
-    let run = store.start_run(ts("2026-01-02T04:00:00Z")).await.unwrap();
+    let run = store
+        .start_run(ts("2026-01-02T04:00:00Z"), true)
+        .await
+        .unwrap();
     let payload = json!({
         "id": 1,
         "name": "Ærøskøbing Køkken — 東京支店 🦀",
@@ -75,7 +81,10 @@ async fn non_ascii_and_awkward_payloads_round_trip() {
 #[tokio::test]
 async fn pages_larger_than_one_statement_are_counted_right() {
     let (_dir, store) = store().await;
-    let run = store.start_run(ts("2026-01-02T04:00:00Z")).await.unwrap();
+    let run = store
+        .start_run(ts("2026-01-02T04:00:00Z"), true)
+        .await
+        .unwrap();
     let page: Vec<_> = (1..=1_234)
         .map(|id| row(id, json!({"id": id, "v": 1})))
         .collect();
@@ -121,7 +130,10 @@ async fn pages_larger_than_one_statement_are_counted_right() {
 async fn two_stores_on_one_file_write_in_turn() {
     let (_dir, store) = store().await;
     let other = store_sqlite::SqliteStore::open(store.path()).await.unwrap();
-    let run = store.start_run(ts("2026-01-02T04:00:00Z")).await.unwrap();
+    let run = store
+        .start_run(ts("2026-01-02T04:00:00Z"), true)
+        .await
+        .unwrap();
     let at = ts("2026-01-02T04:00:01Z");
     let pages: Vec<Vec<_>> = (0..8)
         .map(|n| {

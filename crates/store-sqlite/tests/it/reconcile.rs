@@ -12,7 +12,10 @@ const CHECKPOINT: Checkpoint = Checkpoint {
 #[tokio::test]
 async fn reconcile_two_hundred_thousand_ids() {
     let (_dir, store) = store().await;
-    let run = store.start_run(ts("2026-01-02T04:00:00Z")).await.unwrap();
+    let run = store
+        .start_run(ts("2026-01-02T04:00:00Z"), true)
+        .await
+        .unwrap();
     // 20 000 mirrored rows, of which every tenth is gone from Odoo; Odoo also holds 180 000
     // records the mirror has not reached yet.
     let rows: Vec<_> = (1..=20_000).map(|id| row(id, json!({"id": id}))).collect();
@@ -62,7 +65,10 @@ async fn reconcile_two_hundred_thousand_ids() {
 #[ignore = "a million ids takes a few seconds in a debug build; run with --ignored"]
 async fn reconcile_a_million_ids() {
     let (_dir, store) = store().await;
-    let run = store.start_run(ts("2026-01-02T04:00:00Z")).await.unwrap();
+    let run = store
+        .start_run(ts("2026-01-02T04:00:00Z"), true)
+        .await
+        .unwrap();
     let rows: Vec<_> = (1..=100_000).map(|id| row(id, json!({"id": id}))).collect();
     for page in rows.chunks(10_000) {
         store

@@ -233,6 +233,26 @@ async fn a_release_0_1_store_migrates_in_place_and_keeps_everything() {
     assert!(store.checkpoint("sale.order").await.unwrap().is_some());
     assert_eq!(store.runs(10).await.unwrap().len(), 2);
 
+    // The runs table (rebuilt on SQLite by migration 0007) keeps every run; a new run gets an
+    // id after theirs, and a run left running is found once the lock proves it dead.
+    let runs = store.runs(10).await.unwrap();
+    assert!(!runs.is_empty());
+    assert!(
+        runs.iter()
+            .all(|run| run.status != engine::mirror_store::RunStatus::Running),
+        "{runs:?}"
+    );
+    let started = Timestamp::now();
+    let next = store.start_run(started, true).await.unwrap();
+    assert!(runs.iter().all(|run| run.id < next), "{runs:?} then {next}");
+    assert_eq!(
+        store
+            .interrupt_abandoned_runs(true, started - SignedDuration::from_hours(1))
+            .await
+            .unwrap(),
+        vec![next]
+    );
+
     // The migrated store is fully usable: a new connection, a lease, a delivered packet.
     let first = &connections[0];
     assert!(

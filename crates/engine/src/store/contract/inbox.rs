@@ -314,3 +314,51 @@ pub async fn events_can_be_retried_and_discarded_by_a_person<S: Store>(store: &S
     );
     assert!(!store.retry_inbound(9_999, at(10)).await.unwrap());
 }
+
+/// A worker restarted under its id after a crash takes back the events it had leased, due at
+/// once, without waiting for the leases; another worker's leases stay.
+pub async fn a_restarted_worker_takes_its_events_back<S: Store>(store: &S) {
+    with_flows(store).await;
+    for (flow, event_id, subject) in [("f1", "e1", "A"), ("f1", "e2", "B"), ("f2", "x1", "A")] {
+        store
+            .receive(&event(flow, event_id, Some(subject), 0))
+            .await
+            .unwrap();
+    }
+    let long = jiff::SignedDuration::from_secs(3600);
+    let mine = store
+        .claim_inbound("w1", "f1", at(1), long, 10)
+        .await
+        .unwrap();
+    assert_eq!(ids(&mine), ["e1", "e2"]);
+    let theirs = store
+        .claim_inbound("w2", "f2", at(1), long, 10)
+        .await
+        .unwrap();
+    assert_eq!(ids(&theirs), ["x1"]);
+    assert_eq!(
+        store.release_inbound_leases_of("w1", at(5)).await.unwrap(),
+        2
+    );
+    let again = store
+        .claim_inbound("w1", "f1", at(5), LEASE, 10)
+        .await
+        .unwrap();
+    assert_eq!(ids(&again), ["e1", "e2"]);
+    assert!(again.iter().all(|event| event.next_attempt_at == at(5)));
+    // w2's lease is untouched; nobody else's release frees anything.
+    assert!(
+        store
+            .claim_inbound("w1", "f2", at(5), LEASE, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(
+        store
+            .release_inbound_leases_of("nobody", at(5))
+            .await
+            .unwrap(),
+        0
+    );
+}

@@ -36,7 +36,7 @@ fn counts(inserted: u64, updated: u64, unchanged: u64) -> PageCounts {
 }
 
 pub async fn pages_count_inserted_updated_and_unchanged_rows<S: Store>(store: &S) {
-    let run = store.start_run(at(0)).await.unwrap();
+    let run = store.start_run(at(0), true).await.unwrap();
     let page = vec![
         row(1, json!({"id": 1, "name": "a"})),
         row(2, json!({"id": 2, "name": "b"})),
@@ -90,7 +90,7 @@ pub async fn pages_count_inserted_updated_and_unchanged_rows<S: Store>(store: &S
 /// twice counts its second occurrence as updated when it differs, unchanged when it does not,
 /// and the last occurrence is what is stored. (Release 0.1's stores disagreed here.)
 pub async fn an_id_twice_in_one_page_is_judged_occurrence_by_occurrence<S: Store>(store: &S) {
-    let run = store.start_run(at(0)).await.unwrap();
+    let run = store.start_run(at(0), true).await.unwrap();
     let page = [
         row(1, json!({"id": 1, "v": 1})),
         row(1, json!({"id": 1, "v": 1})),
@@ -138,7 +138,7 @@ pub async fn an_id_twice_in_one_page_is_judged_occurrence_by_occurrence<S: Store
 }
 
 pub async fn a_row_stamped_deleted_is_rewritten_when_it_comes_back<S: Store>(store: &S) {
-    let run = store.start_run(at(0)).await.unwrap();
+    let run = store.start_run(at(0), true).await.unwrap();
     let page = vec![row(1, json!({"id": 1})), row(2, json!({"id": 2}))];
     store
         .apply_page(run, MODEL, &page, checkpoint(2), at(1))
@@ -165,7 +165,7 @@ pub async fn a_row_stamped_deleted_is_rewritten_when_it_comes_back<S: Store>(sto
 
 pub async fn checkpoints_and_timestamps_round_trip_to_the_microsecond<S: Store>(store: &S) {
     assert_eq!(store.checkpoint(MODEL).await.unwrap(), None);
-    let run = store.start_run(at(0)).await.unwrap();
+    let run = store.start_run(at(0), true).await.unwrap();
     let fine: Timestamp = "2026-01-02T03:04:05.123456Z".parse().unwrap();
     for saved in [
         Checkpoint {
@@ -203,7 +203,7 @@ pub async fn checkpoints_and_timestamps_round_trip_to_the_microsecond<S: Store>(
 }
 
 pub async fn reconciliation_stamps_and_restores_and_never_deletes<S: Store>(store: &S) {
-    let run = store.start_run(at(0)).await.unwrap();
+    let run = store.start_run(at(0), true).await.unwrap();
     let page: Vec<MirrorRow> = (1..=5).map(|id| row(id, json!({"id": id}))).collect();
     store
         .apply_page(run, MODEL, &page, checkpoint(5), at(1))
@@ -251,12 +251,12 @@ pub async fn reconciliation_stamps_and_restores_and_never_deletes<S: Store>(stor
 }
 
 pub async fn run_counters_sum_over_pages_and_runs_are_pruned_by_start<S: Store>(store: &S) {
-    let old = store.start_run(at(0)).await.unwrap();
+    let old = store.start_run(at(0), true).await.unwrap();
     store
         .finish_run(old, RunStatus::Success, None, at(1))
         .await
         .unwrap();
-    let run = store.start_run(at(100)).await.unwrap();
+    let run = store.start_run(at(100), true).await.unwrap();
     for n in 0..3 {
         let page = vec![row(n, json!({"id": n})), row(n + 10, json!({"id": n + 10}))];
         store
@@ -299,4 +299,100 @@ pub async fn run_counters_sum_over_pages_and_runs_are_pruned_by_start<S: Store>(
     );
     assert!(store.record(MODEL, 99).await.unwrap().is_none());
     assert_eq!(store.checkpoint(MODEL).await.unwrap(), before);
+}
+
+/// Runs a dead process left `running` are found and marked interrupted, their counters kept:
+/// those that held the run lock as soon as someone else holds it, the others once their
+/// heartbeat is stale. Live runs and finished runs are left alone.
+pub async fn runs_left_running_by_a_dead_process_are_marked_interrupted<S: Store>(store: &S) {
+    // A locked run that committed a page, then its process was killed.
+    let killed = store.start_run(at(0), true).await.unwrap();
+    store
+        .apply_page(
+            killed,
+            MODEL,
+            &[row(1, json!({"id": 1})), row(2, json!({"id": 2}))],
+            checkpoint(2),
+            at(1),
+        )
+        .await
+        .unwrap();
+    store.beat_run(killed, at(30)).await.unwrap();
+    // A run without the lock (`lock_strategy: none`) whose heartbeat goes on, and one whose
+    // heartbeat stopped at 60.
+    let unlocked_alive = store.start_run(at(0), false).await.unwrap();
+    let unlocked_dead = store.start_run(at(0), false).await.unwrap();
+    store.beat_run(unlocked_dead, at(60)).await.unwrap();
+    store.beat_run(unlocked_alive, at(600)).await.unwrap();
+    // A finished run is never touched.
+    let finished = store.start_run(at(0), true).await.unwrap();
+    store
+        .finish_run(finished, RunStatus::Success, None, at(5))
+        .await
+        .unwrap();
+
+    // Without the lock, the locked run cannot be judged by it; its heartbeat (30) is not
+    // older than 20 either: nothing happens.
+    assert!(
+        store
+            .interrupt_abandoned_runs(false, at(20))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    // Holding the lock proves the locked run's process gone; the stale unlocked one is too.
+    let mut marked = store.interrupt_abandoned_runs(true, at(300)).await.unwrap();
+    marked.sort_unstable();
+    assert_eq!(marked, vec![killed, unlocked_dead]);
+    let runs: std::collections::HashMap<i64, _> = store
+        .runs(10)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|run| (run.id, run))
+        .collect();
+    let interrupted = &runs[&killed];
+    assert_eq!(interrupted.status, RunStatus::Interrupted);
+    assert_eq!(
+        (interrupted.pages, interrupted.fetched, interrupted.inserted),
+        (1, 2, 2)
+    );
+    // Its end is its last sign of life.
+    assert_eq!(interrupted.finished_at, Some(at(30)));
+    assert_eq!(interrupted.heartbeat_at, Some(at(30)));
+    assert!(
+        interrupted
+            .error
+            .as_deref()
+            .unwrap()
+            .starts_with("interrupted"),
+        "{interrupted:?}"
+    );
+    assert_eq!(runs[&unlocked_dead].status, RunStatus::Interrupted);
+    assert_eq!(runs[&unlocked_dead].finished_at, Some(at(60)));
+    assert_eq!(runs[&unlocked_alive].status, RunStatus::Running);
+    assert_eq!(runs[&unlocked_alive].heartbeat_at, Some(at(600)));
+    assert_eq!(runs[&finished].status, RunStatus::Success);
+    assert_eq!(runs[&finished].finished_at, Some(at(5)));
+    // Marked once: a second look finds nothing more, and a late beat does not revive it.
+    assert!(
+        store
+            .interrupt_abandoned_runs(true, at(300))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    store.beat_run(killed, at(700)).await.unwrap();
+    let again = store.runs(10).await.unwrap();
+    let killed_again = again.iter().find(|run| run.id == killed).unwrap();
+    assert_eq!(killed_again.status, RunStatus::Interrupted);
+    assert_eq!(killed_again.finished_at, Some(at(30)));
+    // A run wrongly taken for dead that finishes after all records its own outcome.
+    store
+        .finish_run(unlocked_dead, RunStatus::Success, None, at(800))
+        .await
+        .unwrap();
+    let runs = store.runs(10).await.unwrap();
+    let revived = runs.iter().find(|run| run.id == unlocked_dead).unwrap();
+    assert_eq!(revived.status, RunStatus::Success);
 }

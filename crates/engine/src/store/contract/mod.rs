@@ -57,6 +57,7 @@ macro_rules! store_contract_tests {
             inbox::events_can_be_retried_and_discarded_by_a_person,
             marketplace::a_claim_is_exclusive_until_it_runs_out_and_an_import_stands,
             marketplace::refusals_and_releases_never_touch_an_imported_order,
+            inbox::a_restarted_worker_takes_its_events_back,
             coordination::heartbeats_are_upserted_listed_removed_and_forgotten_after_a_day,
             coordination::a_flow_lease_has_one_holder_until_it_runs_out,
             coordination::breaker_states_are_kept_per_flow_and_target,
@@ -66,7 +67,8 @@ macro_rules! store_contract_tests {
             mirror::a_row_stamped_deleted_is_rewritten_when_it_comes_back,
             mirror::checkpoints_and_timestamps_round_trip_to_the_microsecond,
             mirror::reconciliation_stamps_and_restores_and_never_deletes,
-            mirror::run_counters_sum_over_pages_and_runs_are_pruned_by_start
+            mirror::run_counters_sum_over_pages_and_runs_are_pruned_by_start,
+            mirror::runs_left_running_by_a_dead_process_are_marked_interrupted
         );
         $crate::store_contract_tests!(@double $fresh, $again;
             outbox::concurrent_claimers_never_share_a_packet,
