@@ -10,6 +10,7 @@
 //!   validation of a pulled order with the public module's issue codes;
 //! - [`import`]: one pull over the window, each valid order claimed in the store, found or
 //!   created in Odoo, recorded and acknowledged;
+//! - [`status`]: the marketplace's statuses, their order and which may follow which;
 //! - [`MarketplaceFlow`]: both plugged into the runtime, whose dispatcher sends the
 //!   acknowledgements to Cartona.
 
@@ -18,8 +19,10 @@ pub mod flow;
 pub mod form;
 pub mod import;
 pub mod settings;
+pub mod status;
 
 pub use flow::MarketplaceFlow;
 pub use form::{Marketplace, MarketplaceDraft, MarketplaceRegistry};
 pub use import::{ImportOptions, ImportReport, import_orders};
 pub use settings::{MarketplaceKind, MarketplaceSecrets, MarketplaceSettings};
+pub use status::MarketplaceStatus;
