@@ -4,6 +4,7 @@
 //! ```sh
 //! cargo run --release -p odoo-bridge-bench -- mirror
 //! cargo build --release -p odoo-bridge && cargo run --release -p odoo-bridge-bench -- delivery
+//! cargo run --release -p odoo-bridge-bench -- marketplace
 //! cargo bench -p odoo-bridge-bench --bench decode
 //! ```
 
@@ -19,6 +20,7 @@ macro_rules! say {
 mod child;
 mod delivery;
 mod exit;
+mod marketplace;
 mod mirror;
 mod procfs;
 mod receiver;
@@ -60,6 +62,9 @@ enum Command {
     /// Many idle connections (one simulator, no new orders) polled by `odoo-bridge run` for a
     /// while: its average CPU and its memory.
     Idle(delivery::IdleArgs),
+    /// The import of many Cartona orders (simulated Odoo and Cartona, SQLite store) against
+    /// a bare loop creating the same orders: orders/s and Odoo calls per order, by method.
+    Marketplace(marketplace::MarketplaceArgs),
     /// (Helper process) a simulated Odoo holding the mirror benchmark's model.
     #[command(hide = true)]
     SimRecords(records::RecordsArgs),
@@ -101,6 +106,7 @@ fn main() -> ExitCode {
             Command::Mirror(args) => mirror::run(args).await,
             Command::Delivery(args) => delivery::delivery(args).await,
             Command::Idle(args) => delivery::idle(args).await,
+            Command::Marketplace(args) => marketplace::run(args).await,
             Command::SimRecords(args) => records::serve(args).await,
             Command::SimTenants(args) => tenants::serve(args).await,
             Command::Receiver => receiver::serve().await,
