@@ -211,6 +211,13 @@ impl TenantStore for SqliteStore {
             .transpose()
     }
 
+    async fn catalog_version(&self) -> Result<i64, StoreError> {
+        sqlx::query_scalar("SELECT version FROM catalog_version WHERE id = 1")
+            .fetch_one(&self.pool)
+            .await
+            .map_err(map_sqlx)
+    }
+
     async fn tenants(&self) -> Result<Vec<Tenant>, StoreError> {
         let found = sqlx::query(concat!(
             "SELECT ",

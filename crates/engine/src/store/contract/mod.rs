@@ -38,6 +38,7 @@ macro_rules! store_contract_tests {
             tenants::deleting_a_flow_takes_its_rows_and_its_last_tenant,
             tenants::connections_are_a_tenant_with_its_order_delivery_flow,
             tenants::secrets_are_sealed_and_a_rotation_reseals_every_one,
+            tenants::the_catalog_version_moves_with_every_change_but_a_last_sync,
             outbox::enqueue_is_idempotent_and_moves_the_cursor,
             outbox::a_failing_page_leaves_neither_packets_nor_cursor,
             outbox::latest_packets_gives_the_newest_version_per_subject,
