@@ -11,6 +11,7 @@
 //! - [`import`]: one pull over the window, each valid order claimed in the store, found or
 //!   created in Odoo, recorded and acknowledged;
 //! - [`status`]: the marketplace's statuses, their order and which may follow which;
+//! - [`log`]: the sync log's rows (one per event: imports, inbound statuses);
 //! - [`MarketplaceFlow`]: both plugged into the runtime, whose dispatcher sends the
 //!   acknowledgements to Cartona.
 
@@ -18,6 +19,7 @@ pub mod cartona;
 pub mod flow;
 pub mod form;
 pub mod import;
+pub mod log;
 pub mod settings;
 pub mod status;
 
