@@ -150,10 +150,11 @@ fn create_delivery(database: &mut Database, env: &Env, order: i64) -> OdooResult
 
 fn order_cancel(database: &mut Database, env: &Env, ids: &[i64]) -> OdooResult<Value> {
     existing(database, env, "sale.order", ids)?;
-    if ids
-        .iter()
-        .any(|id| database.value_by_name("sale.order", *id, "locked") == Val::Bool(true))
-    {
+    // 17+ refuse a `locked` order; 16 refuses a `done` one (its lock) with the same words.
+    if ids.iter().any(|id| {
+        database.value_by_name("sale.order", *id, "locked") == Val::Bool(true)
+            || text(database, "sale.order", *id, "state") == "done"
+    }) {
         return Err(OdooException::user_error(
             "You cannot cancel a locked order. Please unlock it first if you want to cancel it.",
         ));

@@ -1,7 +1,9 @@
 //! A marketplace as a flow of the runtime: its poll is an [import pass](super::import), its
-//! packets (acknowledgements, later statuses) are POSTed to the marketplace's API. It takes
-//! no events in yet (inbound status webhooks are a later step).
+//! packets (acknowledgements, later statuses) are POSTed to the marketplace's API, and its
+//! inbound events (statuses: webhooks, and the statuses the import finds) are applied to
+//! Odoo by its [`StatusApplier`].
 
+use super::apply::StatusApplier;
 use super::cartona::CartonaClient;
 use super::import::{ImportOptions, import_orders};
 use super::settings::{MARKETPLACE_TARGET, MarketplaceSettings};
@@ -15,16 +17,17 @@ use odoo_rpc::OdooClient;
 
 /// One marketplace flow, as the runtime runs it.
 #[derive(Debug)]
-pub struct MarketplaceFlow {
+pub struct MarketplaceFlow<S> {
     settings: MarketplaceSettings,
     cartona: CartonaClient,
     odoo: OdooClient,
     clock: Clock,
     options: ImportOptions,
+    applier: StatusApplier<S>,
 }
 
-impl MarketplaceFlow {
-    pub fn new(setup: FlowSetup) -> Result<MarketplaceFlow, String> {
+impl<S: Store> MarketplaceFlow<S> {
+    pub fn new(setup: FlowSetup, store: S) -> Result<MarketplaceFlow<S>, String> {
         let (settings, secrets) =
             MarketplaceSettings::of(&setup.flow).map_err(|error| error.to_string())?;
         let cartona = CartonaClient::new(
@@ -37,12 +40,19 @@ impl MarketplaceFlow {
             ImportOptions::new(&setup.flow.id, &setup.worker_id, &settings.reference_field);
         options.overlap = setup.options.overlap;
         options.max_attempts = setup.options.max_attempts;
+        let applier = StatusApplier::new(
+            store,
+            setup.odoo.clone(),
+            &setup.flow.id,
+            setup.clock.clone(),
+        );
         Ok(MarketplaceFlow {
             settings,
             cartona,
             odoo: setup.odoo,
             clock: setup.clock,
             options,
+            applier,
         })
     }
 
@@ -51,14 +61,19 @@ impl MarketplaceFlow {
         &self.cartona
     }
 
-    async fn import<S: Store>(&self, store: &S) -> Result<PollReport, FlowError> {
+    /// The inbound applier (for `marketplace resolve --apply marketplace`).
+    pub fn applier(&self) -> &StatusApplier<S> {
+        &self.applier
+    }
+
+    async fn import(&self, store: &S) -> Result<PollReport, FlowError> {
         let report =
             import_orders(&self.cartona, &self.odoo, store, &self.options, &self.clock).await?;
         Ok(report.into())
     }
 }
 
-impl<S: Store> FlowHandler<S> for MarketplaceFlow {
+impl<S: Store> FlowHandler<S> for MarketplaceFlow<S> {
     fn poll<'a>(&'a self, store: &'a S) -> BoxFuture<'a, Result<PollReport, FlowError>> {
         Box::pin(self.import(store))
     }
@@ -68,11 +83,11 @@ impl<S: Store> FlowHandler<S> for MarketplaceFlow {
     }
 
     fn applier(&self) -> Option<&dyn InboundApplier> {
-        None
+        Some(&self.applier)
     }
 }
 
-impl PacketSender for MarketplaceFlow {
+impl<S: Store> PacketSender for MarketplaceFlow<S> {
     fn targets(&self) -> Vec<Target> {
         vec![Target {
             name: MARKETPLACE_TARGET.to_owned(),
