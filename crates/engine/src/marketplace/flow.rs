@@ -1,16 +1,18 @@
-//! A marketplace as a flow of the runtime: its poll is an [import pass](super::import), its
-//! packets (acknowledgements, later statuses) are POSTed to the marketplace's API. It takes
-//! no events in yet (inbound status webhooks are a later step).
+//! A marketplace as a flow of the runtime: its poll is an [import pass](super::import) then an
+//! [outbound pass](super::outbound) (Odoo's statuses), its packets (acknowledgements and
+//! statuses) are POSTed to the marketplace's API with the seed's retry pattern. It takes no
+//! events in yet (inbound status webhooks are a later step).
 
 use super::cartona::CartonaClient;
 use super::import::{ImportOptions, import_orders};
+use super::outbound::{self, OutboundOptions, OutboundSettings, push_statuses};
 use super::settings::{MARKETPLACE_TARGET, MarketplaceSettings};
 use crate::clock::Clock;
 use crate::inbox::InboundApplier;
 use crate::outbox::{BoxFuture, PacketSender, Target};
 use crate::runtime::{FlowError, FlowHandler, FlowSetup, PollReport};
 use crate::store::{Packet, Store};
-use crate::webhook::{Delivered, DeliveryError, FailureClass, target_key};
+use crate::webhook::{Delivered, DeliveryError, FailureClass, RetrySchedule, target_key};
 use odoo_rpc::OdooClient;
 
 /// One marketplace flow, as the runtime runs it.
@@ -21,6 +23,7 @@ pub struct MarketplaceFlow {
     odoo: OdooClient,
     clock: Clock,
     options: ImportOptions,
+    outbound: OutboundOptions,
 }
 
 impl MarketplaceFlow {
@@ -37,12 +40,18 @@ impl MarketplaceFlow {
             ImportOptions::new(&setup.flow.id, &setup.worker_id, &settings.reference_field);
         options.overlap = setup.options.overlap;
         options.max_attempts = setup.options.max_attempts;
+        let outbound_settings =
+            OutboundSettings::of(&setup.flow).map_err(|error| error.to_string())?;
+        let mut outbound =
+            OutboundOptions::new(&setup.flow.id, &settings.reference_field, outbound_settings);
+        outbound.overlap = setup.options.overlap;
         Ok(MarketplaceFlow {
             settings,
             cartona,
             odoo: setup.odoo,
             clock: setup.clock,
             options,
+            outbound,
         })
     }
 
@@ -51,10 +60,18 @@ impl MarketplaceFlow {
         &self.cartona
     }
 
+    /// The outbound pass's options (for `marketplace resolve --apply odoo`).
+    pub fn outbound(&self) -> &OutboundOptions {
+        &self.outbound
+    }
+
     async fn import<S: Store>(&self, store: &S) -> Result<PollReport, FlowError> {
-        let report =
+        let imported =
             import_orders(&self.cartona, &self.odoo, store, &self.options, &self.clock).await?;
-        Ok(report.into())
+        let mut report: PollReport = imported.into();
+        let pushed = push_statuses(&self.odoo, store, &self.outbound, &self.clock).await?;
+        pushed.add_to(&mut report);
+        Ok(report)
     }
 }
 
@@ -93,7 +110,12 @@ impl PacketSender for MarketplaceFlow {
                     "the packet names no marketplace order",
                 ));
             };
+            outbound::check_before_sending(packet)?;
             self.cartona.post_status(hashed_id, &packet.payload).await
         })
+    }
+
+    fn retry_schedule(&self) -> Option<RetrySchedule> {
+        Some(outbound::retry_schedule())
     }
 }

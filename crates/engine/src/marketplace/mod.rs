@@ -11,6 +11,9 @@
 //! - [`import`]: one pull over the window, each valid order claimed in the store, found or
 //!   created in Odoo, recorded and acknowledged;
 //! - [`status`]: the marketplace's statuses, their order and which may follow which;
+//! - [`mapping`]: Odoo's order and delivery states read as one marketplace status;
+//! - [`outbound`]: Odoo's changes followed and pushed to the marketplace as statuses, with
+//!   no echo and no regression;
 //! - [`MarketplaceFlow`]: both plugged into the runtime, whose dispatcher sends the
 //!   acknowledgements to Cartona.
 
@@ -18,11 +21,14 @@ pub mod cartona;
 pub mod flow;
 pub mod form;
 pub mod import;
+pub mod mapping;
+pub mod outbound;
 pub mod settings;
 pub mod status;
 
 pub use flow::MarketplaceFlow;
 pub use form::{Marketplace, MarketplaceDraft, MarketplaceRegistry};
 pub use import::{ImportOptions, ImportReport, import_orders};
+pub use outbound::{OutboundSettings, enqueue_status_push, push_statuses};
 pub use settings::{MarketplaceKind, MarketplaceSecrets, MarketplaceSettings};
 pub use status::MarketplaceStatus;

@@ -143,7 +143,10 @@ mod tests {
             assert_eq!(MarketplaceStatus::parse(status.as_str()), Some(status));
         }
         assert_eq!(MarketplaceStatus::parse(" Return "), Some(Returned));
-        assert_eq!(MarketplaceStatus::parse("cancelled"), Some(CancelledByRetailer));
+        assert_eq!(
+            MarketplaceStatus::parse("cancelled"),
+            Some(CancelledByRetailer)
+        );
         assert_eq!(MarketplaceStatus::parse("synced"), None);
         assert_eq!(MarketplaceStatus::parse("done"), None);
         assert_eq!(MarketplaceStatus::parse(""), None);
@@ -167,7 +170,12 @@ mod tests {
             assert!(CancelledByRetailer.may_follow(open), "{open}");
             assert!(CancelledBySupplier.may_follow(open), "{open}");
         }
-        for closed in [Delivered, Returned, CancelledByRetailer, CancelledBySupplier] {
+        for closed in [
+            Delivered,
+            Returned,
+            CancelledByRetailer,
+            CancelledBySupplier,
+        ] {
             assert!(closed.is_terminal());
             for next in MarketplaceStatus::ALL {
                 if !(closed == Delivered && next == Returned) {

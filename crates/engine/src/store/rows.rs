@@ -419,3 +419,19 @@ pub fn marketplace_order(row: &impl Columns) -> Result<MarketplaceOrder, StoreEr
         imported_at: row.opt_timestamp("imported_at")?,
     })
 }
+
+pub fn outbound_order(
+    row: &impl Columns,
+) -> Result<super::marketplace_outbound::OutboundOrder, StoreError> {
+    let odoo_order_id = row
+        .opt_int("odoo_order_id")?
+        .ok_or_else(|| StoreError::invalid_data("an imported marketplace order has no Odoo id"))?;
+    Ok(super::marketplace_outbound::OutboundOrder {
+        hashed_id: row.text("hashed_id")?,
+        odoo_order_id,
+        delivered_by: row.opt_text("delivered_by")?,
+        payment_method: row.opt_text("payment_method")?,
+        marketplace_status: row.opt_text("marketplace_status")?,
+        odoo_status: row.opt_text("odoo_status")?,
+    })
+}
