@@ -783,3 +783,91 @@ async fn a_status_push_for_one_order_is_sent_even_when_sent_before() {
     .unwrap_err();
     assert!(unknown.to_string().contains("H-NOPE"), "{unknown}");
 }
+
+#[tokio::test]
+async fn against_the_real_odoo_18_every_workflow_step_reaches_cartona_as_its_status() {
+    let Some(real) = odoo_sim::real_odoo::RealOdoo::from_env("pushing marketplace statuses") else {
+        return;
+    };
+    let db = real.fresh_db("marketplace_out").unwrap();
+    let client = OdooClient::new(ClientConfig::new(
+        real.url.clone(),
+        db.name().to_owned(),
+        real.login.clone(),
+        real.api_key.clone(),
+    ))
+    .unwrap();
+    let world = World::build(None, None, client, false).await;
+
+    // "Lock Confirmed Sales" off (the demo database's default).
+    let order = world.order("H-REAL", json!({})).await;
+    assert_eq!(world.sync("H-REAL").await, Vec::<String>::new());
+    world.confirm(order).await;
+    let confirmed = world.read_one("sale.order", order, &["locked"]).await;
+    assert_eq!(confirmed.bool("locked").unwrap(), Some(false));
+    assert_eq!(world.sync("H-REAL").await, ["approved"]);
+    world.validate(order).await;
+    assert_eq!(
+        world.sync("H-REAL").await,
+        ["approved", "assigned_to_salesman"]
+    );
+    world.lock(order).await;
+    let locked = world.read_one("sale.order", order, &["locked"]).await;
+    assert_eq!(locked.bool("locked").unwrap(), Some(true));
+    assert_eq!(
+        world.sync("H-REAL").await,
+        ["approved", "assigned_to_salesman", "delivered"]
+    );
+    world.return_delivery(order).await;
+    assert_eq!(
+        world.sync("H-REAL").await,
+        ["approved", "assigned_to_salesman", "delivered", "returned"]
+    );
+
+    let cancelled = world.order("H-REAL-CANCEL", json!({})).await;
+    world.confirm(cancelled).await;
+    assert_eq!(world.sync("H-REAL-CANCEL").await, ["approved"]);
+    world.cancel(cancelled).await;
+    assert_eq!(
+        world.sync("H-REAL-CANCEL").await,
+        ["approved", "cancelled_by_supplier"]
+    );
+    assert_eq!(
+        world.body("H-REAL-CANCEL", "cancelled_by_supplier")["cancellation_reason"],
+        json!("supplier_asked_me_to_cancel")
+    );
+
+    // "Lock Confirmed Sales" on, as Settings → Sales sets it.
+    let mut vals = Map::new();
+    vals.insert("group_auto_done_setting".into(), json!(true));
+    let settings = world
+        .odoo
+        .create("res.config.settings", vec![vals], None)
+        .await
+        .unwrap()[0];
+    world
+        .call(
+            "res.config.settings",
+            "execute",
+            &[settings],
+            Context::new(),
+        )
+        .await;
+    let auto = world.order("H-REAL-AUTOLOCK", json!({})).await;
+    world.confirm(auto).await;
+    let read = world.read_one("sale.order", auto, &["locked"]).await;
+    assert_eq!(
+        read.bool("locked").unwrap(),
+        Some(true),
+        "the setting locks at confirmation"
+    );
+    assert_eq!(world.sync("H-REAL-AUTOLOCK").await, ["approved"]);
+    world.validate(auto).await;
+    assert_eq!(
+        world.sync("H-REAL-AUTOLOCK").await,
+        ["approved", "delivered"]
+    );
+    // Nothing more on a re-poll, and Cartona refused nothing.
+    assert_eq!(world.poll().await.enqueued, 0);
+    assert!(world.cartona_sim.refused().is_empty());
+}
