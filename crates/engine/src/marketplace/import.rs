@@ -22,12 +22,15 @@
 
 use super::cartona::order::{self, Issue, IssueCode, ValidOrder};
 use super::cartona::{CartonaClient, CartonaError};
+use super::log;
 use super::settings::{MARKETPLACE_TARGET, ORDERS_FEED};
 use crate::change_feed::Checkpoint;
 use crate::clock::Clock;
 use crate::mirror::content_hash;
 use crate::runtime::{FlowError, PollReport};
-use crate::store::{FeedCursor, ImportClaim, NewPacket, Store, StoreError, Subject};
+use crate::store::{
+    FeedCursor, ImportClaim, LogDirection, LogOutcome, NewPacket, Store, StoreError, Subject,
+};
 use crate::webhook::FailureClass;
 use jiff::{SignedDuration, Timestamp};
 use odoo_rpc::{Context, OdooClient, SearchReadOptions, field};
@@ -288,6 +291,7 @@ async fn refuse<S: Store>(
     tracing::warn!(connection_id = %options.flow_id, hashed_id, code = %code, detail = %detail,
         "marketplace order refused");
     let status = raw.get("status").and_then(Value::as_str);
+    let now = clock.now();
     store
         .record_refusal(
             &options.flow_id,
@@ -295,9 +299,22 @@ async fn refuse<S: Store>(
             code.as_str(),
             &detail,
             status,
-            clock.now(),
+            now,
         )
         .await?;
+    let mut row = log::entry(
+        &options.flow_id,
+        log::import_key(hashed_id),
+        LogDirection::Inbound,
+        hashed_id,
+        "import",
+        LogOutcome::Failed,
+        now,
+    );
+    row.marketplace_status = status.map(str::to_owned);
+    row.error_code = Some(code.as_str().to_owned());
+    row.error_text = Some(detail);
+    store.record_log(&row).await?;
     Ok(())
 }
 
@@ -310,6 +327,7 @@ async fn import_one<S: Store>(
     report: &mut ImportReport,
 ) -> Result<(), ImportError> {
     let now = clock.now();
+    let timer = std::time::Instant::now();
     let claim = store
         .claim_import(
             &options.flow_id,
@@ -384,6 +402,19 @@ async fn import_one<S: Store>(
         .unwrap_or(odoo_id);
     tracing::info!(connection_id = %options.flow_id, hashed_id = %order.hashed_id,
         odoo_order_id = odoo_id, "marketplace order imported");
+    let mut row = log::entry(
+        &options.flow_id,
+        log::import_key(&order.hashed_id),
+        LogDirection::Inbound,
+        &order.hashed_id,
+        "import",
+        LogOutcome::Success,
+        clock.now(),
+    );
+    row.odoo_order_id = Some(odoo_id);
+    row.marketplace_status = order.status.clone();
+    row.response_time_ms = Some(log::millis(timer.elapsed()));
+    store.record_log(&row).await?;
     acknowledge(store, options, &order.hashed_id, odoo_id, clock, report).await
 }
 

@@ -14,6 +14,7 @@
 //! - [`mapping`]: Odoo's order and delivery states read as one marketplace status;
 //! - [`outbound`]: Odoo's changes followed and pushed to the marketplace as statuses, with
 //!   no echo and no regression;
+//! - [`log`]: the sync log's rows (one per event: imports, inbound statuses);
 //! - [`MarketplaceFlow`]: both plugged into the runtime, whose dispatcher sends the
 //!   acknowledgements to Cartona.
 
@@ -21,6 +22,7 @@ pub mod cartona;
 pub mod flow;
 pub mod form;
 pub mod import;
+pub mod log;
 pub mod mapping;
 pub mod outbound;
 pub mod settings;

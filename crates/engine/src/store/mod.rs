@@ -37,7 +37,10 @@ pub use inbox::{
     Application, ApplicationOutcome, ApplicationRecord, InboundEvent, InboundFilter, InboundStatus,
     InboxStore, NewInboundEvent, Received,
 };
-pub use marketplace::{ImportClaim, ImportState, MarketplaceOrder, MarketplaceStore};
+pub use marketplace::{
+    Conflict, ConflictSeverity, ImportClaim, ImportState, LogDirection, LogEntry, LogFilter,
+    LogOutcome, LogStats, MarketplaceOrder, MarketplaceStore, NewConflict, Resolve, StoredLogEntry,
+};
 pub use marketplace_outbound::{MarketplaceOutboundStore, OutboundOrder};
 pub use outbox::{
     Attempt, AttemptOutcome, AttemptRecord, EnqueueCounts, FlowStats, LatestPacket, NewPacket,

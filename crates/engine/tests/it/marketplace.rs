@@ -10,8 +10,8 @@ use engine::marketplace::{
 use engine::outbox::Dispatcher;
 use engine::runtime::{FlowOptions, FlowSetup};
 use engine::store::{
-    Flow, FlowKind, ImportState, MarketplaceStore, OutboxStore, PacketFilter, SecretValue, Tenant,
-    TenantStore,
+    Flow, FlowKind, ImportState, LogDirection, LogFilter, MarketplaceStore, OutboxStore,
+    PacketFilter, SecretValue, Tenant, TenantStore,
 };
 use engine::webhook::{SenderConfig, WebhookSender};
 use jiff::{SignedDuration, Timestamp};
@@ -419,6 +419,42 @@ async fn invalid_orders_are_refused_whole_with_their_codes_and_never_acknowledge
     }
     world.deliver_acks().await;
     assert_eq!(world.acks(), vec!["GOOD".to_owned()]);
+    // The sync log has one row per order: the refusals with their codes, the import.
+    let mut logged: Vec<(String, String, Option<String>)> = world
+        .store
+        .marketplace_log(&LogFilter::default())
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|row| {
+            assert_eq!(row.entry.action, "import");
+            assert_eq!(row.entry.direction, LogDirection::Inbound);
+            (
+                row.entry.hashed_id,
+                row.entry.outcome.as_str().to_owned(),
+                row.entry.error_code,
+            )
+        })
+        .collect();
+    logged.sort();
+    let mut expected: Vec<(String, String, Option<String>)> = codes
+        .iter()
+        .map(|(id, code)| (id.clone(), "failed".to_owned(), Some(code.clone())))
+        .collect();
+    expected.push(("GOOD".to_owned(), "success".to_owned(), None));
+    expected.sort();
+    assert_eq!(logged, expected);
+    // A second pass rewrites the rows of the orders it sees again, adding none.
+    world.import().await;
+    assert_eq!(
+        world
+            .store
+            .marketplace_log(&LogFilter::default())
+            .await
+            .unwrap()
+            .len(),
+        7
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
