@@ -6,6 +6,7 @@
 use super::cartona::CartonaClient;
 use super::import::{ImportOptions, import_orders};
 use super::outbound::{self, OutboundOptions, OutboundSettings, push_statuses};
+use super::push_log::{PushLog, push_entry};
 use super::settings::{MARKETPLACE_TARGET, MarketplaceSettings};
 use crate::clock::Clock;
 use crate::inbox::InboundApplier;
@@ -24,6 +25,7 @@ pub struct MarketplaceFlow {
     clock: Clock,
     options: ImportOptions,
     outbound: OutboundOptions,
+    push_log: PushLog,
 }
 
 impl MarketplaceFlow {
@@ -52,6 +54,7 @@ impl MarketplaceFlow {
             clock: setup.clock,
             options,
             outbound,
+            push_log: PushLog::default(),
         })
     }
 
@@ -66,6 +69,10 @@ impl MarketplaceFlow {
     }
 
     async fn import<S: Store>(&self, store: &S) -> Result<PollReport, FlowError> {
+        if let Err(error) = self.push_log.flush(store).await {
+            tracing::warn!(connection_id = %self.options.flow_id, error = %error,
+                "marketplace push log not written; kept for the next poll");
+        }
         let imported =
             import_orders(&self.cartona, &self.odoo, store, &self.options, &self.clock).await?;
         let mut report: PollReport = imported.into();
@@ -110,8 +117,18 @@ impl PacketSender for MarketplaceFlow {
                     "the packet names no marketplace order",
                 ));
             };
-            outbound::check_before_sending(packet)?;
-            self.cartona.post_status(hashed_id, &packet.payload).await
+            let started = std::time::Instant::now();
+            let result = match outbound::check_before_sending(packet) {
+                Ok(()) => self.cartona.post_status(hashed_id, &packet.payload).await,
+                Err(refused) => Err(refused),
+            };
+            self.push_log.push(push_entry(
+                packet,
+                &result,
+                started.elapsed(),
+                self.clock.now(),
+            ));
+            result
         })
     }
 

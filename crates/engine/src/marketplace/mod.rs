@@ -14,6 +14,7 @@
 //! - [`mapping`]: Odoo's order and delivery states read as one marketplace status;
 //! - [`outbound`]: Odoo's changes followed and pushed to the marketplace as statuses, with
 //!   no echo and no regression;
+//! - [`push_log`]: a sync-log row per push (acknowledgement or status);
 //! - [`log`]: the sync log's rows (one per event: imports, inbound statuses);
 //! - [`MarketplaceFlow`]: both plugged into the runtime, whose dispatcher sends the
 //!   acknowledgements to Cartona.
@@ -25,6 +26,7 @@ pub mod import;
 pub mod log;
 pub mod mapping;
 pub mod outbound;
+pub mod push_log;
 pub mod settings;
 pub mod status;
 

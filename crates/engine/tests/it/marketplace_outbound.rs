@@ -11,8 +11,8 @@ use engine::marketplace::{
 use engine::outbox::{DispatchReport, Dispatcher};
 use engine::runtime::{FlowHandler, FlowOptions, FlowSetup, PollReport};
 use engine::store::{
-    Flow, FlowKind, MarketplaceStore, OutboxStore, PacketFilter, PacketStatus, SecretValue, Tenant,
-    TenantStore,
+    Flow, FlowKind, LogDirection, LogFilter, LogOutcome, MarketplaceStore, OutboxStore,
+    PacketFilter, PacketStatus, SecretValue, Tenant, TenantStore,
 };
 use engine::webhook::{FailureClass, SenderConfig, WebhookSender};
 use jiff::{SignedDuration, Timestamp};
@@ -43,6 +43,9 @@ struct World {
     tenant: Tenant,
     flow: Flow,
     clock: Clock,
+    /// One handler for polls and sends, as the runtime has (the push log goes from one to
+    /// the other).
+    handler: std::sync::OnceLock<MarketplaceFlow>,
     _dir: tempfile::TempDir,
 }
 
@@ -159,11 +162,16 @@ impl World {
             tenant,
             flow,
             clock: Clock::system(),
+            handler: std::sync::OnceLock::new(),
             _dir: dir,
         }
     }
 
-    fn marketplace_flow(&self) -> MarketplaceFlow {
+    fn marketplace_flow(&self) -> &MarketplaceFlow {
+        self.handler.get_or_init(|| self.new_handler())
+    }
+
+    fn new_handler(&self) -> MarketplaceFlow {
         MarketplaceFlow::new(FlowSetup {
             tenant: self.tenant.clone(),
             flow: self.flow.clone(),
@@ -199,7 +207,7 @@ impl World {
 
     /// One poll of the marketplace flow: import, then Odoo's statuses.
     async fn poll(&self) -> PollReport {
-        FlowHandler::poll(&self.marketplace_flow(), &self.store)
+        FlowHandler::poll(self.marketplace_flow(), &self.store)
             .await
             .unwrap()
     }
@@ -212,7 +220,7 @@ impl World {
         let mut total = DispatchReport::default();
         loop {
             let report = dispatcher
-                .deliver_due(&self.store, FLOW, &flow)
+                .deliver_due(&self.store, FLOW, flow)
                 .await
                 .unwrap();
             total.add(report);
@@ -624,6 +632,23 @@ async fn delivered_on_an_installment_order_carries_the_otp_or_fails_visibly() {
         failed[0].last_error
     );
     assert_eq!(failed[0].attempts, 1, "not retried blindly");
+    world.poll().await;
+    let log = world
+        .store
+        .marketplace_log(&LogFilter {
+            flow_id: Some(FLOW.into()),
+            hashed_id: Some("H-OTP".into()),
+            limit: 0,
+        })
+        .await
+        .unwrap();
+    let refused = log
+        .iter()
+        .find(|row| row.entry.marketplace_status.as_deref() == Some("delivered"))
+        .unwrap();
+    assert_eq!(refused.entry.outcome, LogOutcome::Failed);
+    assert_eq!(refused.entry.error_code.as_deref(), Some("schema_error"));
+    assert!(refused.entry.error_text.as_deref().unwrap().contains("OTP"));
     // Polling again without the OTP writes nothing new.
     assert_eq!(world.poll().await.enqueued, 0);
     // Once the OTP is in Odoo, the next pass sends delivered with it.
@@ -675,7 +700,7 @@ async fn cartona_down_retries_with_the_seeds_pattern_then_the_breaker_holds_back
     let dispatcher = Dispatcher::new("worker-a".into(), Duration::from_secs(10), clock.clone());
     let flow = world.marketplace_flow();
     let first = dispatcher
-        .deliver_due(&world.store, FLOW, &flow)
+        .deliver_due(&world.store, FLOW, flow)
         .await
         .unwrap();
     assert_eq!(first.retried, 3, "{first:?}");
@@ -703,13 +728,13 @@ async fn cartona_down_retries_with_the_seeds_pattern_then_the_breaker_holds_back
     // Nothing is due before then.
     clock.advance(SignedDuration::from_secs(59));
     let early = dispatcher
-        .deliver_due(&world.store, FLOW, &flow)
+        .deliver_due(&world.store, FLOW, flow)
         .await
         .unwrap();
     assert_eq!(early, DispatchReport::default());
     clock.advance(SignedDuration::from_secs(1));
     let second = dispatcher
-        .deliver_due(&world.store, FLOW, &flow)
+        .deliver_due(&world.store, FLOW, flow)
         .await
         .unwrap();
     // The fifth failure opens the breaker: the third packet is held back untried.
@@ -731,7 +756,7 @@ async fn cartona_down_retries_with_the_seeds_pattern_then_the_breaker_holds_back
     // While the breaker is open nothing is sent.
     clock.advance(SignedDuration::from_secs(30));
     let held = dispatcher
-        .deliver_due(&world.store, FLOW, &flow)
+        .deliver_due(&world.store, FLOW, flow)
         .await
         .unwrap();
     assert_eq!(held.delivered + held.retried, 0, "{held:?}");
@@ -739,7 +764,7 @@ async fn cartona_down_retries_with_the_seeds_pattern_then_the_breaker_holds_back
     // Cartona is back: past the cool-down and the retry times, every status arrives once.
     clock.advance(SignedDuration::from_secs(180));
     let back = dispatcher
-        .deliver_due(&world.store, FLOW, &flow)
+        .deliver_due(&world.store, FLOW, flow)
         .await
         .unwrap();
     assert_eq!(back.delivered, 3, "{back:?}");
@@ -747,6 +772,33 @@ async fn cartona_down_retries_with_the_seeds_pattern_then_the_breaker_holds_back
         assert_eq!(world.received(hashed), ["approved"], "{hashed}");
     }
     assert!(pending().await.is_empty());
+    // One log row per pushed packet, rewritten by each retry: the last outcome, the retries
+    // before it, the response time; the next poll writes them.
+    world.poll().await;
+    let log = world
+        .store
+        .marketplace_log(&LogFilter {
+            flow_id: Some(FLOW.into()),
+            hashed_id: Some("H-DOWN0".into()),
+            limit: 0,
+        })
+        .await
+        .unwrap();
+    let approved: Vec<_> = log
+        .iter()
+        .filter(|row| row.entry.event_key.starts_with("packet:") && row.entry.action == "status")
+        .collect();
+    assert_eq!(approved.len(), 1, "{log:#?}");
+    let row = &approved[0].entry;
+    assert_eq!(row.direction, LogDirection::Outbound);
+    assert_eq!(row.outcome, LogOutcome::Success);
+    assert_eq!(row.marketplace_status.as_deref(), Some("approved"));
+    assert!(row.retries >= 1, "{row:?}");
+    assert!(row.response_time_ms.is_some());
+    assert!(
+        log.iter()
+            .any(|row| row.entry.action == "ack" && row.entry.outcome == LogOutcome::Success)
+    );
 }
 
 #[tokio::test]
