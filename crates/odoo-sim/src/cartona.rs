@@ -6,7 +6,9 @@
 //!   is empty. The answer is a JSON list, or `{"data": [...]}` ([`CartonaConfig::wrap_in_data`]).
 //! - `POST {base}/order/update-order-status/{hashed_id}`: recorded as posted
 //!   ([`CartonaSim::posted`]); a real status (not the `synced` acknowledgement) becomes the
-//!   order's status. An unknown order is 404.
+//!   order's status. An unknown order is 404; an unknown status, `cancelled_by_supplier`
+//!   without `cancellation_reason`, or `delivered` without `retailer_otp` on an order paid
+//!   by installment or wallet top-up is 422 (recorded as refused, not as posted).
 //! - Every call needs the header `AuthorizationToken: <token>` (401 otherwise).
 //!
 //! Faults are injected as for the simulated Odoo, with model `order` and the endpoint's last
@@ -71,6 +73,7 @@ struct CartonaState {
     config: CartonaConfig,
     orders: Mutex<Vec<Value>>,
     posted: Mutex<Vec<PostedStatus>>,
+    refused: Mutex<Vec<PostedStatus>>,
     faults: Faults,
     calls: Mutex<HashMap<String, u64>>,
 }
@@ -120,6 +123,11 @@ impl CartonaSim {
     /// Every status POSTed, in arrival order.
     pub fn posted(&self) -> Vec<PostedStatus> {
         lock(&self.state.posted).clone()
+    }
+
+    /// Status POSTs refused as invalid (422), in arrival order.
+    pub fn refused(&self) -> Vec<PostedStatus> {
+        lock(&self.state.refused).clone()
     }
 
     pub fn inject(&self, rule: FaultRule) {
@@ -205,6 +213,50 @@ pub fn sample_order(
         },
         "order_details": details,
     })
+}
+
+/// The statuses a supplier may send, and `synced`.
+const STATUSES: [&str; 9] = [
+    "synced",
+    "pending",
+    "editing",
+    "approved",
+    "assigned_to_salesman",
+    "delivered",
+    "cancelled_by_retailer",
+    "cancelled_by_supplier",
+    "returned",
+];
+
+fn positive(order: &Value, key: &str) -> bool {
+    match order.get(key) {
+        Some(Value::Number(number)) => number.as_f64().is_some_and(|n| n > 0.0),
+        Some(Value::String(text)) => text.trim().parse::<f64>().is_ok_and(|n| n > 0.0),
+        _ => false,
+    }
+}
+
+fn has_text(body: &Value, key: &str) -> bool {
+    match body.get(key) {
+        Some(Value::String(text)) => !text.trim().is_empty(),
+        Some(Value::Number(_)) => true,
+        _ => false,
+    }
+}
+
+/// Why Cartona refuses a status POST for `order`, if it does.
+fn refusal(order: &Value, status: &str, body: &Value) -> Option<String> {
+    if !STATUSES.contains(&status) {
+        return Some(format!("The selected status {status} is invalid."));
+    }
+    if status == "cancelled_by_supplier" && !has_text(body, "cancellation_reason") {
+        return Some("The cancellation reason field is required.".into());
+    }
+    let needs_otp = positive(order, "installment_cost") || positive(order, "wallet_top_up");
+    if status == "delivered" && needs_otp && !has_text(body, "retailer_otp") {
+        return Some("The retailer otp field is required.".into());
+    }
+    None
 }
 
 fn authorized(state: &CartonaState, headers: &HeaderMap) -> bool {
@@ -357,6 +409,14 @@ async fn update_order_status(
             )
                 .into_response();
         };
+        if let Some(message) = refusal(order, &status, &body) {
+            lock(&state.refused).push(PostedStatus { hashed_id, body });
+            return (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                axum::Json(json!({ "message": message })),
+            )
+                .into_response();
+        }
         if status != "synced"
             && let Some(fields) = order.as_object_mut()
         {

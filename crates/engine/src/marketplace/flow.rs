@@ -1,18 +1,21 @@
-//! A marketplace as a flow of the runtime: its poll is an [import pass](super::import), its
-//! packets (acknowledgements, later statuses) are POSTed to the marketplace's API, and its
+//! A marketplace as a flow of the runtime: its poll is an [import pass](super::import) then an
+//! [outbound pass](super::outbound) (Odoo's statuses), its packets (acknowledgements and
+//! statuses) are POSTed to the marketplace's API with the seed's retry pattern, and its
 //! inbound events (statuses: webhooks, and the statuses the import finds) are applied to
 //! Odoo by its [`StatusApplier`].
 
 use super::apply::StatusApplier;
 use super::cartona::CartonaClient;
 use super::import::{ImportOptions, import_orders};
+use super::outbound::{self, OutboundOptions, OutboundSettings, push_statuses};
+use super::push_log::{PushLog, push_entry};
 use super::settings::{MARKETPLACE_TARGET, MarketplaceSettings};
 use crate::clock::Clock;
 use crate::inbox::InboundApplier;
 use crate::outbox::{BoxFuture, PacketSender, Target};
 use crate::runtime::{FlowError, FlowHandler, FlowSetup, PollReport};
 use crate::store::{Packet, Store};
-use crate::webhook::{Delivered, DeliveryError, FailureClass, target_key};
+use crate::webhook::{Delivered, DeliveryError, FailureClass, RetrySchedule, target_key};
 use odoo_rpc::OdooClient;
 
 /// One marketplace flow, as the runtime runs it.
@@ -24,6 +27,8 @@ pub struct MarketplaceFlow<S> {
     clock: Clock,
     options: ImportOptions,
     applier: StatusApplier<S>,
+    outbound: OutboundOptions,
+    push_log: PushLog,
 }
 
 impl<S: Store> MarketplaceFlow<S> {
@@ -46,6 +51,11 @@ impl<S: Store> MarketplaceFlow<S> {
             &setup.flow.id,
             setup.clock.clone(),
         );
+        let outbound_settings =
+            OutboundSettings::of(&setup.flow).map_err(|error| error.to_string())?;
+        let mut outbound =
+            OutboundOptions::new(&setup.flow.id, &settings.reference_field, outbound_settings);
+        outbound.overlap = setup.options.overlap;
         Ok(MarketplaceFlow {
             settings,
             cartona,
@@ -53,6 +63,8 @@ impl<S: Store> MarketplaceFlow<S> {
             clock: setup.clock,
             options,
             applier,
+            outbound,
+            push_log: PushLog::default(),
         })
     }
 
@@ -66,10 +78,22 @@ impl<S: Store> MarketplaceFlow<S> {
         &self.applier
     }
 
+    /// The outbound pass's options (for `marketplace resolve --apply odoo`).
+    pub fn outbound(&self) -> &OutboundOptions {
+        &self.outbound
+    }
+
     async fn import(&self, store: &S) -> Result<PollReport, FlowError> {
-        let report =
+        if let Err(error) = self.push_log.flush(store).await {
+            tracing::warn!(connection_id = %self.options.flow_id, error = %error,
+                "marketplace push log not written; kept for the next poll");
+        }
+        let imported =
             import_orders(&self.cartona, &self.odoo, store, &self.options, &self.clock).await?;
-        Ok(report.into())
+        let mut report: PollReport = imported.into();
+        let pushed = push_statuses(&self.odoo, store, &self.outbound, &self.clock).await?;
+        pushed.add_to(&mut report);
+        Ok(report)
     }
 }
 
@@ -108,7 +132,22 @@ impl<S: Store> PacketSender for MarketplaceFlow<S> {
                     "the packet names no marketplace order",
                 ));
             };
-            self.cartona.post_status(hashed_id, &packet.payload).await
+            let started = std::time::Instant::now();
+            let result = match outbound::check_before_sending(packet) {
+                Ok(()) => self.cartona.post_status(hashed_id, &packet.payload).await,
+                Err(refused) => Err(refused),
+            };
+            self.push_log.push(push_entry(
+                packet,
+                &result,
+                started.elapsed(),
+                self.clock.now(),
+            ));
+            result
         })
+    }
+
+    fn retry_schedule(&self) -> Option<RetrySchedule> {
+        Some(outbound::retry_schedule())
     }
 }

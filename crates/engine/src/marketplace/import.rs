@@ -352,6 +352,8 @@ async fn import_one<S: Store>(
         }
         ImportClaim::Imported(stored) => {
             report.already_imported += 1;
+            // Orders imported before their terms were kept get them from a re-pull.
+            record_terms(store, options, order, clock).await?;
             if let Some(odoo_id) = stored.odoo_order_id {
                 acknowledge(store, options, &order.hashed_id, odoo_id, clock, report).await?;
             }
@@ -404,6 +406,7 @@ async fn import_one<S: Store>(
             clock.now(),
         )
         .await?;
+    record_terms(store, options, order, clock).await?;
     // The first record stands (a racing importer may have recorded the same order).
     let odoo_id = recorded
         .and_then(|stored| stored.odoo_order_id)
@@ -451,6 +454,25 @@ async fn enqueue_status<S: Store>(
     {
         report.statuses_enqueued += 1;
     }
+    Ok(())
+}
+
+/// Who delivers the order and how it is paid: what decides the statuses pushed back.
+async fn record_terms<S: Store>(
+    store: &S,
+    options: &ImportOptions,
+    order: &ValidOrder,
+    clock: &Clock,
+) -> Result<(), ImportError> {
+    store
+        .record_order_terms(
+            &options.flow_id,
+            &order.hashed_id,
+            Some(order.delivered_by.as_str()),
+            order.payment_method.map(|method| method.as_str()),
+            clock.now(),
+        )
+        .await?;
     Ok(())
 }
 

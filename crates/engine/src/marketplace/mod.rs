@@ -11,6 +11,10 @@
 //! - [`import`]: one pull over the window, each valid order claimed in the store, found or
 //!   created in Odoo, recorded and acknowledged;
 //! - [`status`]: the marketplace's statuses, their order and which may follow which;
+//! - [`mapping`]: Odoo's order and delivery states read as one marketplace status;
+//! - [`outbound`]: Odoo's changes followed and pushed to the marketplace as statuses, with
+//!   no echo and no regression;
+//! - [`push_log`]: a sync-log row per push (acknowledgement or status);
 //! - [`log`]: the sync log's rows (one per event: imports, inbound statuses);
 //! - [`inbound`]: statuses coming in (the status webhook's route, and the statuses the
 //!   import finds), each an inbox event;
@@ -26,12 +30,16 @@ pub mod form;
 pub mod import;
 pub mod inbound;
 pub mod log;
+pub mod mapping;
 pub mod odoo_order;
+pub mod outbound;
+pub mod push_log;
 pub mod settings;
 pub mod status;
 
 pub use flow::MarketplaceFlow;
 pub use form::{Marketplace, MarketplaceDraft, MarketplaceRegistry};
 pub use import::{ImportOptions, ImportReport, import_orders};
+pub use outbound::{OutboundSettings, enqueue_status_push, push_statuses};
 pub use settings::{MarketplaceKind, MarketplaceSecrets, MarketplaceSettings};
 pub use status::MarketplaceStatus;

@@ -423,6 +423,22 @@ pub fn marketplace_order(row: &impl Columns) -> Result<MarketplaceOrder, StoreEr
     })
 }
 
+pub fn outbound_order(
+    row: &impl Columns,
+) -> Result<super::marketplace_outbound::OutboundOrder, StoreError> {
+    let odoo_order_id = row
+        .opt_int("odoo_order_id")?
+        .ok_or_else(|| StoreError::invalid_data("an imported marketplace order has no Odoo id"))?;
+    Ok(super::marketplace_outbound::OutboundOrder {
+        hashed_id: row.text("hashed_id")?,
+        odoo_order_id,
+        delivered_by: row.opt_text("delivered_by")?,
+        payment_method: row.opt_text("payment_method")?,
+        marketplace_status: row.opt_text("marketplace_status")?,
+        odoo_status: row.opt_text("odoo_status")?,
+    })
+}
+
 /// A `marketplace_log` row (timestamps as text, as for every row).
 pub fn marketplace_log_entry(row: &impl Columns) -> Result<StoredLogEntry, StoreError> {
     let direction = row.text("direction")?;

@@ -563,3 +563,35 @@ async fn against_the_real_odoo_18_every_status_moves_the_order_through_its_workf
         assert!(movement.f64("quantity").unwrap().unwrap() > 0.0);
     }
 }
+
+#[tokio::test]
+async fn statuses_applied_from_cartona_are_not_pushed_back() {
+    use engine::runtime::FlowHandler;
+    let world = World::build_on(OdooVersion::V18, None, None).await;
+    for (hashed, status) in [
+        ("ECHO-APPROVED", "approved"),
+        ("ECHO-SHIPPED", "assigned_to_salesman"),
+        ("ECHO-DELIVERED", "delivered"),
+        ("ECHO-CANCEL", "approved"),
+    ] {
+        world.put(hashed, status);
+    }
+    let flow = world.flow();
+    flow.poll(&world.store).await.unwrap();
+    world.apply().await;
+    world.webhook("ECHO-CANCEL", "cancelled_by_retailer").await;
+    world.apply().await;
+    assert_eq!(world.view("ECHO-CANCEL").await.state, "cancel");
+    // The next poll's outbound pass sees Odoo where Cartona put it: nothing to push.
+    world.flow().poll(&world.store).await.unwrap();
+    world.deliver_acks().await;
+    let pushed: Vec<(String, Option<String>)> = world
+        .cartona_sim
+        .posted()
+        .into_iter()
+        .filter(|posted| posted.status() != Some("synced"))
+        .map(|posted| (posted.hashed_id.clone(), posted.status().map(str::to_owned)))
+        .collect();
+    assert_eq!(pushed, Vec::new());
+    assert_eq!(world.acks().len(), 4);
+}
