@@ -595,3 +595,39 @@ async fn statuses_applied_from_cartona_are_not_pushed_back() {
     assert_eq!(pushed, Vec::new());
     assert_eq!(world.acks().len(), 4);
 }
+
+/// Measures inbound statuses applied per second on the simulator (run by hand:
+/// `cargo test -p odoo-bridge-engine --test it measure_inbound -- --ignored --nocapture`).
+/// Bounded: 200 orders, each confirmed then delivered.
+#[tokio::test]
+#[ignore = "a measurement, not a check"]
+async fn measure_inbound_statuses_applied_per_second() {
+    let world = World::build_on(OdooVersion::V18, None, None).await;
+    let orders: Vec<String> = (0..200).map(|n| format!("BENCH-{n:04}")).collect();
+    for hashed in &orders {
+        world.put(hashed, "pending");
+    }
+    world.import().await;
+    world.apply().await;
+    for (status, calls_label) in [("approved", "confirm"), ("delivered", "deliver + lock")] {
+        for hashed in &orders {
+            world.webhook(hashed, status).await;
+        }
+        world.odoo_sim.reset_calls();
+        let started = std::time::Instant::now();
+        let mut applied = 0;
+        while applied < orders.len() as u64 {
+            let report = world.apply().await;
+            assert_eq!(report.failed + report.retried, 0);
+            applied += report.applied;
+        }
+        let elapsed = started.elapsed();
+        println!(
+            "{status} ({calls_label}): {} statuses in {:.2} s = {:.0}/s, {:.1} Odoo calls each",
+            orders.len(),
+            elapsed.as_secs_f64(),
+            orders.len() as f64 / elapsed.as_secs_f64(),
+            world.odoo_sim.total_calls() as f64 / orders.len() as f64
+        );
+    }
+}
