@@ -4,6 +4,7 @@
 //! events in yet (inbound status webhooks are a later step).
 
 use super::cartona::CartonaClient;
+use super::catalog::{CATALOG_EVENT, push_catalog};
 use super::import::{ImportOptions, import_orders};
 use super::outbound::{self, OutboundOptions, OutboundSettings, push_statuses};
 use super::push_log::{PushLog, push_entry};
@@ -78,6 +79,16 @@ impl MarketplaceFlow {
         let mut report: PollReport = imported.into();
         let pushed = push_statuses(&self.odoo, store, &self.outbound, &self.clock).await?;
         pushed.add_to(&mut report);
+        let catalog = push_catalog(
+            &self.odoo,
+            store,
+            &self.options.flow_id,
+            &self.outbound.settings.catalog,
+            outbound::RETRY_PATTERN.len() as u32,
+            &self.clock,
+        )
+        .await?;
+        report.enqueued += catalog.packets;
         Ok(report)
     }
 }
@@ -110,6 +121,9 @@ impl PacketSender for MarketplaceFlow {
 
     fn send<'a>(&'a self, packet: &'a Packet) -> BoxFuture<'a, Result<Delivered, DeliveryError>> {
         Box::pin(async move {
+            if packet.event == CATALOG_EVENT {
+                return self.cartona.post_catalog(&packet.payload).await;
+            }
             let Some(hashed_id) = packet.reference.as_deref() else {
                 return Err(DeliveryError::before_sending(
                     FailureClass::SchemaError,

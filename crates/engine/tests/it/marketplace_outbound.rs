@@ -923,3 +923,104 @@ async fn against_the_real_odoo_18_every_workflow_step_reaches_cartona_as_its_sta
     assert_eq!(world.poll().await.enqueued, 0);
     assert!(world.cartona_sim.refused().is_empty());
 }
+
+#[tokio::test]
+async fn the_catalog_is_pushed_in_batches_and_then_only_what_changed() {
+    let mut world = World::sim(OdooVersion::V18).await;
+    let Some(sim) = world.sim.clone() else {
+        unreachable!()
+    };
+    // 230 products: three batches of at most 100.
+    let products: Vec<i64> = sim.with_database(|database, env| {
+        let template = database.model("product.template").unwrap();
+        let product = database.model("product.product").unwrap();
+        let mut ids = Vec::new();
+        for n in 0..230 {
+            let vals = json!({"name": format!("Bulk {n}"), "list_price": 1.0})
+                .as_object()
+                .cloned()
+                .unwrap();
+            let template_id = database.create(env, &template.name, &[vals]).unwrap()[0];
+            let vals = json!({"product_tmpl_id": template_id, "name": format!("Bulk {n}"),
+                "lst_price": 2.5 + n as f64, "active": true})
+            .as_object()
+            .cloned()
+            .unwrap();
+            ids.push(database.create(env, &product.name, &[vals]).unwrap()[0]);
+        }
+        ids
+    });
+    let set_free_qty = |id: i64, quantity: f64| {
+        sim.with_database(|database, _| {
+            let model = database.model("product.product").unwrap();
+            let free = model
+                .fields()
+                .iter()
+                .find(|field| field.name == "free_qty")
+                .cloned()
+                .unwrap();
+            database.set(&model, id, &free, odoo_sim::values::Val::Float(quantity));
+        });
+    };
+    set_free_qty(products[0], 7.6);
+    world.flow.settings.insert(
+        "outbound".into(),
+        json!({"otp_field": OTP_FIELD, "catalog": {"enabled": true, "warehouse_id": 1}}),
+    );
+    world.poll().await;
+    world.deliver(&world.clock).await;
+    let batches = world.cartona_sim.catalog();
+    let total: usize = batches.iter().map(Vec::len).sum();
+    let all = world
+        .odoo
+        .search(
+            "product.product",
+            &SearchReadOptions::new(field("id").gt(0)),
+        )
+        .await
+        .unwrap()
+        .len();
+    assert_eq!(total, all);
+    assert!(batches.iter().all(|batch| batch.len() <= 100));
+    assert_eq!(batches.len(), all.div_ceil(100));
+    let first = batches
+        .iter()
+        .flatten()
+        .find(|item| item["internal_product_id"] == json!(products[0].to_string()))
+        .unwrap();
+    assert_eq!(
+        first,
+        &json!({"internal_product_id": products[0].to_string(), "selling_price": "2.5",
+                "is_unlimited_stock": false, "available_stock_quantity": 7})
+    );
+    // Nothing changed: nothing is pushed again.
+    world.poll().await;
+    world.deliver(&world.clock).await;
+    assert_eq!(world.cartona_sim.catalog().len(), batches.len());
+    // One price and one quantity change: one batch of two.
+    set_free_qty(products[5], 3.0);
+    let mut vals = Map::new();
+    vals.insert("lst_price".into(), json!(99.9));
+    world
+        .odoo
+        .write("product.product", &[products[9]], vals, None)
+        .await
+        .unwrap();
+    world.poll().await;
+    world.deliver(&world.clock).await;
+    let after = world.cartona_sim.catalog();
+    assert_eq!(after.len(), batches.len() + 1);
+    let last = after.last().unwrap();
+    let mut changed: Vec<&str> = last
+        .iter()
+        .map(|item| item["internal_product_id"].as_str().unwrap())
+        .collect();
+    changed.sort_unstable();
+    let mut expected = vec![products[5].to_string(), products[9].to_string()];
+    expected.sort();
+    assert_eq!(changed, expected);
+    assert!(
+        last.iter()
+            .any(|item| item["selling_price"] == json!("99.9"))
+    );
+}
