@@ -1024,3 +1024,87 @@ async fn the_catalog_is_pushed_in_batches_and_then_only_what_changed() {
             .any(|item| item["selling_price"] == json!("99.9"))
     );
 }
+
+#[tokio::test]
+async fn against_the_real_odoo_18_the_catalog_carries_each_products_price_and_free_quantity() {
+    let Some(real) = odoo_sim::real_odoo::RealOdoo::from_env("pushing the catalog") else {
+        return;
+    };
+    let db = real.fresh_db("marketplace_catalog").unwrap();
+    let client = OdooClient::new(ClientConfig::new(
+        real.url.clone(),
+        db.name().to_owned(),
+        real.login.clone(),
+        real.api_key.clone(),
+    ))
+    .unwrap();
+    let mut world = World::build(None, None, client, false).await;
+    let warehouse = world
+        .odoo
+        .search(
+            "stock.warehouse",
+            &SearchReadOptions::new(field("id").gt(0))
+                .order("id")
+                .limit(1),
+        )
+        .await
+        .unwrap()[0];
+    world.flow.settings.insert(
+        "outbound".into(),
+        json!({"catalog": {"enabled": true, "warehouse_id": warehouse}}),
+    );
+    world.poll().await;
+    world.deliver(&world.clock).await;
+    let items: Vec<Value> = world.cartona_sim.catalog().into_iter().flatten().collect();
+    let sellable = world
+        .odoo
+        .search(
+            "product.product",
+            &SearchReadOptions::new(field("sale_ok").eq(true)),
+        )
+        .await
+        .unwrap();
+    assert_eq!(items.len(), sellable.len());
+    // Each item says what Odoo says for that warehouse.
+    let context = Context::new().set("warehouse_id", warehouse);
+    let read = world
+        .odoo
+        .read(
+            "product.product",
+            &sellable,
+            &["lst_price", "free_qty", "is_storable"],
+            Some(&context),
+        )
+        .await
+        .unwrap();
+    let mut storable_with_stock = 0;
+    for record in &read {
+        let id = record.id().unwrap();
+        let item = items
+            .iter()
+            .find(|item| item["internal_product_id"] == json!(id.to_string()))
+            .unwrap();
+        let storable = record.bool("is_storable").unwrap().unwrap_or(false);
+        assert_eq!(item["is_unlimited_stock"], json!(!storable), "{id}");
+        let price: f64 = item["selling_price"].as_str().unwrap().parse().unwrap();
+        assert!((price - record.f64("lst_price").unwrap().unwrap_or(0.0)).abs() < 0.0001);
+        if storable {
+            let free = record
+                .f64("free_qty")
+                .unwrap()
+                .unwrap_or(0.0)
+                .max(0.0)
+                .floor();
+            assert_eq!(item["available_stock_quantity"], json!(free as i64), "{id}");
+            if free > 0.0 {
+                storable_with_stock += 1;
+            }
+        }
+    }
+    assert!(storable_with_stock > 0, "the demo data has stock");
+    // A second pass pushes nothing: nothing changed.
+    let batches = world.cartona_sim.catalog().len();
+    world.poll().await;
+    world.deliver(&world.clock).await;
+    assert_eq!(world.cartona_sim.catalog().len(), batches);
+}
