@@ -1108,3 +1108,61 @@ async fn against_the_real_odoo_18_the_catalog_carries_each_products_price_and_fr
     world.deliver(&world.clock).await;
     assert_eq!(world.cartona_sim.catalog().len(), batches);
 }
+
+/// Odoo calls of one outbound pass over 300 changed orders: per page of the feeds, not per
+/// order (printed for the README: `cargo test … outbound_pass_cost -- --nocapture`).
+#[tokio::test]
+async fn outbound_pass_cost_is_per_page_not_per_order() {
+    let world = World::sim(OdooVersion::V18).await;
+    let Some(sim) = world.sim.clone() else {
+        unreachable!()
+    };
+    let count = 300;
+    let base = Timestamp::now() - SignedDuration::from_secs(30);
+    for n in 0..count {
+        world.cartona_sim.put_order(sample_order(
+            &format!("H-COST{n:04}"),
+            "RET1",
+            base,
+            &[(world.products[0], 1.0, 10.0)],
+        ));
+    }
+    world.poll().await;
+    let orders = world
+        .odoo
+        .search(
+            "sale.order",
+            &SearchReadOptions::new(field("client_order_ref").like("H-COST")),
+        )
+        .await
+        .unwrap();
+    assert_eq!(orders.len(), count);
+    world
+        .odoo
+        .call_method(
+            "sale.order",
+            "action_confirm",
+            Some(&orders),
+            Map::new(),
+            None,
+        )
+        .await
+        .unwrap();
+    sim.reset_calls();
+    let started = std::time::Instant::now();
+    let report = world.poll().await;
+    let elapsed = started.elapsed();
+    let calls = sim.total_calls();
+    let reads = sim.call_count("sale.order", "read");
+    let picking_reads = sim.call_count("stock.picking", "search_read");
+    println!(
+        "outbound pass: {count} confirmed orders, {calls} Odoo calls ({reads} sale.order reads, \
+         {picking_reads} picking reads), {} packets, {elapsed:?}",
+        report.enqueued
+    );
+    assert_eq!(report.enqueued, count as u64, "{report:?}");
+    // Two feeds of pages of 200: a few pages each (the picking feed's own pages are picking
+    // search_reads too), two reads per page, whatever the number of orders.
+    assert!(reads <= 6 && picking_reads <= 10, "{:?}", sim.calls());
+    assert!(calls <= 40, "{calls}: {:?}", sim.calls());
+}
