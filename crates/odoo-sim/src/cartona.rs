@@ -322,6 +322,7 @@ async fn pull_orders(
         FaultOutcome::Proceed | FaultOutcome::ProceedThenAnswer(_) => {}
         FaultOutcome::Answer(response) => return response,
         FaultOutcome::Raise(_) => return html_page(StatusCode::INTERNAL_SERVER_ERROR, None),
+        FaultOutcome::AnswerTrue => return axum::Json(json!([])).into_response(),
     }
     if !authorized(&state, &headers) {
         return unauthorized();
@@ -390,6 +391,7 @@ async fn update_order_status(
         FaultOutcome::ProceedThenAnswer(response) => Some(response),
         FaultOutcome::Answer(response) => return response,
         FaultOutcome::Raise(_) => return html_page(StatusCode::INTERNAL_SERVER_ERROR, None),
+        FaultOutcome::AnswerTrue => return axum::Json(json!({"success": true})).into_response(),
     };
     if !authorized(&state, &headers) {
         return unauthorized();

@@ -374,6 +374,7 @@ impl MarketplaceStore for PgStore {
                       AND c.state = 'open') \
                   AND coalesce((SELECT l.outcome FROM marketplace_log l \
                     WHERE l.flow_id = o.flow_id AND l.hashed_id = o.hashed_id \
+                      AND l.outcome <> 'conflict' \
                     ORDER BY l.at DESC, l.id DESC LIMIT 1), 'success') = 'success') \
                  AS orders_in_sync, \
                (SELECT count(*) FROM marketplace_conflicts c WHERE c.state = 'open' \

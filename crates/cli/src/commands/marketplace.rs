@@ -6,6 +6,8 @@
 //! `ODOO_API_KEY` as for connections. The inbound webhook secret is printed once by `add`
 //! (and by `edit --rotate-webhook-secret`), afterwards only by `show --reveal-secret`.
 
+mod sync;
+
 use super::connections::DEFAULT_API_KEY_ENV;
 use super::delivery_store::{
     Access, StoreLocation, StoreTask, ago, confirm, table, time_json, time_text, with_store,
@@ -47,6 +49,16 @@ pub enum MarketplaceCommand {
     Resume(TargetArgs),
     /// Log in to Odoo and ask the marketplace for one order; reports both.
     Test(TestArgs),
+    /// Conflicts between the marketplace and Odoo that wait for a person (open ones unless
+    /// --all).
+    Conflicts(sync::ConflictsArgs),
+    /// Settle a conflict: push Odoo's status (odoo), apply the marketplace's again
+    /// (marketplace), or close it (ignore).
+    Resolve(sync::ResolveArgs),
+    /// The sync log: one row per event (imports, statuses both ways), newest first.
+    Log(sync::LogArgs),
+    /// The last 24 hours: events by outcome, average response time, orders in sync.
+    Stats(sync::StatsArgs),
 }
 
 #[derive(Debug, Args)]
@@ -242,6 +254,10 @@ impl StoreTask for Task {
             MarketplaceCommand::Pause(args) => set_active(&store, &args.marketplace, false).await,
             MarketplaceCommand::Resume(args) => set_active(&store, &args.marketplace, true).await,
             MarketplaceCommand::Test(args) => test(&store, args).await,
+            MarketplaceCommand::Conflicts(args) => sync::conflicts(&store, args).await,
+            MarketplaceCommand::Resolve(args) => sync::resolve(&store, args).await,
+            MarketplaceCommand::Log(args) => sync::log(&store, args).await,
+            MarketplaceCommand::Stats(args) => sync::stats(&store, args).await,
         }
     }
 }

@@ -1,8 +1,10 @@
 //! A marketplace as a flow of the runtime: its poll is an [import pass](super::import) then an
 //! [outbound pass](super::outbound) (Odoo's statuses), its packets (acknowledgements and
-//! statuses) are POSTed to the marketplace's API with the seed's retry pattern. It takes no
-//! events in yet (inbound status webhooks are a later step).
+//! statuses) are POSTed to the marketplace's API with the seed's retry pattern, and its
+//! inbound events (statuses: webhooks, and the statuses the import finds) are applied to
+//! Odoo by its [`StatusApplier`].
 
+use super::apply::StatusApplier;
 use super::cartona::CartonaClient;
 use super::catalog::{CATALOG_EVENT, push_catalog};
 use super::import::{ImportOptions, import_orders};
@@ -19,18 +21,19 @@ use odoo_rpc::OdooClient;
 
 /// One marketplace flow, as the runtime runs it.
 #[derive(Debug)]
-pub struct MarketplaceFlow {
+pub struct MarketplaceFlow<S> {
     settings: MarketplaceSettings,
     cartona: CartonaClient,
     odoo: OdooClient,
     clock: Clock,
     options: ImportOptions,
+    applier: StatusApplier<S>,
     outbound: OutboundOptions,
     push_log: PushLog,
 }
 
-impl MarketplaceFlow {
-    pub fn new(setup: FlowSetup) -> Result<MarketplaceFlow, String> {
+impl<S: Store> MarketplaceFlow<S> {
+    pub fn new(setup: FlowSetup, store: S) -> Result<MarketplaceFlow<S>, String> {
         let (settings, secrets) =
             MarketplaceSettings::of(&setup.flow).map_err(|error| error.to_string())?;
         let cartona = CartonaClient::new(
@@ -43,6 +46,12 @@ impl MarketplaceFlow {
             ImportOptions::new(&setup.flow.id, &setup.worker_id, &settings.reference_field);
         options.overlap = setup.options.overlap;
         options.max_attempts = setup.options.max_attempts;
+        let applier = StatusApplier::new(
+            store,
+            setup.odoo.clone(),
+            &setup.flow.id,
+            setup.clock.clone(),
+        );
         let outbound_settings =
             OutboundSettings::of(&setup.flow).map_err(|error| error.to_string())?;
         let mut outbound =
@@ -54,6 +63,7 @@ impl MarketplaceFlow {
             odoo: setup.odoo,
             clock: setup.clock,
             options,
+            applier,
             outbound,
             push_log: PushLog::default(),
         })
@@ -64,12 +74,17 @@ impl MarketplaceFlow {
         &self.cartona
     }
 
+    /// The inbound applier (for `marketplace resolve --apply marketplace`).
+    pub fn applier(&self) -> &StatusApplier<S> {
+        &self.applier
+    }
+
     /// The outbound pass's options (for `marketplace resolve --apply odoo`).
     pub fn outbound(&self) -> &OutboundOptions {
         &self.outbound
     }
 
-    async fn import<S: Store>(&self, store: &S) -> Result<PollReport, FlowError> {
+    async fn import(&self, store: &S) -> Result<PollReport, FlowError> {
         if let Err(error) = self.push_log.flush(store).await {
             tracing::warn!(connection_id = %self.options.flow_id, error = %error,
                 "marketplace push log not written; kept for the next poll");
@@ -93,7 +108,7 @@ impl MarketplaceFlow {
     }
 }
 
-impl<S: Store> FlowHandler<S> for MarketplaceFlow {
+impl<S: Store> FlowHandler<S> for MarketplaceFlow<S> {
     fn poll<'a>(&'a self, store: &'a S) -> BoxFuture<'a, Result<PollReport, FlowError>> {
         Box::pin(self.import(store))
     }
@@ -103,11 +118,11 @@ impl<S: Store> FlowHandler<S> for MarketplaceFlow {
     }
 
     fn applier(&self) -> Option<&dyn InboundApplier> {
-        None
+        Some(&self.applier)
     }
 }
 
-impl PacketSender for MarketplaceFlow {
+impl<S: Store> PacketSender for MarketplaceFlow<S> {
     fn targets(&self) -> Vec<Target> {
         vec![Target {
             name: MARKETPLACE_TARGET.to_owned(),

@@ -17,19 +17,25 @@
 //!    per order, so it is sent once and retried like any packet. An order found already
 //!    imported (a re-pull) has its acknowledgement written again, which changes nothing
 //!    once it is stored.
-//! 5. **Cursor.** Saved only when every page was read: a pass cut short is repeated whole,
+//! 5. **Status.** The order's status is put in the inbox and applied like a status webhook
+//!    ([`super::apply`]); an order seen again with another status than the last one seen
+//!    gets that one in the inbox too, once per (order, status).
+//! 6. **Cursor.** Saved only when every page was read: a pass cut short is repeated whole,
 //!    and the claims make the repetition harmless.
 
 use super::cartona::order::{self, Issue, IssueCode, ValidOrder};
 use super::cartona::{CartonaClient, CartonaError};
+use super::inbound::{self, Origin, StatusUpdate};
 use super::log;
 use super::settings::{MARKETPLACE_TARGET, ORDERS_FEED};
+use super::status::MarketplaceStatus;
 use crate::change_feed::Checkpoint;
 use crate::clock::Clock;
 use crate::mirror::content_hash;
 use crate::runtime::{FlowError, PollReport};
 use crate::store::{
-    FeedCursor, ImportClaim, LogDirection, LogOutcome, NewPacket, Store, StoreError, Subject,
+    FeedCursor, ImportClaim, LogDirection, LogOutcome, NewPacket, Received, Store, StoreError,
+    Subject,
 };
 use crate::webhook::FailureClass;
 use jiff::{SignedDuration, Timestamp};
@@ -95,6 +101,8 @@ pub struct ImportReport {
     pub held_elsewhere: u64,
     /// Acknowledgements newly written to the outbox.
     pub acks_enqueued: u64,
+    /// Statuses newly put in the inbox (at import, or changed since).
+    pub statuses_enqueued: u64,
 }
 
 impl From<ImportReport> for PollReport {
@@ -349,6 +357,9 @@ async fn import_one<S: Store>(
             if let Some(odoo_id) = stored.odoo_order_id {
                 acknowledge(store, options, &order.hashed_id, odoo_id, clock, report).await?;
             }
+            if order.status.as_deref() != stored.marketplace_status.as_deref() {
+                enqueue_status(store, options, order, Origin::Pull, clock, report).await?;
+            }
             return Ok(());
         }
         ImportClaim::Granted(_) => {}
@@ -415,7 +426,35 @@ async fn import_one<S: Store>(
     row.marketplace_status = order.status.clone();
     row.response_time_ms = Some(log::millis(timer.elapsed()));
     store.record_log(&row).await?;
-    acknowledge(store, options, &order.hashed_id, odoo_id, clock, report).await
+    acknowledge(store, options, &order.hashed_id, odoo_id, clock, report).await?;
+    enqueue_status(store, options, order, Origin::Import, clock, report).await
+}
+
+/// Puts the order's status in the inbox, to be applied like a status webhook: at import,
+/// and when a pull finds it changed (for marketplaces that send no webhooks).
+async fn enqueue_status<S: Store>(
+    store: &S,
+    options: &ImportOptions,
+    order: &ValidOrder,
+    origin: Origin,
+    clock: &Clock,
+    report: &mut ImportReport,
+) -> Result<(), ImportError> {
+    let Some(status) = order.status.as_deref().and_then(MarketplaceStatus::parse) else {
+        tracing::debug!(connection_id = %options.flow_id, hashed_id = %order.hashed_id,
+            status = ?order.status, "the pulled order has no status to apply");
+        return Ok(());
+    };
+    let update = StatusUpdate {
+        hashed_id: order.hashed_id.clone(),
+        status,
+    };
+    if let Received::Stored(_) =
+        inbound::enqueue(store, &options.flow_id, &update, origin, clock.now()).await?
+    {
+        report.statuses_enqueued += 1;
+    }
+    Ok(())
 }
 
 /// Who delivers the order and how it is paid: what decides the statuses pushed back.

@@ -1,6 +1,6 @@
-//! Marketplace sync (seed 001) as a flow of the [runtime](crate::runtime). This step imports
-//! orders: Cartona → Odoo, exactly one `sale.order` per marketplace order, acknowledged
-//! through the outbox.
+//! Marketplace sync (seed 001) as a flow of the [runtime](crate::runtime): Cartona → Odoo
+//! orders (exactly one `sale.order` per marketplace order, acknowledged through the outbox)
+//! and statuses (applied through Odoo's workflow, conflicts kept for people).
 //!
 //! - [`settings`]: what a marketplace flow keeps (kind, API URL, reference field; the token
 //!   and the inbound webhook secret as sealed secrets);
@@ -17,16 +17,23 @@
 //! - [`catalog`]: price and free quantity of each product pushed when they change;
 //! - [`push_log`]: a sync-log row per push (acknowledgement or status);
 //! - [`log`]: the sync log's rows (one per event: imports, inbound statuses);
-//! - [`MarketplaceFlow`]: both plugged into the runtime, whose dispatcher sends the
-//!   acknowledgements to Cartona.
+//! - [`inbound`]: statuses coming in (the status webhook's route, and the statuses the
+//!   import finds), each an inbox event;
+//! - [`apply`]: a status applied to its Odoo order through [`odoo_order`] (Odoo's workflow
+//!   methods, never a `state` write), or a conflict; the log row of each;
+//! - [`MarketplaceFlow`]: all plugged into the runtime, whose dispatcher sends the
+//!   acknowledgements to Cartona and whose inbox worker applies the statuses.
 
+pub mod apply;
 pub mod cartona;
 pub mod catalog;
 pub mod flow;
 pub mod form;
 pub mod import;
+pub mod inbound;
 pub mod log;
 pub mod mapping;
+pub mod odoo_order;
 pub mod outbound;
 pub mod push_log;
 pub mod settings;

@@ -178,7 +178,8 @@ pub trait MarketplaceStore: Send + Sync {
     ) -> impl Future<Output = Result<Vec<StoredLogEntry>, StoreError>> + Send;
 
     /// Totals of the log rows at or after `since`, and how many imported orders are in sync
-    /// now (no open conflict, and their newest log row a success), of one flow or all.
+    /// now (no open conflict, and their newest log row other than a conflict's — a stale
+    /// status settled by itself leaves an order in sync — a success), of one flow or all.
     fn log_stats(
         &self,
         flow_id: Option<&str>,
@@ -335,7 +336,8 @@ pub struct LogStats {
     pub response_times: u64,
     /// Imported orders (any time).
     pub orders: u64,
-    /// Imported orders with no open conflict whose newest log row is a success.
+    /// Imported orders with no open conflict whose newest log row (conflicts aside) is a
+    /// success.
     pub orders_in_sync: u64,
     pub open_conflicts: u64,
 }

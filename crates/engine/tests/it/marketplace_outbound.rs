@@ -45,7 +45,7 @@ struct World {
     clock: Clock,
     /// One handler for polls and sends, as the runtime has (the push log goes from one to
     /// the other).
-    handler: std::sync::OnceLock<MarketplaceFlow>,
+    handler: std::sync::OnceLock<MarketplaceFlow<SqliteStore>>,
     _dir: tempfile::TempDir,
 }
 
@@ -167,20 +167,23 @@ impl World {
         }
     }
 
-    fn marketplace_flow(&self) -> &MarketplaceFlow {
+    fn marketplace_flow(&self) -> &MarketplaceFlow<SqliteStore> {
         self.handler.get_or_init(|| self.new_handler())
     }
 
-    fn new_handler(&self) -> MarketplaceFlow {
-        MarketplaceFlow::new(FlowSetup {
-            tenant: self.tenant.clone(),
-            flow: self.flow.clone(),
-            odoo: self.odoo.clone(),
-            webhooks: WebhookSender::new(SenderConfig::default()).unwrap(),
-            clock: self.clock.clone(),
-            options: FlowOptions::default(),
-            worker_id: "worker-a".into(),
-        })
+    fn new_handler(&self) -> MarketplaceFlow<SqliteStore> {
+        MarketplaceFlow::new(
+            FlowSetup {
+                tenant: self.tenant.clone(),
+                flow: self.flow.clone(),
+                odoo: self.odoo.clone(),
+                webhooks: WebhookSender::new(SenderConfig::default()).unwrap(),
+                clock: self.clock.clone(),
+                options: FlowOptions::default(),
+                worker_id: "worker-a".into(),
+            },
+            self.store.clone(),
+        )
         .unwrap()
     }
 
