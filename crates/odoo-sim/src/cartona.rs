@@ -9,6 +9,8 @@
 //!   order's status. An unknown order is 404; an unknown status, `cancelled_by_supplier`
 //!   without `cancellation_reason`, or `delivered` without `retailer_otp` on an order paid
 //!   by installment or wallet top-up is 422 (recorded as refused, not as posted).
+//! - `POST {base}/supplier-product/bulk-update`: a JSON list of products, each with an
+//!   `internal_product_id`; recorded ([`CartonaSim::catalog`]), else 422.
 //! - Every call needs the header `AuthorizationToken: <token>` (401 otherwise).
 //!
 //! Faults are injected as for the simulated Odoo, with model `order` and the endpoint's last
@@ -74,6 +76,7 @@ struct CartonaState {
     orders: Mutex<Vec<Value>>,
     posted: Mutex<Vec<PostedStatus>>,
     refused: Mutex<Vec<PostedStatus>>,
+    catalog: Mutex<Vec<Vec<Value>>>,
     faults: Faults,
     calls: Mutex<HashMap<String, u64>>,
 }
@@ -125,6 +128,11 @@ impl CartonaSim {
         lock(&self.state.posted).clone()
     }
 
+    /// The batches POSTed to `supplier-product/bulk-update`, in arrival order.
+    pub fn catalog(&self) -> Vec<Vec<Value>> {
+        lock(&self.state.catalog).clone()
+    }
+
     /// Status POSTs refused as invalid (422), in arrival order.
     pub fn refused(&self) -> Vec<PostedStatus> {
         lock(&self.state.refused).clone()
@@ -146,6 +154,7 @@ impl CartonaSim {
                 "/order/update-order-status/{hashed_id}",
                 post(update_order_status),
             )
+            .route("/supplier-product/bulk-update", post(bulk_update))
             .fallback(|| async { html_page(StatusCode::NOT_FOUND, None) })
             .with_state(self.state.clone())
     }
@@ -428,5 +437,39 @@ async fn update_order_status(
     if let Some(response) = lost_answer {
         return response;
     }
+    axum::Json(json!({"success": true})).into_response()
+}
+
+async fn bulk_update(
+    State(state): State<Arc<CartonaState>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    count(&state, "bulk-update");
+    match apply_fault(&state.faults, FAULT_MODEL, "bulk-update").await {
+        FaultOutcome::Proceed | FaultOutcome::ProceedThenAnswer(_) => {}
+        FaultOutcome::Answer(response) => return response,
+        FaultOutcome::Raise(_) => return html_page(StatusCode::INTERNAL_SERVER_ERROR, None),
+    }
+    if !authorized(&state, &headers) {
+        return unauthorized();
+    }
+    let items = match serde_json::from_slice::<Value>(&body) {
+        Ok(Value::Array(items)) => items,
+        _ => return bad_request("the body must be a JSON list of products".into()),
+    };
+    let valid = items.iter().all(|item| {
+        item.get("internal_product_id")
+            .and_then(Value::as_str)
+            .is_some_and(|id| !id.is_empty())
+    });
+    if !valid {
+        return (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            axum::Json(json!({"message": "Every product needs its internal_product_id."})),
+        )
+            .into_response();
+    }
+    lock(&state.catalog).push(items);
     axum::Json(json!({"success": true})).into_response()
 }

@@ -6,6 +6,7 @@ use crate::store::PgStore;
 use engine::store::rows;
 use engine::store::{MarketplaceOutboundStore, OutboundOrder, StoreError};
 use jiff::Timestamp;
+use std::collections::HashMap;
 
 impl MarketplaceOutboundStore for PgStore {
     async fn record_order_terms(
@@ -75,5 +76,52 @@ impl MarketplaceOutboundStore for PgStore {
         .map_err(from_sqlx)?
         .rows_affected();
         Ok(changed > 0)
+    }
+
+    async fn catalog_hashes(
+        &self,
+        flow_id: &str,
+        product_ids: &[i64],
+    ) -> Result<HashMap<i64, String>, StoreError> {
+        if product_ids.is_empty() {
+            return Ok(HashMap::new());
+        }
+        let found: Vec<(i64, String)> = sqlx::query_as(
+            "SELECT product_id, content_hash FROM marketplace_catalog \
+             WHERE flow_id = $1 AND product_id = ANY($2)",
+        )
+        .bind(flow_id)
+        .bind(product_ids)
+        .fetch_all(self.pool())
+        .await
+        .map_err(from_sqlx)?;
+        Ok(found.into_iter().collect())
+    }
+
+    async fn record_catalog_pushed(
+        &self,
+        flow_id: &str,
+        pushed: &[(i64, String)],
+        now: Timestamp,
+    ) -> Result<(), StoreError> {
+        if pushed.is_empty() {
+            return Ok(());
+        }
+        let (ids, hashes): (Vec<i64>, Vec<String>) = pushed.iter().cloned().unzip();
+        sqlx::query(
+            "INSERT INTO marketplace_catalog (flow_id, product_id, content_hash, pushed_at) \
+             SELECT $1, p.id, p.hash, $4::timestamptz FROM unnest($2::bigint[], $3::text[]) \
+             AS p(id, hash) \
+             ON CONFLICT (flow_id, product_id) DO UPDATE SET \
+             content_hash = excluded.content_hash, pushed_at = excluded.pushed_at",
+        )
+        .bind(flow_id)
+        .bind(&ids)
+        .bind(&hashes)
+        .bind(crate::time::format(now))
+        .execute(self.pool())
+        .await
+        .map_err(from_sqlx)?;
+        Ok(())
     }
 }

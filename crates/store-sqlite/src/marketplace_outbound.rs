@@ -7,6 +7,7 @@ use crate::time::format_ts;
 use engine::store::rows;
 use engine::store::{MarketplaceOutboundStore, OutboundOrder, StoreError};
 use jiff::Timestamp;
+use std::collections::HashMap;
 
 impl MarketplaceOutboundStore for SqliteStore {
     async fn record_order_terms(
@@ -83,5 +84,55 @@ impl MarketplaceOutboundStore for SqliteStore {
         .rows_affected();
         tx.commit().await.map_err(map_sqlx)?;
         Ok(changed > 0)
+    }
+
+    async fn catalog_hashes(
+        &self,
+        flow_id: &str,
+        product_ids: &[i64],
+    ) -> Result<HashMap<i64, String>, StoreError> {
+        if product_ids.is_empty() {
+            return Ok(HashMap::new());
+        }
+        let ids = serde_json::to_string(product_ids)
+            .map_err(|error| StoreError::invalid_data(error.to_string()))?;
+        let found: Vec<(i64, String)> = sqlx::query_as(
+            "SELECT product_id, content_hash FROM marketplace_catalog \
+             WHERE flow_id = ?1 AND product_id IN (SELECT value FROM json_each(?2))",
+        )
+        .bind(flow_id)
+        .bind(ids)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(map_sqlx)?;
+        Ok(found.into_iter().collect())
+    }
+
+    async fn record_catalog_pushed(
+        &self,
+        flow_id: &str,
+        pushed: &[(i64, String)],
+        now: Timestamp,
+    ) -> Result<(), StoreError> {
+        if pushed.is_empty() {
+            return Ok(());
+        }
+        let mut tx = self.write_tx().await?;
+        let now = format_ts(now);
+        for (product_id, hash) in pushed {
+            sqlx::query(
+                "INSERT INTO marketplace_catalog (flow_id, product_id, content_hash, pushed_at) \
+                 VALUES (?1, ?2, ?3, ?4) ON CONFLICT (flow_id, product_id) DO UPDATE SET \
+                 content_hash = excluded.content_hash, pushed_at = excluded.pushed_at",
+            )
+            .bind(flow_id)
+            .bind(product_id)
+            .bind(hash)
+            .bind(&now)
+            .execute(&mut *tx)
+            .await
+            .map_err(map_sqlx)?;
+        }
+        tx.commit().await.map_err(map_sqlx)
     }
 }

@@ -6,6 +6,7 @@
 
 use super::apply::StatusApplier;
 use super::cartona::CartonaClient;
+use super::catalog::{CATALOG_EVENT, push_catalog};
 use super::import::{ImportOptions, import_orders};
 use super::outbound::{self, OutboundOptions, OutboundSettings, push_statuses};
 use super::push_log::{PushLog, push_entry};
@@ -93,6 +94,16 @@ impl<S: Store> MarketplaceFlow<S> {
         let mut report: PollReport = imported.into();
         let pushed = push_statuses(&self.odoo, store, &self.outbound, &self.clock).await?;
         pushed.add_to(&mut report);
+        let catalog = push_catalog(
+            &self.odoo,
+            store,
+            &self.options.flow_id,
+            &self.outbound.settings.catalog,
+            outbound::RETRY_PATTERN.len() as u32,
+            &self.clock,
+        )
+        .await?;
+        report.enqueued += catalog.packets;
         Ok(report)
     }
 }
@@ -125,6 +136,9 @@ impl<S: Store> PacketSender for MarketplaceFlow<S> {
 
     fn send<'a>(&'a self, packet: &'a Packet) -> BoxFuture<'a, Result<Delivered, DeliveryError>> {
         Box::pin(async move {
+            if packet.event == CATALOG_EVENT {
+                return self.cartona.post_catalog(&packet.payload).await;
+            }
             let Some(hashed_id) = packet.reference.as_deref() else {
                 return Err(DeliveryError::before_sending(
                     FailureClass::SchemaError,

@@ -321,6 +321,9 @@ impl MarketplaceDraft {
             outbound: OutboundSettings {
                 otp_field,
                 status_map,
+                catalog: editing
+                    .map(|editing| editing.outbound.catalog)
+                    .unwrap_or_default(),
             },
             secrets: MarketplaceSecrets {
                 api_token,

@@ -14,6 +14,7 @@
 //! - [`mapping`]: Odoo's order and delivery states read as one marketplace status;
 //! - [`outbound`]: Odoo's changes followed and pushed to the marketplace as statuses, with
 //!   no echo and no regression;
+//! - [`catalog`]: price and free quantity of each product pushed when they change;
 //! - [`push_log`]: a sync-log row per push (acknowledgement or status);
 //! - [`log`]: the sync log's rows (one per event: imports, inbound statuses);
 //! - [`inbound`]: statuses coming in (the status webhook's route, and the statuses the
@@ -25,6 +26,7 @@
 
 pub mod apply;
 pub mod cartona;
+pub mod catalog;
 pub mod flow;
 pub mod form;
 pub mod import;

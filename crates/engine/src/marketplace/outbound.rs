@@ -26,6 +26,7 @@
 //! writes a new version carrying it.
 
 use super::cartona::order::{DeliveredBy, PaymentMethod};
+use super::catalog::CatalogSettings;
 use super::mapping::{OrderFacts, StatusMap};
 use super::settings::MARKETPLACE_TARGET;
 use super::status::MarketplaceStatus;
@@ -84,6 +85,8 @@ pub struct OutboundSettings {
     pub otp_field: String,
     /// (order state, delivery state) → status: the seed's table with the flow's overrides.
     pub status_map: StatusMap,
+    /// The catalog push (off unless enabled).
+    pub catalog: CatalogSettings,
 }
 
 impl Default for OutboundSettings {
@@ -91,6 +94,7 @@ impl Default for OutboundSettings {
         OutboundSettings {
             otp_field: DEFAULT_OTP_FIELD.to_owned(),
             status_map: StatusMap::default(),
+            catalog: CatalogSettings::default(),
         }
     }
 }
@@ -142,9 +146,11 @@ impl OutboundSettings {
             Some(Value::Object(overrides)) => StatusMap::with_overrides(overrides)?,
             Some(other) => return Err(format!("status_map: {other} is not an object")),
         };
+        let catalog = CatalogSettings::from_value(object.get("catalog"))?;
         Ok(OutboundSettings {
             otp_field,
             status_map,
+            catalog,
         })
     }
 
@@ -152,6 +158,7 @@ impl OutboundSettings {
         json!({
             "otp_field": self.otp_field,
             "status_map": Value::Object(self.status_map.overrides().clone()),
+            "catalog": self.catalog.to_value(),
         })
     }
 }
@@ -888,9 +895,10 @@ mod tests {
         let defaults = OutboundSettings::from_map(&Map::new()).unwrap();
         assert_eq!(defaults, OutboundSettings::default());
         let custom = OutboundSettings::from_map(
-            json!({"otp_field": "x_otp", "status_map": {"sale/done": "delivered"}})
-                .as_object()
-                .unwrap(),
+            json!({"otp_field": "x_otp", "status_map": {"sale/done": "delivered"},
+                   "catalog": {"enabled": true, "warehouse_id": 1}})
+            .as_object()
+            .unwrap(),
         )
         .unwrap();
         assert_eq!(custom.otp_field, "x_otp");

@@ -9,6 +9,7 @@
 
 use super::StoreError;
 use jiff::Timestamp;
+use std::collections::HashMap;
 use std::future::Future;
 
 /// An imported marketplace order as the outbound poll sees it.
@@ -54,4 +55,19 @@ pub trait MarketplaceOutboundStore: Send + Sync {
         odoo_status: &str,
         now: Timestamp,
     ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
+    /// The content hash last pushed for each of `product_ids` that has one (catalog push).
+    fn catalog_hashes(
+        &self,
+        flow_id: &str,
+        product_ids: &[i64],
+    ) -> impl Future<Output = Result<HashMap<i64, String>, StoreError>> + Send;
+
+    /// Records what was pushed (product id, content hash), in one transaction (upserts).
+    fn record_catalog_pushed(
+        &self,
+        flow_id: &str,
+        pushed: &[(i64, String)],
+        now: Timestamp,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
 }

@@ -926,3 +926,246 @@ async fn against_the_real_odoo_18_every_workflow_step_reaches_cartona_as_its_sta
     assert_eq!(world.poll().await.enqueued, 0);
     assert!(world.cartona_sim.refused().is_empty());
 }
+
+#[tokio::test]
+async fn the_catalog_is_pushed_in_batches_and_then_only_what_changed() {
+    let mut world = World::sim(OdooVersion::V18).await;
+    let Some(sim) = world.sim.clone() else {
+        unreachable!()
+    };
+    // 230 products: three batches of at most 100.
+    let products: Vec<i64> = sim.with_database(|database, env| {
+        let template = database.model("product.template").unwrap();
+        let product = database.model("product.product").unwrap();
+        let mut ids = Vec::new();
+        for n in 0..230 {
+            let vals = json!({"name": format!("Bulk {n}"), "list_price": 1.0})
+                .as_object()
+                .cloned()
+                .unwrap();
+            let template_id = database.create(env, &template.name, &[vals]).unwrap()[0];
+            let vals = json!({"product_tmpl_id": template_id, "name": format!("Bulk {n}"),
+                "lst_price": 2.5 + n as f64, "active": true})
+            .as_object()
+            .cloned()
+            .unwrap();
+            ids.push(database.create(env, &product.name, &[vals]).unwrap()[0]);
+        }
+        ids
+    });
+    let set_free_qty = |id: i64, quantity: f64| {
+        sim.with_database(|database, _| {
+            let model = database.model("product.product").unwrap();
+            let free = model
+                .fields()
+                .iter()
+                .find(|field| field.name == "free_qty")
+                .cloned()
+                .unwrap();
+            database.set(&model, id, &free, odoo_sim::values::Val::Float(quantity));
+        });
+    };
+    set_free_qty(products[0], 7.6);
+    world.flow.settings.insert(
+        "outbound".into(),
+        json!({"otp_field": OTP_FIELD, "catalog": {"enabled": true, "warehouse_id": 1}}),
+    );
+    world.poll().await;
+    world.deliver(&world.clock).await;
+    let batches = world.cartona_sim.catalog();
+    let total: usize = batches.iter().map(Vec::len).sum();
+    let all = world
+        .odoo
+        .search(
+            "product.product",
+            &SearchReadOptions::new(field("id").gt(0)),
+        )
+        .await
+        .unwrap()
+        .len();
+    assert_eq!(total, all);
+    assert!(batches.iter().all(|batch| batch.len() <= 100));
+    assert_eq!(batches.len(), all.div_ceil(100));
+    let first = batches
+        .iter()
+        .flatten()
+        .find(|item| item["internal_product_id"] == json!(products[0].to_string()))
+        .unwrap();
+    assert_eq!(
+        first,
+        &json!({"internal_product_id": products[0].to_string(), "selling_price": "2.5",
+                "is_unlimited_stock": false, "available_stock_quantity": 7})
+    );
+    // Nothing changed: nothing is pushed again.
+    world.poll().await;
+    world.deliver(&world.clock).await;
+    assert_eq!(world.cartona_sim.catalog().len(), batches.len());
+    // One price and one quantity change: one batch of two.
+    set_free_qty(products[5], 3.0);
+    let mut vals = Map::new();
+    vals.insert("lst_price".into(), json!(99.9));
+    world
+        .odoo
+        .write("product.product", &[products[9]], vals, None)
+        .await
+        .unwrap();
+    world.poll().await;
+    world.deliver(&world.clock).await;
+    let after = world.cartona_sim.catalog();
+    assert_eq!(after.len(), batches.len() + 1);
+    let last = after.last().unwrap();
+    let mut changed: Vec<&str> = last
+        .iter()
+        .map(|item| item["internal_product_id"].as_str().unwrap())
+        .collect();
+    changed.sort_unstable();
+    let mut expected = vec![products[5].to_string(), products[9].to_string()];
+    expected.sort();
+    assert_eq!(changed, expected);
+    assert!(
+        last.iter()
+            .any(|item| item["selling_price"] == json!("99.9"))
+    );
+}
+
+#[tokio::test]
+async fn against_the_real_odoo_18_the_catalog_carries_each_products_price_and_free_quantity() {
+    let Some(real) = odoo_sim::real_odoo::RealOdoo::from_env("pushing the catalog") else {
+        return;
+    };
+    let db = real.fresh_db("marketplace_catalog").unwrap();
+    let client = OdooClient::new(ClientConfig::new(
+        real.url.clone(),
+        db.name().to_owned(),
+        real.login.clone(),
+        real.api_key.clone(),
+    ))
+    .unwrap();
+    let mut world = World::build(None, None, client, false).await;
+    let warehouse = world
+        .odoo
+        .search(
+            "stock.warehouse",
+            &SearchReadOptions::new(field("id").gt(0))
+                .order("id")
+                .limit(1),
+        )
+        .await
+        .unwrap()[0];
+    world.flow.settings.insert(
+        "outbound".into(),
+        json!({"catalog": {"enabled": true, "warehouse_id": warehouse}}),
+    );
+    world.poll().await;
+    world.deliver(&world.clock).await;
+    let items: Vec<Value> = world.cartona_sim.catalog().into_iter().flatten().collect();
+    let sellable = world
+        .odoo
+        .search(
+            "product.product",
+            &SearchReadOptions::new(field("sale_ok").eq(true)),
+        )
+        .await
+        .unwrap();
+    assert_eq!(items.len(), sellable.len());
+    // Each item says what Odoo says for that warehouse.
+    let context = Context::new().set("warehouse_id", warehouse);
+    let read = world
+        .odoo
+        .read(
+            "product.product",
+            &sellable,
+            &["lst_price", "free_qty", "is_storable"],
+            Some(&context),
+        )
+        .await
+        .unwrap();
+    let mut storable_with_stock = 0;
+    for record in &read {
+        let id = record.id().unwrap();
+        let item = items
+            .iter()
+            .find(|item| item["internal_product_id"] == json!(id.to_string()))
+            .unwrap();
+        let storable = record.bool("is_storable").unwrap().unwrap_or(false);
+        assert_eq!(item["is_unlimited_stock"], json!(!storable), "{id}");
+        let price: f64 = item["selling_price"].as_str().unwrap().parse().unwrap();
+        assert!((price - record.f64("lst_price").unwrap().unwrap_or(0.0)).abs() < 0.0001);
+        if storable {
+            let free = record
+                .f64("free_qty")
+                .unwrap()
+                .unwrap_or(0.0)
+                .max(0.0)
+                .floor();
+            assert_eq!(item["available_stock_quantity"], json!(free as i64), "{id}");
+            if free > 0.0 {
+                storable_with_stock += 1;
+            }
+        }
+    }
+    assert!(storable_with_stock > 0, "the demo data has stock");
+    // A second pass pushes nothing: nothing changed.
+    let batches = world.cartona_sim.catalog().len();
+    world.poll().await;
+    world.deliver(&world.clock).await;
+    assert_eq!(world.cartona_sim.catalog().len(), batches);
+}
+
+/// Odoo calls of one outbound pass over 300 changed orders: per page of the feeds, not per
+/// order (printed for the README: `cargo test … outbound_pass_cost -- --nocapture`).
+#[tokio::test]
+async fn outbound_pass_cost_is_per_page_not_per_order() {
+    let world = World::sim(OdooVersion::V18).await;
+    let Some(sim) = world.sim.clone() else {
+        unreachable!()
+    };
+    let count = 300;
+    let base = Timestamp::now() - SignedDuration::from_secs(30);
+    for n in 0..count {
+        world.cartona_sim.put_order(sample_order(
+            &format!("H-COST{n:04}"),
+            "RET1",
+            base,
+            &[(world.products[0], 1.0, 10.0)],
+        ));
+    }
+    world.poll().await;
+    let orders = world
+        .odoo
+        .search(
+            "sale.order",
+            &SearchReadOptions::new(field("client_order_ref").like("H-COST")),
+        )
+        .await
+        .unwrap();
+    assert_eq!(orders.len(), count);
+    world
+        .odoo
+        .call_method(
+            "sale.order",
+            "action_confirm",
+            Some(&orders),
+            Map::new(),
+            None,
+        )
+        .await
+        .unwrap();
+    sim.reset_calls();
+    let started = std::time::Instant::now();
+    let report = world.poll().await;
+    let elapsed = started.elapsed();
+    let calls = sim.total_calls();
+    let reads = sim.call_count("sale.order", "read");
+    let picking_reads = sim.call_count("stock.picking", "search_read");
+    println!(
+        "outbound pass: {count} confirmed orders, {calls} Odoo calls ({reads} sale.order reads, \
+         {picking_reads} picking reads), {} packets, {elapsed:?}",
+        report.enqueued
+    );
+    assert_eq!(report.enqueued, count as u64, "{report:?}");
+    // Two feeds of pages of 200: a few pages each (the picking feed's own pages are picking
+    // search_reads too), two reads per page, whatever the number of orders.
+    assert!(reads <= 6 && picking_reads <= 10, "{:?}", sim.calls());
+    assert!(calls <= 40, "{calls}: {:?}", sim.calls());
+}

@@ -111,3 +111,33 @@ pub async fn terms_and_odoo_statuses_are_kept_per_imported_order<S: Store>(store
     assert_eq!(order.odoo_status.as_deref(), Some("approved"));
     assert_eq!(order.updated_at, at(4));
 }
+
+pub async fn catalog_hashes_are_upserted_per_flow_and_product<S: Store>(store: &S) {
+    with_flows(store).await;
+    assert!(
+        store
+            .catalog_hashes("f1", &[1, 2])
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    store
+        .record_catalog_pushed("f1", &[(1, "a".into()), (2, "b".into())], at(0))
+        .await
+        .unwrap();
+    store
+        .record_catalog_pushed("f1", &[(2, "c".into())], at(1))
+        .await
+        .unwrap();
+    store
+        .record_catalog_pushed("f2", &[(1, "z".into())], at(1))
+        .await
+        .unwrap();
+    store.record_catalog_pushed("f1", &[], at(2)).await.unwrap();
+    let hashes = store.catalog_hashes("f1", &[1, 2, 3]).await.unwrap();
+    assert_eq!(hashes.len(), 2);
+    assert_eq!(hashes[&1], "a");
+    assert_eq!(hashes[&2], "c");
+    assert_eq!(store.catalog_hashes("f2", &[1]).await.unwrap()[&1], "z");
+    assert!(store.catalog_hashes("f1", &[]).await.unwrap().is_empty());
+}

@@ -59,6 +59,7 @@ macro_rules! store_contract_tests {
             marketplace::a_claim_is_exclusive_until_it_runs_out_and_an_import_stands,
             marketplace::refusals_and_releases_never_touch_an_imported_order,
             marketplace_outbound::terms_and_odoo_statuses_are_kept_per_imported_order,
+            marketplace_outbound::catalog_hashes_are_upserted_per_flow_and_product,
             marketplace::log_rows_are_one_per_event_listed_newest_first_and_counted,
             marketplace::conflicts_open_once_per_kind_and_resolve_once,
             marketplace::a_marketplace_status_moves_by_compare_and_set,
