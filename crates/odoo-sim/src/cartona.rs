@@ -450,6 +450,7 @@ async fn bulk_update(
         FaultOutcome::Proceed | FaultOutcome::ProceedThenAnswer(_) => {}
         FaultOutcome::Answer(response) => return response,
         FaultOutcome::Raise(_) => return html_page(StatusCode::INTERNAL_SERVER_ERROR, None),
+        FaultOutcome::AnswerTrue => return axum::Json(json!({"success": true})).into_response(),
     }
     if !authorized(&state, &headers) {
         return unauthorized();
