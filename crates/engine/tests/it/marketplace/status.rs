@@ -562,6 +562,56 @@ async fn against_the_real_odoo_18_every_status_moves_the_order_through_its_workf
         assert_eq!(movement.str("state").unwrap(), Some("done"));
         assert!(movement.f64("quantity").unwrap().unwrap() > 0.0);
     }
+
+    // "Lock Confirmed Sales" on, as Settings → Sales sets it: every confirmation locks, and a
+    // retailer's cancellation of an order with nothing delivered still goes through.
+    let mut vals = Map::new();
+    vals.insert("group_auto_done_setting".into(), json!(true));
+    let settings = world
+        .odoo
+        .create("res.config.settings", vec![vals], None)
+        .await
+        .unwrap()[0];
+    world
+        .odoo
+        .call_method(
+            "res.config.settings",
+            "execute",
+            Some(&[settings]),
+            Map::new(),
+            None,
+        )
+        .await
+        .unwrap();
+    world.put("R-AUTOLOCK", "approved");
+    world.put("R-AUTOLOCK-DELIVERED", "delivered");
+    world.import().await;
+    let third = world.apply().await;
+    // The two new orders, and four the pull saw with the status they had at import in the
+    // simulated Cartona (older than the webhooks since): stale, settled by themselves.
+    assert_eq!((third.applied, third.failed, third.retried), (6, 0, 0));
+    assert_eq!(
+        world.store.conflicts(Some(FLOW), true).await.unwrap().len(),
+        1,
+        "stale statuses open nothing"
+    );
+    assert_eq!(
+        state_of(&world.view("R-CANCEL").await),
+        ("cancel", false, "cancel")
+    );
+    let auto = world.view("R-AUTOLOCK").await;
+    assert_eq!((auto.state.as_str(), auto.locked), ("sale", true));
+    // Delivered on a locked order: validated, the lock already there.
+    assert_eq!(
+        state_of(&world.view("R-AUTOLOCK-DELIVERED").await),
+        ("sale", true, "done")
+    );
+    world.webhook("R-AUTOLOCK", "cancelled_by_retailer").await;
+    assert_eq!(world.apply().await.applied, 1);
+    assert_eq!(
+        state_of(&world.view("R-AUTOLOCK").await),
+        ("cancel", false, "cancel")
+    );
 }
 
 #[tokio::test]
