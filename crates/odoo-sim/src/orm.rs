@@ -136,6 +136,9 @@ type InverseLinks = HashMap<(String, String), Vec<(String, usize)>>;
 #[derive(Debug, Clone)]
 pub struct Database {
     pub version: OdooVersion,
+    /// Settings → Sales → "Lock Confirmed Sales" (`sale.group_auto_done_setting`): every
+    /// confirmation locks the order (16: sets it `done`).
+    pub lock_confirmed_sales: bool,
     tables: BTreeMap<String, Table>,
     inverse_links: InverseLinks,
     restricted: HashMap<i64, Access>,
@@ -148,6 +151,7 @@ impl Database {
     pub fn new(version: OdooVersion) -> Database {
         let mut database = Database {
             version,
+            lock_confirmed_sales: false,
             tables: BTreeMap::new(),
             inverse_links: HashMap::new(),
             restricted: HashMap::new(),

@@ -61,6 +61,8 @@ pub(crate) enum FaultOutcome {
     ProceedThenAnswer(Response),
     Answer(Response),
     Raise(OdooException),
+    /// Skip the call and answer `true` in the transport's own shape.
+    AnswerTrue,
 }
 
 pub(crate) async fn apply_fault(
@@ -94,6 +96,7 @@ pub(crate) async fn apply_fault(
         Some(Fault::OdooError { name, message }) => {
             FaultOutcome::Raise(OdooException::new(name, message))
         }
+        Some(Fault::Swallowed) => FaultOutcome::AnswerTrue,
     }
 }
 
@@ -210,6 +213,7 @@ async fn jsonrpc(
         FaultOutcome::ProceedThenAnswer(response) => Some(response),
         FaultOutcome::Answer(response) => return response,
         FaultOutcome::Raise(error) => return rpc_error(&id, &error),
+        FaultOutcome::AnswerTrue => return rpc_result(&id, json!(true)),
     };
     let outcome = match (service.as_str(), method.as_str()) {
         ("common", "version") => Ok(state.version_info()),
@@ -336,6 +340,7 @@ async fn json2(
         FaultOutcome::ProceedThenAnswer(response) => Some(response),
         FaultOutcome::Answer(response) => return response,
         FaultOutcome::Raise(error) => return json2_error(&error),
+        FaultOutcome::AnswerTrue => return axum::Json(json!(true)).into_response(),
     };
     let key = headers
         .get(header::AUTHORIZATION)

@@ -15,6 +15,7 @@ mod error;
 mod inbox;
 mod lock;
 mod marketplace;
+mod marketplace_outbound;
 mod outbox;
 mod sync_log;
 mod tenants;

@@ -106,7 +106,9 @@ async fn serve<S: Store>(
         }
     };
     let receiver = Receiver::new(store.clone(), clock, runtime.signals());
-    let routes = http::routes(health.clone(), metrics).merge(receive::routes(receiver));
+    let routes = http::routes(health.clone(), metrics)
+        .merge(receive::routes(receiver.clone()))
+        .merge(engine::marketplace::inbound::routes(receiver));
     let (address, server) = http::serve(args.listen, http::layers(routes), server_stop)
         .await
         .map_err(|error| Failure::new(Exit::Config, error))?;

@@ -612,6 +612,11 @@ impl Daemon {
         daemon
     }
 
+    /// Where its listener is (`127.0.0.1:PORT`).
+    pub(crate) fn address(&self) -> &str {
+        &self.address
+    }
+
     fn logs(&self) -> Vec<Value> {
         lock(&self.lines)
             .iter()

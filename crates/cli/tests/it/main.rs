@@ -8,6 +8,7 @@ mod fault_matrix;
 mod first_run;
 mod full_disk;
 mod marketplace;
+mod marketplace_outbound;
 mod mirror_faults;
 mod mirror_postgres;
 mod ping;

@@ -340,7 +340,7 @@ impl<S: Store> Supervisor<S> {
             },
             worker_id: self.runtime.config.worker_id.clone(),
         };
-        let handler = match self.runtime.factory.build(setup) {
+        let handler = match self.runtime.factory.build(setup, &self.runtime.store) {
             Ok(handler) => handler,
             Err(error) => {
                 tracing::error!(connection_id = %flow.id, kind = %flow.kind, error = %error, "cannot run the flow");

@@ -11,6 +11,8 @@
 //! - [`SyncLogStore`]: one row per flow cycle;
 //! - [`MarketplaceStore`]: each marketplace order's import (claims for exactly-once creation)
 //!   and the last status seen from each side;
+//! - [`MarketplaceOutboundStore`]: each marketplace order's terms (who delivers it, how it is
+//!   paid) and the last status derived from Odoo, for the statuses pushed back;
 //! - [`MirrorStore`](crate::mirror_store::MirrorStore): the mirror's tables, and the schema's
 //!   one migration path ([`MirrorStore::migrate`](crate::mirror_store::MirrorStore::migrate)
 //!   creates or upgrades every table).
@@ -19,6 +21,7 @@ pub mod coordination;
 mod error;
 pub mod inbox;
 pub mod marketplace;
+pub mod marketplace_outbound;
 pub mod outbox;
 pub mod rows;
 pub mod secrets_at_rest;
@@ -34,7 +37,11 @@ pub use inbox::{
     Application, ApplicationOutcome, ApplicationRecord, InboundEvent, InboundFilter, InboundStatus,
     InboxStore, NewInboundEvent, Received,
 };
-pub use marketplace::{ImportClaim, ImportState, MarketplaceOrder, MarketplaceStore};
+pub use marketplace::{
+    Conflict, ConflictSeverity, ImportClaim, ImportState, LogDirection, LogEntry, LogFilter,
+    LogOutcome, LogStats, MarketplaceOrder, MarketplaceStore, NewConflict, Resolve, StoredLogEntry,
+};
+pub use marketplace_outbound::{MarketplaceOutboundStore, OutboundOrder};
 pub use outbox::{
     Attempt, AttemptOutcome, AttemptRecord, EnqueueCounts, FlowStats, LatestPacket, NewPacket,
     OutboxStore, Packet, PacketFilter, PacketStatus, Subject,
@@ -57,6 +64,7 @@ pub trait Store:
     + CoordinationStore
     + SyncLogStore
     + MarketplaceStore
+    + MarketplaceOutboundStore
     + Clone
     + Send
     + Sync
@@ -72,6 +80,7 @@ impl<T> Store for T where
         + CoordinationStore
         + SyncLogStore
         + MarketplaceStore
+        + MarketplaceOutboundStore
         + Clone
         + Send
         + Sync

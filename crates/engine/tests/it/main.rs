@@ -5,6 +5,7 @@ mod change_feed;
 mod config;
 mod http;
 mod marketplace;
+mod marketplace_outbound;
 mod mirror;
 mod order_delivery;
 mod order_payload;

@@ -14,6 +14,7 @@
 pub mod coordination;
 pub mod inbox;
 pub mod marketplace;
+pub mod marketplace_outbound;
 pub mod mirror;
 pub mod outbox;
 pub mod sync_log;
@@ -58,6 +59,11 @@ macro_rules! store_contract_tests {
             inbox::events_can_be_retried_and_discarded_by_a_person,
             marketplace::a_claim_is_exclusive_until_it_runs_out_and_an_import_stands,
             marketplace::refusals_and_releases_never_touch_an_imported_order,
+            marketplace_outbound::terms_and_odoo_statuses_are_kept_per_imported_order,
+            marketplace_outbound::catalog_hashes_are_upserted_per_flow_and_product,
+            marketplace::log_rows_are_one_per_event_listed_newest_first_and_counted,
+            marketplace::conflicts_open_once_per_kind_and_resolve_once,
+            marketplace::a_marketplace_status_moves_by_compare_and_set,
             inbox::a_restarted_worker_takes_its_events_back,
             coordination::heartbeats_are_upserted_listed_removed_and_forgotten_after_a_day,
             coordination::a_flow_lease_has_one_holder_until_it_runs_out,
