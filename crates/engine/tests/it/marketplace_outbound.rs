@@ -1167,3 +1167,37 @@ async fn outbound_pass_cost_is_per_page_not_per_order() {
     assert!(reads <= 6 && picking_reads <= 10, "{:?}", sim.calls());
     assert!(calls <= 40, "{calls}: {:?}", sim.calls());
 }
+
+#[tokio::test]
+async fn a_pass_cut_short_by_odoo_loses_no_status() {
+    let world = World::sim(OdooVersion::V17).await;
+    let Some(sim) = world.sim.clone() else {
+        unreachable!()
+    };
+    let mut orders = Vec::new();
+    for n in 0..4 {
+        let hashed = format!("H-CUT{n}");
+        let id = world.order(&hashed, json!({})).await;
+        orders.push((hashed, id));
+    }
+    for (_, id) in &orders {
+        world.confirm(*id).await;
+    }
+    // Odoo fails the pass's read of the orders: the poll fails, its feed cursor stays put.
+    sim.inject(
+        FaultRule::new(Fault::Status {
+            status: 503,
+            retry_after: None,
+        })
+        .on("sale.order", Some("read"))
+        .always(),
+    );
+    let cut = FlowHandler::poll(world.marketplace_flow(), &world.store).await;
+    assert!(cut.is_err(), "{cut:?}");
+    sim.clear_faults();
+    // The next pass pushes every status, once.
+    for (hashed, _) in &orders {
+        assert_eq!(world.sync(hashed).await, ["approved"], "{hashed}");
+    }
+    assert_eq!(world.poll().await.enqueued, 0);
+}
