@@ -449,6 +449,8 @@ async fn bulk_update(
     match apply_fault(&state.faults, FAULT_MODEL, "bulk-update").await {
         FaultOutcome::Proceed | FaultOutcome::ProceedThenAnswer(_) => {}
         FaultOutcome::Answer(response) => return response,
+        // Answered as a success, nothing recorded.
+        FaultOutcome::AnswerTrue => return axum::Json(json!({"success": true})).into_response(),
         FaultOutcome::Raise(_) => return html_page(StatusCode::INTERNAL_SERVER_ERROR, None),
         FaultOutcome::AnswerTrue => return axum::Json(json!({"success": true})).into_response(),
     }

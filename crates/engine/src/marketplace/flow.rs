@@ -29,6 +29,8 @@ pub struct MarketplaceFlow<S> {
     options: ImportOptions,
     applier: StatusApplier<S>,
     outbound: OutboundOptions,
+    /// Where push log rows go at once; rows it fails to take wait in `push_log`.
+    log_store: S,
     push_log: PushLog,
 }
 
@@ -46,6 +48,7 @@ impl<S: Store> MarketplaceFlow<S> {
             ImportOptions::new(&setup.flow.id, &setup.worker_id, &settings.reference_field);
         options.overlap = setup.options.overlap;
         options.max_attempts = setup.options.max_attempts;
+        let log_store = store.clone();
         let applier = StatusApplier::new(
             store,
             setup.odoo.clone(),
@@ -65,6 +68,7 @@ impl<S: Store> MarketplaceFlow<S> {
             options,
             applier,
             outbound,
+            log_store,
             push_log: PushLog::default(),
         })
     }
@@ -151,12 +155,16 @@ impl<S: Store> PacketSender for MarketplaceFlow<S> {
                 Ok(()) => self.cartona.post_status(hashed_id, &packet.payload).await,
                 Err(refused) => Err(refused),
             };
-            self.push_log.push(push_entry(
-                packet,
-                &result,
-                started.elapsed(),
-                self.clock.now(),
-            ));
+            // Acknowledgements belong to their order's import row; statuses get their own.
+            if packet.event == super::import::SYNCED_EVENT {
+                return result;
+            }
+            let row = push_entry(packet, &result, started.elapsed(), self.clock.now());
+            if let Err(error) = self.log_store.record_log(&row).await {
+                tracing::warn!(connection_id = %self.options.flow_id, error = %error,
+                    "marketplace push log row not written; kept for the next poll");
+                self.push_log.push(row);
+            }
             result
         })
     }

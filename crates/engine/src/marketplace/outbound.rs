@@ -314,9 +314,14 @@ pub fn decide(derived: Option<MarketplaceStatus>, order: &OutboundOrder) -> Deci
     {
         return Decision::Held(status);
     }
-    // Already decided and recorded: written again (a no-op once the packet is stored).
+    // Already decided and recorded: written again (a no-op once the packet is stored), so a
+    // crash between the record and the packet loses nothing; unless Cartona moved past it
+    // since.
     if odoo == Some(status) {
-        return Decision::Push(status);
+        return match marketplace {
+            Some(newest) if !status.may_follow(newest) => Decision::Regression { status, newest },
+            _ => Decision::Push(status),
+        };
     }
     match newest(marketplace, odoo) {
         Some(newest) if !status.may_follow(newest) => Decision::Regression { status, newest },
@@ -854,6 +859,15 @@ mod tests {
         // when a crash came between recording it and writing its packet.
         let recorded = order(Some("pending"), Some("approved"), SUPPLIER);
         assert_eq!(decide(Some(Approved), &recorded), Decision::Push(Approved));
+        // … unless Cartona has moved past it since.
+        let overtaken = order(Some("delivered"), Some("approved"), SUPPLIER);
+        assert_eq!(
+            decide(Some(Approved), &overtaken),
+            Decision::Regression {
+                status: Approved,
+                newest: Delivered
+            }
+        );
     }
 
     #[test]

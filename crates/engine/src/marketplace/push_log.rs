@@ -1,11 +1,11 @@
-//! A sync-log row per push to the marketplace (acknowledgements and statuses): direction
-//! outbound, the status pushed, the response time, the retries before it, and the error.
+//! A sync-log row per status pushed to the marketplace (an acknowledgement belongs to its
+//! order's import row): direction
+//! outbound, the status pushed, the response time, the retries before it, and the error,
+//! keyed `packet:{packet id}` so that a packet's retries rewrite its one row.
 //!
-//! Pushes are made by the outbox's dispatcher through the flow's sender, which has no store;
-//! each attempt's row is kept in memory and written by the flow's next poll (which has one),
-//! keyed `packet:{packet id}`, so a packet's retries rewrite its one row. A process that dies
-//! loses the rows of attempts since its last poll; the outbox's attempt history (`packets`,
-//! `attempts`) keeps every attempt durably all the same.
+//! The flow's sender writes each attempt's row at once; a row the store fails to take is kept
+//! in memory ([`PushLog`]) and written by the flow's next poll. The outbox's attempt history
+//! keeps every attempt durably all the same.
 
 use super::log::{entry, millis};
 use crate::store::{LogDirection, LogEntry, LogOutcome, Packet, Store, StoreError};
