@@ -452,7 +452,6 @@ async fn bulk_update(
         // Answered as a success, nothing recorded.
         FaultOutcome::AnswerTrue => return axum::Json(json!({"success": true})).into_response(),
         FaultOutcome::Raise(_) => return html_page(StatusCode::INTERNAL_SERVER_ERROR, None),
-        FaultOutcome::AnswerTrue => return axum::Json(json!({"success": true})).into_response(),
     }
     if !authorized(&state, &headers) {
         return unauthorized();
