@@ -9,9 +9,12 @@
 //!   `filter_domain` after it; other triggers are stored but never fire here;
 //! - each webhook action POSTs `json.dumps(vals, sort_keys=True, default=str)` with
 //!   `Content-Type: application/json` and a 1 s timeout, where `vals` is `_model`, `_id`,
-//!   `_action` (`"{name}(#{id})"`) and a `read()` of `webhook_field_ids` with `load=None`
+//!   `_action` (`"Send Webhook Notification(#{id})"`: Odoo names webhook actions itself) and a `read()` of `webhook_field_ids` with `load=None`
 //!   (a many2one is its bare id; a datetime is `str(datetime)`, microseconds included); a
 //!   failed or slow POST is logged and the call goes on;
+//! - a real Odoo fires a rule once per `write()` inside the call (`action_confirm` on Odoo 18
+//!   writes a sale order about six times, so a rule without a pre-domain posts six webhooks,
+//!   within a second); the simulator fires it once per call, for the call's net change;
 //! - the POST is sent **inside the transaction, before it commits**: a reader meanwhile sees
 //!   the record as it was. [`crate::OdooSim::hold_commits`] keeps such a transaction open
 //!   until released, so tests can show a poll reading too early.
@@ -355,7 +358,8 @@ fn webhook_of(
         );
         return None;
     };
-    let name = text(database, ACTIONS, action, "name").unwrap_or_default();
+    // Odoo 18 computes a webhook action's name from its type, whatever name it was given.
+    let name = "Send Webhook Notification";
     let mut vals: BTreeMap<String, Value> = BTreeMap::new();
     vals.insert("_model".into(), json!(model));
     vals.insert("_id".into(), json!(record));

@@ -11,5 +11,6 @@ mod marketplace;
 mod mirror_faults;
 mod mirror_postgres;
 mod ping;
+mod push_hints;
 mod sync;
 mod tui_tmux;

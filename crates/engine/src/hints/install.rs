@@ -21,7 +21,25 @@ pub const BODY_FIELDS: [&str; 4] = ["id", "name", "state", "write_date"];
 const RULES: &str = "base.automation";
 const ACTIONS: &str = "ir.actions.server";
 
-/// The rule's and its action's name in Odoo.
+/// A client for setting the rule up in `tenant`'s Odoo: each call waits `timeout` at most,
+/// retried once (a person is waiting).
+pub fn client_for(
+    tenant: &crate::store::Tenant,
+    timeout: std::time::Duration,
+) -> Result<OdooClient, odoo_rpc::Error> {
+    let mut config = odoo_rpc::ClientConfig::new(
+        tenant.odoo_url.clone(),
+        tenant.odoo_db.clone(),
+        tenant.odoo_username.clone(),
+        tenant.odoo_api_key.clone(),
+    );
+    config.transport = tenant.transport;
+    config.timeout = timeout;
+    config.retry.max_retries = 1;
+    OdooClient::new(config)
+}
+
+/// The rule's name in Odoo (its action is named by Odoo).
 pub fn rule_name(connection_id: &str) -> String {
     format!("odoo-bridge push hint ({connection_id})")
 }
@@ -149,8 +167,10 @@ pub async fn find(
     let actions = client
         .search_read(
             ACTIONS,
+            // Odoo 18 names a webhook action itself ("Send Webhook Notification"), whatever
+            // name it was given: the rule's link finds it.
             &SearchReadOptions::new(
-                field("base_automation_id").eq(rule_id) & field("name").eq(name.as_str()),
+                field("base_automation_id").eq(rule_id) & field("state").eq("webhook"),
             )
             .fields(["id", "webhook_url"])
             .order("id asc")

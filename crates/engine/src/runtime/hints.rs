@@ -7,7 +7,8 @@
 //! hint) until a packet newer than the one it had when the hint was first served exists for
 //! it (the change was seen), or the schedule runs out (the next regular poll is the safety
 //! net). Hints coalesce: one poll serves every hint due, and a second hint for a record
-//! restarts that record's schedule instead of adding one.
+//! restarts that record's schedule (from its 0.2 s step once the record was polled for)
+//! instead of adding one.
 //!
 //! A hint only moves a poll earlier: the poll is the flow's own, writing through the outbox
 //! with its cursor, so exactly-once holds whatever the hints.
@@ -112,7 +113,11 @@ impl HintQueue {
                     baseline: None,
                 });
                 entry.received_at = now;
-                entry.step = 0;
+                // A record already polled for is hinted again: its transaction is still
+                // writing (Odoo fires once per write; `action_confirm` writes an order about
+                // six times), so the next poll waits for the schedule's second step instead
+                // of reading again at once.
+                entry.step = usize::from(entry.baseline.is_some());
                 entry.generation = generation;
             }
             _ => self.untargeted = Some(self.untargeted.map_or(now, |at| at.min(now))),
@@ -371,13 +376,18 @@ mod tests {
         queue.set_baselines(&HashMap::new(), &queue.without_baseline(&ticket));
         queue.finish_poll(&ticket, &HashMap::new());
         assert!(!queue.is_due(at(199)));
-        // A new hint for record 3 at 150 ms: polled at once, and its schedule restarts.
+        // Record 3 hinted again at 150 ms (its transaction writes again): its schedule
+        // restarts from the 0.2 s step, without a poll at once.
         queue.add(order(3), at(150));
-        assert!(queue.is_due(at(150)));
-        let ticket = queue.start_poll(at(150));
-        assert_eq!(ticket.served, vec![(key(3), queue.generation)]);
-        queue.finish_poll(&ticket, &HashMap::new());
+        assert!(!queue.is_due(at(150)));
+        assert_eq!(
+            queue.next_due(),
+            Some(at(200)),
+            "record 1..50's own next step"
+        );
         assert_eq!(queue.tracked[&key(3)].due_at(), Some(at(350)));
+        let ticket = queue.start_poll(at(350));
+        assert!(ticket.served.contains(&(key(3), queue.generation)));
         assert_eq!(queue.counts().received, 52);
     }
 
@@ -386,12 +396,13 @@ mod tests {
         let mut queue = HintQueue::default();
         queue.add(order(1), at(0));
         let ticket = queue.start_poll(at(0));
-        queue.add(order(1), at(0));
         queue.set_baselines(&HashMap::new(), &[key(1)]);
+        queue.add(order(1), at(100));
         queue.finish_poll(&ticket, &HashMap::new());
-        assert!(
-            queue.is_due(at(0)),
-            "polled again: the running poll may have read too early"
+        assert_eq!(
+            queue.next_due(),
+            Some(at(300)),
+            "the schedule restarts from the new hint; the running poll may have read too early"
         );
     }
 
