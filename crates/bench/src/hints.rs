@@ -2,7 +2,8 @@
 //! receiver, with Odoo push hints and with polling only, in one run. Printed, never asserted.
 //!
 //! For each mode, on loopback: a simulated Odoo in this process (its automation rule posts
-//! the hint before its transaction commits, as Odoo does), `odoo-bridge run` as a child
+//! the hint before its transaction commits, as Odoo does) or, with `--real-odoo`, a fresh
+//! copy of the test machine's real Odoo 18 database, `odoo-bridge run` as a child
 //! process on a scratch SQLite store, and a receiver in this process noting when each order's
 //! first delivery arrives. Orders are confirmed one at a time with `action_confirm` over
 //! JSON-RPC; an order's latency runs from the start of that call to its delivery.
@@ -28,6 +29,7 @@ use odoo_sim::{DataSpec, OdooSim, SimConfig};
 use serde_json::{Map, Value};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+
 use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -46,6 +48,11 @@ pub struct HintsArgs {
     /// Pause between two confirmations, milliseconds.
     #[arg(long, default_value_t = 500, value_parser = clap::value_parser!(u64).range(0..=60_000))]
     spacing_ms: u64,
+    /// Against the test machine's real Odoo 18 (`ODOO18_URL` and its companions; a fresh copy
+    /// of its database per mode, dropped afterwards) instead of the simulator, with new
+    /// quotations made for the run.
+    #[arg(long)]
+    real_odoo: bool,
     /// The most one mode may take once its orders are confirmed, seconds: orders not
     /// delivered by then are counted as missing.
     #[arg(long, default_value_t = 120, value_parser = clap::value_parser!(u64).range(1..=3_600))]
@@ -101,7 +108,8 @@ struct Figures {
     interval: u32,
     confirmed: usize,
     latencies: Vec<f64>,
-    hints_posted: usize,
+    /// Webhooks the simulator posted (a real Odoo's are not counted here).
+    hints_posted: Option<usize>,
 }
 
 pub async fn hints(args: HintsArgs) -> Result<(), Failure> {
@@ -139,6 +147,7 @@ pub async fn hints(args: HintsArgs) -> Result<(), Failure> {
             seconds(quantile(&sorted, 0.99)),
             seconds(sorted.last().copied()),
             row.hints_posted
+                .map_or_else(|| "n/a".to_owned(), |count| count.to_string())
         );
     }
     say!(
@@ -148,48 +157,21 @@ pub async fn hints(args: HintsArgs) -> Result<(), Failure> {
         f64::from(args.interval) * 0.99
     );
     say!(
-        "latency: from the start of action_confirm (JSON-RPC) to the order's delivery at the receiver; simulated Odoo, `odoo-bridge run` on SQLite, all on loopback"
+        "latency: from the start of action_confirm (JSON-RPC) to the order's delivery at the receiver; {}, `odoo-bridge run` on SQLite, all on loopback",
+        if args.real_odoo {
+            "the real Odoo 18"
+        } else {
+            "simulated Odoo"
+        }
     );
     Ok(())
 }
 
 async fn run_mode(product: &Path, args: &HintsArgs, mode: Mode) -> Result<Figures, Failure> {
     let wanted = usize::try_from(args.orders).map_err(failure)?;
-    let sim = OdooSim::with_data(
-        SimConfig::default(),
-        &DataSpec {
-            seed: 14,
-            partners: 20,
-            products: 10,
-            orders: (wanted * 6).max(60),
-        },
-    );
-    let odoo = sim
-        .clone()
-        .serve_on_loopback()
-        .await
-        .map_err(|e| failure(format!("cannot serve the simulator: {e}")))?;
-    let config = sim.config().clone();
-    let client = OdooClient::new(ClientConfig::new(
-        odoo.url(),
-        config.database.clone(),
-        config.admin_login.clone(),
-        ApiKey::new(config.admin_api_key.clone()),
-    ))
-    .map_err(failure)?;
-    let drafts: Vec<i64> = client
-        .search(
-            "sale.order",
-            &SearchReadOptions::new(field("state").is_in(["draft", "sent"])).order("id asc"),
-        )
-        .await
-        .map_err(failure)?;
-    if drafts.len() < wanted {
-        return Err(failure(format!(
-            "the simulator has {} quotations, fewer than --orders {wanted}",
-            drafts.len()
-        )));
-    }
+    let odoo = OdooUnderTest::start(args.real_odoo, wanted, mode).await?;
+    let client = odoo.client()?;
+    let drafts = odoo.quotations(&client, wanted).await?;
     let backfill = client
         .search_count("sale.order", &field("state").eq("sale"), None)
         .await
@@ -227,10 +209,10 @@ async fn run_mode(product: &Path, args: &HintsArgs, mode: Mode) -> Result<Figure
         id: new_connection_id(),
         tenant_id: new_connection_id(),
         name: format!("bench-{}", mode.name().replace(' ', "-")),
-        odoo_url: odoo.url(),
-        odoo_db: config.database.clone(),
-        odoo_username: config.admin_login.clone(),
-        odoo_api_key: ApiKey::new(config.admin_api_key.clone()),
+        odoo_url: odoo.url.clone(),
+        odoo_db: odoo.database.clone(),
+        odoo_username: odoo.login.clone(),
+        odoo_api_key: ApiKey::new(odoo.api_key.clone()),
         webhook_url: receiver_url,
         webhook_secret: WebhookSecret::new(new_webhook_secret()).map_err(failure)?,
         store_id: "store_bench".into(),
@@ -282,7 +264,7 @@ async fn run_mode(product: &Path, args: &HintsArgs, mode: Mode) -> Result<Figure
         backfill,
         "backfill delivered; confirming orders"
     );
-    let webhooks_before = sim.sent_webhooks().len();
+    let webhooks_before = odoo.sent_webhooks();
     let mut started: Vec<(i64, Instant)> = Vec::with_capacity(wanted);
     for order in drafts.iter().take(wanted) {
         let at = Instant::now();
@@ -321,7 +303,10 @@ async fn run_mode(product: &Path, args: &HintsArgs, mode: Mode) -> Result<Figure
         interval,
         confirmed: started.len(),
         latencies,
-        hints_posted: sim.sent_webhooks().len() - webhooks_before,
+        hints_posted: odoo
+            .sent_webhooks()
+            .zip(webhooks_before)
+            .map(|(after, before)| after - before),
     })
 }
 
@@ -366,4 +351,127 @@ async fn wait_for(within: Duration, done: impl Fn() -> bool) -> bool {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     true
+}
+
+/// The Odoo a mode runs against: a simulator served from this process, or a fresh copy of
+/// the real Odoo 18's database.
+struct OdooUnderTest {
+    url: String,
+    database: String,
+    login: String,
+    api_key: String,
+    sim: Option<(OdooSim, odoo_sim::RunningSim)>,
+    _fresh: Option<odoo_sim::real_odoo::FreshDb>,
+}
+
+impl OdooUnderTest {
+    async fn start(real: bool, wanted: usize, mode: Mode) -> Result<OdooUnderTest, Failure> {
+        if real {
+            let odoo = odoo_sim::real_odoo::RealOdoo::from_env("the hints benchmark")
+                .ok_or_else(|| failure("--real-odoo needs ODOO18_URL (and ODOO18_DB, ODOO18_LOGIN, ODOO18_API_KEY)"))?;
+            let fresh = odoo
+                .fresh_db(&format!("bench_{}", mode.name().replace(' ', "_")))
+                .map_err(failure)?;
+            return Ok(OdooUnderTest {
+                url: odoo.url.clone(),
+                database: fresh.name().to_owned(),
+                login: odoo.login.clone(),
+                api_key: odoo.api_key.clone(),
+                sim: None,
+                _fresh: Some(fresh),
+            });
+        }
+        let sim = OdooSim::with_data(
+            SimConfig::default(),
+            &DataSpec {
+                seed: 14,
+                partners: 20,
+                products: 10,
+                orders: (wanted * 6).max(60),
+            },
+        );
+        let running = sim
+            .clone()
+            .serve_on_loopback()
+            .await
+            .map_err(|e| failure(format!("cannot serve the simulator: {e}")))?;
+        let config = sim.config().clone();
+        Ok(OdooUnderTest {
+            url: running.url(),
+            database: config.database,
+            login: config.admin_login,
+            api_key: config.admin_api_key,
+            sim: Some((sim, running)),
+            _fresh: None,
+        })
+    }
+
+    fn client(&self) -> Result<OdooClient, Failure> {
+        OdooClient::new(ClientConfig::new(
+            self.url.clone(),
+            self.database.clone(),
+            self.login.clone(),
+            ApiKey::new(self.api_key.clone()),
+        ))
+        .map_err(failure)
+    }
+
+    /// `wanted` quotations to confirm: the simulator's generated ones, or new ones (a
+    /// customer and a product of the demo data, one line) on the real Odoo.
+    async fn quotations(&self, client: &OdooClient, wanted: usize) -> Result<Vec<i64>, Failure> {
+        if self.sim.is_some() {
+            let drafts: Vec<i64> = client
+                .search(
+                    "sale.order",
+                    &SearchReadOptions::new(field("state").is_in(["draft", "sent"]))
+                        .order("id asc"),
+                )
+                .await
+                .map_err(failure)?;
+            if drafts.len() < wanted {
+                return Err(failure(format!(
+                    "the simulator has {} quotations, fewer than --orders {wanted}",
+                    drafts.len()
+                )));
+            }
+            return Ok(drafts.into_iter().take(wanted).collect());
+        }
+        let first = |model: &'static str, domain: odoo_rpc::Domain| async move {
+            client
+                .search(
+                    model,
+                    &SearchReadOptions::new(domain).order("id asc").limit(1),
+                )
+                .await
+                .map_err(failure)?
+                .first()
+                .copied()
+                .ok_or_else(|| {
+                    failure(format!(
+                        "the real Odoo has no {model} to make quotations with"
+                    ))
+                })
+        };
+        let partner = first("res.partner", field("customer_rank").gt(0)).await?;
+        let product = first("product.product", field("sale_ok").eq(true)).await?;
+        let vals: Vec<Map<String, Value>> = (0..wanted)
+            .map(|_| {
+                let mut vals = Map::new();
+                vals.insert("partner_id".into(), serde_json::json!(partner));
+                vals.insert(
+                    "order_line".into(),
+                    serde_json::json!([[0, 0, {"product_id": product, "product_uom_qty": 1}]]),
+                );
+                vals
+            })
+            .collect();
+        client
+            .create("sale.order", vals, None)
+            .await
+            .map_err(failure)
+    }
+
+    fn sent_webhooks(&self) -> Option<usize> {
+        self.sim.as_ref().map(|(sim, _)| sim.sent_webhooks().len())
+    }
 }
