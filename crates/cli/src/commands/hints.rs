@@ -5,6 +5,7 @@
 //! it is printed masked unless `--reveal-secret` asks for it.
 
 use super::connections::Store;
+use super::delivery_store::{ago, time_json};
 use crate::exit::{Exit, Failure, exit_for};
 use clap::Args;
 use engine::connection_test::scrub;
@@ -277,14 +278,31 @@ pub(crate) async fn hint_status<S: engine::store::Store>(
             Some(error),
         ),
     };
+    let activity = store
+        .store
+        .hint_activity()
+        .await
+        .map_err(|error| store.failed(error))?
+        .into_iter()
+        .find(|activity| activity.flow_id == connection.id);
+    let last = match &activity {
+        Some(activity) => format!(
+            "; {} received, the last {}",
+            activity.received,
+            ago(activity.last_received_at, Timestamp::now())
+        ),
+        None => "; none received yet".to_owned(),
+    };
     Ok(HintStatus {
-        text: format!("{shown} ({rule_text})"),
+        text: format!("{shown} ({rule_text}{last})"),
         json: json!({
             "enabled": true,
             "url": shown,
             "rule": rule,
             "rule_id": rule_id,
             "error": error,
+            "received": activity.as_ref().map_or(0, |a| a.received),
+            "last_received_at": activity.map(|a| time_json(a.last_received_at)),
         }),
     })
 }

@@ -257,6 +257,12 @@ async fn install_hint_makes_the_daemon_deliver_a_confirmation_in_seconds() {
     );
     let sent = sim.sent_webhooks();
     assert_eq!(sent.last().unwrap().outcome, "202", "{sent:?}");
+    wait_until("the hint activity", || async {
+        let shown = place.json(&["connections", "show", "Shop", "--json"]).await;
+        shown["hint"]["received"].as_u64().unwrap_or(0) >= 1
+            && shown["hint"]["last_received_at"].is_string()
+    })
+    .await;
     assert!(
         deliveries.orders().values().all(|count| *count == 1),
         "{:?}",

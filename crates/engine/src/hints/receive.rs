@@ -25,14 +25,21 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use serde_json::{Value, json};
+use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::num::NonZeroU32;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
+
+use crate::clock::later;
+use jiff::Timestamp;
 
 /// The largest hint body read: Odoo's is a `read()` of a few chosen fields.
 pub const MAX_BODY: usize = 64 * 1024;
 /// Longest connection id looked up (ids are 16 hex characters).
 const MAX_ID_LEN: usize = 64;
+/// How often a flow's hint activity is written to the store at most (`connections show` and
+/// the TUI read it there): hints between two writes are added up.
+pub const RECORD_EVERY: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// How many hints are taken, per connection and per sender address.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -99,6 +106,16 @@ pub struct HintReceiver<S> {
     signals: FlowSignals,
     per_connection: Arc<DefaultKeyedRateLimiter<String>>,
     per_peer: Arc<DefaultKeyedRateLimiter<IpAddr>>,
+    book: Arc<Mutex<HashMap<String, Unrecorded>>>,
+}
+
+/// A flow's hints not written to the store yet.
+#[derive(Debug, Default)]
+struct Unrecorded {
+    count: u64,
+    last_at: Option<Timestamp>,
+    written_at: Option<Timestamp>,
+    write_scheduled: bool,
 }
 
 impl<S> std::fmt::Debug for HintReceiver<S> {
@@ -115,6 +132,7 @@ impl<S: Store> HintReceiver<S> {
             signals,
             per_connection: Arc::new(RateLimiter::keyed(limits.per_connection)),
             per_peer: Arc::new(RateLimiter::keyed(limits.per_peer)),
+            book: Arc::default(),
         }
     }
 
@@ -152,9 +170,9 @@ impl<S: Store> HintReceiver<S> {
                 tracing::debug!(connection_id, "hint refused: rate limit");
             })?;
         let record = hinted_record(body);
-        let taken = self
-            .signals
-            .hint(&flow.id, record.clone(), self.clock.now());
+        let now = self.clock.now();
+        let taken = self.signals.hint(&flow.id, record.clone(), now);
+        self.note(&flow.id, now);
         tracing::debug!(
             connection_id,
             model = record.as_ref().map_or("", |r| r.model.as_str()),
@@ -163,6 +181,45 @@ impl<S: Store> HintReceiver<S> {
             "hint received"
         );
         Ok(taken)
+    }
+}
+
+impl<S: Store> HintReceiver<S> {
+    /// Counts a hint for the store's hint activity, written at most every [`RECORD_EVERY`]
+    /// per flow, off the request's path.
+    fn note(&self, flow_id: &str, now: Timestamp) {
+        let due = {
+            let mut book = self.book.lock().unwrap_or_else(PoisonError::into_inner);
+            let entry = book.entry(flow_id.to_owned()).or_default();
+            entry.count += 1;
+            entry.last_at = Some(now);
+            if entry.write_scheduled {
+                return;
+            }
+            entry.write_scheduled = true;
+            entry
+                .written_at
+                .map_or(now, |written| later(written, RECORD_EVERY))
+                .max(now)
+        };
+        let receiver = self.clone();
+        let flow_id = flow_id.to_owned();
+        tokio::spawn(async move {
+            receiver.clock.sleep_until(due).await;
+            let taken = {
+                let mut book = receiver.book.lock().unwrap_or_else(PoisonError::into_inner);
+                let entry = book.entry(flow_id.clone()).or_default();
+                entry.write_scheduled = false;
+                entry.written_at = Some(receiver.clock.now());
+                let count = std::mem::take(&mut entry.count);
+                entry.last_at.take().map(|last| (count, last))
+            };
+            if let Some((count, last)) = taken
+                && let Err(error) = receiver.store.record_hints(&flow_id, count, last).await
+            {
+                tracing::warn!(connection_id = %flow_id, error = %error, "cannot record the hint activity");
+            }
+        });
     }
 }
 

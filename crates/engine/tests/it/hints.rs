@@ -13,7 +13,7 @@ use engine::hints::receive::{HintLimits, HintReceiver};
 use engine::hints::{self, install};
 use engine::order_delivery::{Connection, ConnectionStore, EventSet};
 use engine::runtime::{Runtime, RuntimeConfig, RuntimeHandle};
-use engine::store::{OutboxStore, PacketFilter, TenantStore};
+use engine::store::{CoordinationStore, OutboxStore, PacketFilter, TenantStore};
 use engine::webhook::{Verifier, WebhookSecret};
 use jiff::{SignedDuration, Timestamp};
 use odoo_rpc::{ApiKey, ClientConfig, OdooClient, SearchReadOptions, field};
@@ -485,6 +485,14 @@ async fn a_wrong_token_is_not_found_and_a_flood_is_rate_limited() {
     assert_eq!(status, 429);
     assert!(retry_after.unwrap().parse::<u64>().unwrap() >= 1);
     assert_eq!(world.hint_counts().received, 3);
+    // The hint activity `connections show` and the TUI read: the first hint at once, the
+    // others added up at most 5 s later.
+    world.advance(SignedDuration::from_secs(5)).await;
+    wait_until("the hint activity", async || {
+        let activity = world.store.hint_activity().await.unwrap();
+        activity.len() == 1 && activity[0].received == 3
+    })
+    .await;
     world.shutdown().await;
 }
 
