@@ -5,6 +5,7 @@
 //! cargo run --release -p odoo-bridge-bench -- mirror
 //! cargo build --release -p odoo-bridge && cargo run --release -p odoo-bridge-bench -- delivery
 //! cargo run --release -p odoo-bridge-bench -- marketplace
+//! cargo build --release -p odoo-bridge && cargo run --release -p odoo-bridge-bench -- hints
 //! cargo bench -p odoo-bridge-bench --bench decode
 //! ```
 
@@ -21,6 +22,7 @@ mod child;
 mod delivery;
 mod exit;
 mod marketplace;
+mod hints;
 mod mirror;
 mod procfs;
 mod receiver;
@@ -59,6 +61,9 @@ enum Command {
     /// delivered by `odoo-bridge run` (a process of its own) to a loopback receiver: orders/s,
     /// latency from the order's write, peak RSS, Odoo calls per 100 orders, CPU shares.
     Delivery(delivery::DeliveryArgs),
+    /// Latency from `action_confirm` to the order's delivery, with Odoo push hints (a
+    /// 5-minute poll interval) and with polling only, in one run: p50, p99, max.
+    Hints(hints::HintsArgs),
     /// Many idle connections (one simulator, no new orders) polled by `odoo-bridge run` for a
     /// while: its average CPU and its memory.
     Idle(delivery::IdleArgs),
@@ -107,6 +112,7 @@ fn main() -> ExitCode {
             Command::Delivery(args) => delivery::delivery(args).await,
             Command::Idle(args) => delivery::idle(args).await,
             Command::Marketplace(args) => marketplace::run(args).await,
+            Command::Hints(args) => hints::hints(args).await,
             Command::SimRecords(args) => records::serve(args).await,
             Command::SimTenants(args) => tenants::serve(args).await,
             Command::Receiver => receiver::serve().await,

@@ -20,6 +20,7 @@ pub mod connection_form;
 pub mod connection_test;
 pub mod display;
 pub mod flows;
+pub mod hints;
 pub mod http;
 pub mod inbox;
 pub mod marketplace;

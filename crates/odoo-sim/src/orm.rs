@@ -160,10 +160,14 @@ impl Database {
         for model in standard_models(version) {
             database.declare_model(model);
         }
+        for model in crate::automation::automation_models() {
+            database.declare_model(model);
+        }
         let now = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |elapsed| i64::try_from(elapsed.as_micros()).unwrap_or(0));
         crate::generator::bootstrap(&mut database, &Env::new(ADMIN_UID, now));
+        crate::automation::register_models(&mut database, &Env::new(ADMIN_UID, now));
         database
     }
 
@@ -178,6 +182,13 @@ impl Database {
             .unwrap_or_default();
         self.tables.insert(name, Table::new(model, rows));
         self.rebuild_inverse_links();
+    }
+
+    /// Removes a model and its records, as uninstalling the module that defines it does.
+    pub fn remove_model(&mut self, name: &str) {
+        if self.tables.remove(name).is_some() {
+            self.rebuild_inverse_links();
+        }
     }
 
     fn rebuild_inverse_links(&mut self) {

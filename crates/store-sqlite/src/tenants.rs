@@ -174,6 +174,7 @@ impl TenantStore for SqliteStore {
             "DELETE FROM flow_cursors WHERE flow_id = ?",
             "DELETE FROM flow_cycles WHERE flow_id = ?",
             "DELETE FROM flow_breakers WHERE flow_id = ?",
+            "DELETE FROM flow_hints WHERE flow_id = ?",
             "DELETE FROM flow_leases WHERE flow_id = ?",
             "DELETE FROM marketplace_orders WHERE flow_id = ?",
             "DELETE FROM flows WHERE id = ?",

@@ -4,6 +4,7 @@ pub mod delivery_store;
 pub mod demo;
 pub mod form_input;
 pub mod healthcheck;
+pub mod hints;
 pub mod inbox;
 pub mod logs;
 pub mod maintenance;

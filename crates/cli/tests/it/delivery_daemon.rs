@@ -674,7 +674,7 @@ impl Daemon {
     }
 
     /// POST `body` to `path` of the daemon's HTTP server with `headers`: the status code.
-    async fn post(&self, path: &str, headers: &[(&str, String)], body: &str) -> u16 {
+    pub(crate) async fn post(&self, path: &str, headers: &[(&str, String)], body: &str) -> u16 {
         let mut request = format!(
             "POST {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\nContent-Length: {}\r\n",
             self.address,

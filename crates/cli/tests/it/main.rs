@@ -12,5 +12,6 @@ mod marketplace_outbound;
 mod mirror_faults;
 mod mirror_postgres;
 mod ping;
+mod push_hints;
 mod sync;
 mod tui_tmux;

@@ -20,6 +20,7 @@ pub mod assign;
 mod gauges;
 mod guard;
 pub mod heartbeat;
+pub mod hints;
 mod signals;
 mod supervisor;
 mod task;

@@ -31,7 +31,9 @@ pub mod tenants;
 #[cfg(feature = "store-contract")]
 pub mod contract;
 
-pub use coordination::{BreakerRecord, BreakerStatus, CoordinationStore, FlowLease, Heartbeat};
+pub use coordination::{
+    BreakerRecord, BreakerStatus, CoordinationStore, FlowLease, Heartbeat, HintActivity,
+};
 pub use error::{ErrorSource, StoreError};
 pub use inbox::{
     Application, ApplicationOutcome, ApplicationRecord, InboundEvent, InboundFilter, InboundStatus,

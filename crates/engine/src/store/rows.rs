@@ -7,7 +7,7 @@
 //! store crate.
 
 use super::StoreError;
-use super::coordination::{BreakerRecord, BreakerStatus, FlowLease, Heartbeat};
+use super::coordination::{BreakerRecord, BreakerStatus, FlowLease, Heartbeat, HintActivity};
 use super::inbox::{ApplicationRecord, InboundEvent, InboundStatus};
 use super::marketplace::{
     Conflict, ConflictSeverity, ImportState, LogDirection, LogEntry, LogOutcome, LogStats,
@@ -399,6 +399,16 @@ pub fn breaker(row: &impl Columns) -> Result<BreakerRecord, StoreError> {
             .ok_or_else(|| StoreError::invalid_data(format!("unknown breaker state {status:?}")))?,
         open_until: row.opt_timestamp("open_until")?,
         updated_at: row.timestamp("updated_at")?,
+    })
+}
+
+pub fn hint_activity(row: &impl Columns) -> Result<HintActivity, StoreError> {
+    let received = row.int("received")?;
+    Ok(HintActivity {
+        flow_id: row.text("flow_id")?,
+        received: u64::try_from(received)
+            .map_err(|_| StoreError::invalid_data(format!("hint count {received} is negative")))?,
+        last_received_at: row.timestamp("last_received_at")?,
     })
 }
 

@@ -3,6 +3,7 @@
 
 mod change_feed;
 mod config;
+mod hints;
 mod http;
 mod marketplace;
 mod marketplace_outbound;

@@ -68,6 +68,7 @@ macro_rules! store_contract_tests {
             coordination::heartbeats_are_upserted_listed_removed_and_forgotten_after_a_day,
             coordination::a_flow_lease_has_one_holder_until_it_runs_out,
             coordination::breaker_states_are_kept_per_flow_and_target,
+            coordination::hint_activity_adds_up_per_flow,
             sync_log::cycles_are_recorded_listed_pruned_and_move_the_last_sync,
             mirror::pages_count_inserted_updated_and_unchanged_rows,
             mirror::an_id_twice_in_one_page_is_judged_occurrence_by_occurrence,
