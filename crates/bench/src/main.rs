@@ -21,8 +21,8 @@ macro_rules! say {
 mod child;
 mod delivery;
 mod exit;
-mod marketplace;
 mod hints;
+mod marketplace;
 mod mirror;
 mod procfs;
 mod receiver;
@@ -68,7 +68,8 @@ enum Command {
     /// while: its average CPU and its memory.
     Idle(delivery::IdleArgs),
     /// The import of many Cartona orders (simulated Odoo and Cartona, SQLite store) against
-    /// a bare loop creating the same orders: orders/s and Odoo calls per order, by method.
+    /// a bare loop creating the same orders: orders/s and Odoo calls per order, by method;
+    /// then statuses applied through the workflow per second.
     Marketplace(marketplace::MarketplaceArgs),
     /// (Helper process) a simulated Odoo holding the mirror benchmark's model.
     #[command(hide = true)]

@@ -8,12 +8,19 @@
 //! searching the reference before each create (the exactly-once recovery), the claims and
 //! acknowledgements in the store — shows as the ratio between the two and as Odoo calls per
 //! order, by method.
+//!
+//! Then Cartona's statuses are applied to every imported order through Odoo's workflow
+//! (`approved`, then `delivered`), as the inbox's applier does: statuses/s and Odoo calls per
+//! status.
 
 use crate::exit::{Failure, failure};
 use clap::Args;
 use engine::clock::Clock;
+use engine::marketplace::MarketplaceStatus;
+use engine::marketplace::apply::{Applied, StatusApplier};
 use engine::marketplace::cartona::CartonaClient;
 use engine::marketplace::import::{ImportOptions, import_orders};
+use engine::marketplace::inbound::StatusUpdate;
 use engine::mirror_store::MirrorStore;
 use engine::store::{
     Flow, FlowKind, FlowSecrets, OutboxStore, PacketFilter, SecretValue, Tenant, TenantStore,
@@ -149,7 +156,7 @@ pub async fn run(args: MarketplaceArgs) -> Result<(), Failure> {
         args.page_cap
     );
     let ceiling = ceiling(&args).await?;
-    let (import, passes, acks) = import(&args).await?;
+    let (import, passes, acks, statuses) = import(&args).await?;
     let orders = f64::from(args.orders);
     say!("");
     say!(
@@ -175,6 +182,18 @@ pub async fn run(args: MarketplaceArgs) -> Result<(), Failure> {
         say!(
             "  {method:<36} {count:>7}  ({:.2} per order)",
             *count as f64 / orders
+        );
+    }
+    say!("");
+    say!(
+        "inbound statuses applied through Odoo's workflow (one per order, in turn):\n\n| status | seconds | statuses/s | Odoo calls per status |\n|---|---:|---:|---:|"
+    );
+    for (status, phase) in &statuses {
+        say!(
+            "| {status} | {:.2} | {:.0} | {:.1} |",
+            phase.seconds,
+            orders / phase.seconds,
+            phase.total_calls() as f64 / orders
         );
     }
     Ok(())
@@ -241,7 +260,10 @@ async fn ceiling(args: &MarketplaceArgs) -> Result<Phase, Failure> {
 }
 
 /// The import as the marketplace flow runs it, passes repeated until every order is in.
-async fn import(args: &MarketplaceArgs) -> Result<(Phase, u32, u64), Failure> {
+#[allow(clippy::type_complexity)]
+async fn import(
+    args: &MarketplaceArgs,
+) -> Result<(Phase, u32, u64, Vec<(MarketplaceStatus, Phase)>), Failure> {
     let odoo = Odoo::start().await?;
     let cartona_sim = CartonaSim::new(CartonaConfig {
         page_cap: Some(args.page_cap as usize),
@@ -304,9 +326,56 @@ async fn import(args: &MarketplaceArgs) -> Result<(Phase, u32, u64), Failure> {
         .await
         .map_err(failure)?
         .len() as u64;
+    let statuses = inbound_statuses(&odoo, &store, args.orders).await?;
     cartona_running.shutdown().await;
     odoo.running.shutdown().await;
-    Ok((Phase { seconds, calls }, passes, acks))
+    Ok((Phase { seconds, calls }, passes, acks, statuses))
+}
+
+/// Cartona's statuses applied to the imported orders through Odoo's workflow, one status for
+/// every order, then the next: `approved` (confirm) and `delivered` (reserve, validate the
+/// delivery, lock). Each is recorded in the marketplace log as the inbox's applier does.
+async fn inbound_statuses(
+    odoo: &Odoo,
+    store: &SqliteStore,
+    orders: u32,
+) -> Result<Vec<(MarketplaceStatus, Phase)>, Failure> {
+    let applier = StatusApplier::new(store.clone(), odoo.client.clone(), FLOW, Clock::system());
+    let mut phases = Vec::new();
+    for status in [MarketplaceStatus::Approved, MarketplaceStatus::Delivered] {
+        odoo.sim.reset_calls();
+        let started = Instant::now();
+        for n in 0..orders {
+            let update = StatusUpdate {
+                hashed_id: format!("BENCH{n:06}"),
+                status,
+            };
+            let key = format!("bench-{status}-{n}");
+            match applier
+                .apply_status(&key, &update, 0, true)
+                .await
+                .map_err(failure)?
+            {
+                Applied::Done { .. } => {}
+                other => {
+                    return Err(failure(format!(
+                        "{} {status} was not applied: {}",
+                        update.hashed_id,
+                        other.describe(&update)
+                    )));
+                }
+            }
+        }
+        let seconds = started.elapsed().as_secs_f64();
+        phases.push((
+            status,
+            Phase {
+                seconds,
+                calls: odoo.calls_by_method(),
+            },
+        ));
+    }
+    Ok(phases)
 }
 
 fn object(value: Value) -> Map<String, Value> {
