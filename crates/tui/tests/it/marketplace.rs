@@ -413,3 +413,14 @@ async fn the_dashboard_reads_no_marketplace_and_q_goes_back() {
     };
     assert!(!request.marketplaces);
 }
+
+#[tokio::test]
+async fn help_over_the_marketplace_screen() {
+    let (mut app, store, _dir) = opened().await;
+    drive(&mut app, &store, key(KeyCode::Char('?'))).await;
+    let screen = render(&app, 80, 24);
+    assert!(screen.contains("Marketplaces keys"), "{screen}");
+    assert_snapshot!("marketplace_help", screen);
+    drive(&mut app, &store, key(KeyCode::Esc)).await;
+    assert_eq!(app.screen(), &Screen::Marketplace);
+}
