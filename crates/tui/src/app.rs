@@ -73,6 +73,10 @@ pub enum Outcome {
         id: String,
         done: bool,
     },
+    /// A marketplace conflict was closed with the resolution `ignore`.
+    ConflictIgnored {
+        id: i64,
+    },
     PollerStarted,
     PollerStopped,
     /// A command failed: `action` is what was tried ("save the connection").
@@ -107,6 +111,11 @@ pub enum Command {
     Discard {
         id: String,
     },
+    /// Closes an open marketplace conflict changing nothing, as `odoo-bridge marketplace
+    /// resolve ID --apply ignore` does.
+    IgnoreConflict {
+        id: i64,
+    },
     StartPoller,
     StopPoller,
     Quit,
@@ -138,6 +147,9 @@ pub enum ConfirmAction {
     },
     DiscardPacket {
         id: String,
+    },
+    IgnoreConflict {
+        id: i64,
     },
     /// Leave the connection form below, losing what was typed.
     LeaveForm,
@@ -180,6 +192,7 @@ pub enum Screen {
     Form(Box<FormState>),
     Logs,
     Retries,
+    Marketplace,
     Payload(Box<PayloadState>),
     Help,
     Confirm(ConfirmState),
@@ -214,6 +227,14 @@ pub struct QueueView {
     pub status: StatusFilter,
     /// The selected packet's id.
     pub selected: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct MarketView {
+    /// The selected marketplace (flow id).
+    pub selected: Option<String>,
+    /// The selected one among its open conflicts.
+    pub conflict: usize,
 }
 
 /// How the app is set up.
@@ -252,6 +273,7 @@ pub struct App {
     pub selected: Option<String>,
     pub logs: LogsView,
     pub queue: QueueView,
+    pub market: MarketView,
     pub poller: PollerState,
     pub notice: Option<Notice>,
     pub quit: bool,
@@ -275,6 +297,7 @@ impl App {
             selected: None,
             logs: LogsView::default(),
             queue: QueueView::default(),
+            market: MarketView::default(),
             poller: PollerState::Stopped,
             notice: None,
             quit: false,
@@ -336,6 +359,11 @@ impl App {
             log_page: self.logs.page,
             queue_connection: self.queue.connection.clone(),
             queue_status: self.queue.status,
+            marketplaces: self
+                .screens
+                .iter()
+                .any(|screen| matches!(screen, Screen::Marketplace)),
+            marketplace: self.market.selected.clone(),
         })
     }
 
@@ -406,6 +434,13 @@ impl App {
             .logs
             .selected
             .min(self.data.logs.len().saturating_sub(1));
+        if self.data.market.loaded {
+            self.market.selected = self.data.market.detail_of.clone();
+            self.market.conflict = self
+                .market
+                .conflict
+                .min(self.data.market.conflicts.len().saturating_sub(1));
+        }
         if self.autostart_pending {
             self.autostart_pending = false;
             if self.poller == PollerState::Stopped && self.attached_to().is_none() {
@@ -535,6 +570,15 @@ impl App {
                 }
                 vec![self.load()]
             }
+            Outcome::ConflictIgnored { id } => {
+                self.notify(
+                    format!(
+                        "Conflict {id} closed (ignore): nothing changed in Odoo or the marketplace."
+                    ),
+                    false,
+                );
+                vec![self.load()]
+            }
             Outcome::PollerStarted => {
                 self.poller = PollerState::Running;
                 self.notify("Poller started in this TUI.", false);
@@ -576,6 +620,7 @@ impl App {
             Screen::Form(_) => self.form_key(key),
             Screen::Logs => self.logs_key(key),
             Screen::Retries => self.queue_key(key),
+            Screen::Marketplace => self.marketplace_key(key),
             Screen::Payload(_) => self.payload_key(key),
             Screen::Help => {
                 self.pop();
@@ -700,6 +745,90 @@ impl App {
                 Vec::new()
             }
             KeyCode::Char('s') => self.toggle_poller(),
+            KeyCode::Char('m') => {
+                self.push(Screen::Marketplace);
+                vec![self.load()]
+            }
+            _ => Vec::new(),
+        }
+    }
+
+    /// The selected marketplace's open conflict under the cursor, once its details are read.
+    pub fn selected_conflict(&self) -> Option<&engine::store::Conflict> {
+        let market = &self.data.market;
+        if market.detail_of.is_none() || market.detail_of != self.market.selected {
+            return None;
+        }
+        market.conflicts.get(self.market.conflict)
+    }
+
+    fn move_marketplace(&mut self, delta: isize) -> Vec<Command> {
+        let rows = &self.data.market.marketplaces;
+        if rows.is_empty() {
+            return Vec::new();
+        }
+        let index = self
+            .market
+            .selected
+            .as_deref()
+            .and_then(|id| rows.iter().position(|row| row.id == id))
+            .unwrap_or(0);
+        let next = (index as isize + delta).clamp(0, rows.len() as isize - 1) as usize;
+        let id = rows[next].id.clone();
+        if self.market.selected.as_deref() == Some(id.as_str()) {
+            return Vec::new();
+        }
+        self.market.selected = Some(id);
+        self.market.conflict = 0;
+        // Its stats, conflicts and log.
+        vec![self.load()]
+    }
+
+    fn marketplace_key(&mut self, key: KeyEvent) -> Vec<Command> {
+        match key.code {
+            KeyCode::Char('q') | KeyCode::Esc => {
+                self.pop();
+                Vec::new()
+            }
+            KeyCode::Char('?') | KeyCode::F(1) => {
+                self.push(Screen::Help);
+                Vec::new()
+            }
+            KeyCode::Up | KeyCode::Char('k') => self.move_marketplace(-1),
+            KeyCode::Down | KeyCode::Char('j') => self.move_marketplace(1),
+            KeyCode::Tab => {
+                let count = self.data.market.conflicts.len();
+                if count > 0 {
+                    self.market.conflict = (self.market.conflict + 1) % count;
+                }
+                Vec::new()
+            }
+            KeyCode::BackTab => {
+                let count = self.data.market.conflicts.len();
+                if count > 0 {
+                    self.market.conflict = (self.market.conflict + count - 1) % count;
+                }
+                Vec::new()
+            }
+            KeyCode::Char('i') => {
+                if let Some(conflict) = self.selected_conflict() {
+                    let c = &conflict.conflict;
+                    let question = format!(
+                        "Close conflict {} ({}, order {}) as ignored? Nothing is changed in Odoo or the marketplace; the two sides stay as they are.",
+                        conflict.id, c.kind, c.hashed_id
+                    );
+                    let action = ConfirmAction::IgnoreConflict { id: conflict.id };
+                    self.push(Screen::Confirm(ConfirmState {
+                        title: "Ignore conflict".into(),
+                        question,
+                        action,
+                        yes: false,
+                    }));
+                } else {
+                    self.notify("No open conflict selected.", true);
+                }
+                Vec::new()
+            }
             _ => Vec::new(),
         }
     }
@@ -973,6 +1102,7 @@ impl App {
         match confirm.action {
             ConfirmAction::DeleteConnection { id, name } => vec![Command::Delete { id, name }],
             ConfirmAction::DiscardPacket { id } => vec![Command::Discard { id }],
+            ConfirmAction::IgnoreConflict { id } => vec![Command::IgnoreConflict { id }],
             ConfirmAction::LeaveForm => {
                 if matches!(self.screen(), Screen::Form(_)) {
                     self.pop();

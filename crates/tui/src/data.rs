@@ -2,14 +2,15 @@
 //! task by the [`crate::exec::Executor`], through the [`DeliveryStore`] trait only.
 
 use engine::display::start_of_day_utc;
+use engine::marketplace::MarketplaceRegistry as _;
 use engine::mirror_store::StoreError;
 use engine::order_delivery::{Connection, ConnectionStats, ConnectionStore};
 use engine::runtime::heartbeat;
 use engine::store::{
-    BreakerRecord, CycleLogEntry, Heartbeat, HintActivity, Packet, PacketFilter, PacketStatus,
-    Store,
+    BreakerRecord, Conflict, CycleLogEntry, Heartbeat, HintActivity, ImportState, LogFilter,
+    LogStats, Packet, PacketFilter, PacketStatus, Store, StoredLogEntry,
 };
-use jiff::Timestamp;
+use jiff::{SignedDuration, Timestamp};
 
 /// Rows of the recent-activity feed kept.
 pub const ACTIVITY_ROWS: u32 = 50;
@@ -17,6 +18,10 @@ pub const ACTIVITY_ROWS: u32 = 50;
 pub const LOG_PAGE: usize = 50;
 /// Packets of one status the retry queue reads at most.
 pub const QUEUE_ROWS: u32 = 500;
+/// Rows of the selected marketplace's sync log kept.
+pub const MARKET_LOG_ROWS: u32 = 50;
+/// The window of the marketplace stats (seed 001's dashboard: the last 24 hours).
+pub const MARKET_STATS_HOURS: i64 = 24;
 
 /// Which packets the retry queue shows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -66,6 +71,43 @@ pub struct LoadRequest {
     /// The retry queue of one connection (id), or of all.
     pub queue_connection: Option<String>,
     pub queue_status: StatusFilter,
+    /// Read the marketplaces (only while their screen is open: counting their orders is not
+    /// free), with the details of this one (id), or of the first.
+    pub marketplaces: bool,
+    pub marketplace: Option<String>,
+}
+
+/// One marketplace as its list shows it: no secrets, no Odoo login.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MarketplaceRow {
+    pub id: String,
+    pub name: String,
+    pub kind: String,
+    pub is_active: bool,
+    pub interval_seconds: u32,
+    pub last_sync_at: Option<Timestamp>,
+    /// Its orders by where their import stands.
+    pub imported: usize,
+    pub refused: usize,
+    pub in_progress: usize,
+    pub open_conflicts: usize,
+}
+
+/// The Marketplace screen's data: every marketplace, and the details of one.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct MarketplaceData {
+    /// Whether it was read (the screen was open when the snapshot was taken).
+    pub loaded: bool,
+    /// By name.
+    pub marketplaces: Vec<MarketplaceRow>,
+    /// The marketplace the details below are of.
+    pub detail_of: Option<String>,
+    /// Its last [`MARKET_STATS_HOURS`] hours, as `marketplace stats` reads them.
+    pub stats: LogStats,
+    /// Its open conflicts, newest first.
+    pub conflicts: Vec<Conflict>,
+    /// Its newest sync log rows, newest first.
+    pub log: Vec<StoredLogEntry>,
 }
 
 /// Everything the screens show, as read at `loaded_at`.
@@ -90,6 +132,8 @@ pub struct Snapshot {
     pub queue: Vec<Packet>,
     /// The Odoo push hints each connection took in (none for connections without).
     pub hints: Vec<HintActivity>,
+    /// Empty unless [`LoadRequest::marketplaces`].
+    pub market: MarketplaceData,
 }
 
 impl Snapshot {
@@ -192,6 +236,11 @@ pub async fn load<S: Store>(
             .then(b.subject.id.cmp(&a.subject.id))
             .then(b.version.cmp(&a.version))
     });
+    let market = if request.marketplaces {
+        load_marketplaces(store, request.marketplace.as_deref(), now).await?
+    } else {
+        MarketplaceData::default()
+    };
     Ok(Snapshot {
         generation: request.generation,
         loaded_at: now,
@@ -204,5 +253,64 @@ pub async fn load<S: Store>(
         logs_more,
         queue,
         hints,
+        market,
+    })
+}
+
+/// The marketplaces with the store calls `odoo-bridge marketplace list | conflicts | log |
+/// stats` make, and the details of `selected` (or of the first when it is gone).
+async fn load_marketplaces<S: Store>(
+    store: &S,
+    selected: Option<&str>,
+    now: Timestamp,
+) -> Result<MarketplaceData, StoreError> {
+    let open = store.conflicts(None, true).await?;
+    let mut rows = Vec::new();
+    for m in store.marketplaces().await? {
+        let orders = store.marketplace_orders(&m.id).await?;
+        let count = |state: ImportState| orders.iter().filter(|o| o.state == state).count();
+        rows.push(MarketplaceRow {
+            imported: count(ImportState::Imported),
+            refused: count(ImportState::Refused),
+            in_progress: count(ImportState::Claimed),
+            open_conflicts: open.iter().filter(|c| c.conflict.flow_id == m.id).count(),
+            kind: m.settings.kind.to_string(),
+            is_active: m.is_active,
+            interval_seconds: m.interval_seconds,
+            last_sync_at: m.last_sync_at,
+            name: m.name,
+            id: m.id,
+        });
+    }
+    let detail_of = selected
+        .and_then(|id| rows.iter().find(|row| row.id == id))
+        .or_else(|| rows.first())
+        .map(|row| row.id.clone());
+    let Some(id) = detail_of.clone() else {
+        return Ok(MarketplaceData {
+            loaded: true,
+            marketplaces: rows,
+            ..MarketplaceData::default()
+        });
+    };
+    let since = now - SignedDuration::from_hours(MARKET_STATS_HOURS);
+    let stats = store.log_stats(Some(&id), since).await?;
+    let log = store
+        .marketplace_log(&LogFilter {
+            flow_id: Some(id.clone()),
+            hashed_id: None,
+            limit: MARKET_LOG_ROWS,
+        })
+        .await?;
+    Ok(MarketplaceData {
+        loaded: true,
+        marketplaces: rows,
+        detail_of,
+        stats,
+        conflicts: open
+            .into_iter()
+            .filter(|c| c.conflict.flow_id == id)
+            .collect(),
+        log,
     })
 }

@@ -10,7 +10,7 @@ use engine::connection_form::{self, ConnectionDraft, FieldError, display_url};
 use engine::connection_test::{self, TestReport};
 use engine::order_delivery::{Connection, ConnectionStore};
 use engine::runtime::{Runtime, RuntimeConfig, RuntimeHandle, heartbeat};
-use engine::store::{Store, StoreError};
+use engine::store::{Resolve, Store, StoreError};
 use jiff::Timestamp;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -107,6 +107,7 @@ where
                 Ok(done) => Outcome::Discarded { id, done },
                 Err(error) => failed("discard the packet", error),
             },
+            Command::IgnoreConflict { id } => self.ignore_conflict(id, now).await,
             Command::StartPoller => self.start_poller(),
             Command::StopPoller => {
                 self.stop_poller().await;
@@ -118,6 +119,24 @@ where
             }
         };
         vec![Event::Done(outcome)]
+    }
+
+    /// The `ignore` of `odoo-bridge marketplace resolve`: the store's resolve, which keeps a
+    /// resolution someone else wrote first.
+    async fn ignore_conflict(&self, id: i64, now: Timestamp) -> Outcome {
+        let action = format!("ignore conflict {id}");
+        match self.store.resolve_conflict(id, "ignore", now).await {
+            Ok(Resolve::Resolved(_)) => Outcome::ConflictIgnored { id },
+            Ok(Resolve::AlreadyResolved(conflict)) => failed(
+                &action,
+                format!(
+                    "it was resolved meanwhile ({})",
+                    conflict.conflict.resolution.as_deref().unwrap_or("-")
+                ),
+            ),
+            Ok(Resolve::NotFound) => failed(&action, "it was deleted meanwhile"),
+            Err(error) => failed(&action, error),
+        }
     }
 
     /// Whether this process's poller runs.

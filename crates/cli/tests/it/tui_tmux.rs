@@ -5,8 +5,9 @@
 //! The flow: the dashboard comes up with its poller running; `n` opens the form, every field
 //! is typed in (the API key hidden), Ctrl-S saves; the "added" message shows the webhook
 //! secret once; then an order reaches the receiver, signed with that secret, and the
-//! connection's cycle appears in the dashboard's activity feed; `q` quits and the process
-//! exits 0. No capture ever shows the API key.
+//! connection's cycle appears in the dashboard's activity feed; a marketplace added by the CLI
+//! meanwhile shows on the Marketplace screen (`m`, then `q` back); `q` quits and the process
+//! exits 0. No capture ever shows the API key or the Cartona token.
 //!
 //! tmux is required: without it the test fails and says so (`.ci/run` installs it). Every
 //! wait is on a condition, polled every 200 ms, under one overall bound ([`DEADLINE`]).
@@ -37,6 +38,10 @@ const API_KEY: &str = "tmux-e2e-odoo-key-Q7w9Zr4Kx2Lm8Np3Vb6H";
 const NAME: &str = "Tmux shop E2E";
 const STORE_ID: &str = "store-tmux-7";
 const CLIENT_ID: &str = "client-tmux-9";
+/// A marketplace added by the CLI while the TUI runs, paused (nothing to pull from), and its
+/// Cartona token: no capture may show it either.
+const MARKET: &str = "Cartona tmux";
+const CARTONA_TOKEN: &str = "tmux-e2e-cartona-token-R5t8Yp2Wq9";
 
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     mutex
@@ -463,6 +468,61 @@ async fn scenario() {
     let dashboard = tmux.capture();
     assert!(dashboard.contains(NAME), "{dashboard}");
 
+    // A marketplace added meanwhile by the CLI on the same store shows on the Marketplace
+    // screen; q goes back to the dashboard.
+    let added = Command::new(BINARY)
+        .args([
+            "marketplace",
+            "add",
+            "--name",
+            MARKET,
+            "--api-url",
+            "http://127.0.0.1:9/api/v1",
+            "--odoo-url",
+            &odoo_url,
+            "--odoo-db",
+            "odoo",
+            "--odoo-username",
+            "admin",
+            "--paused",
+            "--json",
+        ])
+        .env_remove("DATABASE_URL")
+        .env("POLLER_DB_PATH", &db)
+        .env("ODOO_API_KEY", API_KEY)
+        .env("CARTONA_API_TOKEN", CARTONA_TOKEN)
+        .output()
+        .expect("odoo-bridge marketplace add runs");
+    assert!(
+        added.status.success(),
+        "marketplace add: {}",
+        String::from_utf8_lossy(&added.stderr)
+    );
+    let added: Value = serde_json::from_slice(&added.stdout).expect("a JSON object");
+    let market_secret = added["webhook_secret"]
+        .as_str()
+        .expect("the webhook secret")
+        .to_owned();
+    tmux.press(&["m"]);
+    tmux.wait_for(
+        "the Marketplace screen with the new marketplace",
+        deadline,
+        |s| {
+            (s.contains("Marketplaces (1)")
+                && s.contains(MARKET)
+                && s.contains("○ paused")
+                && s.contains("No open conflicts.")
+                && s.contains("No sync events yet."))
+            .then_some(())
+        },
+    )
+    .await;
+    tmux.press(&["q"]);
+    tmux.wait_for("the dashboard again", deadline, |s| {
+        s.contains("Connections (1)").then_some(())
+    })
+    .await;
+
     // q quits: the process exits 0.
     tmux.press(&["q"]);
     let status = loop {
@@ -492,6 +552,10 @@ async fn scenario() {
         assert!(
             !capture.contains(hidden),
             "a capture shows the API key:\n{capture}"
+        );
+        assert!(
+            !capture.contains(CARTONA_TOKEN) && !capture.contains(&market_secret),
+            "a capture shows a marketplace secret:\n{capture}"
         );
     }
     drop(tmux);

@@ -5,6 +5,7 @@
 
 mod dashboard;
 mod form;
+mod marketplace;
 mod tables;
 pub mod text;
 
@@ -35,6 +36,7 @@ pub fn draw(frame: &mut Frame, app: &App) {
         Screen::Form(form) => form::draw(frame, body, app, form),
         Screen::Logs => tables::draw_logs(frame, body, app),
         Screen::Retries => tables::draw_queue(frame, body, app),
+        Screen::Marketplace => marketplace::draw(frame, body, app),
         Screen::Payload(view) => tables::draw_payload(frame, body, app, view),
         _ => dashboard::draw(frame, body, app),
     }
@@ -175,6 +177,7 @@ pub fn hints(screen: &Screen) -> Vec<(&'static str, &'static str)> {
             ("l", "logs"),
             ("r", "retries"),
             ("s", "start/stop poller"),
+            ("m", "marketplaces"),
             ("?", "help"),
             ("q", "quit"),
         ],
@@ -204,6 +207,13 @@ pub fn hints(screen: &Screen) -> Vec<(&'static str, &'static str)> {
             ("d", "discard"),
             ("c", "connection filter"),
             ("f", "status filter"),
+            ("?", "help"),
+            ("q/Esc", "back"),
+        ],
+        Screen::Marketplace => vec![
+            ("↑↓", "marketplace"),
+            ("Tab", "next conflict"),
+            ("i", "ignore conflict"),
             ("?", "help"),
             ("q/Esc", "back"),
         ],
@@ -281,6 +291,7 @@ fn draw_help(frame: &mut Frame, body: Rect, app: &App) {
         Screen::Form(_) => "Connection form",
         Screen::Logs => "Sync log",
         Screen::Retries => "Retry queue",
+        Screen::Marketplace => "Marketplaces",
         Screen::Payload(_) => "Payload",
         _ => "Dashboard",
     };

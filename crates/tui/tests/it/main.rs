@@ -5,5 +5,6 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod flows;
+mod marketplace;
 mod screens;
 mod support;

@@ -222,6 +222,7 @@ pub fn several() -> Snapshot {
             packet(A, 3, PacketStatus::Pending, 0),
         ],
         hints: Vec::new(),
+        market: Default::default(),
     }
 }
 
