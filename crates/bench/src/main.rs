@@ -21,8 +21,8 @@ macro_rules! say {
 mod child;
 mod delivery;
 mod exit;
-mod marketplace;
 mod hints;
+mod marketplace;
 mod mirror;
 mod procfs;
 mod receiver;
