@@ -637,6 +637,44 @@ async fn a_page_costs_one_reference_search_one_retailer_search_and_one_create_pe
 }
 
 #[tokio::test]
+async fn a_failed_retailer_create_gives_back_the_pages_claims_for_the_next_pass() {
+    let world = World::new(None).await;
+    let hashed = world.add_orders(3);
+    world.odoo_sim.inject(
+        "error:odoo.exceptions.ValidationErrorx1@res.partner/create"
+            .parse::<FaultRule>()
+            .unwrap(),
+    );
+    let clock = Clock::manual(Timestamp::now());
+    let failed = import_orders(
+        &world.cartona,
+        &world.odoo,
+        &world.store,
+        &world.options("worker-a"),
+        &clock,
+    )
+    .await;
+    assert!(failed.is_err());
+    assert_eq!(world.all_odoo_orders().await, 0);
+    // Nothing was created, so no claim is kept: another worker takes every order at once,
+    // without waiting for the claims to run out.
+    for id in &hashed {
+        let stored = world.store.marketplace_order(FLOW, id).await.unwrap();
+        assert!(
+            stored
+                .as_ref()
+                .is_none_or(|order| order.claim_owner.is_none()),
+            "{stored:?}"
+        );
+    }
+    let next = world.import_with(&world.store, "worker-b", &clock).await;
+    assert_eq!((next.created, next.held_elsewhere), (3, 0), "{next:?}");
+    for id in &hashed {
+        assert_eq!(world.odoo_orders(id).await.len(), 1, "{id}");
+    }
+}
+
+#[tokio::test]
 async fn a_page_slower_than_half_a_claim_renews_each_claim_and_searches_each_order_again() {
     let world = World::new(None).await;
     let hashed = world.add_orders(4);
