@@ -4,10 +4,10 @@
 //! Reported against a ceiling measured in the same run: the same orders created in a second,
 //! identical simulated Odoo by a bare loop (one `sale.order` `create` with its lines per
 //! order, the retailers made once), which is the least Odoo work any importer can do. The
-//! import's extra work — validating the products, finding or creating the retailer,
-//! searching the reference before each create (the exactly-once recovery), the claims and
-//! acknowledgements in the store — shows as the ratio between the two and as Odoo calls per
-//! order, by method.
+//! import's extra work — validating the products, finding or creating the retailers,
+//! searching the references of a page's claimed orders before creating them (the
+//! exactly-once recovery; one call a page each), the claims and acknowledgements in the
+//! store — shows as the ratio between the two and as Odoo calls per order, by method.
 //!
 //! Then Cartona's statuses are applied to every imported order through Odoo's workflow
 //! (`approved`, then `delivered`), as the inbox's applier does: statuses/s and Odoo calls per

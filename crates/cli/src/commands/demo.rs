@@ -3,7 +3,9 @@
 //! 1. the mirror: seed 003's example configuration pointed at it, a full mirror into the
 //!    embedded SQLite file, a few changes in Odoo and an incremental run;
 //! 2. order delivery: one connection, a webhook receiver on loopback that checks every
-//!    signature, confirmed orders delivered as webhooks, then an update and a cancellation.
+//!    signature, confirmed orders delivered as webhooks, then an update and a cancellation;
+//! 3. the marketplace: a simulated Cartona on loopback, one of its orders imported into Odoo,
+//!    confirmed there through Odoo's workflow, and `approved` pushed back to Cartona.
 
 use crate::commands::sync::{mirror_failure, progress_reporter};
 use crate::exit::{Exit, Failure, exit_for};
@@ -11,13 +13,16 @@ use clap::Args;
 use engine::clock::Clock;
 use engine::config::MirrorConfig;
 use engine::connection_form;
+use engine::marketplace::odoo_order::{Workflow, WorkflowError};
+use engine::marketplace::{MarketplaceDraft, MarketplaceRegistry};
 use engine::mirror::{self, RunOptions, RunReport};
 use engine::mirror_store::MirrorStore;
 use engine::order_delivery::{Connection, ConnectionStore, EventSet};
 use engine::runtime::{FlowSignals, Runtime, RuntimeConfig};
-use engine::store::{StoreError, SyncLogStore};
+use engine::store::{MarketplaceStore, StoreError, SyncLogStore};
 use engine::webhook::{Verifier, WebhookSecret};
 use odoo_rpc::{ApiKey, ClientConfig, OdooClient, SearchReadOptions, field};
+use odoo_sim::cartona::{CartonaConfig, CartonaSim, sample_order};
 use odoo_sim::{DataSpec, OdooSim, OdooVersion, SimConfig};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -96,9 +101,14 @@ pub async fn run(args: DemoArgs) -> Result<Exit, Failure> {
         Ok(_) => delivery_demo(&args, &sim_config, &running.url()).await,
         Err(_) => Ok(0),
     };
+    let round_trip = match (&outcome, &delivered) {
+        (Ok(_), Ok(_)) => marketplace_demo(&args, &sim_config, &running.url()).await,
+        _ => Ok(false),
+    };
     running.shutdown().await;
     let (first, second, database) = outcome?;
     let delivered = delivered?;
+    let round_trip = round_trip?;
     say!(
         "\nDone in {:.1} s: {} rows mirrored into {}, {delivered} webhooks delivered and verified ({} calls to Odoo).",
         started.elapsed().as_secs_f64(),
@@ -123,7 +133,7 @@ pub async fn run(args: DemoArgs) -> Result<Exit, Failure> {
         .iter()
         .chain(&second.models)
         .any(|model| model.error.is_some());
-    Ok(if failed {
+    Ok(if failed || !round_trip {
         Exit::PartialFailure
     } else {
         Exit::Success
@@ -459,6 +469,182 @@ async fn delivery_demo(
     server.abort();
     store.close().await;
     Ok(kept.len())
+}
+
+/// Waits (at most `limit`) until `done` holds; false when it does not.
+async fn wait_until<F, Fut>(limit: std::time::Duration, mut done: F) -> Result<bool, Failure>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<bool, Failure>>,
+{
+    let deadline = Instant::now() + limit;
+    while !done().await? {
+        if Instant::now() >= deadline {
+            return Ok(false);
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    Ok(true)
+}
+
+/// One Cartona order through a marketplace flow run by the engine's runtime (as `odoo-bridge
+/// run` would): imported into Odoo and acknowledged, confirmed in Odoo through its workflow,
+/// and `approved` pushed back to the simulated Cartona. True when the status arrived.
+async fn marketplace_demo(
+    args: &DemoArgs,
+    sim_config: &SimConfig,
+    url: &str,
+) -> Result<bool, Failure> {
+    let failed = |error: StoreError| Failure::new(Exit::Failure, error);
+    let odoo_failed = |error: odoo_rpc::Error| Failure::new(exit_for(&error), error);
+    let path = args.dir.join("marketplace.db");
+    // A fresh store each time: the simulator's orders are new on every demo.
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+    }
+    let store = store_sqlite::SqliteStore::open(&path)
+        .await
+        .map_err(failed)?;
+    store.migrate().await.map_err(failed)?;
+    let cartona = CartonaSim::new(CartonaConfig::default());
+    let cartona_running = cartona
+        .clone()
+        .serve_on_loopback()
+        .await
+        .map_err(|error| Failure::new(Exit::Failure, error))?;
+    let client = OdooClient::new(ClientConfig::new(
+        url,
+        sim_config.database.clone(),
+        sim_config.admin_login.clone(),
+        ApiKey::new(sim_config.admin_api_key.clone()),
+    ))
+    .map_err(odoo_failed)?;
+    let products = client
+        .search(
+            "product.product",
+            &SearchReadOptions::new(field("id").gt(0))
+                .order("id")
+                .limit(2),
+        )
+        .await
+        .map_err(odoo_failed)?;
+    if products.is_empty() {
+        return Err(Failure::new(
+            Exit::Failure,
+            anyhow::anyhow!("the simulated Odoo has no product.product for a Cartona order"),
+        ));
+    }
+    let lines: Vec<(i64, f64, f64)> = products
+        .iter()
+        .zip([(3.0, 12.5), (1.0, 40.0)])
+        .map(|(product, (amount, price))| (*product, amount, price))
+        .collect();
+    let hashed_id = "CART-DEMO-1";
+    cartona.put_order(sample_order(
+        hashed_id,
+        "RET-DEMO",
+        jiff::Timestamp::now() - jiff::SignedDuration::from_secs(10),
+        &lines,
+    ));
+    let mut draft = MarketplaceDraft::with_defaults();
+    draft.name = "Demo Cartona".into();
+    draft.api_url = format!("{}/", cartona_running.url());
+    draft.api_token = cartona.config().token.clone();
+    draft.odoo_url = url.to_owned();
+    draft.odoo_db = sim_config.database.clone();
+    draft.odoo_username = sim_config.admin_login.clone();
+    draft.odoo_api_key = sim_config.admin_api_key.clone();
+    let marketplace = draft
+        .validate(&[], None, jiff::Timestamp::now())
+        .map_err(|errors| {
+            let errors: Vec<String> = errors
+                .iter()
+                .map(|error| format!("{}: {}", error.field, error.message))
+                .collect();
+            Failure::new(
+                Exit::Failure,
+                anyhow::anyhow!("the demo's marketplace is invalid: {}", errors.join("; ")),
+            )
+        })?;
+    store
+        .insert_marketplace(&marketplace)
+        .await
+        .map_err(failed)?;
+    say!(
+        "\nMarketplace: {:?} ({}) ↔ simulated Cartona on {}",
+        marketplace.name,
+        marketplace.id,
+        cartona_running.url()
+    );
+    let config = RuntimeConfig {
+        shutdown_deadline: std::time::Duration::from_secs(10),
+        ..RuntimeConfig::new(format!("demo-{}", std::process::id()), "demo")
+    }
+    .reloading_every(std::time::Duration::from_secs(1));
+    let runtime = Runtime::new(store.clone(), config, Clock::system())
+        .map_err(|error| Failure::new(Exit::Failure, error))?;
+    let signals = runtime.signals();
+    let running = runtime.start();
+    let patience = std::time::Duration::from_secs(30);
+    let posted = |status: &'static str| {
+        let cartona = cartona.clone();
+        move || {
+            let arrived = cartona
+                .posted()
+                .iter()
+                .any(|posted| posted.hashed_id == hashed_id && posted.status() == Some(status));
+            async move { Ok(arrived) }
+        }
+    };
+    poll_now(&signals, &marketplace.id).await;
+    let acknowledged = wait_until(patience, posted("synced")).await?;
+    let imported = store
+        .marketplace_order(&marketplace.id, hashed_id)
+        .await
+        .map_err(failed)?
+        .and_then(|order| order.odoo_order_id);
+    let Some(order_id) = imported else {
+        say!("  Cartona → Odoo: order {hashed_id} was not imported in time");
+        running.shutdown().await;
+        cartona_running.shutdown().await;
+        store.close().await;
+        return Ok(false);
+    };
+    say!(
+        "  Cartona → Odoo: order {hashed_id} (retailer RET-DEMO, {} lines) imported as sale.order {order_id}, {}",
+        lines.len(),
+        if acknowledged {
+            "acknowledged to Cartona as synced"
+        } else {
+            "not acknowledged in time"
+        }
+    );
+    let workflow_failed = |error: WorkflowError| Failure::new(Exit::Failure, error);
+    let workflow = Workflow::of(&client).await.map_err(workflow_failed)?;
+    let quotation = workflow.read(order_id).await.map_err(workflow_failed)?;
+    let confirmed = workflow
+        .confirm(&quotation)
+        .await
+        .map_err(workflow_failed)?;
+    say!(
+        "  in Odoo: sale.order {order_id} confirmed through the workflow (action_confirm): {} → {}",
+        quotation.order_state_text(),
+        confirmed.order_state_text()
+    );
+    poll_now(&signals, &marketplace.id).await;
+    let approved = wait_until(patience, posted("approved")).await?;
+    say!(
+        "  Odoo → Cartona: {}",
+        if approved {
+            format!("status approved pushed for order {hashed_id}")
+        } else {
+            format!("status approved did not reach Cartona in time for order {hashed_id}")
+        }
+    );
+    running.shutdown().await;
+    cartona_running.shutdown().await;
+    store.close().await;
+    Ok(acknowledged && approved)
 }
 
 /// Confirms a few quotations so the incremental run has something to pick up.

@@ -8,11 +8,16 @@
 //!    module's issue codes; the variants of a page are checked in one Odoo call. A refused
 //!    order is recorded (code and details), never half-created, never acknowledged; a later
 //!    pass that sees it again tries again.
-//! 3. **Exactly once.** The order is claimed in the store (flow, hashed id) before anything
-//!    is created. The claim's holder searches Odoo by the reference field first — a create
-//!    whose bookkeeping was lost (a crash, a cut answer) is found there and recorded, not
-//!    repeated — and only then finds or creates the retailer and creates the order with its
-//!    lines. The Odoo id is recorded; the first record stands.
+//! 3. **Exactly once.** Each order is claimed in the store (flow, hashed id) before anything
+//!    is created. The holder then searches Odoo by the reference field — a create whose
+//!    bookkeeping was lost (a crash, a cut answer) is found there and recorded, not
+//!    repeated — and only then creates the order with its lines. Per page this costs one
+//!    search of the references of all the orders claimed, one search of their retailers by
+//!    `ref` (and one create of the missing ones), and one create per order not found: the
+//!    claim still precedes the search, and the search the create, for every order. A page
+//!    slow enough for its claims to be half gone renews each claim and searches that order
+//!    again before its create. On a failure the claims of the orders not yet tried are given
+//!    back. The Odoo id is recorded; the first record stands.
 //! 4. **Acknowledgement.** `{"status": "synced", "hashed_id": H}` goes into the outbox, unique
 //!    per order, so it is sent once and retried like any packet. An order found already
 //!    imported (a re-pull) has its acknowledgement written again, which changes nothing
@@ -23,7 +28,7 @@
 //! 6. **Cursor.** Saved only when every page was read: a pass cut short is repeated whole,
 //!    and the claims make the repetition harmless.
 
-use super::cartona::order::{self, Issue, IssueCode, ValidOrder};
+use super::cartona::order::{self, Issue, IssueCode, Retailer, ValidOrder};
 use super::cartona::{CartonaClient, CartonaError};
 use super::inbound::{self, Origin, StatusUpdate};
 use super::log;
@@ -41,7 +46,7 @@ use crate::webhook::FailureClass;
 use jiff::{SignedDuration, Timestamp};
 use odoo_rpc::{Context, OdooClient, SearchReadOptions, field};
 use serde_json::{Map, Value, json};
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet, VecDeque};
 
 /// The model acknowledgements are about: the Odoo order.
 pub const ORDER_MODEL: &str = "sale.order";
@@ -231,6 +236,7 @@ async fn import_page<S: Store>(
         }
     }
     let known = existing_variants(odoo, &valid).await?;
+    let mut importable = Vec::with_capacity(valid.len());
     for order in valid {
         let missing: Vec<String> = order
             .lines
@@ -248,9 +254,263 @@ async fn import_page<S: Store>(
             refuse(store, options, &raw, &[issue], clock, report).await?;
             continue;
         }
-        import_one(&order, odoo, store, options, clock, report).await?;
+        importable.push(order);
+    }
+    let claimed_at = clock.now();
+    let mut claimed = Vec::with_capacity(importable.len());
+    for order in importable {
+        if claim(&order, store, options, clock, report).await? {
+            claimed.push(order);
+        }
+    }
+    if claimed.is_empty() {
+        return Ok(());
+    }
+    let mut pending = Claimed {
+        orders: claimed.into(),
+        store,
+        options,
+    };
+    let outcome = settle_claims(&mut pending, claimed_at, odoo, clock, report).await;
+    if outcome.is_err() {
+        pending.release_all().await;
+    }
+    outcome
+}
+
+/// The orders of a page this importer holds and has not settled yet (imported, refused or
+/// left with a claim that may hide a create).
+struct Claimed<'a, S> {
+    orders: VecDeque<ValidOrder>,
+    store: &'a S,
+    options: &'a ImportOptions,
+}
+
+impl<S: Store> Claimed<'_, S> {
+    /// After a failure, gives back the claims on the orders nothing was tried for yet, so
+    /// the next pass takes them at once instead of when the claims run out.
+    async fn release_all(&mut self) {
+        while let Some(order) = self.orders.pop_front() {
+            let released = self
+                .store
+                .release_import(&self.options.flow_id, &order.hashed_id, &self.options.owner)
+                .await;
+            if let Err(error) = released {
+                tracing::warn!(connection_id = %self.options.flow_id, hashed_id = %order.hashed_id,
+                    error = %error, "could not give back an import claim; it runs out by itself");
+            }
+        }
+    }
+}
+
+/// Claims the order in the store; `true` when this importer now holds it. An order already
+/// imported, or held by another importer, is settled here.
+async fn claim<S: Store>(
+    order: &ValidOrder,
+    store: &S,
+    options: &ImportOptions,
+    clock: &Clock,
+    report: &mut ImportReport,
+) -> Result<bool, ImportError> {
+    let now = clock.now();
+    let claim = store
+        .claim_import(
+            &options.flow_id,
+            &order.hashed_id,
+            &options.owner,
+            now,
+            now + options.claim_for,
+        )
+        .await?;
+    match claim {
+        ImportClaim::HeldElsewhere(_) => {
+            report.held_elsewhere += 1;
+            Ok(false)
+        }
+        ImportClaim::Imported(stored) => {
+            report.already_imported += 1;
+            // Orders imported before their terms were kept get them from a re-pull.
+            record_terms(store, options, order, clock).await?;
+            if let Some(odoo_id) = stored.odoo_order_id {
+                acknowledge(store, options, &order.hashed_id, odoo_id, clock, report).await?;
+            }
+            if order.status.as_deref() != stored.marketplace_status.as_deref() {
+                enqueue_status(store, options, order, Origin::Pull, clock, report).await?;
+            }
+            Ok(false)
+        }
+        ImportClaim::Granted(_) => Ok(true),
+    }
+}
+
+/// Imports the claimed orders of a page: one search of the reference field for all of
+/// them, one search of their retailers (and one create of the missing ones), then one
+/// create per order not found. Each order is taken off `pending` just before its own
+/// Odoo work, so that on a failure `pending` holds exactly the claims nothing was tried for.
+async fn settle_claims<S: Store>(
+    pending: &mut Claimed<'_, S>,
+    claimed_at: Timestamp,
+    odoo: &OdooClient,
+    clock: &Clock,
+    report: &mut ImportReport,
+) -> Result<(), ImportError> {
+    let (store, options) = (pending.store, pending.options);
+    let lookups = std::time::Instant::now();
+    let hashed_ids: Vec<&str> = pending
+        .orders
+        .iter()
+        .map(|order| order.hashed_id.as_str())
+        .collect();
+    let mut found = find_by_references(odoo, options, &hashed_ids).await?;
+    let mut recovered = Vec::new();
+    pending
+        .orders
+        .retain(|order| match found.remove(&order.hashed_id) {
+            Some(odoo_id) => {
+                recovered.push((order.clone(), odoo_id));
+                false
+            }
+            None => true,
+        });
+    for (order, odoo_id) in recovered {
+        tracing::info!(connection_id = %options.flow_id, hashed_id = %order.hashed_id,
+            odoo_order_id = odoo_id, "marketplace order found in Odoo by its reference");
+        report.recovered += 1;
+        record(
+            &order,
+            odoo_id,
+            lookups.elapsed(),
+            store,
+            options,
+            clock,
+            report,
+        )
+        .await?;
+    }
+    if pending.orders.is_empty() {
+        return Ok(());
+    }
+    let partners = retailer_partners(odoo, pending.orders.iter()).await?;
+    let lookups = lookups.elapsed();
+    // Past half its life a claim is renewed and the order searched again on its own before
+    // its create: however slow the page, no create runs on a claim that may have run out.
+    let renew_after = claimed_at + options.claim_for / 2;
+    while let Some(order) = pending.orders.pop_front() {
+        let timer = std::time::Instant::now();
+        let partner = match partners.get(&order.retailer.code) {
+            Some(Ok(partner)) => *partner,
+            Some(Err(issue)) => {
+                refuse(
+                    store,
+                    options,
+                    &as_raw(&order),
+                    std::slice::from_ref(issue),
+                    clock,
+                    report,
+                )
+                .await?;
+                continue;
+            }
+            None => {
+                let issue = Issue::new(
+                    IssueCode::CustomerError,
+                    format!(
+                        "retailer {:?} was neither found nor created",
+                        order.retailer.code
+                    ),
+                );
+                refuse(store, options, &as_raw(&order), &[issue], clock, report).await?;
+                continue;
+            }
+        };
+        if clock.now() >= renew_after {
+            match renewed_and_not_found(&order, odoo, store, options, clock, report).await {
+                Ok(Renewal::Create) => {}
+                Ok(Renewal::Settled) => continue,
+                Ok(Renewal::Found(odoo_id)) => {
+                    report.recovered += 1;
+                    record(
+                        &order,
+                        odoo_id,
+                        timer.elapsed(),
+                        store,
+                        options,
+                        clock,
+                        report,
+                    )
+                    .await?;
+                    continue;
+                }
+                Err(error) => {
+                    pending.orders.push_front(order);
+                    return Err(error);
+                }
+            }
+        }
+        match create_order(odoo, options, &order, partner).await {
+            Ok(created) => {
+                report.created += 1;
+                let took = lookups + timer.elapsed();
+                record(&order, created, took, store, options, clock, report).await?;
+            }
+            Err(Failure::Refused(issue)) => {
+                refuse(store, options, &as_raw(&order), &[issue], clock, report).await?;
+            }
+            Err(Failure::Odoo { error, maybe_done }) => {
+                // A create that may have happened keeps its claim until it runs out: whoever
+                // takes the order next searches by reference first and finds it.
+                if !maybe_done {
+                    pending.orders.push_front(order);
+                }
+                return Err(error.into());
+            }
+        }
     }
     Ok(())
+}
+
+/// Records the order as Odoo's `odoo_id`, logs it, acknowledges it and puts its status in
+/// the inbox.
+async fn record<S: Store>(
+    order: &ValidOrder,
+    odoo_id: i64,
+    took: std::time::Duration,
+    store: &S,
+    options: &ImportOptions,
+    clock: &Clock,
+    report: &mut ImportReport,
+) -> Result<(), ImportError> {
+    let recorded = store
+        .record_import(
+            &options.flow_id,
+            &order.hashed_id,
+            odoo_id,
+            order.status.as_deref(),
+            clock.now(),
+        )
+        .await?;
+    record_terms(store, options, order, clock).await?;
+    // The first record stands (a racing importer may have recorded the same order).
+    let odoo_id = recorded
+        .and_then(|stored| stored.odoo_order_id)
+        .unwrap_or(odoo_id);
+    tracing::info!(connection_id = %options.flow_id, hashed_id = %order.hashed_id,
+        odoo_order_id = odoo_id, "marketplace order imported");
+    let mut row = log::entry(
+        &options.flow_id,
+        log::import_key(&order.hashed_id),
+        LogDirection::Inbound,
+        &order.hashed_id,
+        "import",
+        LogOutcome::Success,
+        clock.now(),
+    );
+    row.odoo_order_id = Some(odoo_id);
+    row.marketplace_status = order.status.clone();
+    row.response_time_ms = Some(log::millis(took));
+    store.record_log(&row).await?;
+    acknowledge(store, options, &order.hashed_id, odoo_id, clock, report).await?;
+    enqueue_status(store, options, order, Origin::Import, clock, report).await
 }
 
 /// The ids among the page's variants that are active `product.product`s: one call a page.
@@ -326,110 +586,6 @@ async fn refuse<S: Store>(
     Ok(())
 }
 
-async fn import_one<S: Store>(
-    order: &ValidOrder,
-    odoo: &OdooClient,
-    store: &S,
-    options: &ImportOptions,
-    clock: &Clock,
-    report: &mut ImportReport,
-) -> Result<(), ImportError> {
-    let now = clock.now();
-    let timer = std::time::Instant::now();
-    let claim = store
-        .claim_import(
-            &options.flow_id,
-            &order.hashed_id,
-            &options.owner,
-            now,
-            now + options.claim_for,
-        )
-        .await?;
-    match claim {
-        ImportClaim::HeldElsewhere(_) => {
-            report.held_elsewhere += 1;
-            return Ok(());
-        }
-        ImportClaim::Imported(stored) => {
-            report.already_imported += 1;
-            // Orders imported before their terms were kept get them from a re-pull.
-            record_terms(store, options, order, clock).await?;
-            if let Some(odoo_id) = stored.odoo_order_id {
-                acknowledge(store, options, &order.hashed_id, odoo_id, clock, report).await?;
-            }
-            if order.status.as_deref() != stored.marketplace_status.as_deref() {
-                enqueue_status(store, options, order, Origin::Pull, clock, report).await?;
-            }
-            return Ok(());
-        }
-        ImportClaim::Granted(_) => {}
-    }
-    let odoo_id = match find_by_reference(odoo, options, &order.hashed_id).await {
-        Ok(Some(found)) => {
-            tracing::info!(connection_id = %options.flow_id, hashed_id = %order.hashed_id,
-                odoo_order_id = found, "marketplace order found in Odoo by its reference");
-            report.recovered += 1;
-            found
-        }
-        Ok(None) => match create_order(odoo, options, order).await {
-            Ok(created) => {
-                report.created += 1;
-                created
-            }
-            Err(Failure::Refused(issue)) => {
-                return refuse(store, options, &as_raw(order), &[issue], clock, report).await;
-            }
-            Err(Failure::Odoo { error, maybe_done }) => {
-                // A create that may have happened keeps its claim until it runs out: whoever
-                // takes the order next searches by reference first and finds it.
-                if !maybe_done {
-                    store
-                        .release_import(&options.flow_id, &order.hashed_id, &options.owner)
-                        .await?;
-                }
-                return Err(error.into());
-            }
-        },
-        Err(error) => {
-            store
-                .release_import(&options.flow_id, &order.hashed_id, &options.owner)
-                .await?;
-            return Err(error.into());
-        }
-    };
-    let recorded = store
-        .record_import(
-            &options.flow_id,
-            &order.hashed_id,
-            odoo_id,
-            order.status.as_deref(),
-            clock.now(),
-        )
-        .await?;
-    record_terms(store, options, order, clock).await?;
-    // The first record stands (a racing importer may have recorded the same order).
-    let odoo_id = recorded
-        .and_then(|stored| stored.odoo_order_id)
-        .unwrap_or(odoo_id);
-    tracing::info!(connection_id = %options.flow_id, hashed_id = %order.hashed_id,
-        odoo_order_id = odoo_id, "marketplace order imported");
-    let mut row = log::entry(
-        &options.flow_id,
-        log::import_key(&order.hashed_id),
-        LogDirection::Inbound,
-        &order.hashed_id,
-        "import",
-        LogOutcome::Success,
-        clock.now(),
-    );
-    row.odoo_order_id = Some(odoo_id);
-    row.marketplace_status = order.status.clone();
-    row.response_time_ms = Some(log::millis(timer.elapsed()));
-    store.record_log(&row).await?;
-    acknowledge(store, options, &order.hashed_id, odoo_id, clock, report).await?;
-    enqueue_status(store, options, order, Origin::Import, clock, report).await
-}
-
 /// Puts the order's status in the inbox, to be applied like a status webhook: at import,
 /// and when a pull finds it changed (for marketplaces that send no webhooks).
 async fn enqueue_status<S: Store>(
@@ -480,21 +636,73 @@ fn as_raw(order: &ValidOrder) -> Value {
     json!({"hashed_id": order.hashed_id, "status": order.status})
 }
 
-/// The lowest-id `sale.order` carrying `hashed_id` in the reference field.
-async fn find_by_reference(
+enum Renewal {
+    /// Still held, and not in Odoo: create it.
+    Create,
+    /// Found in Odoo by its reference.
+    Found(i64),
+    /// Imported or held by another importer meanwhile (counted by [`claim`]).
+    Settled,
+}
+
+/// The one-order path of a page too slow for its claims: renews the claim, then searches the
+/// order's reference again.
+async fn renewed_and_not_found<S: Store>(
+    order: &ValidOrder,
+    odoo: &OdooClient,
+    store: &S,
+    options: &ImportOptions,
+    clock: &Clock,
+    report: &mut ImportReport,
+) -> Result<Renewal, ImportError> {
+    if !claim(order, store, options, clock, report).await? {
+        return Ok(Renewal::Settled);
+    }
+    let found = find_by_references(odoo, options, &[order.hashed_id.as_str()]).await?;
+    Ok(found
+        .get(&order.hashed_id)
+        .map_or(Renewal::Create, |odoo_id| Renewal::Found(*odoo_id)))
+}
+
+/// For each of `hashed_ids` carried by some `sale.order` in the reference field, the lowest
+/// such id: one call for a whole page.
+async fn find_by_references(
     odoo: &OdooClient,
     options: &ImportOptions,
-    hashed_id: &str,
-) -> Result<Option<i64>, odoo_rpc::Error> {
-    let found = odoo
-        .search(
+    hashed_ids: &[&str],
+) -> Result<HashMap<String, i64>, odoo_rpc::Error> {
+    let reference = options.reference_field.as_str();
+    let rows = odoo
+        .search_read(
             ORDER_MODEL,
-            &SearchReadOptions::new(field(options.reference_field.as_str()).eq(hashed_id))
-                .order("id")
-                .limit(1),
+            &SearchReadOptions::new(field(reference).is_in(hashed_ids.iter().copied()))
+                .fields([reference])
+                .order("id"),
         )
         .await?;
-    Ok(found.first().copied())
+    lowest_id_by(&rows, reference)
+}
+
+/// The lowest id per value of `key` among `rows`, read in id order.
+fn lowest_id_by(
+    rows: &[odoo_rpc::Record],
+    key: &str,
+) -> Result<HashMap<String, i64>, odoo_rpc::Error> {
+    let mut lowest = HashMap::new();
+    for row in rows {
+        let shape = |error: odoo_rpc::FieldError| odoo_rpc::Error::MalformedResponse {
+            message: format!("{key} of a searched record: {error}"),
+            excerpt: String::new(),
+        };
+        let id = row.id().map_err(shape)?;
+        if let Some(value) = row.str(key).map_err(shape)? {
+            lowest
+                .entry(value.to_owned())
+                .and_modify(|seen: &mut i64| *seen = (*seen).min(id))
+                .or_insert(id);
+        }
+    }
+    Ok(lowest)
 }
 
 enum Failure {
@@ -518,22 +726,8 @@ async fn create_order(
     odoo: &OdooClient,
     options: &ImportOptions,
     order: &ValidOrder,
+    partner: i64,
 ) -> Result<i64, Failure> {
-    let partner = match retailer_partner(odoo, order).await {
-        Ok(partner) => partner,
-        Err(error) if refuses_the_order(&error) => {
-            return Err(Failure::Refused(Issue::new(
-                IssueCode::CustomerError,
-                format!("retailer {:?}: {}", order.retailer.code, error),
-            )));
-        }
-        Err(error) => {
-            return Err(Failure::Odoo {
-                error,
-                maybe_done: false,
-            });
-        }
-    };
     let lines: Vec<Value> = order
         .lines
         .iter()
@@ -568,22 +762,89 @@ async fn create_order(
     }
 }
 
-/// The retailer's partner: the lowest id with `ref` = its code (archived ones included, so
-/// an archived retailer is not created twice), else a new one.
-async fn retailer_partner(odoo: &OdooClient, order: &ValidOrder) -> Result<i64, odoo_rpc::Error> {
-    let retailer = &order.retailer;
-    let found = odoo
-        .search(
-            "res.partner",
-            &SearchReadOptions::new(field("ref").eq(retailer.code.as_str()))
-                .order("id")
-                .limit(1)
-                .context(Context::new().active_test(false)),
-        )
-        .await?;
-    if let Some(id) = found.first() {
-        return Ok(*id);
+/// The partner of each retailer of `orders`, by code: the lowest id with `ref` = its code
+/// (archived ones included, so an archived retailer is not created twice), else a new one.
+/// One search for all of them and one create for the missing ones. What Odoo refuses for a
+/// retailer (a validation error) is that retailer's orders' [`IssueCode::CustomerError`];
+/// Odoo failing otherwise is the pass's error.
+async fn retailer_partners<'o>(
+    odoo: &OdooClient,
+    orders: impl Iterator<Item = &'o ValidOrder>,
+) -> Result<HashMap<String, Result<i64, Issue>>, odoo_rpc::Error> {
+    let mut retailers: Vec<&Retailer> = Vec::new();
+    for order in orders {
+        if !retailers
+            .iter()
+            .any(|seen| seen.code == order.retailer.code)
+        {
+            retailers.push(&order.retailer);
+        }
     }
+    let searched = odoo
+        .search_read(
+            "res.partner",
+            &SearchReadOptions::new(
+                field("ref").is_in(retailers.iter().map(|retailer| retailer.code.as_str())),
+            )
+            .fields(["ref"])
+            .order("id")
+            .context(Context::new().active_test(false)),
+        )
+        .await;
+    let rows = match searched {
+        Ok(rows) => rows,
+        Err(error) if refuses_the_order(&error) => {
+            return Ok(retailers
+                .into_iter()
+                .map(|retailer| (retailer.code.clone(), Err(retailer_issue(retailer, &error))))
+                .collect());
+        }
+        Err(error) => return Err(error),
+    };
+    let mut partners: HashMap<String, Result<i64, Issue>> = lowest_id_by(&rows, "ref")?
+        .into_iter()
+        .map(|(code, id)| (code, Ok(id)))
+        .collect();
+    let missing: Vec<&Retailer> = retailers
+        .into_iter()
+        .filter(|retailer| !partners.contains_key(&retailer.code))
+        .collect();
+    if missing.is_empty() {
+        return Ok(partners);
+    }
+    let vals = missing
+        .iter()
+        .map(|retailer| partner_vals(retailer))
+        .collect();
+    match odoo.create("res.partner", vals, None).await {
+        Ok(ids) if ids.len() == missing.len() => {
+            for (retailer, id) in missing.into_iter().zip(ids) {
+                partners.insert(retailer.code.clone(), Ok(id));
+            }
+        }
+        Ok(_) => return Err(no_id()),
+        // A create of several is refused whole for one bad retailer: one by one, to know which.
+        Err(error) if refuses_the_order(&error) => {
+            for retailer in missing {
+                let made = odoo
+                    .create("res.partner", vec![partner_vals(retailer)], None)
+                    .await;
+                let partner = match made {
+                    Ok(ids) => Ok(ids.first().copied().ok_or_else(no_id)?),
+                    Err(error) if refuses_the_order(&error) => {
+                        Err(retailer_issue(retailer, &error))
+                    }
+                    Err(error) => return Err(error),
+                };
+                partners.insert(retailer.code.clone(), partner);
+            }
+        }
+        Err(error) => return Err(error),
+    }
+    Ok(partners)
+}
+
+fn partner_vals(retailer: &Retailer) -> Map<String, Value> {
     let mut vals = Map::new();
     vals.insert("name".into(), json!(retailer.name));
     vals.insert("ref".into(), json!(retailer.code));
@@ -596,8 +857,14 @@ async fn retailer_partner(odoo: &OdooClient, order: &ValidOrder) -> Result<i64, 
             vals.insert(key.into(), json!(value));
         }
     }
-    let ids = odoo.create("res.partner", vec![vals], None).await?;
-    ids.first().copied().ok_or_else(no_id)
+    vals
+}
+
+fn retailer_issue(retailer: &Retailer, error: &odoo_rpc::Error) -> Issue {
+    Issue::new(
+        IssueCode::CustomerError,
+        format!("retailer {:?}: {}", retailer.code, error),
+    )
 }
 
 /// The acknowledgement's packet: one per order, whatever writes it.

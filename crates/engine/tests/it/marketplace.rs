@@ -560,6 +560,150 @@ async fn a_create_whose_answer_was_lost_is_found_by_its_reference_not_created_ag
     assert_eq!(world.acks().len(), 3);
 }
 
+/// The Odoo calls made since `before`, by (model, method), without the login calls.
+fn odoo_calls_since(
+    sim: &OdooSim,
+    before: &std::collections::HashMap<(String, String), u64>,
+) -> std::collections::BTreeMap<String, u64> {
+    sim.calls()
+        .into_iter()
+        .filter(|((model, _), _)| model != "common")
+        .filter_map(|(key, count)| {
+            let new = count - before.get(&key).copied().unwrap_or(0);
+            (new > 0).then(|| (format!("{}/{}", key.0, key.1), new))
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn a_page_costs_one_reference_search_one_retailer_search_and_one_create_per_new_order() {
+    let world = World::new(Some(5)).await;
+    let hashed = world.add_orders(10);
+    // One order of the second page is in Odoo already (a create whose bookkeeping was lost).
+    let partner = world
+        .odoo
+        .search(
+            "res.partner",
+            &SearchReadOptions::new(field("id").gt(0)).limit(1),
+        )
+        .await
+        .unwrap()[0];
+    world
+        .odoo
+        .create(
+            "sale.order",
+            vec![
+                json!({"partner_id": partner, "client_order_ref": hashed[7]})
+                    .as_object()
+                    .unwrap()
+                    .clone(),
+            ],
+            None,
+        )
+        .await
+        .unwrap();
+    let before = world.odoo_sim.calls();
+    let first = world.import().await;
+    assert_eq!(
+        (first.pages, first.created, first.recovered),
+        (2, 9, 1),
+        "{first:?}"
+    );
+    // Per page: the variants, the references and the retailers each in one call; the three
+    // retailers are created together on the first page and found on the second.
+    let expected: std::collections::BTreeMap<String, u64> = [
+        ("product.product/search", 2),
+        ("sale.order/search_read", 2),
+        ("res.partner/search_read", 2),
+        ("res.partner/create", 1),
+        ("sale.order/create", 9),
+    ]
+    .into_iter()
+    .map(|(call, count)| (call.to_owned(), count))
+    .collect();
+    assert_eq!(odoo_calls_since(&world.odoo_sim, &before), expected);
+    for id in &hashed {
+        assert_eq!(world.odoo_orders(id).await.len(), 1, "{id}");
+    }
+    // A re-pull finds everything in the store: only the variants are asked of Odoo.
+    let before = world.odoo_sim.calls();
+    let again = world.import().await;
+    assert_eq!((again.created, again.already_imported), (0, 10));
+    let expected: std::collections::BTreeMap<String, u64> =
+        [("product.product/search".to_owned(), 2)]
+            .into_iter()
+            .collect();
+    assert_eq!(odoo_calls_since(&world.odoo_sim, &before), expected);
+}
+
+#[tokio::test]
+async fn a_failed_retailer_create_gives_back_the_pages_claims_for_the_next_pass() {
+    let world = World::new(None).await;
+    let hashed = world.add_orders(3);
+    world.odoo_sim.inject(
+        "error:odoo.exceptions.ValidationErrorx1@res.partner/create"
+            .parse::<FaultRule>()
+            .unwrap(),
+    );
+    let clock = Clock::manual(Timestamp::now());
+    let failed = import_orders(
+        &world.cartona,
+        &world.odoo,
+        &world.store,
+        &world.options("worker-a"),
+        &clock,
+    )
+    .await;
+    assert!(failed.is_err());
+    assert_eq!(world.all_odoo_orders().await, 0);
+    // Nothing was created, so no claim is kept: another worker takes every order at once,
+    // without waiting for the claims to run out.
+    for id in &hashed {
+        let stored = world.store.marketplace_order(FLOW, id).await.unwrap();
+        assert!(
+            stored
+                .as_ref()
+                .is_none_or(|order| order.claim_owner.is_none()),
+            "{stored:?}"
+        );
+    }
+    let next = world.import_with(&world.store, "worker-b", &clock).await;
+    assert_eq!((next.created, next.held_elsewhere), (3, 0), "{next:?}");
+    for id in &hashed {
+        assert_eq!(world.odoo_orders(id).await.len(), 1, "{id}");
+    }
+}
+
+#[tokio::test]
+async fn a_page_slower_than_half_a_claim_renews_each_claim_and_searches_each_order_again() {
+    let world = World::new(None).await;
+    let hashed = world.add_orders(4);
+    // Claims that are already half gone when taken: every order goes the one-by-one way.
+    let mut options = world.options("worker-a");
+    options.claim_for = SignedDuration::ZERO;
+    let before = world.odoo_sim.calls();
+    let report = import_orders(
+        &world.cartona,
+        &world.odoo,
+        &world.store,
+        &options,
+        &Clock::manual(Timestamp::now()),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        (report.created, report.held_elsewhere),
+        (4, 0),
+        "{report:?}"
+    );
+    let calls = odoo_calls_since(&world.odoo_sim, &before);
+    assert_eq!(calls.get("sale.order/search_read"), Some(&5), "{calls:?}");
+    assert_eq!(calls.get("sale.order/create"), Some(&4), "{calls:?}");
+    for id in &hashed {
+        assert_eq!(world.odoo_orders(id).await.len(), 1, "{id}");
+    }
+}
+
 #[tokio::test]
 async fn against_the_real_odoo_18_orders_are_created_once_and_found_by_client_order_ref() {
     let Some(real) = odoo_sim::real_odoo::RealOdoo::from_env("importing Cartona orders") else {
