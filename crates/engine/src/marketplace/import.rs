@@ -44,7 +44,7 @@ use crate::store::{
 };
 use crate::webhook::FailureClass;
 use jiff::{SignedDuration, Timestamp};
-use odoo_rpc::{Context, OdooClient, SearchReadOptions, field};
+use odoo_rpc::{Context, OdooClient, OdooErrorKind, SearchReadOptions, field};
 use serde_json::{Map, Value, json};
 use std::collections::{HashMap, HashSet, VecDeque};
 
@@ -718,8 +718,21 @@ enum Failure {
 
 /// Refusals that say something about the order (Odoo's validation), as opposed to Odoo
 /// being unreachable, overloaded or refusing our credentials.
+/// Whether Odoo refused this order's (or retailer's) data: a business exception, answered
+/// after Odoo rolled its transaction back, so nothing was created and the rest of the page
+/// goes on. Rights, a wrong field name, a server fault or a lost answer are the pass's error
+/// instead: they are not about one order.
 fn refuses_the_order(error: &odoo_rpc::Error) -> bool {
-    !error.is_retryable() && !error.is_authentication() && error.is_safe_to_resend()
+    matches!(
+        error,
+        odoo_rpc::Error::Odoo(odoo) if matches!(
+            odoo.kind,
+            OdooErrorKind::ValidationError
+                | OdooErrorKind::UserError
+                | OdooErrorKind::MissingError
+                | OdooErrorKind::RedirectWarning
+        )
+    )
 }
 
 async fn create_order(

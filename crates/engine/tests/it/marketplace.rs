@@ -641,7 +641,7 @@ async fn a_failed_retailer_create_gives_back_the_pages_claims_for_the_next_pass(
     let world = World::new(None).await;
     let hashed = world.add_orders(3);
     world.odoo_sim.inject(
-        "error:odoo.exceptions.ValidationErrorx1@res.partner/create"
+        "error:odoo.exceptions.AccessErrorx1@res.partner/create"
             .parse::<FaultRule>()
             .unwrap(),
     );
@@ -672,6 +672,79 @@ async fn a_failed_retailer_create_gives_back_the_pages_claims_for_the_next_pass(
     for id in &hashed {
         assert_eq!(world.odoo_orders(id).await.len(), 1, "{id}");
     }
+}
+
+/// What Odoo refuses for one order (a validation error on its create) or for one retailer
+/// refuses those orders alone, with the module's issue codes; the rest of the page is imported.
+#[tokio::test]
+async fn orders_or_retailers_odoo_refuses_are_refused_alone_with_their_issue_codes() {
+    let world = World::new(None).await;
+    let hashed = world.add_orders(3);
+    world.odoo_sim.inject(
+        "error:odoo.exceptions.ValidationErrorx1@sale.order/create"
+            .parse::<FaultRule>()
+            .unwrap(),
+    );
+    let report = world.import().await;
+    assert_eq!((report.created, report.refused), (2, 1), "{report:?}");
+    let mut codes = Vec::new();
+    for id in &hashed {
+        let stored = world
+            .store
+            .marketplace_order(FLOW, id)
+            .await
+            .unwrap()
+            .unwrap();
+        if stored.state == ImportState::Refused {
+            assert_eq!(world.odoo_orders(id).await.len(), 0, "{id}");
+            codes.push(stored.issue_code.clone());
+        } else {
+            assert_eq!(world.odoo_orders(id).await.len(), 1, "{id}");
+        }
+    }
+    assert_eq!(codes, vec![Some("invalid_order_details".to_owned())]);
+
+    // A retailer Odoo refuses: its orders only (the batch create is refused whole, then the
+    // retailers are created one by one to know which).
+    let more: Vec<String> = (0..3)
+        .map(|n| {
+            let id = format!("RETAILER{n}");
+            world.cartona_sim.put_order(sample_order(
+                &id,
+                &format!("NEWRET{n}"),
+                Timestamp::now() - SignedDuration::from_secs(50),
+                &[(world.products[0], 1.0, 2.0)],
+            ));
+            id
+        })
+        .collect();
+    world.odoo_sim.inject(
+        "error:odoo.exceptions.ValidationErrorx2@res.partner/create"
+            .parse::<FaultRule>()
+            .unwrap(),
+    );
+    let report = world.import().await;
+    // The order refused before is tried again and imported now: three created.
+    assert_eq!((report.created, report.refused), (3, 1), "{report:?}");
+    for id in &hashed {
+        assert_eq!(world.odoo_orders(id).await.len(), 1, "{id}");
+    }
+    let refused: Vec<Option<String>> = {
+        let mut refused = Vec::new();
+        for id in &more {
+            let stored = world
+                .store
+                .marketplace_order(FLOW, id)
+                .await
+                .unwrap()
+                .unwrap();
+            if stored.state == ImportState::Refused {
+                refused.push(stored.issue_code.clone());
+            }
+        }
+        refused
+    };
+    assert_eq!(refused, vec![Some("customer_error".to_owned())]);
 }
 
 #[tokio::test]
