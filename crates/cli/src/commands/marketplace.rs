@@ -19,7 +19,7 @@ use crate::exit::{Exit, Failure, exit_for};
 use clap::{Args, Subcommand};
 use engine::connection_form::{self, display_url, masked_key};
 use engine::connection_test::{check_tenant_odoo, odoo_failure_class, scrub_secrets};
-use engine::marketplace::form::{self as market_form, FIELDS};
+use engine::marketplace::form::{self as market_form, FIELDS, catalog_text};
 use engine::marketplace::{Marketplace, MarketplaceDraft, MarketplaceRegistry};
 use engine::store::{ImportState, PacketFilter, StoreError};
 use engine::webhook::FailureClass;
@@ -110,6 +110,11 @@ pub struct AddArgs {
     /// '{"sale/done": "delivered", "sale/assigned": null}' [default: the seed's table].
     #[arg(long, value_name = "JSON")]
     status_map: Option<String>,
+    /// The catalog push (price and free quantity of each sellable product to Cartona's
+    /// supplier-product/bulk-update): off, all (free quantity over every warehouse) or a
+    /// stock.warehouse id [default: off].
+    #[arg(long, value_name = "off|all|WAREHOUSE_ID")]
+    catalog: Option<String>,
     /// Add it paused (not imported from until `marketplace resume`).
     #[arg(long)]
     paused: bool,
@@ -193,6 +198,9 @@ pub struct EditArgs {
     /// for the seed's table).
     #[arg(long, value_name = "JSON")]
     status_map: Option<String>,
+    /// The catalog push: off, all (every warehouse) or a stock.warehouse id.
+    #[arg(long, value_name = "off|all|WAREHOUSE_ID")]
+    catalog: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -438,6 +446,7 @@ async fn add<S: engine::store::Store>(
     draft.allow_from = args.allow_from;
     draft.otp_field = args.otp_field.unwrap_or_default();
     draft.status_map = args.status_map.unwrap_or_default();
+    draft.catalog = args.catalog.unwrap_or_default();
     draft.is_active = !args.paused;
     let wanted = WantedSecrets {
         api_token_env: Some(&args.api_token_env),
@@ -526,6 +535,7 @@ async fn edit<S: engine::store::Store>(
     set(&mut draft.allow_from, args.allow_from);
     set(&mut draft.otp_field, args.otp_field);
     set(&mut draft.status_map, args.status_map);
+    set(&mut draft.catalog, args.catalog);
     if args.rotate_webhook_secret {
         draft.webhook_secret = connection_form::new_webhook_secret();
     }
@@ -627,6 +637,7 @@ fn changes(before: &Marketplace, after: &Marketplace) -> Vec<&'static str> {
         "status_map",
         before.outbound.status_map != after.outbound.status_map,
     );
+    note("catalog", before.outbound.catalog != after.outbound.catalog);
     changed
 }
 
@@ -650,6 +661,7 @@ fn summary_json(m: &Marketplace, counts: &OrderCounts) -> Value {
         "allow_from": m.settings.allow_from,
         "otp_field": m.outbound.otp_field,
         "status_map": m.outbound.status_map.overrides(),
+        "catalog": catalog_text(m.outbound.catalog),
         "last_sync_at": m.last_sync_at.map(time_json),
         "orders_imported": counts.imported,
         "orders_refused": counts.refused,
@@ -773,6 +785,14 @@ async fn show<S: engine::store::Store>(
                 "the seed's table".to_owned()
             } else {
                 Value::Object(m.outbound.status_map.overrides().clone()).to_string()
+            },
+        ),
+        (
+            "catalog push",
+            match catalog_text(m.outbound.catalog).as_str() {
+                "off" => "off".to_owned(),
+                "all" => "on, free quantity over every warehouse".to_owned(),
+                warehouse => format!("on, free quantity of stock.warehouse {warehouse}"),
             },
         ),
         (

@@ -51,12 +51,15 @@ async fn the_otp_field_and_the_status_map_are_set_kept_and_checked() {
         "x_cartona_otp",
         "--status-map",
         r#"{"sale/done": "delivered"}"#,
+        "--catalog",
+        "1",
     ];
     let output = run(&place, &add).await;
     assert_eq!(output.status.code(), Some(0), "{}", text(&output));
     let shown = show(&place).await;
     assert_eq!(shown["otp_field"], json!("x_cartona_otp"));
     assert_eq!(shown["status_map"], json!({"sale/done": "delivered"}));
+    assert_eq!(shown["catalog"], json!("1"));
     // An edit of something else keeps them.
     let output = run(
         &place,
@@ -67,7 +70,8 @@ async fn the_otp_field_and_the_status_map_are_set_kept_and_checked() {
     let shown = show(&place).await;
     assert_eq!(shown["otp_field"], json!("x_cartona_otp"));
     assert_eq!(shown["status_map"], json!({"sale/done": "delivered"}));
-    // Bad values: both named by their flags, nothing changed.
+    assert_eq!(shown["catalog"], json!("1"));
+    // Bad values: each named by its flag, nothing changed.
     let bad = [
         "marketplace",
         "edit",
@@ -76,14 +80,24 @@ async fn the_otp_field_and_the_status_map_are_set_kept_and_checked() {
         "Retailer OTP",
         "--status-map",
         r#"{"sale/done": "shipped"}"#,
+        "--catalog",
+        "sometimes",
     ];
     let output = run(&place, &bad).await;
     let said = text(&output);
     assert_eq!(output.status.code(), Some(2), "{said}");
     assert!(
-        said.contains("--otp-field") && said.contains("--status-map"),
+        said.contains("--otp-field") && said.contains("--status-map") && said.contains("--catalog"),
         "{said}"
     );
+    assert_eq!(show(&place).await["catalog"], json!("1"));
+    let output = run(
+        &place,
+        &["marketplace", "edit", "Cartona", "--catalog", "off"],
+    )
+    .await;
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+    assert_eq!(show(&place).await["catalog"], json!("off"));
     assert_eq!(show(&place).await["otp_field"], json!("x_cartona_otp"));
     // "{}" goes back to the seed's table.
     let output = run(

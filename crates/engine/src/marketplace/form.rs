@@ -17,9 +17,12 @@
 //!   (empty: keep the stored one, or the default);
 //! - `status_map`: overrides of the (order state, delivery state) → status table, a JSON
 //!   object `{"sale/done": "delivered", "sale/assigned": null}` (empty: keep the stored ones);
+//! - `catalog`: the catalog push, `off`, `all` (free quantity over every warehouse) or a
+//!   `stock.warehouse` id (empty: keep the stored choice; a new marketplace: off);
 //! - the name is unique among marketplaces, ignoring case.
 
 use super::cartona::{CartonaClient, CartonaError};
+use super::catalog::CatalogSettings;
 use super::mapping::StatusMap;
 use super::outbound::{OUTBOUND_KEY, OutboundSettings, check_field_name};
 use super::settings::{
@@ -44,7 +47,7 @@ use std::time::Duration;
 pub const MAX_FIELD_NAME_CHARS: usize = 63;
 
 /// The fields of the form, in order: errors are listed in it.
-pub const FIELDS: [&str; 14] = [
+pub const FIELDS: [&str; 15] = [
     "name",
     "kind",
     "api_url",
@@ -59,6 +62,7 @@ pub const FIELDS: [&str; 14] = [
     "allow_from",
     "otp_field",
     "status_map",
+    "catalog",
 ];
 
 /// A marketplace as typed. `Debug` hides the secrets.
@@ -85,6 +89,8 @@ pub struct MarketplaceDraft {
     pub otp_field: String,
     /// A JSON object of table overrides; empty: keep the stored ones (new: none).
     pub status_map: String,
+    /// `off`, `all` or a warehouse id; empty: keep the stored choice (new: off).
+    pub catalog: String,
     pub is_active: bool,
 }
 
@@ -154,6 +160,7 @@ impl MarketplaceDraft {
             allow_from: String::new(),
             otp_field: String::new(),
             status_map: String::new(),
+            catalog: String::new(),
             is_active: true,
         }
     }
@@ -175,6 +182,7 @@ impl MarketplaceDraft {
             webhook_secret: marketplace.secrets.webhook_secret.expose().to_owned(),
             reference_field: marketplace.settings.reference_field.clone(),
             allow_from: marketplace.settings.allow_from.join(","),
+            catalog: catalog_text(marketplace.outbound.catalog),
             otp_field: marketplace.outbound.otp_field.clone(),
             status_map: if marketplace.outbound.status_map.overrides().is_empty() {
                 String::new()
@@ -257,6 +265,8 @@ impl MarketplaceDraft {
         check("otp_field", status(&otp_field));
         let status_map = check_status_map(&self.status_map, stored);
         check("status_map", status(&status_map));
+        let catalog = check_catalog(&self.catalog, stored);
+        check("catalog", status(&catalog));
 
         let (
             Ok(kind),
@@ -270,6 +280,7 @@ impl MarketplaceDraft {
             Ok(allow_from),
             Ok(otp_field),
             Ok(status_map),
+            Ok(catalog),
         ) = (
             kind,
             api_url,
@@ -282,6 +293,7 @@ impl MarketplaceDraft {
             allow_from,
             otp_field,
             status_map,
+            catalog,
         )
         else {
             return Err(errors);
@@ -321,9 +333,7 @@ impl MarketplaceDraft {
             outbound: OutboundSettings {
                 otp_field,
                 status_map,
-                catalog: editing
-                    .map(|editing| editing.outbound.catalog)
-                    .unwrap_or_default(),
+                catalog,
             },
             secrets: MarketplaceSecrets {
                 api_token,
@@ -341,6 +351,36 @@ impl MarketplaceDraft {
             created_at: editing.map_or(now, |editing| editing.created_at),
             updated_at: now,
         })
+    }
+}
+
+/// `off`, `all` or a warehouse id, as a person types it.
+fn check_catalog(raw: &str, stored: Option<&OutboundSettings>) -> Result<CatalogSettings, String> {
+    match raw.trim().to_ascii_lowercase().as_str() {
+        "" => Ok(stored.map(|stored| stored.catalog).unwrap_or_default()),
+        "off" => Ok(CatalogSettings::default()),
+        "all" => Ok(CatalogSettings {
+            enabled: true,
+            warehouse_id: None,
+        }),
+        text => match text.parse::<i64>() {
+            Ok(id) if id > 0 => Ok(CatalogSettings {
+                enabled: true,
+                warehouse_id: Some(id),
+            }),
+            _ => Err(format!(
+                "{text:?} is not off, all or a stock.warehouse id (a whole number above 0)"
+            )),
+        },
+    }
+}
+
+/// The catalog choice as [`check_catalog`] reads it back.
+pub fn catalog_text(catalog: CatalogSettings) -> String {
+    match (catalog.enabled, catalog.warehouse_id) {
+        (false, _) => "off".to_owned(),
+        (true, None) => "all".to_owned(),
+        (true, Some(id)) => id.to_string(),
     }
 }
 
@@ -654,6 +694,7 @@ mod tests {
             allow_from: "10.0.0.0/8,not-a-range".into(),
             otp_field: "OTP".into(),
             status_map: "[]".into(),
+            catalog: "sometimes".into(),
             ..MarketplaceDraft::with_defaults()
         };
         let errors = bad.validate(&[], None, Timestamp::now()).unwrap_err();
@@ -716,11 +757,19 @@ mod tests {
         let stored = MarketplaceDraft {
             otp_field: "x_cartona_otp".into(),
             status_map: r#"{"sale/done": "delivered"}"#.into(),
+            catalog: "2".into(),
             ..draft()
         }
         .validate(&[], None, now)
         .unwrap();
         assert_eq!(stored.outbound.otp_field, "x_cartona_otp");
+        assert_eq!(
+            stored.outbound.catalog,
+            CatalogSettings {
+                enabled: true,
+                warehouse_id: Some(2)
+            }
+        );
         let flow = stored.flow();
         let tenant = stored.tenant();
         let back = Marketplace::from_parts(&tenant, &flow).unwrap();
@@ -729,6 +778,7 @@ mod tests {
         let mut edit = MarketplaceDraft::from_marketplace(&back);
         edit.otp_field.clear();
         edit.status_map.clear();
+        edit.catalog.clear();
         let edited = edit
             .validate(std::slice::from_ref(&back), Some(&back), now)
             .unwrap();
@@ -741,10 +791,21 @@ mod tests {
         let bad = MarketplaceDraft {
             otp_field: "Retailer OTP".into(),
             status_map: r#"{"sale/done": "shipped"}"#.into(),
+            catalog: "0".into(),
             ..draft()
         };
         let errors = bad.validate(&[], None, now).unwrap_err();
-        assert_eq!(fields(&errors), ["otp_field", "status_map"]);
+        assert_eq!(fields(&errors), ["otp_field", "status_map", "catalog"]);
+        // The catalog's words, read back as they are shown.
+        for (typed, shown) in [("off", "off"), ("ALL", "all"), (" 7 ", "7")] {
+            let marketplace = MarketplaceDraft {
+                catalog: typed.into(),
+                ..draft()
+            }
+            .validate(&[], None, now)
+            .unwrap();
+            assert_eq!(catalog_text(marketplace.outbound.catalog), shown);
+        }
         let not_json = MarketplaceDraft {
             status_map: "sale/done=delivered".into(),
             ..draft()
