@@ -11,11 +11,14 @@
 //! - [`SyncLogStore`]: one row per flow cycle;
 //! - [`MarketplaceStore`]: each marketplace order's import (claims for exactly-once creation)
 //!   and the last status seen from each side;
+//! - [`EmissionStore`]: enrichment jobs' emission guard (one packet per job, record and
+//!   packet version; claims; the per-record breaker; forced replays);
 //! - [`MirrorStore`](crate::mirror_store::MirrorStore): the mirror's tables, and the schema's
 //!   one migration path ([`MirrorStore::migrate`](crate::mirror_store::MirrorStore::migrate)
 //!   creates or upgrades every table).
 
 pub mod coordination;
+pub mod emissions;
 mod error;
 pub mod inbox;
 pub mod marketplace;
@@ -29,6 +32,9 @@ pub mod tenants;
 pub mod contract;
 
 pub use coordination::{BreakerRecord, BreakerStatus, CoordinationStore, FlowLease, Heartbeat};
+pub use emissions::{
+    Emission, EmissionClaim, EmissionKey, EmissionState, EmissionStore, NewEmission, ReplayRecord,
+};
 pub use error::{ErrorSource, StoreError};
 pub use inbox::{
     Application, ApplicationOutcome, ApplicationRecord, InboundEvent, InboundFilter, InboundStatus,
@@ -57,6 +63,7 @@ pub trait Store:
     + CoordinationStore
     + SyncLogStore
     + MarketplaceStore
+    + EmissionStore
     + Clone
     + Send
     + Sync
@@ -72,6 +79,7 @@ impl<T> Store for T where
         + CoordinationStore
         + SyncLogStore
         + MarketplaceStore
+        + EmissionStore
         + Clone
         + Send
         + Sync
