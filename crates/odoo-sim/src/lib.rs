@@ -19,6 +19,7 @@
 pub mod bench_model;
 pub mod cartona;
 pub mod clock;
+mod custom_fields;
 pub mod dispatch;
 pub mod error;
 pub mod faults;

@@ -378,7 +378,7 @@ async fn json2(
             }
         }
     };
-    if state.lock_database().model(&model).is_err() {
+    if state.lock_database().model(&model).is_err() && !crate::custom_fields::serves(&model) {
         return json2_error(&OdooException::new(
             "werkzeug.exceptions.NotFound",
             format!("Model {model:?} not found"),
