@@ -3,6 +3,7 @@
 
 mod connections;
 mod delivery_daemon;
+mod enrich;
 mod exit_codes;
 mod fault_matrix;
 mod first_run;
