@@ -912,3 +912,159 @@ async fn a_store_of_another_environment_refuses_the_packets() {
     );
     assert_eq!(matcher.received().len(), 1);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_seeds_intake_model_is_enriched_like_any_other() {
+    use odoo_sim::schema::ModelDef;
+    let sim = OdooSim::new(SimConfig::default());
+    let intake = sim.with_database(|database, env| {
+        database.declare_model(
+            ModelDef::new("plasticos.intake", "Intake")
+                .field(FieldDef::new("name", "Name", FieldType::Char).required())
+                .field(FieldDef::new("polymer", "Polymer", FieldType::Char))
+                .field(FieldDef::new("form", "Form", FieldType::Char))
+                .field(FieldDef::new("quantity", "Quantity", FieldType::Float))
+                .field(FieldDef::new("last_packet_id", "Last packet id", FieldType::Char))
+                .field(FieldDef::new("last_packet_version", "Last packet version", FieldType::Char))
+                .field(FieldDef::new("match_status", "Match status", FieldType::Char))
+                .field(FieldDef::new("match_response", "Match response", FieldType::Text)),
+        );
+        database
+            .create(
+                env,
+                "plasticos.intake",
+                &[vals(json!({"name": "IN-0001", "polymer": "HDPE", "form": "regrind", "quantity": 12.5}))],
+            )
+            .unwrap()[0]
+    });
+    let running = sim.clone().serve_on_loopback().await.unwrap();
+    let matcher = Matcher::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let text = config(&running.url(), &sqlite_section(dir.path()), &matcher.url, "")
+        .replace("name: buyer-match\n    model: crm.lead\n    domain: [[\"type\", \"=\", \"opportunity\"]]\n    fields: [name, partner_id, expected_revenue]", "name: buyer-match\n    model: plasticos.intake\n    fields: [name, polymer, form, quantity]")
+        .replace("x_match_status: /status\n      x_match_response: \"\"", "match_status: /status\n      match_response: \"\"");
+    let path = write(dir.path(), &text);
+    let key = sim.config().admin_api_key.clone();
+    let run = finish(enrich(&["run"], &path, &key)).await;
+    assert_eq!(run.code, Some(0), "{run:?}");
+    let packets = matcher.received();
+    assert_eq!(packets.len(), 1);
+    assert_eq!(packets[0].envelope["model"], "plasticos.intake");
+    assert_eq!(
+        packets[0].envelope["payload"],
+        json!({"name": "IN-0001", "polymer": "HDPE", "form": "regrind", "quantity": 12.5})
+    );
+    let client = OdooClient::new(ClientConfig::new(running.url(), "odoo", "admin", key)).unwrap();
+    let read = client
+        .read(
+            "plasticos.intake",
+            &[intake],
+            &["polymer", "form", "match_status"],
+            None,
+        )
+        .await
+        .unwrap();
+    assert_eq!(read[0].raw("match_status"), Some(&json!("matched")));
+    // The boundary stays: polymer and form are the intake's, whatever the matcher says.
+    assert_eq!(read[0].raw("polymer"), Some(&json!("HDPE")));
+}
+
+/// Against the real Odoo 18: custom `x_` fields created over the API on a fresh copy of the
+/// demo database, a job over its opportunities, the answers written back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn against_the_real_odoo_18_x_fields_are_written_back() {
+    let Some(real) = odoo_sim::real_odoo::RealOdoo::from_env("enrichment writeback") else {
+        return;
+    };
+    let db = real.fresh_db("enrich").unwrap();
+    let odoo = OdooClient::new(ClientConfig::new(
+        real.url.clone(),
+        db.name().to_owned(),
+        real.login.clone(),
+        real.api_key.clone(),
+    ))
+    .unwrap();
+    let model = odoo
+        .search_read(
+            "ir.model",
+            &odoo_rpc::SearchReadOptions::new(
+                odoo_rpc::Domain::from_json(&json!([["model", "=", "crm.lead"]])).unwrap(),
+            )
+            .fields(["id", "model"]),
+        )
+        .await
+        .unwrap();
+    let model_id = model[0].id().unwrap();
+    odoo.create(
+        "ir.model.fields",
+        vec![
+            vals(json!({"name": "x_match_status", "model_id": model_id, "ttype": "char", "field_description": "Match status"})),
+            vals(json!({"name": "x_match_response", "model_id": model_id, "ttype": "text", "field_description": "Match response"})),
+        ],
+        None,
+    )
+    .await
+    .unwrap();
+    // A domain of a few demo opportunities: those won.
+    let domain = json!([["type", "=", "opportunity"], ["probability", "=", 100]]);
+    let ids = odoo
+        .search(
+            "crm.lead",
+            &odoo_rpc::SearchReadOptions::new(odoo_rpc::Domain::from_json(&domain).unwrap()),
+        )
+        .await
+        .unwrap();
+    assert!(!ids.is_empty(), "the demo data has won opportunities");
+    let before = odoo
+        .read("crm.lead", &ids, &["name", "expected_revenue"], None)
+        .await
+        .unwrap();
+    let matcher = Matcher::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let text = config(&real.url, &sqlite_section(dir.path()), &matcher.url, "")
+        .replace(
+            "database: \"odoo\", username: \"admin\"",
+            &format!("database: \"{}\", username: \"{}\"", db.name(), real.login),
+        )
+        .replace(
+            "domain: [[\"type\", \"=\", \"opportunity\"]]",
+            &format!("domain: {domain}"),
+        );
+    let path = write(dir.path(), &text);
+    let run = finish(enrich(&["run"], &path, &real.api_key)).await;
+    assert_eq!(run.code, Some(0), "{run:?}");
+    assert_eq!(matcher.received().len(), ids.len());
+    let after = odoo
+        .read(
+            "crm.lead",
+            &ids,
+            &[
+                "name",
+                "expected_revenue",
+                "x_match_status",
+                "x_match_response",
+            ],
+            None,
+        )
+        .await
+        .unwrap();
+    for (before, after) in before.iter().zip(&after) {
+        assert_eq!(after.raw("x_match_status"), Some(&json!("matched")));
+        assert!(
+            after
+                .str("x_match_response")
+                .unwrap()
+                .unwrap()
+                .contains("ranked_buyers")
+        );
+        assert_eq!(after.raw("name"), before.raw("name"));
+        assert_eq!(
+            after.raw("expected_revenue"),
+            before.raw("expected_revenue")
+        );
+    }
+    // A second run sends nothing more.
+    let again = finish(enrich(&["run"], &path, &real.api_key)).await;
+    assert_eq!(again.code, Some(0), "{again:?}");
+    assert_eq!(matcher.received().len(), ids.len());
+}
