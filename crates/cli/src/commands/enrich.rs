@@ -486,3 +486,62 @@ impl StoreTask for Replay<'_> {
         }))
     }
 }
+
+/// For `odoo-bridge run --config FILE`: checks the file's jobs, their secrets and the Odoo
+/// settings now (a mistake stops the daemon at start, exit 3), then runs the jobs on their
+/// intervals in the background, with the file's store, until `stop`.
+pub fn start_schedule(
+    path: &std::path::Path,
+    owner: String,
+    stop: tokio::sync::watch::Receiver<bool>,
+) -> Result<tokio::task::JoinHandle<()>, Failure> {
+    let (loaded, api_key) = target::load(path)?;
+    let jobs: Vec<EnrichJob> = jobs(&loaded, None)?.into_iter().cloned().collect();
+    let mut scheduled = Vec::with_capacity(jobs.len());
+    for job in jobs {
+        let secret = job_secret(&job, |name| std::env::var(name).ok())
+            .map_err(|error| failure(&loaded, error))?;
+        scheduled.push((job, secret));
+    }
+    let client = target::client(&loaded, api_key)?;
+    Ok(tokio::spawn(async move {
+        let task = Schedule {
+            loaded: &loaded,
+            client,
+            jobs: scheduled,
+            owner,
+            stop,
+        };
+        match target::with_store(&loaded, Opening::Migrated, task).await {
+            Ok(_) => {}
+            Err(failure) => {
+                tracing::error!(error = %format!("{:#}", failure.error), "the enrichment jobs stopped");
+            }
+        }
+    }))
+}
+
+struct Schedule<'a> {
+    loaded: &'a Loaded,
+    client: OdooClient,
+    jobs: Vec<(EnrichJob, Option<engine::webhook::WebhookSecret>)>,
+    owner: String,
+    stop: tokio::sync::watch::Receiver<bool>,
+}
+
+impl StoreTask for Schedule<'_> {
+    type Output = ();
+
+    async fn run<S: Store>(self, store: &S, _: bool) -> Result<(), Failure> {
+        let enricher = Enricher::new(
+            store.clone(),
+            self.client,
+            environment(self.loaded),
+            self.owner,
+            Clock::system(),
+        )
+        .map_err(|error| failure(self.loaded, error))?;
+        engine::enrich::schedule::run_every(&enricher, &self.jobs, self.stop).await;
+        Ok(())
+    }
+}

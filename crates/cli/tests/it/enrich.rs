@@ -1068,3 +1068,87 @@ async fn against_the_real_odoo_18_x_fields_are_written_back() {
     assert_eq!(again.code, Some(0), "{again:?}");
     assert_eq!(matcher.received().len(), ids.len());
 }
+
+/// `GET path` on the daemon's listener, the body.
+async fn http_get(address: &str, path: &str) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(address).await.unwrap();
+    stream
+        .write_all(format!("GET {path} HTTP/1.0\r\nHost: {address}\r\n\r\n").as_bytes())
+        .await
+        .unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).await.unwrap();
+    response
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_daemon_runs_the_jobs_on_their_interval_and_serves_their_health() {
+    let odoo = Odoo::start(2).await;
+    let matcher = Matcher::start().await;
+    matcher.reply(odoo.opportunities().await[1], Reply::Status(500));
+    let dir = tempfile::tempdir().unwrap();
+    let path = write(
+        dir.path(),
+        &config(
+            &odoo.url(),
+            &sqlite_section(dir.path()),
+            &matcher.url,
+            "    interval_seconds: 1\n    max_failures: 50\n",
+        ),
+    );
+    let mut command = bridge(
+        &[
+            "run",
+            "--listen",
+            "127.0.0.1:0",
+            "--worker-id",
+            "daemon-1",
+            "--config",
+            path.to_str().unwrap(),
+        ],
+        Some(&odoo.key()),
+    );
+    command
+        .env("POLLER_DB_PATH", dir.path().join("delivery.db"))
+        .env(SECRET_ENV, SECRET);
+    let mut daemon = Background::spawn(command);
+    let started = daemon
+        .wait_for_log(|line| line["message"] == "odoo-bridge run: started")
+        .await;
+    let address = started["address"].as_str().unwrap().to_owned();
+    daemon
+        .wait_for_log(|line| line["message"] == "enrichment job run" && line["applied"] == 1)
+        .await;
+    // A new opportunity is emitted at the job's next turn; the failing one is tried again.
+    odoo.client()
+        .create(
+            "crm.lead",
+            vec![vals(json!({"name": "Later", "type": "opportunity"}))],
+            None,
+        )
+        .await
+        .unwrap();
+    daemon
+        .wait_for_log(|line| {
+            line["message"] == "enrichment job run"
+                && line["applied"] == 1
+                && line["already_applied"] == 1
+        })
+        .await;
+    let metrics = http_get(&address, "/metrics").await;
+    assert!(
+        metrics.contains("odoo_bridge_enrich_job_health{job=\"buyer-match\"} 0.8"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("odoo_bridge_enrich_record_health{job=\"buyer-match\",record_id="),
+        "{metrics}"
+    );
+    assert!(
+        metrics
+            .contains("odoo_bridge_enrich_failures_total{job=\"buyer-match\",class=\"http_5xx\"}"),
+        "{metrics}"
+    );
+    daemon.kill().await;
+}

@@ -9,6 +9,7 @@
 //! - [`runner`]: a pass of a job and a replay of a record, through the emission guard
 //!   ([`crate::store::EmissionStore`]: one emission per job, record and packet version,
 //!   exclusive claims, the per-record breaker, forced replays with drift);
+//! - [`schedule`]: the jobs on an interval, for the daemon;
 //! - [`metrics`]: what the jobs count in `/metrics`.
 
 pub mod answer;
@@ -19,6 +20,7 @@ pub mod health;
 pub mod metrics;
 pub mod packet;
 pub mod runner;
+pub mod schedule;
 
 pub use config::{EnrichJob, Writeback};
 pub use error::{EnrichError, FieldProblem};
