@@ -14,8 +14,7 @@ use reqwest::header::{self, HeaderMap, HeaderName, HeaderValue};
 use serde_json::Value;
 use std::time::{Duration, SystemTime};
 
-/// The environment tag of every packet the engine emits, as a header.
-pub const HEADER_ENVIRONMENT: &str = "x-odoo-bridge-environment";
+pub use crate::webhook::sender::HEADER_ENVIRONMENT;
 
 /// The largest answer read: a service answering more is broken.
 pub const MAX_ANSWER_BYTES: usize = 1024 * 1024;
