@@ -1152,3 +1152,36 @@ async fn the_daemon_runs_the_jobs_on_their_interval_and_serves_their_health() {
     );
     daemon.kill().await;
 }
+
+/// Figures for the README: one pass over 1,000 records, then a pass with nothing due, on
+/// both stores. `cargo test -p odoo-bridge --test it measure_enrich -- --ignored --nocapture`
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "a measurement, run on demand"]
+async fn measure_enrich_passes_over_1000_records() {
+    let odoo = Odoo::start(1000).await;
+    for store in ["sqlite", "postgres"] {
+        let matcher = Matcher::start().await;
+        let dir = tempfile::tempdir().unwrap();
+        let database = PgDb::create().await;
+        let section = match store {
+            "sqlite" => sqlite_section(dir.path()),
+            _ => pg_section(&database.name, "advisory", "POSTGRES_PASSWORD"),
+        };
+        let path = write(dir.path(), &config(&odoo.url(), &section, &matcher.url, ""));
+        let started = std::time::Instant::now();
+        let first = finish(enrich(&["run"], &path, &odoo.key())).await;
+        let first_took = started.elapsed();
+        assert!(first.stdout.contains("1000 applied"), "{first:?}");
+        let started = std::time::Instant::now();
+        let second = finish(enrich(&["run"], &path, &odoo.key())).await;
+        let second_took = started.elapsed();
+        assert!(second.stdout.contains("1000 already applied"), "{second:?}");
+        assert_eq!(matcher.received().len(), 1000);
+        println!(
+            "{store}: 1,000 records emitted, answered and written back in {:.2} s ({:.0}/s); a pass with nothing due {:.2} s",
+            first_took.as_secs_f64(),
+            1000.0 / first_took.as_secs_f64(),
+            second_took.as_secs_f64()
+        );
+    }
+}
