@@ -34,6 +34,8 @@ pub struct RawJob {
     secret_env: Option<Spanned<String>>,
     /// How often `odoo-bridge run --config` runs the job.
     interval_seconds: Option<Spanned<u64>>,
+    /// Packets in flight at once.
+    concurrency: Option<Spanned<u64>>,
 }
 
 /// One field written back from the answer.
@@ -72,6 +74,8 @@ pub struct EnrichJob {
     pub max_failures: u32,
     pub secret_env: Option<String>,
     pub interval: Duration,
+    /// Packets in flight at once (1: one after another).
+    pub concurrency: usize,
     pub locations: JobLocations,
 }
 
@@ -79,6 +83,8 @@ pub const DEFAULT_TIMEOUT_SECONDS: u64 = 30;
 pub const MAX_TIMEOUT_SECONDS: u64 = 600;
 pub const DEFAULT_MAX_FAILURES: u32 = 3;
 pub const DEFAULT_INTERVAL_SECONDS: u64 = 300;
+pub const DEFAULT_CONCURRENCY: u64 = 4;
+pub const MAX_CONCURRENCY: u64 = 32;
 
 /// Checks the `environment` value: a short tag, as it travels in a header.
 pub(crate) fn environment(spanned: &Spanned<String>) -> Result<String, String> {
@@ -315,6 +321,19 @@ pub(crate) fn jobs(
                 ));
             }
         };
+        let concurrency = match job.concurrency {
+            None => DEFAULT_CONCURRENCY,
+            Some(spanned) if (1..=MAX_CONCURRENCY).contains(&spanned.value) => spanned.value,
+            Some(spanned) => {
+                return Err(error(
+                    Location::of(&spanned),
+                    format!(
+                        "{} must be between 1 and {MAX_CONCURRENCY}",
+                        key("concurrency")
+                    ),
+                ));
+            }
+        };
         jobs.push(EnrichJob {
             locations: JobLocations {
                 name: name_at,
@@ -335,6 +354,7 @@ pub(crate) fn jobs(
             max_failures,
             secret_env,
             interval: Duration::from_secs(interval_seconds),
+            concurrency: usize::try_from(concurrency).unwrap_or(1),
         });
     }
     Ok(jobs)

@@ -15,6 +15,7 @@ use crate::webhook::{
     BreakerConfig, CircuitBreaker, DeliveryError, FailureClass, SenderConfig, WebhookSecret,
     WebhookSender, target_key,
 };
+use futures_util::stream::{self, StreamExt};
 use odoo_rpc::{Fields, OdooClient, SearchReadOptions};
 use serde_json::{Map, Value};
 use std::collections::{BTreeMap, HashMap};
@@ -54,6 +55,14 @@ pub enum Attempted {
     HeldBack,
     /// The claim ran out and another process took the record: its outcome is not ours.
     ClaimLost,
+}
+
+/// What came of one record of a pass.
+enum Emitted {
+    AlreadyApplied,
+    Disabled,
+    HeldElsewhere,
+    Attempted(Attempted),
 }
 
 /// What [`Enricher::run_job`] did.
@@ -237,54 +246,42 @@ impl<S: EmissionStore + Clone> Enricher<S> {
             })?;
         'chunks: for chunk in due.chunks(READ_CHUNK) {
             let records = self.odoo.read(&job.model, chunk, &job.fields, None).await?;
-            for record in records {
-                let record = record.into_map();
-                let Some(id) = record.get("id").and_then(Value::as_i64) else {
-                    continue;
-                };
-                let emission = self.new_emission(job, id, &record, &types);
-                let claim = self
-                    .store
-                    .claim_emission(
-                        &emission,
-                        &self.owner,
-                        self.clock.now(),
-                        self.claim_until(job),
-                    )
-                    .await?;
-                let emission = match claim {
-                    EmissionClaim::Granted(emission) => emission,
-                    EmissionClaim::AlreadyApplied(_) => {
-                        report.already_applied += 1;
-                        continue;
-                    }
-                    EmissionClaim::Disabled(_) => {
-                        report.disabled += 1;
-                        continue;
-                    }
-                    EmissionClaim::HeldElsewhere(_) => {
-                        report.held_elsewhere += 1;
-                        continue;
-                    }
-                };
-                match self.deliver(job, &validator, &emission, secret).await? {
-                    Attempted::Applied { .. } => report.applied += 1,
-                    Attempted::Failed {
+            // Up to `concurrency` records in flight; each is claimed on its own, so the
+            // guard holds whatever the order they finish in.
+            let mut emitting = stream::iter(records)
+                .filter_map(|record| {
+                    let record = record.into_map();
+                    let id = record.get("id").and_then(Value::as_i64);
+                    std::future::ready(id.map(|id| (id, record)))
+                })
+                .map(|(id, record)| self.emit(job, &validator, &types, id, record, secret))
+                .buffer_unordered(job.concurrency.max(1));
+            let mut held_back = false;
+            while let Some(emitted) = emitting.next().await {
+                match emitted? {
+                    Emitted::AlreadyApplied => report.already_applied += 1,
+                    Emitted::Disabled => report.disabled += 1,
+                    Emitted::HeldElsewhere => report.held_elsewhere += 1,
+                    Emitted::Attempted(Attempted::Applied { .. }) => report.applied += 1,
+                    Emitted::Attempted(Attempted::Failed {
                         class, disabled, ..
-                    } => {
+                    }) => {
                         report.failed += 1;
                         *report.failures_by_class.entry(class.as_str()).or_insert(0) += 1;
                         if disabled {
                             report.disabled_now += 1;
                         }
                     }
-                    Attempted::HeldBack => {
-                        // The endpoint is down: the rest waits for the next run.
+                    Emitted::Attempted(Attempted::HeldBack) => {
                         report.held_back += 1;
-                        break 'chunks;
+                        held_back = true;
                     }
-                    Attempted::ClaimLost => report.claims_lost += 1,
+                    Emitted::Attempted(Attempted::ClaimLost) => report.claims_lost += 1,
                 }
+            }
+            if held_back {
+                // The endpoint is down: the rest waits for the next run.
+                break 'chunks;
             }
         }
         let emissions = self.store.emissions(Some(&job.name)).await?;
@@ -401,6 +398,36 @@ impl<S: EmissionStore + Clone> Enricher<S> {
             payload_hash: granted.payload_hash.clone(),
             previous: previous.map(|previous| (previous.packet_id, previous.payload_hash)),
             outcome,
+        })
+    }
+
+    /// Claims one record and, when granted, sends its packet.
+    async fn emit(
+        &self,
+        job: &EnrichJob,
+        validator: &jsonschema::Validator,
+        types: &Fields,
+        id: i64,
+        record: Map<String, Value>,
+        secret: Option<&WebhookSecret>,
+    ) -> Result<Emitted, EnrichError> {
+        let emission = self.new_emission(job, id, &record, types);
+        let claim = self
+            .store
+            .claim_emission(
+                &emission,
+                &self.owner,
+                self.clock.now(),
+                self.claim_until(job),
+            )
+            .await?;
+        Ok(match claim {
+            EmissionClaim::Granted(emission) => {
+                Emitted::Attempted(self.deliver(job, validator, &emission, secret).await?)
+            }
+            EmissionClaim::AlreadyApplied(_) => Emitted::AlreadyApplied,
+            EmissionClaim::Disabled(_) => Emitted::Disabled,
+            EmissionClaim::HeldElsewhere(_) => Emitted::HeldElsewhere,
         })
     }
 

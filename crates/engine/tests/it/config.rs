@@ -225,6 +225,7 @@ fn the_enrichment_example_loads_with_the_issues_keys() {
     );
     assert_eq!((intake.max_failures, intake.timeout.as_secs()), (3, 30));
     assert_eq!(intake.interval.as_secs(), 300);
+    assert_eq!((job.concurrency, intake.concurrency), (4, 4));
 }
 
 #[test]
@@ -249,6 +250,7 @@ fn enrichment_mistakes_name_the_line_and_the_key() {
         ),
         ("    writeback:\n      id: /x\n", 14, "that can be written"),
         ("    timeout_seconds: 0\n", 13, "between 1 and 600"),
+        ("    concurrency: 0\n", 13, "between 1 and 32"),
         (
             "    secret_env: \"not a name\"\n",
             13,
