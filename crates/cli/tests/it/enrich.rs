@@ -1185,3 +1185,38 @@ async fn measure_enrich_passes_over_1000_records() {
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_endpoint_failing_again_and_again_opens_its_breaker_and_the_rest_waits() {
+    let odoo = Odoo::start(12).await;
+    let matcher = Matcher::start().await;
+    for id in odoo.opportunities().await {
+        matcher.reply(id, Reply::Status(503));
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let path = write(
+        dir.path(),
+        &config(
+            &odoo.url(),
+            &sqlite_section(dir.path()),
+            &matcher.url,
+            "    concurrency: 1\n    max_failures: 10\n",
+        ),
+    );
+    let run = finish(enrich(&["run"], &path, &odoo.key())).await;
+    assert_eq!(run.code, Some(8), "{run:?}");
+    // Five failures in a row open the endpoint's breaker: the other records are not sent,
+    // and nothing is counted against them.
+    assert!(
+        run.stdout
+            .contains("12 matching, 0 applied, 5 failed (http_5xx 5)"),
+        "{run:?}"
+    );
+    assert!(run.stdout.contains("circuit breaker is open"), "{run:?}");
+    assert_eq!(matcher.received().len(), 5);
+    let status = status_json(&path, &odoo.key()).await;
+    let records = records(&status);
+    let failed: Vec<&Value> = records.iter().filter(|r| r["failures"] == 1).collect();
+    assert_eq!(failed.len(), 5);
+    assert!(records.iter().all(|r| r["failures"].as_u64().unwrap() <= 1));
+}

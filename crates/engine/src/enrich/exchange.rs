@@ -6,7 +6,7 @@
 //! (`network_error`, `timeout`, `http_4xx`, `http_5xx`, `rate_limited`,
 //! [`classify_status`]); a 2xx whose body is not JSON is an `upstream_error`.
 
-use crate::webhook::sender::{classify_status, describe_chain, display_url};
+use crate::webhook::sender::{classify_status, describe_chain, display_url, read_prefix};
 use crate::webhook::signature::{self, WebhookSecret};
 use crate::webhook::{DeliveryError, FailureClass};
 use reqwest::Url;
@@ -177,10 +177,6 @@ fn headers(outgoing: Outgoing<'_>, timestamp: i64) -> Result<HeaderMap, Delivery
         );
     }
     Ok(headers)
-}
-
-async fn read_prefix(response: &mut reqwest::Response, limit: usize) -> Vec<u8> {
-    crate::webhook::sender::read_prefix(response, limit).await
 }
 
 /// The start of a body as one line of text, the secret replaced.

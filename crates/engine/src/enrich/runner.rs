@@ -236,14 +236,7 @@ impl<S: EmissionStore + Clone> Enricher<S> {
                 _ => due.push(id),
             }
         }
-        let validator =
-            answer::compile(&job.response_schema).map_err(|message| EnrichError::Fields {
-                job: job.name.clone(),
-                problems: vec![FieldProblem {
-                    location: job.locations.name,
-                    message: format!("response_schema: {message}"),
-                }],
-            })?;
+        let validator = validator(job)?;
         'chunks: for chunk in due.chunks(READ_CHUNK) {
             let records = self.odoo.read(&job.model, chunk, &job.fields, None).await?;
             // Up to `concurrency` records in flight; each is claimed on its own, so the
@@ -308,14 +301,7 @@ impl<S: EmissionStore + Clone> Enricher<S> {
     ) -> Result<ReplayReport, EnrichError> {
         self.check_environment().await?;
         let types = self.check_fields(job).await?;
-        let validator =
-            answer::compile(&job.response_schema).map_err(|message| EnrichError::Fields {
-                job: job.name.clone(),
-                problems: vec![FieldProblem {
-                    location: job.locations.name,
-                    message: format!("response_schema: {message}"),
-                }],
-            })?;
+        let validator = validator(job)?;
         let record = self
             .odoo
             .read(&job.model, &[record_id], &job.fields, None)
@@ -498,13 +484,12 @@ impl<S: EmissionStore + Clone> Enricher<S> {
         )
         .await;
         permit.record(&exchanged);
-        let failed = |class: FailureClass, error: String| (class, error);
         let outcome = match exchanged {
-            Err(DeliveryError { class, message, .. }) => Err(failed(class, message)),
+            Err(DeliveryError { class, message, .. }) => Err((class, message)),
             Ok(answer) => match answer::check(validator, &answer.body)
                 .and_then(|()| answer::writeback_values(&job.writeback, &answer.body))
             {
-                Err(AnswerError::Schema(problem)) => Err(failed(
+                Err(AnswerError::Schema(problem)) => Err((
                     FailureClass::SchemaError,
                     format!(
                         "the response does not match the job's response_schema: {problem}; nothing was written"
@@ -512,7 +497,7 @@ impl<S: EmissionStore + Clone> Enricher<S> {
                 )),
                 Ok(values) => match self.write_back(job, key.record_id, values).await {
                     Ok(()) => Ok(answer.body),
-                    Err(error) => Err(failed(
+                    Err(error) => Err((
                         FailureClass::WritebackError,
                         format!(
                             "writing the answer back into {} {} failed: {error}",
@@ -594,6 +579,17 @@ impl<S: EmissionStore + Clone> Enricher<S> {
             .await
             .map(|_| ())
     }
+}
+
+/// The job's response schema, compiled (it compiled when the configuration was loaded).
+fn validator(job: &EnrichJob) -> Result<jsonschema::Validator, EnrichError> {
+    answer::compile(&job.response_schema).map_err(|message| EnrichError::Fields {
+        job: job.name.clone(),
+        problems: vec![FieldProblem {
+            location: job.locations.name,
+            message: format!("response_schema: {message}"),
+        }],
+    })
 }
 
 fn missing(model: &str, field: &str, suggestion: Option<&str>) -> String {
