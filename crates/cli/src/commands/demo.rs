@@ -3,7 +3,8 @@
 //! 1. the mirror: seed 003's example configuration pointed at it, a full mirror into the
 //!    embedded SQLite file, a few changes in Odoo and an incremental run;
 //! 2. order delivery: one connection, a webhook receiver on loopback that checks every
-//!    signature, confirmed orders delivered as webhooks, then an update and a cancellation.
+//!    signature, confirmed orders delivered as webhooks, then an update and a cancellation;
+//! 3. enrichment: custom fields on crm.lead, a matching service on loopback, one job.
 
 use crate::commands::sync::{mirror_failure, progress_reporter};
 use crate::exit::{Exit, Failure, exit_for};
@@ -96,11 +97,18 @@ pub async fn run(args: DemoArgs) -> Result<Exit, Failure> {
         Ok(_) => delivery_demo(&args, &sim_config, &running.url()).await,
         Err(_) => Ok(0),
     };
+    let enriched = match (&outcome, &delivered) {
+        (Ok(_), Ok(_)) => {
+            crate::commands::enrich::demo(&args.dir, &running.url(), &sim_config).await
+        }
+        _ => Ok(0),
+    };
     running.shutdown().await;
     let (first, second, database) = outcome?;
     let delivered = delivered?;
+    let enriched = enriched?;
     say!(
-        "\nDone in {:.1} s: {} rows mirrored into {}, {delivered} webhooks delivered and verified ({} calls to Odoo).",
+        "\nDone in {:.1} s: {} rows mirrored into {}, {delivered} webhooks delivered and verified, {enriched} records enriched ({} calls to Odoo).",
         started.elapsed().as_secs_f64(),
         first
             .models

@@ -10,7 +10,7 @@ use engine::clock::Clock;
 use engine::enrich::health;
 use engine::enrich::{Attempted, EnrichError, EnrichJob, Enricher, JobReport, job_secret};
 use engine::runtime::heartbeat;
-use engine::store::{Emission, Store};
+use engine::store::{Emission, EmissionStore, Store};
 use odoo_rpc::OdooClient;
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
@@ -544,4 +544,141 @@ impl StoreTask for Schedule<'_> {
         engine::enrich::schedule::run_every(&enricher, &self.jobs, self.stop).await;
         Ok(())
     }
+}
+
+/// `odoo-bridge demo`'s enrichment step: two `x_` fields created on `crm.lead` over the API
+/// (as Studio does), a matching service on loopback that ranks buyers by expected revenue, a
+/// job over the opportunities, then a second emission refused. Returns the records applied.
+pub async fn demo(
+    dir: &std::path::Path,
+    url: &str,
+    sim: &odoo_sim::SimConfig,
+) -> Result<u64, Failure> {
+    let failed =
+        |error: &dyn std::fmt::Display| Failure::new(Exit::Failure, anyhow::anyhow!("{error}"));
+    let client = OdooClient::new(odoo_rpc::ClientConfig::new(
+        url,
+        sim.database.clone(),
+        sim.admin_login.clone(),
+        odoo_rpc::ApiKey::new(sim.admin_api_key.clone()),
+    ))
+    .map_err(|error| Failure::new(exit_for(&error), error))?;
+    let odoo_failed = |error: odoo_rpc::Error| Failure::new(exit_for(&error), error);
+    let model = client
+        .search(
+            "ir.model",
+            &odoo_rpc::SearchReadOptions::new(odoo_rpc::field("model").eq("crm.lead")),
+        )
+        .await
+        .map_err(odoo_failed)?;
+    let model_id = model.first().copied().unwrap_or_default();
+    let field = |name: &str, ttype: &str, label: &str| {
+        json!({"name": name, "model_id": model_id, "ttype": ttype, "field_description": label})
+            .as_object()
+            .cloned()
+            .unwrap_or_default()
+    };
+    client
+        .create(
+            "ir.model.fields",
+            vec![
+                field("x_match_status", "char", "Match status"),
+                field("x_match_response", "text", "Match response"),
+            ],
+            None,
+        )
+        .await
+        .map_err(odoo_failed)?;
+    let (endpoint, server) = start_matcher().await?;
+    let database = dir.join("enrich.db");
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{suffix}", database.display()));
+    }
+    let config_path = dir.join("enrich.yml");
+    let text = format!(
+        "odoo: {{base_url: {url:?}, database: {:?}, username: {:?}}}\nenvironment: demo\nsqlite: {{path: {:?}}}\nenrich:\n  - name: buyer-match\n    model: crm.lead\n    domain: [[\"type\", \"=\", \"opportunity\"]]\n    fields: [name, partner_id, expected_revenue]\n    endpoint: {endpoint:?}\n    packet_version: \"1\"\n    response_schema: {{type: object, required: [ranked_buyers, status], properties: {{ranked_buyers: {{type: array}}, status: {{type: string}}}}}}\n    writeback:\n      x_match_status: /status\n      x_match_response: \"\"\n",
+        sim.database,
+        sim.admin_login,
+        database.display().to_string()
+    );
+    std::fs::write(&config_path, text).map_err(|error| failed(&error))?;
+    let config = engine::config::MirrorConfig::load(&config_path)
+        .map_err(|error| Failure::new(Exit::Config, error))?;
+    let store = store_sqlite::SqliteStore::open(&database)
+        .await
+        .map_err(|error| failed(&error))?;
+    engine::mirror_store::MirrorStore::migrate(&store)
+        .await
+        .map_err(|error| failed(&error))?;
+    let enricher = Enricher::new(
+        store.clone(),
+        client,
+        "demo".to_owned(),
+        format!("demo-{}", std::process::id()),
+        Clock::system(),
+    )
+    .map_err(|error| failed(&error))?;
+    let Some(job) = config.enrich.first() else {
+        return Err(failed(&"the demo's job did not load"));
+    };
+    say!(
+        "\nEnrichment: job {:?} over crm.lead opportunities → {endpoint}",
+        job.name
+    );
+    let report = enricher
+        .run_job(job, None)
+        .await
+        .map_err(|error| failed(&error))?;
+    say!("  {}", summary(&report));
+    let again = enricher
+        .run_job(job, None)
+        .await
+        .map_err(|error| failed(&error))?;
+    say!("  a second pass: {}", summary(&again));
+    let emissions = store
+        .emissions(Some(&job.name))
+        .await
+        .map_err(|error| failed(&error))?;
+    if let Some(first) = emissions.first() {
+        match enricher.replay(job, first.key.record_id, false, None).await {
+            Err(EnrichError::AlreadyEmitted { .. }) => say!(
+                "  `enrich replay --record {}` without --force is refused: one emission per record and packet version",
+                first.key.record_id
+            ),
+            Ok(_) => say!("  the replay went out: unexpected"),
+            Err(error) => return Err(failed(&error)),
+        }
+    }
+    say!(
+        "  look inside: odoo-bridge enrich status --config {}",
+        config_path.display()
+    );
+    store.close().await;
+    server.abort();
+    Ok(report.applied)
+}
+
+/// A matching service for the demo: ranks two buyers by the packet's expected revenue.
+async fn start_matcher() -> Result<(String, tokio::task::JoinHandle<()>), Failure> {
+    let app = axum::Router::new().route(
+        "/match",
+        axum::routing::post(|axum::Json(packet): axum::Json<Value>| async move {
+            let revenue = packet["payload"]["expected_revenue"].as_f64().unwrap_or(0.0);
+            let score = (revenue / 100_000.0).clamp(0.0, 1.0);
+            axum::Json(json!({
+                "status": if score > 0.0 { "matched" } else { "no_match" },
+                "ranked_buyers": [{"partner_id": 7, "score": score}, {"partner_id": 3, "score": score / 2.0}],
+            }))
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .map_err(|error| Failure::new(Exit::Failure, error))?;
+    let address = listener
+        .local_addr()
+        .map_err(|error| Failure::new(Exit::Failure, error))?;
+    let server = tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    Ok((format!("http://{address}/match"), server))
 }

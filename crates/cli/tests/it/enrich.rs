@@ -1220,3 +1220,57 @@ async fn an_endpoint_failing_again_and_again_opens_its_breaker_and_the_rest_wait
     assert_eq!(failed.len(), 5);
     assert!(records.iter().all(|r| r["failures"].as_u64().unwrap() <= 1));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_demo_enriches_the_simulators_opportunities() {
+    let dir = tempfile::tempdir().unwrap();
+    let demo = finish(bridge(
+        &[
+            "demo",
+            "--orders",
+            "40",
+            "--dir",
+            dir.path().to_str().unwrap(),
+        ],
+        None,
+    ))
+    .await;
+    assert_eq!(demo.code, Some(0), "{demo:?}");
+    let line = demo
+        .stdout
+        .lines()
+        .find(|line| line.trim_start().starts_with("buyer-match:"))
+        .unwrap_or_else(|| panic!("{demo:?}"));
+    assert!(
+        line.contains("0 failed") && !line.contains(" 0 applied"),
+        "{line}"
+    );
+    assert!(
+        demo.stdout.contains("a second pass: buyer-match:"),
+        "{demo:?}"
+    );
+    assert!(
+        demo.stdout.contains("without --force is refused"),
+        "{demo:?}"
+    );
+    let status = finish(bridge(
+        &[
+            "enrich",
+            "status",
+            "--json",
+            "--config",
+            dir.path().join("enrich.yml").to_str().unwrap(),
+        ],
+        None,
+    ))
+    .await;
+    assert_eq!(status.code, Some(0), "{status:?}");
+    let status: Value = serde_json::from_str(&status.stdout).unwrap();
+    let records = records(&status);
+    assert!(!records.is_empty());
+    assert!(
+        records
+            .iter()
+            .all(|record| record["state"] == "applied" && record["environment"] == "demo")
+    );
+}
