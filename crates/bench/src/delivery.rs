@@ -139,7 +139,7 @@ pub struct ProductBinary {
 }
 
 impl ProductBinary {
-    fn resolve(&self) -> Result<PathBuf, Failure> {
+    pub(crate) fn resolve(&self) -> Result<PathBuf, Failure> {
         let path = match &self.path {
             Some(path) => path.clone(),
             None => exe()?.with_file_name("odoo-bridge"),
@@ -615,7 +615,7 @@ fn connection(
 // ----- figures -------------------------------------------------------------------------------
 
 /// The `p`-quantile (nearest rank) of sorted values.
-fn quantile(sorted: &[f64], p: f64) -> Option<f64> {
+pub(crate) fn quantile(sorted: &[f64], p: f64) -> Option<f64> {
     if sorted.is_empty() {
         return None;
     }

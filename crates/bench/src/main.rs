@@ -4,6 +4,8 @@
 //! ```sh
 //! cargo run --release -p odoo-bridge-bench -- mirror
 //! cargo build --release -p odoo-bridge && cargo run --release -p odoo-bridge-bench -- delivery
+//! cargo run --release -p odoo-bridge-bench -- marketplace
+//! cargo build --release -p odoo-bridge && cargo run --release -p odoo-bridge-bench -- hints
 //! cargo bench -p odoo-bridge-bench --bench decode
 //! ```
 
@@ -19,6 +21,8 @@ macro_rules! say {
 mod child;
 mod delivery;
 mod exit;
+mod hints;
+mod marketplace;
 mod mirror;
 mod procfs;
 mod receiver;
@@ -57,9 +61,15 @@ enum Command {
     /// delivered by `odoo-bridge run` (a process of its own) to a loopback receiver: orders/s,
     /// latency from the order's write, peak RSS, Odoo calls per 100 orders, CPU shares.
     Delivery(delivery::DeliveryArgs),
+    /// Latency from `action_confirm` to the order's delivery, with Odoo push hints (a
+    /// 5-minute poll interval) and with polling only, in one run: p50, p99, max.
+    Hints(hints::HintsArgs),
     /// Many idle connections (one simulator, no new orders) polled by `odoo-bridge run` for a
     /// while: its average CPU and its memory.
     Idle(delivery::IdleArgs),
+    /// The import of many Cartona orders (simulated Odoo and Cartona, SQLite store) against
+    /// a bare loop creating the same orders: orders/s and Odoo calls per order, by method.
+    Marketplace(marketplace::MarketplaceArgs),
     /// (Helper process) a simulated Odoo holding the mirror benchmark's model.
     #[command(hide = true)]
     SimRecords(records::RecordsArgs),
@@ -101,6 +111,8 @@ fn main() -> ExitCode {
             Command::Mirror(args) => mirror::run(args).await,
             Command::Delivery(args) => delivery::delivery(args).await,
             Command::Idle(args) => delivery::idle(args).await,
+            Command::Marketplace(args) => marketplace::run(args).await,
+            Command::Hints(args) => hints::hints(args).await,
             Command::SimRecords(args) => records::serve(args).await,
             Command::SimTenants(args) => tenants::serve(args).await,
             Command::Receiver => receiver::serve().await,

@@ -4,12 +4,15 @@ use crate::runtime::{FlowHandler, FlowSetup};
 use crate::store::{FlowKind, Store};
 
 /// The handler of `setup`'s flow, or why it cannot run here.
-pub fn build<S: Store>(setup: FlowSetup) -> Result<Box<dyn FlowHandler<S>>, String> {
+pub fn build<S: Store>(setup: FlowSetup, store: &S) -> Result<Box<dyn FlowHandler<S>>, String> {
     match setup.flow.kind {
         FlowKind::OrderDelivery => Ok(Box::new(crate::order_delivery::OrderDeliveryFlow::new(
             setup,
         )?)),
-        FlowKind::Marketplace => Ok(Box::new(crate::marketplace::MarketplaceFlow::new(setup)?)),
+        FlowKind::Marketplace => Ok(Box::new(crate::marketplace::MarketplaceFlow::new(
+            setup,
+            store.clone(),
+        )?)),
         other => Err(format!(
             "flows of kind {other} are not run by this version of odoo-bridge"
         )),

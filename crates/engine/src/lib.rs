@@ -21,6 +21,7 @@ pub mod connection_test;
 pub mod display;
 pub mod enrich;
 pub mod flows;
+pub mod hints;
 pub mod http;
 pub mod inbox;
 pub mod marketplace;

@@ -42,6 +42,12 @@ pub trait PacketSender: Send + Sync {
     /// One attempt to send `packet`. Signatures carry the wall clock's time, whatever clock
     /// schedules the attempts: the receiver checks them against its own.
     fn send<'a>(&'a self, packet: &'a Packet) -> BoxFuture<'a, Result<Delivered, DeliveryError>>;
+
+    /// The flow's own retry schedule (a marketplace's pattern); `None`: the dispatcher's.
+    /// Each packet's `max_attempts` still bounds its retries.
+    fn retry_schedule(&self) -> Option<RetrySchedule> {
+        None
+    }
 }
 
 /// What one [`Dispatcher::deliver_due`] did.
@@ -196,7 +202,10 @@ impl Dispatcher {
                 count_delivery(&packet, DeliveryOutcome::Delivered);
                 (AttemptOutcome::Delivered, Some(delivered.status))
             }
-            Err(error) => (self.after_failure(&packet, error, report), error.status),
+            Err(error) => (
+                self.after_failure(sender, &packet, error, report),
+                error.status,
+            ),
         };
         let attempt = Attempt {
             started_at,
@@ -215,13 +224,14 @@ impl Dispatcher {
 
     fn after_failure(
         &self,
+        sender: &dyn PacketSender,
         packet: &Packet,
         error: &DeliveryError,
         report: &mut DispatchReport,
     ) -> AttemptOutcome {
         let schedule = RetrySchedule {
             max_attempts: packet.max_attempts,
-            ..self.schedule
+            ..sender.retry_schedule().unwrap_or(self.schedule)
         };
         let decision = schedule.decide(packet.attempts, error, &mut rand::rng());
         tracing::warn!(

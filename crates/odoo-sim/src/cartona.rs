@@ -6,7 +6,11 @@
 //!   is empty. The answer is a JSON list, or `{"data": [...]}` ([`CartonaConfig::wrap_in_data`]).
 //! - `POST {base}/order/update-order-status/{hashed_id}`: recorded as posted
 //!   ([`CartonaSim::posted`]); a real status (not the `synced` acknowledgement) becomes the
-//!   order's status. An unknown order is 404.
+//!   order's status. An unknown order is 404; an unknown status, `cancelled_by_supplier`
+//!   without `cancellation_reason`, or `delivered` without `retailer_otp` on an order paid
+//!   by installment or wallet top-up is 422 (recorded as refused, not as posted).
+//! - `POST {base}/supplier-product/bulk-update`: a JSON list of products, each with an
+//!   `internal_product_id`; recorded ([`CartonaSim::catalog`]), else 422.
 //! - Every call needs the header `AuthorizationToken: <token>` (401 otherwise).
 //!
 //! Faults are injected as for the simulated Odoo, with model `order` and the endpoint's last
@@ -71,6 +75,8 @@ struct CartonaState {
     config: CartonaConfig,
     orders: Mutex<Vec<Value>>,
     posted: Mutex<Vec<PostedStatus>>,
+    refused: Mutex<Vec<PostedStatus>>,
+    catalog: Mutex<Vec<Vec<Value>>>,
     faults: Faults,
     calls: Mutex<HashMap<String, u64>>,
 }
@@ -122,6 +128,16 @@ impl CartonaSim {
         lock(&self.state.posted).clone()
     }
 
+    /// The batches POSTed to `supplier-product/bulk-update`, in arrival order.
+    pub fn catalog(&self) -> Vec<Vec<Value>> {
+        lock(&self.state.catalog).clone()
+    }
+
+    /// Status POSTs refused as invalid (422), in arrival order.
+    pub fn refused(&self) -> Vec<PostedStatus> {
+        lock(&self.state.refused).clone()
+    }
+
     pub fn inject(&self, rule: FaultRule) {
         self.state.faults.push(rule);
     }
@@ -138,6 +154,7 @@ impl CartonaSim {
                 "/order/update-order-status/{hashed_id}",
                 post(update_order_status),
             )
+            .route("/supplier-product/bulk-update", post(bulk_update))
             .fallback(|| async { html_page(StatusCode::NOT_FOUND, None) })
             .with_state(self.state.clone())
     }
@@ -207,6 +224,50 @@ pub fn sample_order(
     })
 }
 
+/// The statuses a supplier may send, and `synced`.
+const STATUSES: [&str; 9] = [
+    "synced",
+    "pending",
+    "editing",
+    "approved",
+    "assigned_to_salesman",
+    "delivered",
+    "cancelled_by_retailer",
+    "cancelled_by_supplier",
+    "returned",
+];
+
+fn positive(order: &Value, key: &str) -> bool {
+    match order.get(key) {
+        Some(Value::Number(number)) => number.as_f64().is_some_and(|n| n > 0.0),
+        Some(Value::String(text)) => text.trim().parse::<f64>().is_ok_and(|n| n > 0.0),
+        _ => false,
+    }
+}
+
+fn has_text(body: &Value, key: &str) -> bool {
+    match body.get(key) {
+        Some(Value::String(text)) => !text.trim().is_empty(),
+        Some(Value::Number(_)) => true,
+        _ => false,
+    }
+}
+
+/// Why Cartona refuses a status POST for `order`, if it does.
+fn refusal(order: &Value, status: &str, body: &Value) -> Option<String> {
+    if !STATUSES.contains(&status) {
+        return Some(format!("The selected status {status} is invalid."));
+    }
+    if status == "cancelled_by_supplier" && !has_text(body, "cancellation_reason") {
+        return Some("The cancellation reason field is required.".into());
+    }
+    let needs_otp = positive(order, "installment_cost") || positive(order, "wallet_top_up");
+    if status == "delivered" && needs_otp && !has_text(body, "retailer_otp") {
+        return Some("The retailer otp field is required.".into());
+    }
+    None
+}
+
 fn authorized(state: &CartonaState, headers: &HeaderMap) -> bool {
     headers
         .get(TOKEN_HEADER)
@@ -261,6 +322,7 @@ async fn pull_orders(
         FaultOutcome::Proceed | FaultOutcome::ProceedThenAnswer(_) => {}
         FaultOutcome::Answer(response) => return response,
         FaultOutcome::Raise(_) => return html_page(StatusCode::INTERNAL_SERVER_ERROR, None),
+        FaultOutcome::AnswerTrue => return axum::Json(json!([])).into_response(),
     }
     if !authorized(&state, &headers) {
         return unauthorized();
@@ -329,6 +391,7 @@ async fn update_order_status(
         FaultOutcome::ProceedThenAnswer(response) => Some(response),
         FaultOutcome::Answer(response) => return response,
         FaultOutcome::Raise(_) => return html_page(StatusCode::INTERNAL_SERVER_ERROR, None),
+        FaultOutcome::AnswerTrue => return axum::Json(json!({"success": true})).into_response(),
     };
     if !authorized(&state, &headers) {
         return unauthorized();
@@ -355,6 +418,14 @@ async fn update_order_status(
             )
                 .into_response();
         };
+        if let Some(message) = refusal(order, &status, &body) {
+            lock(&state.refused).push(PostedStatus { hashed_id, body });
+            return (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                axum::Json(json!({ "message": message })),
+            )
+                .into_response();
+        }
         if status != "synced"
             && let Some(fields) = order.as_object_mut()
         {
@@ -366,5 +437,41 @@ async fn update_order_status(
     if let Some(response) = lost_answer {
         return response;
     }
+    axum::Json(json!({"success": true})).into_response()
+}
+
+async fn bulk_update(
+    State(state): State<Arc<CartonaState>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    count(&state, "bulk-update");
+    match apply_fault(&state.faults, FAULT_MODEL, "bulk-update").await {
+        FaultOutcome::Proceed | FaultOutcome::ProceedThenAnswer(_) => {}
+        FaultOutcome::Answer(response) => return response,
+        // Answered as a success, nothing recorded.
+        FaultOutcome::AnswerTrue => return axum::Json(json!({"success": true})).into_response(),
+        FaultOutcome::Raise(_) => return html_page(StatusCode::INTERNAL_SERVER_ERROR, None),
+    }
+    if !authorized(&state, &headers) {
+        return unauthorized();
+    }
+    let items = match serde_json::from_slice::<Value>(&body) {
+        Ok(Value::Array(items)) => items,
+        _ => return bad_request("the body must be a JSON list of products".into()),
+    };
+    let valid = items.iter().all(|item| {
+        item.get("internal_product_id")
+            .and_then(Value::as_str)
+            .is_some_and(|id| !id.is_empty())
+    });
+    if !valid {
+        return (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            axum::Json(json!({"message": "Every product needs its internal_product_id."})),
+        )
+            .into_response();
+    }
+    lock(&state.catalog).push(items);
     axum::Json(json!({"success": true})).into_response()
 }

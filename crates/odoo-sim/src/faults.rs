@@ -23,6 +23,9 @@ pub enum Fault {
     MalformedJson,
     /// An Odoo exception of any class name (e.g. `odoo.exceptions.AccessDenied`).
     OdooError { name: String, message: String },
+    /// Answers `true` without running the call: an override that swallows the work (what a
+    /// client must catch by reading the records again).
+    Swallowed,
 }
 
 /// Which calls a rule applies to: a model (`common` for the common service, `object` for
@@ -99,7 +102,7 @@ impl FaultRule {
 
 /// Parses the command line's `--fault` syntax:
 /// `KIND[:ARG][xTIMES][@MODEL[/METHOD]][+AFTER]`, where KIND is a status code (`503`,
-/// `429:5` for `Retry-After: 5`), `delay:2s`, `drop`, `malformed`, or `error:<exception name>`.
+/// `429:5` for `Retry-After: 5`), `delay:2s`, `drop`, `malformed`, `swallow` (answers `true` without doing anything), or `error:<exception name>`.
 /// `lost` runs the call, then cuts the answer.
 /// Examples: `503x3`, `429:2x5@sale.order/search_read`, `error:odoo.exceptions.AccessDenied+100`.
 impl FromStr for FaultRule {
@@ -147,6 +150,7 @@ impl FromStr for FaultRule {
             "drop" => Fault::Drop,
             "lost" => Fault::AnswerLost,
             "malformed" => Fault::MalformedJson,
+            "swallow" => Fault::Swallowed,
             "delay" => {
                 let text = argument.ok_or_else(help)?;
                 let duration = if let Some(ms) = text.strip_suffix("ms") {

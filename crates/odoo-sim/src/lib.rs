@@ -16,6 +16,7 @@
 //! # Ok(()) }
 //! ```
 
+pub mod automation;
 pub mod bench_model;
 pub mod cartona;
 pub mod clock;
@@ -34,6 +35,7 @@ pub mod values;
 pub mod version;
 mod workflow;
 
+pub use automation::SentWebhook;
 pub use cartona::{CartonaConfig, CartonaSim};
 pub use clock::Clock;
 pub use error::{OdooException, OdooResult};
@@ -90,6 +92,13 @@ pub struct SimState {
     credentials: Mutex<Vec<Credential>>,
     calls: Mutex<HashMap<(String, String), u64>>,
     login_failures: Mutex<HashMap<IpAddr, (u32, Instant)>>,
+    /// Serialises the transactions that write while automation rules exist: each runs on a
+    /// copy of the database, sends its webhooks, then commits the copy.
+    pub(crate) writer: tokio::sync::Mutex<()>,
+    /// `true` while [`OdooSim::hold_commits`] keeps transactions that sent webhooks open.
+    pub(crate) commits_held: tokio::sync::watch::Sender<bool>,
+    pub(crate) webhooks_sent: Mutex<Vec<SentWebhook>>,
+    pub(crate) webhook_client: std::sync::OnceLock<Option<reqwest::Client>>,
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -151,6 +160,10 @@ impl OdooSim {
                 credentials: Mutex::new(vec![admin]),
                 calls: Mutex::new(HashMap::new()),
                 login_failures: Mutex::new(HashMap::new()),
+                writer: tokio::sync::Mutex::new(()),
+                commits_held: tokio::sync::watch::Sender::new(false),
+                webhooks_sent: Mutex::new(Vec::new()),
+                webhook_client: std::sync::OnceLock::new(),
             }),
         }
     }
@@ -219,6 +232,45 @@ impl OdooSim {
                 credential.api_keys.push(api_key.to_owned());
             }
         }
+    }
+
+    /// From now on, a transaction that sent automation webhooks stays open (its changes
+    /// unseen by other calls) until [`OdooSim::release_commits`]: the window in which a real
+    /// Odoo's webhook arrives before its commit, held open for tests.
+    pub fn hold_commits(&self) {
+        self.state.commits_held.send_replace(true);
+    }
+
+    /// Lets the transactions held by [`OdooSim::hold_commits`] commit, and later ones at once.
+    pub fn release_commits(&self) {
+        self.state.commits_held.send_replace(false);
+    }
+
+    /// Every automation webhook sent so far, oldest first.
+    pub fn sent_webhooks(&self) -> Vec<SentWebhook> {
+        lock(&self.state.webhooks_sent).clone()
+    }
+
+    /// Removes `base.automation` and its rules, as a database without the "Automation Rules"
+    /// app has none.
+    pub fn uninstall_base_automation(&self) {
+        self.with_database(|database, env| {
+            let admin = Env::new(ADMIN_UID, env.now);
+            let registered = database
+                .search(
+                    &admin,
+                    "ir.model",
+                    &odoo_rpc::domain::field("model").eq(automation::AUTOMATION_MODEL),
+                    0,
+                    None,
+                    None,
+                )
+                .unwrap_or_default();
+            if let Err(error) = database.unlink(&admin, "ir.model", &registered) {
+                tracing::error!(%error, "could not unregister base.automation");
+            }
+            database.remove_model(automation::AUTOMATION_MODEL);
+        });
     }
 
     pub fn inject(&self, rule: FaultRule) {

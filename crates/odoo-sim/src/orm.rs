@@ -136,6 +136,9 @@ type InverseLinks = HashMap<(String, String), Vec<(String, usize)>>;
 #[derive(Debug, Clone)]
 pub struct Database {
     pub version: OdooVersion,
+    /// Settings → Sales → "Lock Confirmed Sales" (`sale.group_auto_done_setting`): every
+    /// confirmation locks the order (16: sets it `done`).
+    pub lock_confirmed_sales: bool,
     tables: BTreeMap<String, Table>,
     inverse_links: InverseLinks,
     restricted: HashMap<i64, Access>,
@@ -148,6 +151,7 @@ impl Database {
     pub fn new(version: OdooVersion) -> Database {
         let mut database = Database {
             version,
+            lock_confirmed_sales: false,
             tables: BTreeMap::new(),
             inverse_links: HashMap::new(),
             restricted: HashMap::new(),
@@ -156,10 +160,14 @@ impl Database {
         for model in standard_models(version) {
             database.declare_model(model);
         }
+        for model in crate::automation::automation_models() {
+            database.declare_model(model);
+        }
         let now = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |elapsed| i64::try_from(elapsed.as_micros()).unwrap_or(0));
         crate::generator::bootstrap(&mut database, &Env::new(ADMIN_UID, now));
+        crate::automation::register_models(&mut database, &Env::new(ADMIN_UID, now));
         database
     }
 
@@ -198,6 +206,13 @@ impl Database {
         table.model = Arc::new((*table.model).clone().field(field));
         self.rebuild_inverse_links();
         Ok(())
+    }
+
+    /// Removes a model and its records, as uninstalling the module that defines it does.
+    pub fn remove_model(&mut self, name: &str) {
+        if self.tables.remove(name).is_some() {
+            self.rebuild_inverse_links();
+        }
     }
 
     fn rebuild_inverse_links(&mut self) {

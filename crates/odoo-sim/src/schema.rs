@@ -385,6 +385,8 @@ pub fn standard_models(version: OdooVersion) -> Vec<ModelDef> {
         .field(f("default_code", "Internal Reference", Char))
         .field(f("barcode", "Barcode", Char))
         .field(f("lst_price", "Sales Price", Float))
+        // Stock is not simulated: free quantity is whatever a test writes (any warehouse).
+        .field(f("free_qty", "Free To Use Quantity", Float).readonly())
         .field(f(
             "product_template_attribute_value_ids",
             "Attribute Values",

@@ -1,6 +1,7 @@
 //! The HTTP face of the simulator: `/jsonrpc` (all versions), `/json/2/<model>/<method>` and
 //! `/web/version` (19+), with fault injection and call counting in front of both.
 
+use crate::automation;
 use crate::dispatch::{self, ModelCall};
 use crate::error::OdooException;
 use crate::faults::Fault;
@@ -61,6 +62,8 @@ pub(crate) enum FaultOutcome {
     ProceedThenAnswer(Response),
     Answer(Response),
     Raise(OdooException),
+    /// Skip the call and answer `true` in the transport's own shape.
+    AnswerTrue,
 }
 
 pub(crate) async fn apply_fault(
@@ -94,6 +97,7 @@ pub(crate) async fn apply_fault(
         Some(Fault::OdooError { name, message }) => {
             FaultOutcome::Raise(OdooException::new(name, message))
         }
+        Some(Fault::Swallowed) => FaultOutcome::AnswerTrue,
     }
 }
 
@@ -210,13 +214,14 @@ async fn jsonrpc(
         FaultOutcome::ProceedThenAnswer(response) => Some(response),
         FaultOutcome::Answer(response) => return response,
         FaultOutcome::Raise(error) => return rpc_error(&id, &error),
+        FaultOutcome::AnswerTrue => return rpc_result(&id, json!(true)),
     };
     let outcome = match (service.as_str(), method.as_str()) {
         ("common", "version") => Ok(state.version_info()),
         ("common", "authenticate" | "login") => authenticate(&state, peer.ip(), &args),
         ("db", "list") => Ok(json!([state.config.database])),
         ("db", "server_version") => Ok(json!(state.config.version.server_version())),
-        ("object", "execute_kw" | "execute") => execute_kw(&state, &method, args),
+        ("object", "execute_kw" | "execute") => execute_kw(&state, &method, args).await,
         _ => Err(OdooException::new(
             "werkzeug.exceptions.NotFound",
             format!("Service {service}.{method} not found"),
@@ -273,7 +278,11 @@ fn authenticate(state: &SimState, peer: IpAddr, args: &[Value]) -> Result<Value,
     }
 }
 
-fn execute_kw(state: &SimState, method: &str, args: Vec<Value>) -> Result<Value, OdooException> {
+async fn execute_kw(
+    state: &SimState,
+    method: &str,
+    args: Vec<Value>,
+) -> Result<Value, OdooException> {
     check_database(state, args.first())?;
     let uid = args.get(1).and_then(Value::as_i64).unwrap_or(0);
     let secret = args.get(2).and_then(Value::as_str).unwrap_or_default();
@@ -300,7 +309,7 @@ fn execute_kw(state: &SimState, method: &str, args: Vec<Value>) -> Result<Value,
         )
     };
     let call = ModelCall::from_execute_kw(model, model_method, &call_args, kwargs)?;
-    state.run_call(uid, &call)
+    state.run_call_async(uid, &call).await
 }
 
 // ----- JSON-2 -----------------------------------------------------------------------------
@@ -336,6 +345,7 @@ async fn json2(
         FaultOutcome::ProceedThenAnswer(response) => Some(response),
         FaultOutcome::Answer(response) => return response,
         FaultOutcome::Raise(error) => return json2_error(&error),
+        FaultOutcome::AnswerTrue => return axum::Json(json!(true)).into_response(),
     };
     let key = headers
         .get(header::AUTHORIZATION)
@@ -384,8 +394,10 @@ async fn json2(
             format!("Model {model:?} not found"),
         ));
     }
-    let outcome =
-        ModelCall::from_json2(&model, &method, params).and_then(|call| state.run_call(uid, &call));
+    let outcome = match ModelCall::from_json2(&model, &method, params) {
+        Ok(call) => state.run_call_async(uid, &call).await,
+        Err(error) => Err(error),
+    };
     if let Some(response) = lost_answer {
         return response;
     }
@@ -431,6 +443,57 @@ impl SimState {
             *database = snapshot;
         }
         result
+    }
+
+    /// [`SimState::run_call`], with the automation rules' webhooks: while rules exist, a
+    /// writing call runs on a copy of the database, sends the webhooks its changes call for,
+    /// and only then commits the copy (see [`crate::automation`]).
+    pub(crate) async fn run_call_async(
+        &self,
+        uid: i64,
+        call: &ModelCall,
+    ) -> Result<Value, OdooException> {
+        if is_read_only(&call.method) {
+            return self.run_call(uid, call);
+        }
+        let _writer = self.writer.lock().await;
+        let before = {
+            let database = self.lock_database();
+            if !automation::has_rules(&database) {
+                drop(database);
+                return self.run_call(uid, call);
+            }
+            database.clone()
+        };
+        let env = Env::new(uid, self.clock.now_micros()).with_context(call.context());
+        let mut working = before.clone();
+        let result = dispatch::run(&mut working, &env, call)?;
+        let webhooks = automation::fired(&before, &working, &env);
+        if !webhooks.is_empty() {
+            if let Some(client) = self.webhook_client() {
+                let sent = automation::send(&client, webhooks, || self.clock.now_micros()).await;
+                self.webhooks_sent
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .extend(sent);
+            }
+            let mut held = self.commits_held.subscribe();
+            let _ = held.wait_for(|held| !*held).await;
+        }
+        *self.lock_database() = working;
+        Ok(result)
+    }
+
+    fn webhook_client(&self) -> Option<reqwest::Client> {
+        self.webhook_client
+            .get_or_init(|| match reqwest::Client::builder().build() {
+                Ok(client) => Some(client),
+                Err(error) => {
+                    tracing::error!(%error, "cannot build the automation webhooks' HTTP client");
+                    None
+                }
+            })
+            .clone()
     }
 
     fn check_login(&self, login: &str, secret: &str) -> Option<i64> {

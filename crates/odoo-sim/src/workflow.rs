@@ -94,6 +94,16 @@ fn order_confirm(database: &mut Database, env: &Env, ids: &[i64]) -> OdooResult<
             json!({"state": "sale", "invoice_status": "to invoice", "date_order": crate::values::format_datetime(env.now)}),
         )?;
         create_delivery(database, env, *id)?;
+        // `action_confirm` ends with `action_lock()` (16: `action_done()`) when the user has
+        // the group of "Lock Confirmed Sales".
+        if database.lock_confirmed_sales {
+            let locked = if database.version.has_sale_done_state() {
+                json!({"state": "done"})
+            } else {
+                json!({"locked": true})
+            };
+            write(database, env, "sale.order", *id, locked)?;
+        }
     }
     Ok(json!(true))
 }
@@ -150,10 +160,12 @@ fn create_delivery(database: &mut Database, env: &Env, order: i64) -> OdooResult
 
 fn order_cancel(database: &mut Database, env: &Env, ids: &[i64]) -> OdooResult<Value> {
     existing(database, env, "sale.order", ids)?;
-    if ids
-        .iter()
-        .any(|id| database.value_by_name("sale.order", *id, "locked") == Val::Bool(true))
-    {
+    // 17+: the `locked` flag; 16: the `done` state (what a lock was then).
+    if ids.iter().any(|id| {
+        database.value_by_name("sale.order", *id, "locked") == Val::Bool(true)
+            || (database.version.has_sale_done_state()
+                && text(database, "sale.order", *id, "state") == "done")
+    }) {
         return Err(OdooException::user_error(
             "You cannot cancel a locked order. Please unlock it first if you want to cancel it.",
         ));

@@ -7,7 +7,9 @@ use crate::error::{from_sqlx, violation};
 use crate::store::PgStore;
 use crate::time::{self, ts_text};
 use engine::store::rows;
-use engine::store::{BreakerRecord, CoordinationStore, FlowLease, Heartbeat, StoreError};
+use engine::store::{
+    BreakerRecord, CoordinationStore, FlowLease, Heartbeat, HintActivity, StoreError,
+};
 use jiff::Timestamp;
 use sqlx::error::ErrorKind;
 
@@ -173,5 +175,39 @@ impl CoordinationStore for PgStore {
         .await
         .map_err(from_sqlx)?;
         all(&found, rows::breaker)
+    }
+
+    async fn record_hints(
+        &self,
+        flow_id: &str,
+        count: u64,
+        at: Timestamp,
+    ) -> Result<(), StoreError> {
+        let count = i64::try_from(count).unwrap_or(i64::MAX);
+        sqlx::query(
+            "INSERT INTO flow_hints (flow_id, received, last_received_at) \
+             SELECT $1, $2, $3::timestamptz WHERE EXISTS (SELECT 1 FROM flows WHERE id = $1) \
+             ON CONFLICT (flow_id) DO UPDATE SET received = flow_hints.received + excluded.received, \
+             last_received_at = greatest(flow_hints.last_received_at, excluded.last_received_at)",
+        )
+        .bind(flow_id)
+        .bind(count)
+        .bind(time::format(at))
+        .execute(self.pool())
+        .await
+        .map_err(from_sqlx)?;
+        Ok(())
+    }
+
+    async fn hint_activity(&self) -> Result<Vec<HintActivity>, StoreError> {
+        let found = sqlx::query(concat!(
+            "SELECT flow_id, received, ",
+            ts_text!("last_received_at"),
+            " AS last_received_at FROM flow_hints ORDER BY flow_id"
+        ))
+        .fetch_all(self.pool())
+        .await
+        .map_err(from_sqlx)?;
+        all(&found, rows::hint_activity)
     }
 }

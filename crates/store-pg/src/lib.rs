@@ -21,6 +21,7 @@ mod error;
 mod inbox;
 mod lock;
 mod marketplace;
+mod marketplace_outbound;
 mod options;
 mod outbox;
 mod store;

@@ -208,6 +208,13 @@ impl TenantStore for PgStore {
             .transpose()
     }
 
+    async fn catalog_version(&self) -> Result<i64, StoreError> {
+        sqlx::query_scalar("SELECT version FROM catalog_version WHERE id = 1")
+            .fetch_one(self.pool())
+            .await
+            .map_err(from_sqlx)
+    }
+
     async fn tenants(&self) -> Result<Vec<Tenant>, StoreError> {
         let found = sqlx::query(concat!(
             "SELECT ",

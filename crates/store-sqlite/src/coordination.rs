@@ -7,7 +7,9 @@ use crate::columns::all;
 use crate::error::{map_sqlx, violation};
 use crate::time::format_ts;
 use engine::store::rows;
-use engine::store::{BreakerRecord, CoordinationStore, FlowLease, Heartbeat, StoreError};
+use engine::store::{
+    BreakerRecord, CoordinationStore, FlowLease, Heartbeat, HintActivity, StoreError,
+};
 use jiff::{SignedDuration, Timestamp};
 use sqlx::error::ErrorKind;
 
@@ -163,5 +165,37 @@ impl CoordinationStore for SqliteStore {
         .await
         .map_err(map_sqlx)?;
         all(&found, rows::breaker)
+    }
+
+    async fn record_hints(
+        &self,
+        flow_id: &str,
+        count: u64,
+        at: Timestamp,
+    ) -> Result<(), StoreError> {
+        let count = i64::try_from(count).unwrap_or(i64::MAX);
+        sqlx::query(
+            "INSERT INTO flow_hints (flow_id, received, last_received_at) \
+             SELECT ?1, ?2, ?3 WHERE EXISTS (SELECT 1 FROM flows WHERE id = ?1) \
+             ON CONFLICT (flow_id) DO UPDATE SET received = flow_hints.received + excluded.received, \
+             last_received_at = max(flow_hints.last_received_at, excluded.last_received_at)",
+        )
+        .bind(flow_id)
+        .bind(count)
+        .bind(format_ts(at))
+        .execute(&self.pool)
+        .await
+        .map_err(map_sqlx)?;
+        Ok(())
+    }
+
+    async fn hint_activity(&self) -> Result<Vec<HintActivity>, StoreError> {
+        let found = sqlx::query(
+            "SELECT flow_id, received, last_received_at FROM flow_hints ORDER BY flow_id",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .map_err(map_sqlx)?;
+        all(&found, rows::hint_activity)
     }
 }

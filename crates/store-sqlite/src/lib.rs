@@ -16,6 +16,7 @@ mod error;
 mod inbox;
 mod lock;
 mod marketplace;
+mod marketplace_outbound;
 mod outbox;
 mod sync_log;
 mod tenants;

@@ -174,6 +174,7 @@ impl TenantStore for SqliteStore {
             "DELETE FROM flow_cursors WHERE flow_id = ?",
             "DELETE FROM flow_cycles WHERE flow_id = ?",
             "DELETE FROM flow_breakers WHERE flow_id = ?",
+            "DELETE FROM flow_hints WHERE flow_id = ?",
             "DELETE FROM flow_leases WHERE flow_id = ?",
             "DELETE FROM marketplace_orders WHERE flow_id = ?",
             "DELETE FROM flows WHERE id = ?",
@@ -209,6 +210,13 @@ impl TenantStore for SqliteStore {
         row.as_ref()
             .map(|row| rows::tenant(&Row(row), &self.keyring))
             .transpose()
+    }
+
+    async fn catalog_version(&self) -> Result<i64, StoreError> {
+        sqlx::query_scalar("SELECT version FROM catalog_version WHERE id = 1")
+            .fetch_one(&self.pool)
+            .await
+            .map_err(map_sqlx)
     }
 
     async fn tenants(&self) -> Result<Vec<Tenant>, StoreError> {

@@ -6,7 +6,8 @@ use engine::mirror_store::StoreError;
 use engine::order_delivery::{Connection, ConnectionStats, ConnectionStore};
 use engine::runtime::heartbeat;
 use engine::store::{
-    BreakerRecord, CycleLogEntry, Heartbeat, Packet, PacketFilter, PacketStatus, Store,
+    BreakerRecord, CycleLogEntry, Heartbeat, HintActivity, Packet, PacketFilter, PacketStatus,
+    Store,
 };
 use jiff::Timestamp;
 
@@ -87,6 +88,8 @@ pub struct Snapshot {
     pub logs_more: bool,
     /// The retry queue as filtered, newest first.
     pub queue: Vec<Packet>,
+    /// The Odoo push hints each connection took in (none for connections without).
+    pub hints: Vec<HintActivity>,
 }
 
 impl Snapshot {
@@ -108,6 +111,11 @@ impl Snapshot {
                 flow_id: id.to_owned(),
                 ..ConnectionStats::default()
             })
+    }
+
+    /// Whether Odoo's push hints reach the connection, and when the last did.
+    pub fn hints_of(&self, id: &str) -> Option<&HintActivity> {
+        self.hints.iter().find(|h| h.flow_id == id)
     }
 
     pub fn breaker_of(&self, id: &str) -> Option<&BreakerRecord> {
@@ -154,6 +162,7 @@ pub async fn load<S: Store>(
     let breakers = store.breaker_states().await?;
     let daemons = store.heartbeats().await?;
     let activity = store.cycles(None, ACTIVITY_ROWS).await?;
+    let hints = store.hint_activity().await?;
     let wanted = (request.log_page + 1) * LOG_PAGE + 1;
     let mut logs = store
         .cycles(
@@ -194,5 +203,6 @@ pub async fn load<S: Store>(
         logs,
         logs_more,
         queue,
+        hints,
     })
 }

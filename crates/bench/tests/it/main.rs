@@ -3,6 +3,7 @@
 //! prints its table. Figures are not checked, only that they are there.
 
 mod delivery;
+mod hints;
 mod mirror;
 
 /// The benchmark binary, built by cargo for these tests.

@@ -52,6 +52,11 @@ pub enum ConnectionsCommand {
     Resume(TargetArgs),
     /// Log in to Odoo and POST a signed `ping` event to the webhook; reports both.
     Test(TestArgs),
+    /// Create (or update) in the connection's Odoo the automation rule that posts a "poll
+    /// now" hint to this daemon when an order is confirmed, changed or cancelled.
+    InstallHint(super::hints::InstallHintArgs),
+    /// Delete the connection's push-hint rule from Odoo and refuse its hint URL.
+    UninstallHint(super::hints::UninstallHintArgs),
 }
 
 #[derive(Debug, Args)]
@@ -117,7 +122,7 @@ pub struct ShowArgs {
     /// Print one JSON object instead of text.
     #[arg(long)]
     json: bool,
-    /// Show the webhook secret instead of masking it.
+    /// Show the webhook secret (and the push hint's URL) instead of masking it.
     #[arg(long)]
     reveal_secret: bool,
 }
@@ -231,6 +236,10 @@ impl StoreTask for Task {
             ConnectionsCommand::Pause(args) => set_active(&store, &args.connection, false).await,
             ConnectionsCommand::Resume(args) => set_active(&store, &args.connection, true).await,
             ConnectionsCommand::Test(args) => test(&store, args).await,
+            ConnectionsCommand::InstallHint(args) => super::hints::install_hint(&store, args).await,
+            ConnectionsCommand::UninstallHint(args) => {
+                super::hints::uninstall_hint(&store, args).await
+            }
         }
     }
 }
@@ -792,6 +801,7 @@ async fn show<S: engine::store::Store>(
     let breaker = breakers.get(&c.id);
     let newest = store.newest_cycle(&c.id).await?;
     let found = health(breaker, Some(&s), newest.as_ref(), now);
+    let hint = super::hints::hint_status(store, &c, args.reveal_secret).await?;
     let secret = if args.reveal_secret {
         c.webhook_secret.expose().to_owned()
     } else {
@@ -821,6 +831,7 @@ async fn show<S: engine::store::Store>(
             "failed": s.failed,
             "breaker": breaker_json(breaker),
             "problems": problems_json(&found),
+            "hint": hint.json,
             "created_at": time_json(c.created_at),
             "updated_at": time_json(c.updated_at),
         });
@@ -882,6 +893,7 @@ async fn show<S: engine::store::Store>(
         ("pending", s.pending.to_string()),
         ("failed", s.failed.to_string()),
         ("webhook breaker", breaker_text(breaker, now)),
+        ("push hint", hint.text),
         (
             "health",
             if found.is_empty() {

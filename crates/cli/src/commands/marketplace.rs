@@ -6,6 +6,8 @@
 //! `ODOO_API_KEY` as for connections. The inbound webhook secret is printed once by `add`
 //! (and by `edit --rotate-webhook-secret`), afterwards only by `show --reveal-secret`.
 
+mod sync;
+
 use super::connections::DEFAULT_API_KEY_ENV;
 use super::delivery_store::{
     Access, StoreLocation, StoreTask, ago, confirm, table, time_json, time_text, with_store,
@@ -47,6 +49,16 @@ pub enum MarketplaceCommand {
     Resume(TargetArgs),
     /// Log in to Odoo and ask the marketplace for one order; reports both.
     Test(TestArgs),
+    /// Conflicts between the marketplace and Odoo that wait for a person (open ones unless
+    /// --all).
+    Conflicts(sync::ConflictsArgs),
+    /// Settle a conflict: push Odoo's status (odoo), apply the marketplace's again
+    /// (marketplace), or close it (ignore).
+    Resolve(sync::ResolveArgs),
+    /// The sync log: one row per event (imports, statuses both ways), newest first.
+    Log(sync::LogArgs),
+    /// The last 24 hours: events by outcome, average response time, orders in sync.
+    Stats(sync::StatsArgs),
 }
 
 #[derive(Debug, Args)]
@@ -90,6 +102,14 @@ pub struct AddArgs {
     /// any].
     #[arg(long, value_name = "CIDR,...", default_value = "")]
     allow_from: String,
+    /// The sale.order field holding the retailer's OTP (sent with `delivered` on installment
+    /// and wallet_top_up orders) [default: x_retailer_otp].
+    #[arg(long, value_name = "FIELD")]
+    otp_field: Option<String>,
+    /// Overrides of the (order state, delivery state) → status table, a JSON object such as
+    /// '{"sale/done": "delivered", "sale/assigned": null}' [default: the seed's table].
+    #[arg(long, value_name = "JSON")]
+    status_map: Option<String>,
     /// Add it paused (not imported from until `marketplace resume`).
     #[arg(long)]
     paused: bool,
@@ -166,6 +186,13 @@ pub struct EditArgs {
     /// Addresses allowed to send status webhooks (CIDRs, comma-separated; "" for any).
     #[arg(long, value_name = "CIDR,...")]
     allow_from: Option<String>,
+    /// The sale.order field holding the retailer's OTP.
+    #[arg(long, value_name = "FIELD")]
+    otp_field: Option<String>,
+    /// Overrides of the (order state, delivery state) → status table (a JSON object; "{}"
+    /// for the seed's table).
+    #[arg(long, value_name = "JSON")]
+    status_map: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -227,6 +254,10 @@ impl StoreTask for Task {
             MarketplaceCommand::Pause(args) => set_active(&store, &args.marketplace, false).await,
             MarketplaceCommand::Resume(args) => set_active(&store, &args.marketplace, true).await,
             MarketplaceCommand::Test(args) => test(&store, args).await,
+            MarketplaceCommand::Conflicts(args) => sync::conflicts(&store, args).await,
+            MarketplaceCommand::Resolve(args) => sync::resolve(&store, args).await,
+            MarketplaceCommand::Log(args) => sync::log(&store, args).await,
+            MarketplaceCommand::Stats(args) => sync::stats(&store, args).await,
         }
     }
 }
@@ -405,6 +436,8 @@ async fn add<S: engine::store::Store>(
     }
     draft.reference_field = args.reference_field;
     draft.allow_from = args.allow_from;
+    draft.otp_field = args.otp_field.unwrap_or_default();
+    draft.status_map = args.status_map.unwrap_or_default();
     draft.is_active = !args.paused;
     let wanted = WantedSecrets {
         api_token_env: Some(&args.api_token_env),
@@ -491,6 +524,8 @@ async fn edit<S: engine::store::Store>(
     set(&mut draft.webhook_secret, args.webhook_secret);
     set(&mut draft.reference_field, args.reference_field);
     set(&mut draft.allow_from, args.allow_from);
+    set(&mut draft.otp_field, args.otp_field);
+    set(&mut draft.status_map, args.status_map);
     if args.rotate_webhook_secret {
         draft.webhook_secret = connection_form::new_webhook_secret();
     }
@@ -584,6 +619,14 @@ fn changes(before: &Marketplace, after: &Marketplace) -> Vec<&'static str> {
         "allow_from",
         before.settings.allow_from != after.settings.allow_from,
     );
+    note(
+        "otp_field",
+        before.outbound.otp_field != after.outbound.otp_field,
+    );
+    note(
+        "status_map",
+        before.outbound.status_map != after.outbound.status_map,
+    );
     changed
 }
 
@@ -605,6 +648,8 @@ fn summary_json(m: &Marketplace, counts: &OrderCounts) -> Value {
         "interval_seconds": m.interval_seconds,
         "reference_field": m.settings.reference_field,
         "allow_from": m.settings.allow_from,
+        "otp_field": m.outbound.otp_field,
+        "status_map": m.outbound.status_map.overrides(),
         "last_sync_at": m.last_sync_at.map(time_json),
         "orders_imported": counts.imported,
         "orders_refused": counts.refused,
@@ -721,6 +766,15 @@ async fn show<S: engine::store::Store>(
         ("interval", format!("{} s", m.interval_seconds)),
         ("reference field", m.settings.reference_field.clone()),
         ("allow from", allow_from_text(&m)),
+        ("otp field", m.outbound.otp_field.clone()),
+        (
+            "status map",
+            if m.outbound.status_map.overrides().is_empty() {
+                "the seed's table".to_owned()
+            } else {
+                Value::Object(m.outbound.status_map.overrides().clone()).to_string()
+            },
+        ),
         (
             "webhook secret",
             if args.reveal_secret {

@@ -5,6 +5,7 @@ pub mod demo;
 pub mod enrich;
 pub mod form_input;
 pub mod healthcheck;
+pub mod hints;
 pub mod inbox;
 pub mod logs;
 pub mod maintenance;

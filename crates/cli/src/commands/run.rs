@@ -1,13 +1,15 @@
 //! `odoo-bridge run`: the daemon. Runs every active flow of the store (order delivery to each
 //! connection's webhook, and later the other kinds) through the engine's runtime, sharing the
 //! work with the other `run` processes on the same store; serves `/healthz`, `/readyz`,
-//! `/metrics` and the inbox (`POST /inbox/{flow_id}`); on SIGTERM/SIGINT stops polling, lets
+//! `/metrics`, the inbox (`POST /inbox/{flow_id}`) and Odoo's push hints
+//! (`POST /hooks/odoo/{connection_id}/{token}`); on SIGTERM/SIGINT stops polling, lets
 //! in-flight cycles finish within a deadline and exits 0.
 
 use crate::commands::delivery_store::{Access, StoreLocation, StoreTask, with_store_at};
 use crate::exit::{Exit, Failure};
 use clap::Args;
 use engine::clock::Clock;
+use engine::hints::receive::{HintLimits, HintReceiver};
 use engine::http::{self, Health, Metrics};
 use engine::inbox::receive::{self, Receiver};
 use engine::runtime::{FlowOptions, Runtime, RuntimeConfig, heartbeat};
@@ -117,8 +119,17 @@ async fn serve<S: Store>(
             let _ = stopped.wait_for(|stop| *stop).await;
         }
     };
-    let receiver = Receiver::new(store.clone(), clock, runtime.signals());
-    let routes = http::routes(health.clone(), metrics).merge(receive::routes(receiver));
+    let receiver = Receiver::new(store.clone(), clock.clone(), runtime.signals());
+    let hints = HintReceiver::new(
+        store.clone(),
+        clock,
+        runtime.signals(),
+        HintLimits::default(),
+    );
+    let routes = http::routes(health.clone(), metrics)
+        .merge(receive::routes(receiver.clone()))
+        .merge(engine::marketplace::inbound::routes(receiver))
+        .merge(engine::hints::receive::routes(hints));
     let (address, server) = http::serve(args.listen, http::layers(routes), server_stop)
         .await
         .map_err(|error| Failure::new(Exit::Config, error))?;

@@ -612,6 +612,11 @@ impl Daemon {
         daemon
     }
 
+    /// Where its listener is (`127.0.0.1:PORT`).
+    pub(crate) fn address(&self) -> &str {
+        &self.address
+    }
+
     fn logs(&self) -> Vec<Value> {
         lock(&self.lines)
             .iter()
@@ -669,7 +674,7 @@ impl Daemon {
     }
 
     /// POST `body` to `path` of the daemon's HTTP server with `headers`: the status code.
-    async fn post(&self, path: &str, headers: &[(&str, String)], body: &str) -> u16 {
+    pub(crate) async fn post(&self, path: &str, headers: &[(&str, String)], body: &str) -> u16 {
         let mut request = format!(
             "POST {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\nContent-Length: {}\r\n",
             self.address,

@@ -356,3 +356,253 @@ async fn marketplace_add_lists_every_bad_field_at_once_and_unknown_names_exit_9(
     }
     assert_no_secret(&world.place.printed());
 }
+
+/// A status webhook signed as Cartona would, POSTed to the daemon's listener.
+async fn post_status(daemon: &Daemon, secret: &str, id: &str, body: &Value) -> (u16, Value) {
+    let body = body.to_string();
+    let at = Timestamp::now().as_second();
+    let signature =
+        engine::webhook::WebhookSecret::new(secret)
+            .unwrap()
+            .sign(id, at, body.as_bytes());
+    let response = reqwest::Client::new()
+        .post(format!(
+            "http://{}/marketplace_integration/webhook/status",
+            daemon.address()
+        ))
+        .header("webhook-id", id)
+        .header("webhook-timestamp", at.to_string())
+        .header("webhook-signature", signature)
+        .header("content-type", "application/json")
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    let status = response.status().as_u16();
+    let answer = response
+        .bytes()
+        .await
+        .ok()
+        .and_then(|bytes| serde_json::from_slice(&bytes).ok())
+        .unwrap_or(Value::Null);
+    (status, answer)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn run_applies_signed_status_webhooks_and_conflicts_wait_for_resolve() {
+    let world = World::start().await;
+    let products = odoo_ids(&world.client(), "product.product", field("active").eq(true)).await;
+    let at = Timestamp::now() - SignedDuration::from_mins(5);
+    for hashed_id in ["S-APPROVE", "S-SHIP", "S-ODOO"] {
+        world.cartona.put_order(sample_order(
+            hashed_id,
+            "RET-S",
+            at,
+            &[(products[0], 1.0, 10.0)],
+        ));
+    }
+    let added = world.add("Cartona Status").await;
+    let secret = added["webhook_secret"].as_str().unwrap().to_owned();
+    let daemon = Daemon::start(&world.place, "status-1").await;
+    wait_until("the orders imported", || async {
+        let list = world.place.json(&["marketplace", "list", "--json"]).await;
+        list[0]["orders_imported"] == 3
+    })
+    .await;
+
+    // A bad signature is refused and changes nothing; good ones are stored, then applied.
+    let approve = serde_json::json!({"hashed_id": "S-APPROVE", "status": "approved"});
+    let (status, _) = post_status(&daemon, "not-the-secret", "w-0", &approve).await;
+    assert_eq!(status, 401);
+    let (status, answer) = post_status(&daemon, &secret, "w-1", &approve).await;
+    assert_eq!(status, 202, "{answer}");
+    let ship = serde_json::json!({"order_id": "S-SHIP", "order_status": "assigned_to_salesman"});
+    assert_eq!(post_status(&daemon, &secret, "w-2", &ship).await.0, 202);
+    let unknown = serde_json::json!({"hashed_id": "S-NONE", "status": "approved"});
+    assert_eq!(post_status(&daemon, &secret, "w-3", &unknown).await.0, 202);
+    let (status, answer) = post_status(
+        &daemon,
+        &secret,
+        "w-4",
+        &serde_json::json!({"hashed_id": "S-SHIP", "status": "shipped"}),
+    )
+    .await;
+    assert_eq!(status, 400, "{answer}");
+    wait_until("both statuses applied", || async {
+        let log = world
+            .place
+            .json(&["marketplace", "log", "--order", "S-SHIP", "--json"])
+            .await;
+        log.as_array().unwrap().iter().any(|row| {
+            row["marketplace_status"] == "assigned_to_salesman" && row["outcome"] == "success"
+        })
+    })
+    .await;
+    let log = world
+        .place
+        .json(&["marketplace", "log", "--order", "S-SHIP", "--json"])
+        .await;
+    let applied = log
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|row| row["marketplace_status"] == "assigned_to_salesman")
+        .unwrap();
+    assert_eq!(applied["direction"], "inbound");
+    assert_eq!(applied["odoo_order_state"], "sale");
+    assert_eq!(applied["odoo_delivery_state"], "done");
+    let unknown_log = world
+        .place
+        .json(&["marketplace", "log", "--order", "S-NONE", "--json"])
+        .await;
+    assert_eq!(unknown_log[0]["error_code"], "unknown_order");
+
+    // A cancellation after the delivery is a conflict: Odoo unchanged, waiting for a person.
+    let cancel = serde_json::json!({"hashed_id": "S-SHIP", "status": "cancelled_by_retailer"});
+    assert_eq!(post_status(&daemon, &secret, "w-5", &cancel).await.0, 202);
+    // Odoo confirms S-ODOO while Cartona says pending, then the retailer edits it.
+    let client = world.client();
+    let odoo_order = world.odoo_orders("S-ODOO").await[0];
+    client
+        .call_method(
+            "sale.order",
+            "action_confirm",
+            Some(&[odoo_order]),
+            serde_json::Map::new(),
+            None,
+        )
+        .await
+        .unwrap();
+    let edit = serde_json::json!({"hashed_id": "S-ODOO", "status": "editing"});
+    assert_eq!(post_status(&daemon, &secret, "w-6", &edit).await.0, 202);
+    wait_until("two conflicts open", || async {
+        let conflicts = world
+            .place
+            .json(&["marketplace", "conflicts", "--json"])
+            .await;
+        conflicts.as_array().unwrap().len() == 2
+    })
+    .await;
+    let conflicts = world
+        .place
+        .json(&["marketplace", "conflicts", "--json"])
+        .await;
+    let find = |kind: &str| {
+        conflicts
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["type"] == kind)
+            .unwrap_or_else(|| panic!("{kind}: {conflicts}"))
+            .clone()
+    };
+    let cancel_conflict = find("cancel_after_delivery");
+    assert_eq!(cancel_conflict["hashed_id"], "S-SHIP");
+    assert_eq!(cancel_conflict["severity"], "high");
+    assert_eq!(
+        cancel_conflict["marketplace_status"],
+        "cancelled_by_retailer"
+    );
+    assert_eq!(cancel_conflict["odoo_delivery_state"], "done");
+    assert_eq!(cancel_conflict["auto_resolvable"], false);
+    let table = world.run(&["marketplace", "conflicts"]).await;
+    assert_eq!(table.status.code(), Some(0));
+    assert!(
+        text(&table).contains("cancel_after_delivery"),
+        "{}",
+        text(&table)
+    );
+
+    // resolve: marketplace while the cause stands fails and keeps it open; ignore closes
+    // it; twice is refused; an unknown id exits 9.
+    let cancel_id = cancel_conflict["id"].as_i64().unwrap().to_string();
+    let again = world
+        .run(&[
+            "marketplace",
+            "resolve",
+            &cancel_id,
+            "--apply",
+            "marketplace",
+        ])
+        .await;
+    assert_eq!(again.status.code(), Some(1), "{}", text(&again));
+    assert!(text(&again).contains("stays open"), "{}", text(&again));
+    let ignored = world
+        .run(&["marketplace", "resolve", &cancel_id, "--apply", "ignore"])
+        .await;
+    assert_eq!(ignored.status.code(), Some(0), "{}", text(&ignored));
+    let twice = world
+        .run(&["marketplace", "resolve", &cancel_id, "--apply", "ignore"])
+        .await;
+    assert_eq!(twice.status.code(), Some(1), "{}", text(&twice));
+    let missing = world
+        .run(&["marketplace", "resolve", "987654", "--apply", "ignore"])
+        .await;
+    assert_eq!(missing.status.code(), Some(9), "{}", text(&missing));
+    let bad_side = world
+        .run(&["marketplace", "resolve", &cancel_id, "--apply", "cartona"])
+        .await;
+    assert_eq!(bad_side.status.code(), Some(2), "{}", text(&bad_side));
+    // resolve --apply odoo: Odoo's status (approved) is pushed to Cartona by the daemon.
+    let edit_id = find("reopen_confirmed")["id"].as_i64().unwrap().to_string();
+    let pushed = world
+        .run(&[
+            "marketplace",
+            "resolve",
+            &edit_id,
+            "--apply",
+            "odoo",
+            "--json",
+        ])
+        .await;
+    assert_eq!(pushed.status.code(), Some(0), "{}", text(&pushed));
+    let pushed: Value = serde_json::from_slice(&pushed.stdout).unwrap();
+    assert_eq!(pushed["state"], "resolved");
+    assert_eq!(pushed["resolution"], "odoo");
+    wait_until("Odoo's status pushed to Cartona", || async {
+        world
+            .cartona
+            .posted()
+            .iter()
+            .any(|p| p.hashed_id == "S-ODOO" && p.status() == Some("approved"))
+    })
+    .await;
+    let open = world
+        .place
+        .json(&["marketplace", "conflicts", "--json"])
+        .await;
+    assert_eq!(open, serde_json::json!([]));
+    let all = world
+        .place
+        .json(&["marketplace", "conflicts", "--all", "--json"])
+        .await;
+    assert_eq!(all.as_array().unwrap().len(), 2);
+
+    let stats = world.place.json(&["marketplace", "stats", "--json"]).await;
+    assert_eq!(stats["orders"], 3, "{stats}");
+    assert_eq!(stats["open_conflicts"], 0, "{stats}");
+    assert!(stats["success"].as_u64().unwrap() >= 5, "{stats}");
+    // The cancel, the edit, and the refused `resolve --apply marketplace`.
+    assert_eq!(stats["conflict"], 3, "{stats}");
+    assert_eq!(stats["orders_in_sync"], 3, "{stats}");
+    assert!(stats["average_response_ms"].is_number(), "{stats}");
+    let stats_text = world.run(&["marketplace", "stats"]).await;
+    assert!(
+        text(&stats_text).contains("Orders in sync:"),
+        "{}",
+        text(&stats_text)
+    );
+
+    let daemon_lines = daemon.lines.clone();
+    assert!(daemon.terminate().await.success());
+    let logged = daemon_lines.lock().unwrap().join("\n");
+    assert!(
+        !logged.contains(&secret),
+        "the daemon logged the webhook secret"
+    );
+    let mut printed = world.place.printed();
+    printed.push_str(&logged);
+    assert_no_secret(&printed);
+    // `add` printed the webhook secret once, as it should; nothing else did.
+    assert_eq!(printed.matches(secret.as_str()).count(), 1);
+}

@@ -18,7 +18,7 @@
 
 use crate::clock::Clock;
 use crate::runtime::FlowSignals;
-use crate::store::{Flow, NewInboundEvent, Received, Store, StoreError};
+use crate::store::{Flow, FlowKind, NewInboundEvent, Received, Store, StoreError};
 use crate::webhook::{Verifier, VerifyError, WebhookSecret};
 use axum::Router;
 use axum::body::Bytes;
@@ -73,9 +73,18 @@ pub enum PolicyError {
 }
 
 impl InboundPolicy {
-    /// The flow's policy: `None` when the flow takes nothing in (it has no `inbound_secret`).
+    /// The flow's policy: `None` when the flow takes nothing in (it has no `inbound_secret`;
+    /// a marketplace's is its `webhook_secret`, the one `marketplace add` prints).
     pub fn of(flow: &Flow, clock: &Clock) -> Result<Option<InboundPolicy>, PolicyError> {
-        let Some(secret) = flow.secrets.get(INBOUND_SECRET) else {
+        let secret = flow.secrets.get(INBOUND_SECRET).or_else(|| {
+            (flow.kind == FlowKind::Marketplace)
+                .then(|| {
+                    flow.secrets
+                        .get(crate::marketplace::settings::WEBHOOK_SECRET)
+                })
+                .flatten()
+        });
+        let Some(secret) = secret else {
             return Ok(None);
         };
         let clock = clock.clone();
@@ -107,6 +116,11 @@ impl InboundPolicy {
             allow_from,
             per_minute,
         }))
+    }
+
+    /// Checks the request's signature alone (a route that finds its flow by the signature).
+    pub fn verify(&self, headers: &HeaderMap, body: &[u8]) -> Result<(), VerifyError> {
+        self.verifier.verify(headers, body)
     }
 
     fn allows(&self, peer: IpAddr) -> bool {
@@ -221,6 +235,14 @@ impl<S: Store> Receiver<S> {
             signals,
             limiters: Arc::new(Mutex::new(HashMap::new())),
         }
+    }
+
+    pub fn store(&self) -> &S {
+        &self.store
+    }
+
+    pub fn clock(&self) -> &Clock {
+        &self.clock
     }
 
     /// Runs the checks of the module's documentation on a request for `flow_id`, then stores
@@ -362,7 +384,13 @@ async fn receive_generic<S: Store>(
         headers: &headers,
         body: &body,
     };
-    match receiver.receive(&flow_id, request, generic_shape).await {
+    answer(receiver.receive(&flow_id, request, generic_shape).await)
+}
+
+/// The HTTP answer to a receipt: 202 for a new event, 200 for one already stored, the
+/// refusal's status otherwise.
+pub fn answer(result: Result<Received, Refusal>) -> Response {
+    match result {
         Ok(Received::Stored(id)) => (
             StatusCode::ACCEPTED,
             axum::Json(json!({"status": "accepted", "id": id})),

@@ -13,9 +13,15 @@
 //! - `reference_field`: a plausible Odoo field name (`client_order_ref`, `x_cartona_id`):
 //!   lowercase letters, digits and `_`, starting with a letter or `_`, at most 63 characters;
 //! - `allow_from`: comma-separated CIDR ranges or single addresses (empty: any);
+//! - `otp_field`: the `sale.order` field holding the retailer's OTP, an Odoo field name
+//!   (empty: keep the stored one, or the default);
+//! - `status_map`: overrides of the (order state, delivery state) → status table, a JSON
+//!   object `{"sale/done": "delivered", "sale/assigned": null}` (empty: keep the stored ones);
 //! - the name is unique among marketplaces, ignoring case.
 
 use super::cartona::{CartonaClient, CartonaError};
+use super::mapping::StatusMap;
+use super::outbound::{OUTBOUND_KEY, OutboundSettings, check_field_name};
 use super::settings::{
     DEFAULT_REFERENCE_FIELD, MarketplaceKind, MarketplaceSecrets, MarketplaceSettings,
 };
@@ -38,7 +44,7 @@ use std::time::Duration;
 pub const MAX_FIELD_NAME_CHARS: usize = 63;
 
 /// The fields of the form, in order: errors are listed in it.
-pub const FIELDS: [&str; 12] = [
+pub const FIELDS: [&str; 14] = [
     "name",
     "kind",
     "api_url",
@@ -51,6 +57,8 @@ pub const FIELDS: [&str; 12] = [
     "webhook_secret",
     "reference_field",
     "allow_from",
+    "otp_field",
+    "status_map",
 ];
 
 /// A marketplace as typed. `Debug` hides the secrets.
@@ -73,6 +81,10 @@ pub struct MarketplaceDraft {
     pub reference_field: String,
     /// Comma-separated CIDR ranges.
     pub allow_from: String,
+    /// Empty: keep the stored one (a new marketplace: the default).
+    pub otp_field: String,
+    /// A JSON object of table overrides; empty: keep the stored ones (new: none).
+    pub status_map: String,
     pub is_active: bool,
 }
 
@@ -106,6 +118,8 @@ pub struct Marketplace {
     pub tenant_id: String,
     pub name: String,
     pub settings: MarketplaceSettings,
+    /// What the Odoo → marketplace direction is configured with.
+    pub outbound: OutboundSettings,
     pub secrets: MarketplaceSecrets,
     pub odoo_url: String,
     pub odoo_db: String,
@@ -138,6 +152,8 @@ impl MarketplaceDraft {
             webhook_secret: connection_form::new_webhook_secret(),
             reference_field: DEFAULT_REFERENCE_FIELD.to_owned(),
             allow_from: String::new(),
+            otp_field: String::new(),
+            status_map: String::new(),
             is_active: true,
         }
     }
@@ -159,6 +175,13 @@ impl MarketplaceDraft {
             webhook_secret: marketplace.secrets.webhook_secret.expose().to_owned(),
             reference_field: marketplace.settings.reference_field.clone(),
             allow_from: marketplace.settings.allow_from.join(","),
+            otp_field: marketplace.outbound.otp_field.clone(),
+            status_map: if marketplace.outbound.status_map.overrides().is_empty() {
+                String::new()
+            } else {
+                serde_json::Value::Object(marketplace.outbound.status_map.overrides().clone())
+                    .to_string()
+            },
             is_active: marketplace.is_active,
         }
     }
@@ -223,6 +246,17 @@ impl MarketplaceDraft {
         check("reference_field", status(&reference_field));
         let allow_from = check_allow_from(&self.allow_from);
         check("allow_from", status(&allow_from));
+        let stored = editing.map(|editing| &editing.outbound);
+        let otp_field = match self.otp_field.trim() {
+            "" => Ok(stored.map_or_else(
+                || OutboundSettings::default().otp_field,
+                |stored| stored.otp_field.clone(),
+            )),
+            text => check_field_name(text),
+        };
+        check("otp_field", status(&otp_field));
+        let status_map = check_status_map(&self.status_map, stored);
+        check("status_map", status(&status_map));
 
         let (
             Ok(kind),
@@ -234,6 +268,8 @@ impl MarketplaceDraft {
             Ok(webhook_secret),
             Ok(reference_field),
             Ok(allow_from),
+            Ok(otp_field),
+            Ok(status_map),
         ) = (
             kind,
             api_url,
@@ -244,6 +280,8 @@ impl MarketplaceDraft {
             webhook_secret,
             reference_field,
             allow_from,
+            otp_field,
+            status_map,
         )
         else {
             return Err(errors);
@@ -280,6 +318,13 @@ impl MarketplaceDraft {
                 reference_field,
                 allow_from,
             },
+            outbound: OutboundSettings {
+                otp_field,
+                status_map,
+                catalog: editing
+                    .map(|editing| editing.outbound.catalog)
+                    .unwrap_or_default(),
+            },
             secrets: MarketplaceSecrets {
                 api_token,
                 webhook_secret: SecretValue::new(webhook_secret.expose()),
@@ -296,6 +341,20 @@ impl MarketplaceDraft {
             created_at: editing.map_or(now, |editing| editing.created_at),
             updated_at: now,
         })
+    }
+}
+
+fn check_status_map(raw: &str, stored: Option<&OutboundSettings>) -> Result<StatusMap, String> {
+    let raw = raw.trim();
+    if raw.is_empty() {
+        return Ok(stored.map_or_else(StatusMap::default, |stored| stored.status_map.clone()));
+    }
+    match serde_json::from_str::<serde_json::Value>(raw) {
+        Ok(serde_json::Value::Object(overrides)) => StatusMap::with_overrides(&overrides),
+        _ => Err(
+            "must be a JSON object such as {\"sale/done\": \"delivered\", \"sale/assigned\": null}"
+                .to_owned(),
+        ),
     }
 }
 
@@ -380,11 +439,13 @@ impl Marketplace {
     /// The marketplace of a tenant and its marketplace flow.
     pub fn from_parts(tenant: &Tenant, flow: &Flow) -> Result<Marketplace, StoreError> {
         let (settings, secrets) = MarketplaceSettings::of(flow)?;
+        let outbound = OutboundSettings::of(flow)?;
         Ok(Marketplace {
             id: flow.id.clone(),
             tenant_id: tenant.id.clone(),
             name: flow.name.clone(),
             settings,
+            outbound,
             secrets,
             odoo_url: tenant.odoo_url.clone(),
             odoo_db: tenant.odoo_db.clone(),
@@ -425,7 +486,11 @@ impl Marketplace {
             name: self.name.clone(),
             is_active: self.is_active,
             interval_seconds: self.interval_seconds,
-            settings: self.settings.to_map(),
+            settings: {
+                let mut settings = self.settings.to_map();
+                settings.insert(OUTBOUND_KEY.into(), self.outbound.to_value());
+                settings
+            },
             secrets: self.secrets.to_flow_secrets(),
             last_sync_at: self.last_sync_at,
             created_at: self.created_at,
@@ -587,6 +652,8 @@ mod tests {
             webhook_secret: "with space".into(),
             reference_field: "Client Ref".into(),
             allow_from: "10.0.0.0/8,not-a-range".into(),
+            otp_field: "OTP".into(),
+            status_map: "[]".into(),
             ..MarketplaceDraft::with_defaults()
         };
         let errors = bad.validate(&[], None, Timestamp::now()).unwrap_err();
@@ -640,5 +707,51 @@ mod tests {
         assert_eq!(edited.odoo_api_key, stored.odoo_api_key);
         assert_eq!(edited.last_sync_at, Some(now));
         assert_eq!(edited.interval_seconds, 30);
+        assert_eq!(edited.outbound, stored.outbound);
+    }
+
+    #[test]
+    fn outbound_settings_are_checked_kept_on_edit_and_stored_in_the_flow() {
+        let now = Timestamp::now();
+        let stored = MarketplaceDraft {
+            otp_field: "x_cartona_otp".into(),
+            status_map: r#"{"sale/done": "delivered"}"#.into(),
+            ..draft()
+        }
+        .validate(&[], None, now)
+        .unwrap();
+        assert_eq!(stored.outbound.otp_field, "x_cartona_otp");
+        let flow = stored.flow();
+        let tenant = stored.tenant();
+        let back = Marketplace::from_parts(&tenant, &flow).unwrap();
+        assert_eq!(back.outbound, stored.outbound);
+        // An edit that leaves them empty keeps them.
+        let mut edit = MarketplaceDraft::from_marketplace(&back);
+        edit.otp_field.clear();
+        edit.status_map.clear();
+        let edited = edit
+            .validate(std::slice::from_ref(&back), Some(&back), now)
+            .unwrap();
+        assert_eq!(edited.outbound, stored.outbound);
+        // A new marketplace gets the defaults.
+        assert_eq!(
+            draft().validate(&[], None, now).unwrap().outbound,
+            OutboundSettings::default()
+        );
+        let bad = MarketplaceDraft {
+            otp_field: "Retailer OTP".into(),
+            status_map: r#"{"sale/done": "shipped"}"#.into(),
+            ..draft()
+        };
+        let errors = bad.validate(&[], None, now).unwrap_err();
+        assert_eq!(fields(&errors), ["otp_field", "status_map"]);
+        let not_json = MarketplaceDraft {
+            status_map: "sale/done=delivered".into(),
+            ..draft()
+        };
+        assert_eq!(
+            fields(&not_json.validate(&[], None, now).unwrap_err()),
+            ["status_map"]
+        );
     }
 }

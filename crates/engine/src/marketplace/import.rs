@@ -17,17 +17,26 @@
 //!    per order, so it is sent once and retried like any packet. An order found already
 //!    imported (a re-pull) has its acknowledgement written again, which changes nothing
 //!    once it is stored.
-//! 5. **Cursor.** Saved only when every page was read: a pass cut short is repeated whole,
+//! 5. **Status.** The order's status is put in the inbox and applied like a status webhook
+//!    ([`super::apply`]); an order seen again with another status than the last one seen
+//!    gets that one in the inbox too, once per (order, status).
+//! 6. **Cursor.** Saved only when every page was read: a pass cut short is repeated whole,
 //!    and the claims make the repetition harmless.
 
 use super::cartona::order::{self, Issue, IssueCode, ValidOrder};
 use super::cartona::{CartonaClient, CartonaError};
+use super::inbound::{self, Origin, StatusUpdate};
+use super::log;
 use super::settings::{MARKETPLACE_TARGET, ORDERS_FEED};
+use super::status::MarketplaceStatus;
 use crate::change_feed::Checkpoint;
 use crate::clock::Clock;
 use crate::mirror::content_hash;
 use crate::runtime::{FlowError, PollReport};
-use crate::store::{FeedCursor, ImportClaim, NewPacket, Store, StoreError, Subject};
+use crate::store::{
+    FeedCursor, ImportClaim, LogDirection, LogOutcome, NewPacket, Received, Store, StoreError,
+    Subject,
+};
 use crate::webhook::FailureClass;
 use jiff::{SignedDuration, Timestamp};
 use odoo_rpc::{Context, OdooClient, SearchReadOptions, field};
@@ -92,6 +101,8 @@ pub struct ImportReport {
     pub held_elsewhere: u64,
     /// Acknowledgements newly written to the outbox.
     pub acks_enqueued: u64,
+    /// Statuses newly put in the inbox (at import, or changed since).
+    pub statuses_enqueued: u64,
 }
 
 impl From<ImportReport> for PollReport {
@@ -288,6 +299,7 @@ async fn refuse<S: Store>(
     tracing::warn!(connection_id = %options.flow_id, hashed_id, code = %code, detail = %detail,
         "marketplace order refused");
     let status = raw.get("status").and_then(Value::as_str);
+    let now = clock.now();
     store
         .record_refusal(
             &options.flow_id,
@@ -295,9 +307,22 @@ async fn refuse<S: Store>(
             code.as_str(),
             &detail,
             status,
-            clock.now(),
+            now,
         )
         .await?;
+    let mut row = log::entry(
+        &options.flow_id,
+        log::import_key(hashed_id),
+        LogDirection::Inbound,
+        hashed_id,
+        "import",
+        LogOutcome::Failed,
+        now,
+    );
+    row.marketplace_status = status.map(str::to_owned);
+    row.error_code = Some(code.as_str().to_owned());
+    row.error_text = Some(detail);
+    store.record_log(&row).await?;
     Ok(())
 }
 
@@ -310,6 +335,7 @@ async fn import_one<S: Store>(
     report: &mut ImportReport,
 ) -> Result<(), ImportError> {
     let now = clock.now();
+    let timer = std::time::Instant::now();
     let claim = store
         .claim_import(
             &options.flow_id,
@@ -326,8 +352,13 @@ async fn import_one<S: Store>(
         }
         ImportClaim::Imported(stored) => {
             report.already_imported += 1;
+            // Orders imported before their terms were kept get them from a re-pull.
+            record_terms(store, options, order, clock).await?;
             if let Some(odoo_id) = stored.odoo_order_id {
                 acknowledge(store, options, &order.hashed_id, odoo_id, clock, report).await?;
+            }
+            if order.status.as_deref() != stored.marketplace_status.as_deref() {
+                enqueue_status(store, options, order, Origin::Pull, clock, report).await?;
             }
             return Ok(());
         }
@@ -375,13 +406,74 @@ async fn import_one<S: Store>(
             clock.now(),
         )
         .await?;
+    record_terms(store, options, order, clock).await?;
     // The first record stands (a racing importer may have recorded the same order).
     let odoo_id = recorded
         .and_then(|stored| stored.odoo_order_id)
         .unwrap_or(odoo_id);
     tracing::info!(connection_id = %options.flow_id, hashed_id = %order.hashed_id,
         odoo_order_id = odoo_id, "marketplace order imported");
-    acknowledge(store, options, &order.hashed_id, odoo_id, clock, report).await
+    let mut row = log::entry(
+        &options.flow_id,
+        log::import_key(&order.hashed_id),
+        LogDirection::Inbound,
+        &order.hashed_id,
+        "import",
+        LogOutcome::Success,
+        clock.now(),
+    );
+    row.odoo_order_id = Some(odoo_id);
+    row.marketplace_status = order.status.clone();
+    row.response_time_ms = Some(log::millis(timer.elapsed()));
+    store.record_log(&row).await?;
+    acknowledge(store, options, &order.hashed_id, odoo_id, clock, report).await?;
+    enqueue_status(store, options, order, Origin::Import, clock, report).await
+}
+
+/// Puts the order's status in the inbox, to be applied like a status webhook: at import,
+/// and when a pull finds it changed (for marketplaces that send no webhooks).
+async fn enqueue_status<S: Store>(
+    store: &S,
+    options: &ImportOptions,
+    order: &ValidOrder,
+    origin: Origin,
+    clock: &Clock,
+    report: &mut ImportReport,
+) -> Result<(), ImportError> {
+    let Some(status) = order.status.as_deref().and_then(MarketplaceStatus::parse) else {
+        tracing::debug!(connection_id = %options.flow_id, hashed_id = %order.hashed_id,
+            status = ?order.status, "the pulled order has no status to apply");
+        return Ok(());
+    };
+    let update = StatusUpdate {
+        hashed_id: order.hashed_id.clone(),
+        status,
+    };
+    if let Received::Stored(_) =
+        inbound::enqueue(store, &options.flow_id, &update, origin, clock.now()).await?
+    {
+        report.statuses_enqueued += 1;
+    }
+    Ok(())
+}
+
+/// Who delivers the order and how it is paid: what decides the statuses pushed back.
+async fn record_terms<S: Store>(
+    store: &S,
+    options: &ImportOptions,
+    order: &ValidOrder,
+    clock: &Clock,
+) -> Result<(), ImportError> {
+    store
+        .record_order_terms(
+            &options.flow_id,
+            &order.hashed_id,
+            Some(order.delivered_by.as_str()),
+            order.payment_method.map(|method| method.as_str()),
+            clock.now(),
+        )
+        .await?;
+    Ok(())
 }
 
 fn as_raw(order: &ValidOrder) -> Value {

@@ -316,8 +316,21 @@ impl<S: Store> ConnectionStore for S {
     }
 
     async fn update_connection(&self, connection: &Connection) -> Result<bool, StoreError> {
-        self.update_tenant(&connection.tenant(), &[connection.flow()])
-            .await
+        let mut flow = connection.flow();
+        // Settings and secrets a connection does not carry (its push hints') stay as stored.
+        if let Some(stored) = self
+            .flow(Some(FlowKind::OrderDelivery), &connection.id)
+            .await?
+            .filter(|stored| stored.id == connection.id)
+        {
+            for (key, value) in stored.settings {
+                flow.settings.entry(key).or_insert(value);
+            }
+            for (key, value) in stored.secrets {
+                flow.secrets.entry(key).or_insert(value);
+            }
+        }
+        self.update_tenant(&connection.tenant(), &[flow]).await
     }
 
     async fn delete_connection(&self, id: &str) -> Result<bool, StoreError> {

@@ -39,6 +39,11 @@ pub fn assign<'a>(tenants: &[&'a str], workers: &[&'a str]) -> HashMap<&'a str, 
     if workers.is_empty() {
         return assigned;
     }
+    // One process (every SQLite store, most PostgreSQL ones): nothing to weigh, and the
+    // reload of many idle connections does not hash each of them twice.
+    if let [only] = workers.as_slice() {
+        return tenants.into_iter().map(|tenant| (tenant, *only)).collect();
+    }
     let cap = tenants.len().div_ceil(workers.len());
     // The order tenants are placed in must not favour anyone: by their own score.
     tenants.sort_by_key(|tenant| (score(tenant, ""), *tenant));

@@ -20,6 +20,7 @@ pub mod assign;
 mod gauges;
 mod guard;
 pub mod heartbeat;
+pub mod hints;
 mod signals;
 mod supervisor;
 mod task;
@@ -116,9 +117,10 @@ impl Default for FlowOptions {
     }
 }
 
-/// Builds the handler of a flow from its kind.
+/// Builds the handler of a flow from its kind. `store` is the runtime's (a flow whose
+/// inbound applications keep state, such as a marketplace's, holds a clone).
 pub trait FlowFactory<S>: Send + Sync {
-    fn build(&self, setup: FlowSetup) -> Result<Box<dyn FlowHandler<S>>, String>;
+    fn build(&self, setup: FlowSetup, store: &S) -> Result<Box<dyn FlowHandler<S>>, String>;
 }
 
 /// The flow kinds this version knows.
@@ -126,8 +128,8 @@ pub trait FlowFactory<S>: Send + Sync {
 pub struct StandardFlows;
 
 impl<S: Store> FlowFactory<S> for StandardFlows {
-    fn build(&self, setup: FlowSetup) -> Result<Box<dyn FlowHandler<S>>, String> {
-        crate::flows::build(setup)
+    fn build(&self, setup: FlowSetup, store: &S) -> Result<Box<dyn FlowHandler<S>>, String> {
+        crate::flows::build(setup, store)
     }
 }
 

@@ -6,11 +6,15 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 use tokio::sync::Notify;
 
+use super::hints::{self, HintCounts, HintQueue, HintedRecord};
+use jiff::Timestamp;
+
 /// What a woken flow task should do.
 #[derive(Debug, Default)]
 pub(crate) struct Wake {
     pub(crate) notify: Notify,
     pub(crate) poll_now: std::sync::atomic::AtomicBool,
+    pub(crate) hints: Mutex<HintQueue>,
 }
 
 /// The flows of this process that can be woken. Cheap to clone: clones share the registry.
@@ -44,6 +48,26 @@ impl FlowSignals {
             }
             None => false,
         }
+    }
+
+    /// An Odoo webhook hinted at a change (of `record`, when it named one) at `now`: the flow
+    /// polls now and again on the hint schedule ([`super::hints`]); `false` when this process
+    /// does not run the flow.
+    pub fn hint(&self, flow_id: &str, record: Option<HintedRecord>, now: Timestamp) -> bool {
+        match self.get(flow_id) {
+            Some(wake) => {
+                hints::lock(&wake.hints).add(record, now);
+                wake.notify.notify_one();
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// What became of the flow's hints in this process; `None` when it does not run the flow.
+    pub fn hint_counts(&self, flow_id: &str) -> Option<HintCounts> {
+        self.get(flow_id)
+            .map(|wake| hints::lock(&wake.hints).counts())
     }
 
     /// Whether this process runs the flow.

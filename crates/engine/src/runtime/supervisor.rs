@@ -16,6 +16,16 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
 
+/// Tenants and active flows as the store had them at `version` (see
+/// [`TenantStore::catalog_version`](crate::store::TenantStore::catalog_version)): read again
+/// only when the version moves, so an idle reload of 1,000 connections reads one number
+/// instead of 2,000 rows and their sealed secrets.
+struct Catalog {
+    version: i64,
+    tenants: HashMap<String, Tenant>,
+    active: Vec<Flow>,
+}
+
 /// A flow task this process runs.
 struct Running {
     /// The flow and its tenant's `updated_at` as the task was started with them: an edit of
@@ -41,6 +51,7 @@ pub(super) struct Supervisor<S> {
     /// When this process's leases were last renewed: its tasks stop if renewal keeps failing
     /// until the leases run out.
     renewed_at: Option<Timestamp>,
+    catalog: Option<Arc<Catalog>>,
 }
 
 impl<S: Store> Supervisor<S> {
@@ -56,6 +67,7 @@ impl<S: Store> Supervisor<S> {
             due,
             book: CycleBook::default(),
             renewed_at: None,
+            catalog: None,
         }
     }
 
@@ -128,22 +140,11 @@ impl<S: Store> Supervisor<S> {
                 vec![config.worker_id.clone()]
             }
         };
-        let (tenants, flows) = match (store.tenants().await, store.flows(None).await) {
-            (Ok(tenants), Ok(flows)) => (tenants, flows),
-            (Err(error), _) | (_, Err(error)) => {
-                tracing::error!(error = %error, "cannot read the tenants and flows");
-                self.stop_unleased(now).await;
-                return;
-            }
+        let Some(catalog) = self.catalog().await else {
+            self.stop_unleased(now).await;
+            return;
         };
-        let tenants: HashMap<String, Tenant> = tenants
-            .into_iter()
-            .map(|tenant| (tenant.id.clone(), tenant))
-            .collect();
-        let active: Vec<Flow> = flows
-            .into_iter()
-            .filter(|flow| flow.is_active && tenants.contains_key(&flow.tenant_id))
-            .collect();
+        let (tenants, active) = (&catalog.tenants, &catalog.active);
 
         let until = clock.after(config.lease_ttl);
         let mut held: HashSet<String> =
@@ -165,7 +166,7 @@ impl<S: Store> Supervisor<S> {
         let mine = |flow: &Flow| {
             assignment.get(flow.tenant_id.as_str()).copied() == Some(config.worker_id.as_str())
         };
-        for flow in &active {
+        for flow in active {
             let held_now = held.contains(&flow.id);
             if mine(flow) && !held_now {
                 match store
@@ -196,7 +197,50 @@ impl<S: Store> Supervisor<S> {
         }
         held.retain(|id| active_ids.contains(id.as_str()));
 
-        self.reconcile(&active, &tenants, &held).await;
+        self.reconcile(active, tenants, &held).await;
+    }
+
+    /// The tenants and active flows, re-read only when the store's catalog version moved
+    /// (or could not be read); `None` when they cannot be read.
+    async fn catalog(&mut self) -> Option<Arc<Catalog>> {
+        let store = &self.runtime.store;
+        // Read before the rows: a change made after this point moves the version again, so
+        // the next reload sees it.
+        let version = match store.catalog_version().await {
+            Ok(version) => Some(version),
+            Err(error) => {
+                tracing::warn!(error = %error, "cannot read the catalog version: reading every tenant and flow");
+                None
+            }
+        };
+        if let (Some(version), Some(known)) = (version, &self.catalog)
+            && known.version == version
+        {
+            return Some(known.clone());
+        }
+        let (tenants, flows) = match (store.tenants().await, store.flows(None).await) {
+            (Ok(tenants), Ok(flows)) => (tenants, flows),
+            (Err(error), _) | (_, Err(error)) => {
+                tracing::error!(error = %error, "cannot read the tenants and flows");
+                return None;
+            }
+        };
+        let tenants: HashMap<String, Tenant> = tenants
+            .into_iter()
+            .map(|tenant| (tenant.id.clone(), tenant))
+            .collect();
+        let active: Vec<Flow> = flows
+            .into_iter()
+            .filter(|flow| flow.is_active && tenants.contains_key(&flow.tenant_id))
+            .collect();
+        let catalog = Arc::new(Catalog {
+            // An unreadable version is never equal to a later one: read again next time.
+            version: version.unwrap_or(i64::MIN),
+            tenants,
+            active,
+        });
+        self.catalog = version.map(|_| catalog.clone());
+        Some(catalog)
     }
 
     /// Stops tasks that run a flow not held (anymore), edited, or whose task ended; starts
@@ -296,7 +340,7 @@ impl<S: Store> Supervisor<S> {
             },
             worker_id: self.runtime.config.worker_id.clone(),
         };
-        let handler = match self.runtime.factory.build(setup) {
+        let handler = match self.runtime.factory.build(setup, &self.runtime.store) {
             Ok(handler) => handler,
             Err(error) => {
                 tracing::error!(connection_id = %flow.id, kind = %flow.kind, error = %error, "cannot run the flow");

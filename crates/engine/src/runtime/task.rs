@@ -1,6 +1,7 @@
 //! One flow's task: poll on the flow's interval, deliver due packets between polls, apply due
 //! inbound events, record breakers and cycles; back off after failed cycles.
 
+use super::hints;
 use super::signals::Wake;
 use super::{FlowHandler, RuntimeConfig};
 use crate::clock::Clock;
@@ -120,8 +121,18 @@ pub(super) async fn run<S: Store>(
         let now = clock.now();
         let poll_now = wake.poll_now.swap(false, Ordering::SeqCst);
         let outbox_due = context.due.borrow_and_update().outbox_due(&flow.id, now);
-        if now >= next_poll || poll_now {
+        // A flow backing off after failures (a wrong key, Odoo down) keeps to its backoff
+        // whatever hints say: a flood of them must not become a storm of logins.
+        let hinted = failures == 0 && hints::lock(&wake.hints).is_due(now);
+        if now >= next_poll || poll_now || hinted {
+            let ticket = hints::lock(&wake.hints).start_poll(now);
+            if !ticket.is_empty() {
+                hints::before_poll(&context.store, &flow.id, &wake.hints, &ticket).await;
+            }
             let failed = cycle(&context, handler.as_ref(), &flow, outbox_due || woken).await;
+            if !ticket.is_empty() {
+                hints::after_poll(&context.store, &flow.id, &wake.hints, &ticket).await;
+            }
             failures = if failed {
                 failures.saturating_add(1)
             } else {
@@ -176,11 +187,16 @@ pub(super) async fn run<S: Store>(
         // poll, a change of the due times or a wake-up (idle, a flow costs nothing between
         // polls).
         let pending = context.due.borrow_and_update().has_pending(&flow.id);
-        let sleep_until = if pending {
+        let mut sleep_until = if pending {
             next_poll.min(clock.after(context.config.retry_every))
         } else {
             next_poll
         };
+        if failures == 0
+            && let Some(due) = hints::lock(&wake.hints).next_due()
+        {
+            sleep_until = sleep_until.min(due);
+        }
         tokio::select! {
             _ = clock.sleep_until(sleep_until) => {}
             changed = context.due.changed(), if watching_due => {

@@ -1,5 +1,6 @@
 //! What the processes sharing a store tell each other: who is alive (heartbeats), who runs
-//! which flow (flow leases), and how each flow's targets are doing (breaker states).
+//! which flow (flow leases), how each flow's targets are doing (breaker states), and whether
+//! Odoo's push hints arrive (hint activity).
 
 use super::StoreError;
 use jiff::Timestamp;
@@ -82,7 +83,16 @@ pub struct BreakerRecord {
     pub updated_at: Timestamp,
 }
 
-/// Heartbeats, flow leases and breaker states.
+/// The Odoo push hints a flow took in, as the processes running it recorded them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HintActivity {
+    pub flow_id: String,
+    /// Hints taken in since hints were first recorded for the flow.
+    pub received: u64,
+    pub last_received_at: Timestamp,
+}
+
+/// Heartbeats, flow leases, breaker states and hint activity.
 pub trait CoordinationStore: Send + Sync {
     /// Records a heartbeat (upsert by worker id), and forgets heartbeats older than a day.
     fn record_heartbeat(
@@ -143,4 +153,16 @@ pub trait CoordinationStore: Send + Sync {
     /// Every recorded breaker state (targets without one are closed).
     fn breaker_states(&self)
     -> impl Future<Output = Result<Vec<BreakerRecord>, StoreError>> + Send;
+
+    /// Adds `count` hints the flow took in, the last at `at` (upsert by flow; nothing for a
+    /// flow removed meanwhile).
+    fn record_hints(
+        &self,
+        flow_id: &str,
+        count: u64,
+        at: Timestamp,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Every flow's hint activity, by flow id (flows that never took a hint have none).
+    fn hint_activity(&self) -> impl Future<Output = Result<Vec<HintActivity>, StoreError>> + Send;
 }

@@ -13,6 +13,8 @@
 //!   and the last status seen from each side;
 //! - [`EmissionStore`]: enrichment jobs' emission guard (one packet per job, record and
 //!   packet version; claims; the per-record breaker; forced replays);
+//! - [`MarketplaceOutboundStore`]: each marketplace order's terms (who delivers it, how it is
+//!   paid) and the last status derived from Odoo, for the statuses pushed back;
 //! - [`MirrorStore`](crate::mirror_store::MirrorStore): the mirror's tables, and the schema's
 //!   one migration path ([`MirrorStore::migrate`](crate::mirror_store::MirrorStore::migrate)
 //!   creates or upgrades every table).
@@ -22,6 +24,7 @@ pub mod emissions;
 mod error;
 pub mod inbox;
 pub mod marketplace;
+pub mod marketplace_outbound;
 pub mod outbox;
 pub mod rows;
 pub mod secrets_at_rest;
@@ -31,7 +34,9 @@ pub mod tenants;
 #[cfg(feature = "store-contract")]
 pub mod contract;
 
-pub use coordination::{BreakerRecord, BreakerStatus, CoordinationStore, FlowLease, Heartbeat};
+pub use coordination::{
+    BreakerRecord, BreakerStatus, CoordinationStore, FlowLease, Heartbeat, HintActivity,
+};
 pub use emissions::{
     Emission, EmissionClaim, EmissionKey, EmissionState, EmissionStore, NewEmission, ReplayRecord,
 };
@@ -40,7 +45,11 @@ pub use inbox::{
     Application, ApplicationOutcome, ApplicationRecord, InboundEvent, InboundFilter, InboundStatus,
     InboxStore, NewInboundEvent, Received,
 };
-pub use marketplace::{ImportClaim, ImportState, MarketplaceOrder, MarketplaceStore};
+pub use marketplace::{
+    Conflict, ConflictSeverity, ImportClaim, ImportState, LogDirection, LogEntry, LogFilter,
+    LogOutcome, LogStats, MarketplaceOrder, MarketplaceStore, NewConflict, Resolve, StoredLogEntry,
+};
+pub use marketplace_outbound::{MarketplaceOutboundStore, OutboundOrder};
 pub use outbox::{
     Attempt, AttemptOutcome, AttemptRecord, EnqueueCounts, FlowStats, LatestPacket, NewPacket,
     OutboxStore, Packet, PacketFilter, PacketStatus, Subject,
@@ -64,6 +73,7 @@ pub trait Store:
     + SyncLogStore
     + MarketplaceStore
     + EmissionStore
+    + MarketplaceOutboundStore
     + Clone
     + Send
     + Sync
@@ -80,6 +90,7 @@ impl<T> Store for T where
         + SyncLogStore
         + MarketplaceStore
         + EmissionStore
+        + MarketplaceOutboundStore
         + Clone
         + Send
         + Sync

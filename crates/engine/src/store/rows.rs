@@ -7,10 +7,13 @@
 //! store crate.
 
 use super::StoreError;
-use super::coordination::{BreakerRecord, BreakerStatus, FlowLease, Heartbeat};
+use super::coordination::{BreakerRecord, BreakerStatus, FlowLease, Heartbeat, HintActivity};
 use super::emissions::{Emission, EmissionKey, EmissionState, ReplayRecord};
 use super::inbox::{ApplicationRecord, InboundEvent, InboundStatus};
-use super::marketplace::{ImportState, MarketplaceOrder};
+use super::marketplace::{
+    Conflict, ConflictSeverity, ImportState, LogDirection, LogEntry, LogOutcome, LogStats,
+    MarketplaceOrder, NewConflict, StoredLogEntry,
+};
 use super::outbox::{AttemptRecord, FlowStats, LatestPacket, Packet, PacketStatus, Subject};
 use super::secrets_at_rest::{Keyring, Reseal, api_key_context, flow_secret_context, is_sealed};
 use super::sync_log::{CycleLog, CycleLogEntry};
@@ -400,6 +403,16 @@ pub fn breaker(row: &impl Columns) -> Result<BreakerRecord, StoreError> {
     })
 }
 
+pub fn hint_activity(row: &impl Columns) -> Result<HintActivity, StoreError> {
+    let received = row.int("received")?;
+    Ok(HintActivity {
+        flow_id: row.text("flow_id")?,
+        received: u64::try_from(received)
+            .map_err(|_| StoreError::invalid_data(format!("hint count {received} is negative")))?,
+        last_received_at: row.timestamp("last_received_at")?,
+    })
+}
+
 pub fn marketplace_order(row: &impl Columns) -> Result<MarketplaceOrder, StoreError> {
     let state = row.text("state")?;
     Ok(MarketplaceOrder {
@@ -471,5 +484,116 @@ pub fn replay(row: &impl Columns) -> Result<ReplayRecord, StoreError> {
         payload_hash: row.text("payload_hash")?,
         drift: row.flag("drift")?,
         replayed_at: row.timestamp("replayed_at")?,
+    })
+}
+
+pub fn outbound_order(
+    row: &impl Columns,
+) -> Result<super::marketplace_outbound::OutboundOrder, StoreError> {
+    let odoo_order_id = row
+        .opt_int("odoo_order_id")?
+        .ok_or_else(|| StoreError::invalid_data("an imported marketplace order has no Odoo id"))?;
+    Ok(super::marketplace_outbound::OutboundOrder {
+        hashed_id: row.text("hashed_id")?,
+        odoo_order_id,
+        delivered_by: row.opt_text("delivered_by")?,
+        payment_method: row.opt_text("payment_method")?,
+        marketplace_status: row.opt_text("marketplace_status")?,
+        odoo_status: row.opt_text("odoo_status")?,
+    })
+}
+
+/// A `marketplace_log` row (timestamps as text, as for every row).
+pub fn marketplace_log_entry(row: &impl Columns) -> Result<StoredLogEntry, StoreError> {
+    let direction = row.text("direction")?;
+    let outcome = row.text("outcome")?;
+    let response_time_ms = row
+        .opt_int("response_time_ms")?
+        .map(|ms| {
+            u64::try_from(ms)
+                .map_err(|_| StoreError::invalid_data(format!("response_time_ms is {ms}")))
+        })
+        .transpose()?;
+    Ok(StoredLogEntry {
+        id: row.int("id")?,
+        entry: LogEntry {
+            flow_id: row.text("flow_id")?,
+            event_key: row.text("event_key")?,
+            direction: LogDirection::parse(&direction).ok_or_else(|| {
+                StoreError::invalid_data(format!("unknown log direction {direction:?}"))
+            })?,
+            hashed_id: row.text("hashed_id")?,
+            odoo_order_id: row.opt_int("odoo_order_id")?,
+            action: row.text("action")?,
+            outcome: LogOutcome::parse(&outcome).ok_or_else(|| {
+                StoreError::invalid_data(format!("unknown log outcome {outcome:?}"))
+            })?,
+            marketplace_status: row.opt_text("marketplace_status")?,
+            odoo_order_state: row.opt_text("odoo_order_state")?,
+            odoo_delivery_state: row.opt_text("odoo_delivery_state")?,
+            response_time_ms,
+            retries: row.small("retries")?,
+            error_code: row.opt_text("error_code")?,
+            error_text: row.opt_text("error_text")?,
+            at: row.timestamp("at")?,
+        },
+    })
+}
+
+/// The one row of the stats query.
+pub fn marketplace_log_stats(row: &impl Columns) -> Result<LogStats, StoreError> {
+    Ok(LogStats {
+        total: row.count("total")?,
+        success: row.count("success")?,
+        failed: row.count("failed")?,
+        conflict: row.count("conflict")?,
+        retrying: row.count("retrying")?,
+        response_time_ms_sum: row.count("response_time_ms_sum")?,
+        response_times: row.count("response_times")?,
+        orders: row.count("orders")?,
+        orders_in_sync: row.count("orders_in_sync")?,
+        open_conflicts: row.count("open_conflicts")?,
+    })
+}
+
+/// A `marketplace_conflicts` row.
+pub fn marketplace_conflict(row: &impl Columns) -> Result<Conflict, StoreError> {
+    let severity = row.text("severity")?;
+    let state = row.text("state")?;
+    let open = match state.as_str() {
+        "open" => true,
+        "resolved" => false,
+        other => {
+            return Err(StoreError::invalid_data(format!(
+                "unknown conflict state {other:?}"
+            )));
+        }
+    };
+    let updated_at = row.timestamp("updated_at")?;
+    Ok(Conflict {
+        id: row.int("id")?,
+        conflict: NewConflict {
+            flow_id: row.text("flow_id")?,
+            hashed_id: row.text("hashed_id")?,
+            event_key: row.text("event_key")?,
+            odoo_order_id: row.opt_int("odoo_order_id")?,
+            kind: row.text("kind")?,
+            severity: ConflictSeverity::parse(&severity).ok_or_else(|| {
+                StoreError::invalid_data(format!("unknown conflict severity {severity:?}"))
+            })?,
+            marketplace_status: row.opt_text("marketplace_status")?,
+            odoo_status: row.opt_text("odoo_status")?,
+            odoo_order_state: row.opt_text("odoo_order_state")?,
+            odoo_delivery_state: row.opt_text("odoo_delivery_state")?,
+            recommended_action: row.text("recommended_action")?,
+            auto_resolvable: row.flag("auto_resolvable")?,
+            detail: row.text("detail")?,
+            resolution: row.opt_text("resolution")?,
+            at: updated_at,
+        },
+        open,
+        created_at: row.timestamp("created_at")?,
+        updated_at,
+        resolved_at: row.opt_timestamp("resolved_at")?,
     })
 }

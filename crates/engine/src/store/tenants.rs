@@ -191,6 +191,11 @@ pub trait TenantStore: Send + Sync {
         id_or_name: &str,
     ) -> impl Future<Output = Result<Option<Flow>, StoreError>> + Send;
 
+    /// A number that changes whenever a tenant or a flow is added, edited, paused, resumed or
+    /// removed (by any process; a flow's `last_sync_at` does not count): equal numbers mean
+    /// [`TenantStore::tenants`] and [`TenantStore::flows`] would answer the same.
+    fn catalog_version(&self) -> impl Future<Output = Result<i64, StoreError>> + Send;
+
     /// Every flow (of one kind, or of all), by name then id.
     fn flows(
         &self,

@@ -46,6 +46,10 @@ pub struct RetrySchedule {
     /// Retries after the first send; a packet with this many failed retries is `FAILED`.
     pub max_attempts: u32,
     pub jitter: Jitter,
+    /// An explicit pattern of nominal waits instead of doubling: the `n`-th retry waits
+    /// `steps[n]`, the last one repeating (a marketplace's `60 s, 180 s, 600 s`). Empty:
+    /// doubling from `base_delay`.
+    pub steps: &'static [Duration],
 }
 
 impl Default for RetrySchedule {
@@ -55,6 +59,7 @@ impl Default for RetrySchedule {
             max_delay: Duration::from_secs(600),
             max_attempts: 5,
             jitter: Jitter::Equal,
+            steps: &[],
         }
     }
 }
@@ -79,8 +84,12 @@ pub enum GiveUpReason {
 
 impl RetrySchedule {
     /// The wait before the next retry of a packet with `attempts` failed retries, before
-    /// jitter: `min(base_delay × 2^attempts, max_delay)`.
+    /// jitter: the pattern's step, else `min(base_delay × 2^attempts, max_delay)`.
     pub fn nominal_delay(&self, attempts: u32) -> Duration {
+        if let Some(last) = self.steps.last() {
+            let index = usize::try_from(attempts).unwrap_or(usize::MAX);
+            return self.steps.get(index).copied().unwrap_or(*last);
+        }
         let factor = 1u32.checked_shl(attempts).unwrap_or(u32::MAX);
         self.base_delay.saturating_mul(factor).min(self.max_delay)
     }
@@ -135,7 +144,7 @@ mod tests {
     use rand::SeedableRng;
     use rand::rngs::StdRng;
 
-    fn secs(s: u64) -> Duration {
+    const fn secs(s: u64) -> Duration {
         Duration::from_secs(s)
     }
 
@@ -235,6 +244,21 @@ mod tests {
             RetryDecision::RetryIn(wait) => assert!(wait >= secs(120) && wait <= secs(240)),
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn a_pattern_replaces_doubling_and_its_last_step_repeats() {
+        const PATTERN: [Duration; 3] = [secs(60), secs(180), secs(600)];
+        let schedule = RetrySchedule {
+            max_attempts: 3,
+            jitter: Jitter::None,
+            steps: &PATTERN,
+            ..RetrySchedule::default()
+        };
+        let (waits, end) = run(&schedule, &failure(None, false), 1);
+        assert_eq!(waits, PATTERN);
+        assert_eq!(end, GiveUpReason::Exhausted);
+        assert_eq!(schedule.nominal_delay(7), secs(600));
     }
 
     #[test]

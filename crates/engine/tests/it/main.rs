@@ -3,8 +3,10 @@
 
 mod change_feed;
 mod config;
+mod hints;
 mod http;
 mod marketplace;
+mod marketplace_outbound;
 mod mirror;
 mod order_delivery;
 mod order_payload;

@@ -10,17 +10,20 @@ use engine::marketplace::{
 use engine::outbox::Dispatcher;
 use engine::runtime::{FlowOptions, FlowSetup};
 use engine::store::{
-    Flow, FlowKind, ImportState, MarketplaceStore, OutboxStore, PacketFilter, SecretValue, Tenant,
-    TenantStore,
+    Flow, FlowKind, ImportState, LogDirection, LogFilter, MarketplaceStore, OutboxStore,
+    PacketFilter, SecretValue, Tenant, TenantStore,
 };
 use engine::webhook::{SenderConfig, WebhookSender};
 use jiff::{SignedDuration, Timestamp};
 use odoo_rpc::{ApiKey, ClientConfig, OdooClient, SearchReadOptions, TransportChoice, field};
 use odoo_sim::cartona::{CartonaConfig, CartonaSim, sample_order};
-use odoo_sim::{DataSpec, FaultRule, OdooSim, RunningSim, SimConfig};
+use odoo_sim::{DataSpec, FaultRule, OdooSim, OdooVersion, RunningSim, SimConfig};
 use serde_json::{Value, json};
 use std::time::Duration;
 use store_sqlite::SqliteStore;
+
+mod inbound_http;
+mod status;
 
 const FLOW: &str = "a1b2c3d4e5f60718";
 
@@ -46,8 +49,19 @@ impl World {
 
     /// With `real`, orders go to that Odoo instead of the simulated one.
     async fn build(page_cap: Option<usize>, real: Option<OdooClient>) -> World {
+        World::build_on(OdooVersion::V18, page_cap, real).await
+    }
+
+    async fn build_on(
+        version: OdooVersion,
+        page_cap: Option<usize>,
+        real: Option<OdooClient>,
+    ) -> World {
         let odoo_sim = OdooSim::with_data(
-            SimConfig::default(),
+            SimConfig {
+                version,
+                ..SimConfig::default()
+            },
             &DataSpec {
                 orders: 0,
                 partners: 5,
@@ -202,40 +216,43 @@ impl World {
             .len()
     }
 
-    fn flow(&self) -> MarketplaceFlow {
+    fn flow(&self) -> MarketplaceFlow<SqliteStore> {
         let now = Timestamp::now();
-        MarketplaceFlow::new(FlowSetup {
-            tenant: Tenant {
-                id: "0f0e0d0c0b0a0908".into(),
-                name: "Supplier".into(),
-                odoo_url: String::new(),
-                odoo_db: String::new(),
-                odoo_username: String::new(),
-                odoo_api_key: ApiKey::new("unused"),
-                transport: TransportChoice::Auto,
-                odoo_min_delay_ms: 0,
-                created_at: now,
-                updated_at: now,
+        MarketplaceFlow::new(
+            FlowSetup {
+                tenant: Tenant {
+                    id: "0f0e0d0c0b0a0908".into(),
+                    name: "Supplier".into(),
+                    odoo_url: String::new(),
+                    odoo_db: String::new(),
+                    odoo_username: String::new(),
+                    odoo_api_key: ApiKey::new("unused"),
+                    transport: TransportChoice::Auto,
+                    odoo_min_delay_ms: 0,
+                    created_at: now,
+                    updated_at: now,
+                },
+                flow: Flow {
+                    id: FLOW.into(),
+                    tenant_id: "0f0e0d0c0b0a0908".into(),
+                    kind: FlowKind::Marketplace,
+                    name: "Cartona".into(),
+                    is_active: true,
+                    interval_seconds: 60,
+                    settings: self.settings.to_map(),
+                    secrets: self.secrets.to_flow_secrets(),
+                    last_sync_at: None,
+                    created_at: now,
+                    updated_at: now,
+                },
+                odoo: self.odoo.clone(),
+                webhooks: WebhookSender::new(SenderConfig::default()).unwrap(),
+                clock: Clock::system(),
+                options: FlowOptions::default(),
+                worker_id: "worker-a".into(),
             },
-            flow: Flow {
-                id: FLOW.into(),
-                tenant_id: "0f0e0d0c0b0a0908".into(),
-                kind: FlowKind::Marketplace,
-                name: "Cartona".into(),
-                is_active: true,
-                interval_seconds: 60,
-                settings: self.settings.to_map(),
-                secrets: self.secrets.to_flow_secrets(),
-                last_sync_at: None,
-                created_at: now,
-                updated_at: now,
-            },
-            odoo: self.odoo.clone(),
-            webhooks: WebhookSender::new(SenderConfig::default()).unwrap(),
-            clock: Clock::system(),
-            options: FlowOptions::default(),
-            worker_id: "worker-a".into(),
-        })
+            self.store.clone(),
+        )
         .unwrap()
     }
 
@@ -419,6 +436,42 @@ async fn invalid_orders_are_refused_whole_with_their_codes_and_never_acknowledge
     }
     world.deliver_acks().await;
     assert_eq!(world.acks(), vec!["GOOD".to_owned()]);
+    // The sync log has one row per order: the refusals with their codes, the import.
+    let mut logged: Vec<(String, String, Option<String>)> = world
+        .store
+        .marketplace_log(&LogFilter::default())
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|row| {
+            assert_eq!(row.entry.action, "import");
+            assert_eq!(row.entry.direction, LogDirection::Inbound);
+            (
+                row.entry.hashed_id,
+                row.entry.outcome.as_str().to_owned(),
+                row.entry.error_code,
+            )
+        })
+        .collect();
+    logged.sort();
+    let mut expected: Vec<(String, String, Option<String>)> = codes
+        .iter()
+        .map(|(id, code)| (id.clone(), "failed".to_owned(), Some(code.clone())))
+        .collect();
+    expected.push(("GOOD".to_owned(), "success".to_owned(), None));
+    expected.sort();
+    assert_eq!(logged, expected);
+    // A second pass rewrites the rows of the orders it sees again, adding none.
+    world.import().await;
+    assert_eq!(
+        world
+            .store
+            .marketplace_log(&LogFilter::default())
+            .await
+            .unwrap()
+            .len(),
+        7
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

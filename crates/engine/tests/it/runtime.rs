@@ -139,7 +139,7 @@ impl InboundApplier for TestFlow {
 }
 
 impl<S: Store> FlowFactory<S> for TestFlows {
-    fn build(&self, setup: FlowSetup) -> Result<Box<dyn FlowHandler<S>>, String> {
+    fn build(&self, setup: FlowSetup, _store: &S) -> Result<Box<dyn FlowHandler<S>>, String> {
         Ok(Box::new(TestFlow {
             id: setup.flow.id,
             journal: self.clone(),

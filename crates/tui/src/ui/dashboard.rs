@@ -204,6 +204,17 @@ fn draw_details(frame: &mut Frame, area: Rect, app: &App) {
         }
         None => vec![Span::styled(" ✓ All delivered; nothing waiting.", dim())],
     };
+    let mut second = second;
+    if let Some(hints) = app.data.hints_of(&c.id) {
+        second.push(Span::styled(
+            format!(
+                " · last Odoo hint {} ({} in all)",
+                ago(hints.last_received_at, app.now),
+                hints.received
+            ),
+            dim(),
+        ));
+    }
     let lines: Vec<Line<'static>> = [first, second]
         .into_iter()
         .map(|spans| Line::from(cut_spans(spans, columns)))

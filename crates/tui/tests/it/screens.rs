@@ -57,6 +57,24 @@ fn dashboard_selected_connection_with_open_breaker() {
 }
 
 #[test]
+fn dashboard_says_when_the_last_odoo_hint_arrived() {
+    let mut data = several();
+    data.hints = vec![engine::store::HintActivity {
+        flow_id: A.into(),
+        received: 6,
+        last_received_at: ago(12),
+    }];
+    let mut app = app_with(data);
+    app.poller = PollerState::Running;
+    let screen = render(&app, 120, 32);
+    assert!(
+        screen.contains("last Odoo hint 12 s ago (6 in all)"),
+        "{screen}"
+    );
+    assert_snapshot!(screen);
+}
+
+#[test]
 fn dashboard_attached_to_a_daemon() {
     let mut snapshot = several();
     snapshot.daemons = vec![other_daemon()];

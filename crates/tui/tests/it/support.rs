@@ -221,6 +221,7 @@ pub fn several() -> Snapshot {
             packet(B, 7, PacketStatus::Failed, 1),
             packet(A, 3, PacketStatus::Pending, 0),
         ],
+        hints: Vec::new(),
     }
 }
 

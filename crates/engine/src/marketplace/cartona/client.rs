@@ -173,6 +173,19 @@ impl CartonaClient {
         Ok(Delivered { status })
     }
 
+    /// POSTs `body` (a JSON list of products, the exact bytes) to
+    /// `supplier-product/bulk-update`.
+    pub async fn post_catalog(&self, body: &str) -> Result<Delivered, CartonaError> {
+        let url = self.url(&["supplier-product", "bulk-update"])?;
+        let request = self
+            .http
+            .post(url.clone())
+            .headers(self.headers()?)
+            .body(body.to_owned());
+        let (status, _) = self.call(request, &url).await?;
+        Ok(Delivered { status })
+    }
+
     async fn call(
         &self,
         request: reqwest::RequestBuilder,

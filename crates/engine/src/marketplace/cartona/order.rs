@@ -84,8 +84,91 @@ pub struct ValidOrder {
     pub hashed_id: String,
     pub receipt_id: Option<String>,
     pub status: Option<String>,
+    /// Who delivers it: `delivered_by_cartona`, else the supplier (anything else is read as
+    /// `delivered_by_supplier`, as Cartona's module does).
+    pub delivered_by: DeliveredBy,
+    /// How the retailer pays, when a money field says so.
+    pub payment_method: Option<PaymentMethod>,
     pub retailer: Retailer,
     pub lines: Vec<OrderLine>,
+}
+
+/// Who delivers a marketplace order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum DeliveredBy {
+    Supplier,
+    Cartona,
+}
+
+impl DeliveredBy {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DeliveredBy::Supplier => "delivered_by_supplier",
+            DeliveredBy::Cartona => "delivered_by_cartona",
+        }
+    }
+
+    /// Anything but `delivered_by_cartona` (missing included) is the supplier's.
+    pub fn parse(text: Option<&str>) -> DeliveredBy {
+        match text.map(str::trim) {
+            Some(text) if text.eq_ignore_ascii_case("delivered_by_cartona") => DeliveredBy::Cartona,
+            _ => DeliveredBy::Supplier,
+        }
+    }
+}
+
+/// How a retailer pays, as the order's money fields tell (a positive value names it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum PaymentMethod {
+    Installment,
+    WalletTopUp,
+    CartonaCredit,
+}
+
+impl PaymentMethod {
+    pub const ALL: [PaymentMethod; 3] = [
+        PaymentMethod::Installment,
+        PaymentMethod::WalletTopUp,
+        PaymentMethod::CartonaCredit,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PaymentMethod::Installment => "installment",
+            PaymentMethod::WalletTopUp => "wallet_top_up",
+            PaymentMethod::CartonaCredit => "cartona_credit",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<PaymentMethod> {
+        PaymentMethod::ALL
+            .into_iter()
+            .find(|method| method.as_str() == text)
+    }
+
+    /// The money field that names each method, in the order they are looked at.
+    fn field(self) -> &'static str {
+        match self {
+            PaymentMethod::Installment => "installment_cost",
+            PaymentMethod::WalletTopUp => "wallet_top_up",
+            PaymentMethod::CartonaCredit => "cartona_credit",
+        }
+    }
+
+    /// The first method whose money field is positive.
+    pub fn of(order: &Value) -> Option<PaymentMethod> {
+        PaymentMethod::ALL
+            .into_iter()
+            .find(|method| number(order.get(method.field())).is_some_and(|value| value > 0.0))
+    }
+
+    /// Delivering such an order to the retailer needs their OTP.
+    pub fn needs_otp(self) -> bool {
+        matches!(
+            self,
+            PaymentMethod::Installment | PaymentMethod::WalletTopUp
+        )
+    }
 }
 
 /// The order's `hashed_id`, when it has one (to record a refusal under it).
@@ -176,6 +259,8 @@ pub fn validate(order: &Value) -> Result<ValidOrder, Vec<Issue>> {
             hashed_id,
             receipt_id: text(order.get("receipt_id")),
             status: text(order.get("status")),
+            delivered_by: DeliveredBy::parse(order.get("delivered_by").and_then(Value::as_str)),
+            payment_method: PaymentMethod::of(order),
             retailer,
             lines,
         }),
@@ -250,6 +335,8 @@ mod tests {
         assert_eq!(valid.receipt_id.as_deref(), Some("77"));
         assert_eq!(valid.retailer.code, "12");
         assert_eq!(valid.retailer.phone.as_deref(), Some("010"));
+        assert_eq!(valid.delivered_by, DeliveredBy::Supplier);
+        assert_eq!(valid.payment_method, None);
         assert_eq!(
             valid.lines,
             vec![OrderLine {
@@ -259,6 +346,35 @@ mod tests {
                 selling_price: 12.5
             }]
         );
+    }
+
+    #[test]
+    fn who_delivers_and_how_it_is_paid_are_read() {
+        let order = |extra: Value| {
+            let mut order = json!({"hashed_id": "H", "retailer": {"retailer_code": "R", "retailer_name": "N"},
+                "order_details": [{"internal_product_id": "1", "amount": 1, "selling_price": 1}]});
+            if let (Some(order), Value::Object(extra)) = (order.as_object_mut(), extra) {
+                order.extend(extra);
+            }
+            validate(&order).unwrap()
+        };
+        let cartona = order(
+            json!({"delivered_by": "delivered_by_cartona", "installment_cost": "0", "wallet_top_up": 15}),
+        );
+        assert_eq!(cartona.delivered_by, DeliveredBy::Cartona);
+        assert_eq!(cartona.payment_method, Some(PaymentMethod::WalletTopUp));
+        assert!(PaymentMethod::WalletTopUp.needs_otp());
+        let other = order(
+            json!({"delivered_by": "by_bike", "installment_cost": 30.5, "cartona_credit": 2}),
+        );
+        assert_eq!(other.delivered_by, DeliveredBy::Supplier);
+        assert_eq!(other.payment_method, Some(PaymentMethod::Installment));
+        let credit = order(json!({"cartona_credit": "12"}));
+        assert_eq!(credit.payment_method, Some(PaymentMethod::CartonaCredit));
+        assert!(!PaymentMethod::CartonaCredit.needs_otp());
+        for method in PaymentMethod::ALL {
+            assert_eq!(PaymentMethod::parse(method.as_str()), Some(method));
+        }
     }
 
     #[test]

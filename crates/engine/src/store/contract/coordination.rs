@@ -1,7 +1,9 @@
 //! Heartbeats, flow leases and breaker states.
 
 use super::{at, tenant, with_flows};
-use crate::store::{BreakerRecord, BreakerStatus, FlowKind, Heartbeat, Store, StoreError};
+use crate::store::{
+    BreakerRecord, BreakerStatus, FlowKind, Heartbeat, HintActivity, Store, StoreError,
+};
 use jiff::SignedDuration;
 
 fn beat(worker: &str, kind: &str, second: i64) -> Heartbeat {
@@ -195,5 +197,30 @@ pub async fn breaker_states_are_kept_per_flow_and_target<S: Store>(store: &S) {
             record("f1", "catalog", BreakerStatus::HalfOpen, None, 1),
             record("f1", "webhook", BreakerStatus::Closed, None, 2),
         ]
+    );
+}
+
+pub async fn hint_activity_adds_up_per_flow<S: Store>(store: &S) {
+    with_flows(store).await;
+    assert_eq!(store.hint_activity().await.unwrap(), []);
+    store.record_hints("f1", 3, at(10)).await.unwrap();
+    store.record_hints("f1", 2, at(20)).await.unwrap();
+    // Recorded late by a slower replica: the count adds up, the last time stays.
+    store.record_hints("f1", 1, at(15)).await.unwrap();
+    store.record_hints("f2", 1, at(5)).await.unwrap();
+    store.record_hints("gone", 7, at(5)).await.unwrap();
+    let activity = |flow: &str, received, last| HintActivity {
+        flow_id: flow.to_owned(),
+        received,
+        last_received_at: at(last),
+    };
+    assert_eq!(
+        store.hint_activity().await.unwrap(),
+        [activity("f1", 6, 20), activity("f2", 1, 5)]
+    );
+    assert!(store.delete_flow("f2").await.unwrap());
+    assert_eq!(
+        store.hint_activity().await.unwrap(),
+        [activity("f1", 6, 20)]
     );
 }

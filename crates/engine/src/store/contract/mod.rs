@@ -15,6 +15,7 @@ pub mod coordination;
 pub mod emissions;
 pub mod inbox;
 pub mod marketplace;
+pub mod marketplace_outbound;
 pub mod mirror;
 pub mod outbox;
 pub mod sync_log;
@@ -39,6 +40,7 @@ macro_rules! store_contract_tests {
             tenants::deleting_a_flow_takes_its_rows_and_its_last_tenant,
             tenants::connections_are_a_tenant_with_its_order_delivery_flow,
             tenants::secrets_are_sealed_and_a_rotation_reseals_every_one,
+            tenants::the_catalog_version_moves_with_every_change_but_a_last_sync,
             outbox::enqueue_is_idempotent_and_moves_the_cursor,
             outbox::a_failing_page_leaves_neither_packets_nor_cursor,
             outbox::latest_packets_gives_the_newest_version_per_subject,
@@ -58,10 +60,16 @@ macro_rules! store_contract_tests {
             inbox::events_can_be_retried_and_discarded_by_a_person,
             marketplace::a_claim_is_exclusive_until_it_runs_out_and_an_import_stands,
             marketplace::refusals_and_releases_never_touch_an_imported_order,
+            marketplace_outbound::terms_and_odoo_statuses_are_kept_per_imported_order,
+            marketplace_outbound::catalog_hashes_are_upserted_per_flow_and_product,
+            marketplace::log_rows_are_one_per_event_listed_newest_first_and_counted,
+            marketplace::conflicts_open_once_per_kind_and_resolve_once,
+            marketplace::a_marketplace_status_moves_by_compare_and_set,
             inbox::a_restarted_worker_takes_its_events_back,
             coordination::heartbeats_are_upserted_listed_removed_and_forgotten_after_a_day,
             coordination::a_flow_lease_has_one_holder_until_it_runs_out,
             coordination::breaker_states_are_kept_per_flow_and_target,
+            coordination::hint_activity_adds_up_per_flow,
             sync_log::cycles_are_recorded_listed_pruned_and_move_the_last_sync,
             mirror::pages_count_inserted_updated_and_unchanged_rows,
             mirror::an_id_twice_in_one_page_is_judged_occurrence_by_occurrence,

@@ -391,3 +391,65 @@ pub async fn secrets_are_sealed_and_a_rotation_reseals_every_one<S: Store>(store
         API_KEY
     );
 }
+
+pub async fn the_catalog_version_moves_with_every_change_but_a_last_sync<S: Store>(store: &S) {
+    let start = store.catalog_version().await.unwrap();
+    with_flows(store).await;
+    let mut seen = store.catalog_version().await.unwrap();
+    assert_ne!(seen, start, "adding tenants and flows is a change");
+    let changed = |seen: &mut i64, version: i64, what: &str| {
+        assert_ne!(version, *seen, "{what} is a change");
+        *seen = version;
+    };
+
+    let mut paused = flow("f1", "t1", FlowKind::OrderDelivery, "one");
+    paused.is_active = false;
+    paused.updated_at = at(20);
+    assert!(store.update_tenant(&tenant("t1"), &[paused]).await.unwrap());
+    changed(
+        &mut seen,
+        store.catalog_version().await.unwrap(),
+        "pausing a flow",
+    );
+
+    let mut edited = tenant("t1");
+    edited.odoo_url = "https://elsewhere.example.com".to_owned();
+    edited.updated_at = at(30);
+    assert!(store.update_tenant(&edited, &[]).await.unwrap());
+    changed(
+        &mut seen,
+        store.catalog_version().await.unwrap(),
+        "editing a tenant",
+    );
+
+    // A cycle's bookkeeping (`last_sync_at`) is not: the daemon has nothing to re-read.
+    store
+        .record_cycles(&[crate::store::CycleLog {
+            flow_id: "f2".to_owned(),
+            started_at: at(40),
+            found: 0,
+            sent: 0,
+            failed: 0,
+            held_back: 0,
+            error_message: None,
+            duration_ms: 5,
+        }])
+        .await
+        .unwrap();
+    assert!(
+        store
+            .flow(None, "f2")
+            .await
+            .unwrap()
+            .is_some_and(|flow| flow.last_sync_at.is_some()),
+        "the cycle moved the last sync"
+    );
+    assert_eq!(store.catalog_version().await.unwrap(), seen);
+
+    assert!(store.delete_flow("f2").await.unwrap());
+    changed(
+        &mut seen,
+        store.catalog_version().await.unwrap(),
+        "removing a flow",
+    );
+}
