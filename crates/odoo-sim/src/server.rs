@@ -388,7 +388,7 @@ async fn json2(
             }
         }
     };
-    if state.lock_database().model(&model).is_err() && !crate::custom_fields::serves(&model) {
+    if state.lock_database().model(&model).is_err() {
         return json2_error(&OdooException::new(
             "werkzeug.exceptions.NotFound",
             format!("Model {model:?} not found"),

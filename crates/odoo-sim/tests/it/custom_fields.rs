@@ -155,14 +155,4 @@ async fn a_test_declares_the_seeds_intake_model() {
         .unwrap();
     assert_eq!(read[0].raw("polymer"), Some(&json!("HDPE")));
     assert_eq!(read[0].raw("match_status"), Some(&json!(false)));
-    let found = odoo
-        .search(
-            "ir.model",
-            &SearchReadOptions::new(
-                Domain::from_json(&json!([["model", "in", ["plasticos.intake"]]])).unwrap(),
-            ),
-        )
-        .await
-        .unwrap();
-    assert_eq!(found.len(), 1);
 }
