@@ -24,6 +24,9 @@ pub enum Exit {
     PartialFailure = 8,
     /// A thing named on the command line does not exist (a connection, a packet).
     NotFound = 9,
+    /// The emission guard refused: the record was emitted before (`enrich replay` without
+    /// `--force`).
+    Refused = 10,
 }
 
 impl From<Exit> for ExitCode {

@@ -67,6 +67,10 @@ enum Command {
     /// Run the order-delivery daemon: poll every active connection, deliver webhooks, serve
     /// health and metrics. Stops cleanly on SIGTERM/SIGINT.
     Run(commands::run::RunArgs),
+    /// Enrichment jobs from a YAML configuration: send chosen Odoo records to a service,
+    /// check its answer, write back only the whitelisted fields (run, status, replay).
+    #[command(subcommand)]
+    Enrich(commands::enrich::EnrichCommand),
     /// Check a mirror configuration against the live Odoo.
     #[command(subcommand)]
     Config(commands::config::ConfigCommand),
@@ -159,6 +163,7 @@ fn main() -> ExitCode {
             Command::Sync(args) => commands::sync::run(args).await,
             Command::Run(args) => commands::run::run(args).await,
             Command::Config(command) => commands::config::run(command).await,
+            Command::Enrich(command) => commands::enrich::run(command).await,
             Command::Migrate(args) => commands::maintenance::migrate(args).await,
             Command::Prune(args) => commands::maintenance::prune(args).await,
             Command::Runs(args) => commands::maintenance::runs(args).await,

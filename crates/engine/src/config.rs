@@ -190,11 +190,15 @@ struct ModelSection {
 #[serde(deny_unknown_fields)]
 struct RawConfig {
     odoo: RawOdooSection,
+    /// The tag written into every packet; packets of another environment are refused.
+    environment: Option<Spanned<String>>,
     postgres: Option<PostgresSection>,
     sqlite: Option<SqliteSection>,
     #[serde(default)]
     sync: SyncSection,
-    models: Spanned<Vec<ModelSection>>,
+    /// Optional when the file has enrichment jobs.
+    models: Option<Spanned<Vec<ModelSection>>>,
+    enrich: Option<Spanned<Vec<crate::enrich::config::RawJob>>>,
 }
 
 /// One model to mirror, with the seed's defaults applied.
@@ -233,7 +237,12 @@ pub struct MirrorConfig {
     pub odoo: OdooSection,
     pub target: Target,
     pub sync: SyncSection,
+    /// The models to mirror; empty in a file of enrichment jobs only.
     pub models: Vec<ModelConfig>,
+    /// The environment tag (`prod`, `staging`): required with enrichment jobs.
+    pub environment: Option<String>,
+    /// Enrichment jobs (seed 000).
+    pub enrich: Vec<crate::enrich::EnrichJob>,
     /// Where each model's settings are written, by model name.
     locations: HashMap<String, ModelLocations>,
 }
@@ -246,7 +255,7 @@ pub struct Location {
 }
 
 impl Location {
-    fn of<T>(spanned: &Spanned<T>) -> Location {
+    pub(crate) fn of<T>(spanned: &Spanned<T>) -> Location {
         Location {
             line: spanned.referenced.line(),
             column: spanned.referenced.column(),
@@ -407,18 +416,42 @@ impl MirrorConfig {
                 "sync.request_timeout_seconds must be at least 1".into(),
             ));
         }
-        let models_at = raw.models.referenced;
-        if raw.models.value.is_empty() {
-            return Err(at(
-                Some(models_at.line()),
-                Some(models_at.column()),
-                "`models` is empty: list at least one Odoo model to mirror".into(),
-            ));
-        }
-        let mut models = Vec::with_capacity(raw.models.value.len());
-        let mut locations = HashMap::with_capacity(raw.models.value.len());
+        let environment = match &raw.environment {
+            None => None,
+            Some(spanned) => Some(
+                crate::enrich::config::environment(spanned)
+                    .map_err(|message| located(spanned, message))?,
+            ),
+        };
+        let enrich = match raw.enrich {
+            None => Vec::new(),
+            Some(jobs) => crate::enrich::config::jobs(path, jobs, environment.as_deref())?,
+        };
+        let raw_models = match raw.models {
+            Some(models) => {
+                if models.value.is_empty() && enrich.is_empty() {
+                    let models_at = models.referenced;
+                    return Err(at(
+                        Some(models_at.line()),
+                        Some(models_at.column()),
+                        "`models` is empty: list at least one Odoo model to mirror".into(),
+                    ));
+                }
+                models.value
+            }
+            None if enrich.is_empty() => {
+                return Err(at(
+                    None,
+                    None,
+                    "missing `models` (the Odoo models to mirror) or `enrich` (enrichment jobs): list at least one".into(),
+                ));
+            }
+            None => Vec::new(),
+        };
+        let mut models = Vec::with_capacity(raw_models.len());
+        let mut locations = HashMap::with_capacity(raw_models.len());
         let mut seen = std::collections::HashSet::new();
-        for model in raw.models.value {
+        for model in raw_models {
             let name_at = model.name.referenced;
             let name = model.name.value.trim().to_owned();
             if name.is_empty()
@@ -521,6 +554,8 @@ impl MirrorConfig {
             target,
             sync: raw.sync,
             models,
+            environment,
+            enrich,
             locations,
         })
     }

@@ -19,6 +19,7 @@ pub mod config;
 pub mod connection_form;
 pub mod connection_test;
 pub mod display;
+pub mod enrich;
 pub mod flows;
 pub mod hints;
 pub mod http;

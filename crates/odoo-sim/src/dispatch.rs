@@ -224,6 +224,9 @@ pub fn run(database: &mut Database, env: &Env, call: &ModelCall) -> OdooResult<V
             call.method
         )));
     }
+    if let Some(answer) = crate::custom_fields::call(database, env, call) {
+        return answer;
+    }
     database.model(&call.model)?;
     let params = &call.params;
     let ids = call.ids.clone().unwrap_or_default();

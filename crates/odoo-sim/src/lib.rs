@@ -20,6 +20,7 @@ pub mod automation;
 pub mod bench_model;
 pub mod cartona;
 pub mod clock;
+mod custom_fields;
 pub mod dispatch;
 pub mod error;
 pub mod faults;

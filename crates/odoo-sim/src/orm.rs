@@ -184,6 +184,30 @@ impl Database {
         self.rebuild_inverse_links();
     }
 
+    /// Adds a field to a declared model, its records empty in it: what creating a custom
+    /// field (Studio, or `ir.model.fields` `create`) does on a real Odoo. A field the model
+    /// already has is a `ValidationError`, as there.
+    pub fn add_field(&mut self, model_name: &str, field: FieldDef) -> OdooResult<()> {
+        let table = self.table_mut(model_name)?;
+        if table.model.get(&field.name).is_some() {
+            return Err(OdooException::validation_error(format!(
+                "Field names must be unique per model. ({} on {model_name})",
+                field.name
+            )));
+        }
+        let empty = if field.ftype.is_x2many() {
+            Val::Refs(Vec::new())
+        } else {
+            Val::Null
+        };
+        for row in table.rows.values_mut() {
+            row.push(empty.clone());
+        }
+        table.model = Arc::new((*table.model).clone().field(field));
+        self.rebuild_inverse_links();
+        Ok(())
+    }
+
     /// Removes a model and its records, as uninstalling the module that defines it does.
     pub fn remove_model(&mut self, name: &str) {
         if self.tables.remove(name).is_some() {
@@ -737,7 +761,7 @@ impl Database {
 
     // ----- writes ---------------------------------------------------------------------
 
-    fn next_sequence(&mut self, code: &str) -> i64 {
+    pub(crate) fn next_sequence(&mut self, code: &str) -> i64 {
         let counter = self.sequences.entry(code.to_owned()).or_insert(0);
         *counter += 1;
         *counter

@@ -16,6 +16,7 @@
 
 mod columns;
 mod coordination;
+mod emissions;
 mod error;
 mod inbox;
 mod lock;

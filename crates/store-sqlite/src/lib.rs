@@ -11,6 +11,7 @@
 
 mod columns;
 mod coordination;
+mod emissions;
 mod error;
 mod inbox;
 mod lock;

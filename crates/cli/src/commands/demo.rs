@@ -5,7 +5,8 @@
 //! 2. order delivery: one connection, a webhook receiver on loopback that checks every
 //!    signature, confirmed orders delivered as webhooks, then an update and a cancellation;
 //! 3. the marketplace: a simulated Cartona on loopback, one of its orders imported into Odoo,
-//!    confirmed there through Odoo's workflow, and `approved` pushed back to Cartona.
+//!    confirmed there through Odoo's workflow, and `approved` pushed back to Cartona;
+//! 4. enrichment: custom fields on crm.lead, a matching service on loopback, one job.
 
 use crate::commands::sync::{mirror_failure, progress_reporter};
 use crate::exit::{Exit, Failure, exit_for};
@@ -105,12 +106,19 @@ pub async fn run(args: DemoArgs) -> Result<Exit, Failure> {
         (Ok(_), Ok(_)) => marketplace_demo(&args, &sim_config, &running.url()).await,
         _ => Ok(false),
     };
+    let enriched = match (&outcome, &delivered) {
+        (Ok(_), Ok(_)) => {
+            crate::commands::enrich::demo(&args.dir, &running.url(), &sim_config).await
+        }
+        _ => Ok(0),
+    };
     running.shutdown().await;
     let (first, second, database) = outcome?;
     let delivered = delivered?;
     let round_trip = round_trip?;
+    let enriched = enriched?;
     say!(
-        "\nDone in {:.1} s: {} rows mirrored into {}, {delivered} webhooks delivered and verified ({} calls to Odoo).",
+        "\nDone in {:.1} s: {} rows mirrored into {}, {delivered} webhooks delivered and verified, {enriched} records enriched ({} calls to Odoo).",
         started.elapsed().as_secs_f64(),
         first
             .models

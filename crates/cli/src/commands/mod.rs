@@ -2,6 +2,7 @@ pub mod config;
 pub mod connections;
 pub mod delivery_store;
 pub mod demo;
+pub mod enrich;
 pub mod form_input;
 pub mod healthcheck;
 pub mod hints;

@@ -44,6 +44,10 @@ pub struct RunArgs {
     /// How far each poll rewinds a flow's cursor, seconds.
     #[arg(long, default_value_t = 120)]
     overlap_seconds: u64,
+    /// Also run the enrichment jobs of this configuration file, each every its
+    /// `interval_seconds`, with the file's own store.
+    #[arg(long, short)]
+    config: Option<std::path::PathBuf>,
 }
 
 pub async fn run(args: RunArgs) -> Result<Exit, Failure> {
@@ -101,6 +105,14 @@ async fn serve<S: Store>(
         }
     });
     let (stop, stopped) = watch::channel(false);
+    let enrichment = match &args.config {
+        Some(path) => Some(crate::commands::enrich::start_schedule(
+            path,
+            worker_id.clone(),
+            stopped.clone(),
+        )?),
+        None => None,
+    };
     let server_stop = {
         let mut stopped = stopped.clone();
         async move {
@@ -127,6 +139,11 @@ async fn serve<S: Store>(
     runtime.run(stopped).await;
     health.set_shutting_down();
     let _ = stop.send(true);
+    if let Some(enrichment) = enrichment
+        && let Err(error) = enrichment.await
+    {
+        tracing::warn!(error = %error, "the enrichment jobs' task failed");
+    }
     match server.await {
         Ok(Ok(())) => {}
         Ok(Err(error)) => tracing::warn!(error = %error, "the HTTP server ended with an error"),

@@ -41,8 +41,17 @@ pub fn load(path: &Path) -> Result<(Loaded, ApiKey), Failure> {
     ))
 }
 
-/// Checks that `--model` names a configured model.
+/// Checks that the file has models to mirror, and that `--model` names one of them.
 pub fn check_model(loaded: &Loaded, only: Option<&str>) -> Result<(), Failure> {
+    if loaded.config.models.is_empty() {
+        return Err(Failure::new(
+            Exit::Config,
+            anyhow::anyhow!(
+                "{} has no `models` to mirror (its enrichment jobs run with `odoo-bridge enrich run`)",
+                loaded.config.path.display()
+            ),
+        ));
+    }
     match only {
         Some(only) if !loaded.config.models.iter().any(|model| model.name == only) => {
             let names: Vec<&str> = loaded
@@ -87,7 +96,7 @@ pub fn client(loaded: &Loaded, api_key: ApiKey) -> Result<OdooClient, Failure> {
 pub trait StoreTask {
     type Output;
     /// `uses_lock` is false when the configuration says `lock_strategy: none`.
-    fn run<S: MirrorStore>(
+    fn run<S: engine::store::Store>(
         self,
         store: &S,
         uses_lock: bool,

@@ -4,6 +4,7 @@
 mod connections;
 mod delivery_daemon;
 mod demo;
+mod enrich;
 mod exit_codes;
 mod fault_matrix;
 mod first_run;

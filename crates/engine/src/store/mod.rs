@@ -11,6 +11,8 @@
 //! - [`SyncLogStore`]: one row per flow cycle;
 //! - [`MarketplaceStore`]: each marketplace order's import (claims for exactly-once creation)
 //!   and the last status seen from each side;
+//! - [`EmissionStore`]: enrichment jobs' emission guard (one packet per job, record and
+//!   packet version; claims; the per-record breaker; forced replays);
 //! - [`MarketplaceOutboundStore`]: each marketplace order's terms (who delivers it, how it is
 //!   paid) and the last status derived from Odoo, for the statuses pushed back;
 //! - [`MirrorStore`](crate::mirror_store::MirrorStore): the mirror's tables, and the schema's
@@ -18,6 +20,7 @@
 //!   creates or upgrades every table).
 
 pub mod coordination;
+pub mod emissions;
 mod error;
 pub mod inbox;
 pub mod marketplace;
@@ -33,6 +36,9 @@ pub mod contract;
 
 pub use coordination::{
     BreakerRecord, BreakerStatus, CoordinationStore, FlowLease, Heartbeat, HintActivity,
+};
+pub use emissions::{
+    Emission, EmissionClaim, EmissionKey, EmissionState, EmissionStore, NewEmission, ReplayRecord,
 };
 pub use error::{ErrorSource, StoreError};
 pub use inbox::{
@@ -66,6 +72,7 @@ pub trait Store:
     + CoordinationStore
     + SyncLogStore
     + MarketplaceStore
+    + EmissionStore
     + MarketplaceOutboundStore
     + Clone
     + Send
@@ -82,6 +89,7 @@ impl<T> Store for T where
         + CoordinationStore
         + SyncLogStore
         + MarketplaceStore
+        + EmissionStore
         + MarketplaceOutboundStore
         + Clone
         + Send

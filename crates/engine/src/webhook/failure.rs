@@ -33,11 +33,18 @@ pub enum FailureClass {
     /// Our own store failed (raised before sending, or while recording).
     #[serde(rename = "store_error")]
     StoreError,
+    /// Writing an answer back into Odoo failed (enrichment; raised after the answer).
+    #[serde(rename = "writeback_error")]
+    WritebackError,
+    /// The receiver said yes (2xx) but its answer is not what a service answers: not JSON,
+    /// or not readable (enrichment).
+    #[serde(rename = "upstream_error")]
+    UpstreamError,
 }
 
 impl FailureClass {
     /// Every class, in the order above.
-    pub const ALL: [FailureClass; 8] = [
+    pub const ALL: [FailureClass; 10] = [
         FailureClass::NetworkError,
         FailureClass::Timeout,
         FailureClass::Http4xx,
@@ -46,6 +53,8 @@ impl FailureClass {
         FailureClass::SchemaError,
         FailureClass::OdooError,
         FailureClass::StoreError,
+        FailureClass::WritebackError,
+        FailureClass::UpstreamError,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -58,6 +67,8 @@ impl FailureClass {
             FailureClass::SchemaError => "schema_error",
             FailureClass::OdooError => "odoo_error",
             FailureClass::StoreError => "store_error",
+            FailureClass::WritebackError => "writeback_error",
+            FailureClass::UpstreamError => "upstream_error",
         }
     }
 
@@ -70,10 +81,15 @@ impl FailureClass {
             | FailureClass::RateLimited => TargetHealth::Failing,
             // The receiver answered, deliberately: it is up, our packet was the problem.
             FailureClass::Http4xx => TargetHealth::Answering,
-            // Raised before anything was sent: the target was not involved.
-            FailureClass::SchemaError | FailureClass::OdooError | FailureClass::StoreError => {
-                TargetHealth::NotInvolved
-            }
+            // It answered 2xx, however badly: it is up. A failing answer repeats per record,
+            // where the record's own breaker stops it.
+            FailureClass::UpstreamError => TargetHealth::Answering,
+            // Raised before anything was sent, or after the answer, on our side or Odoo's:
+            // the target's health is not in question.
+            FailureClass::SchemaError
+            | FailureClass::OdooError
+            | FailureClass::StoreError
+            | FailureClass::WritebackError => TargetHealth::NotInvolved,
         }
     }
 }
@@ -95,7 +111,7 @@ impl fmt::Display for FailureClass {
     }
 }
 
-/// The text is not one of the seven class names.
+/// The text is not one of the class names.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("unknown failure class {0:?}")]
 pub struct UnknownFailureClass(pub String);
@@ -169,7 +185,9 @@ mod tests {
                 "rate_limited",
                 "schema_error",
                 "odoo_error",
-                "store_error"
+                "store_error",
+                "writeback_error",
+                "upstream_error"
             ]
         );
         for class in FailureClass::ALL {

@@ -3,7 +3,7 @@
 //!
 //! - [`signature`]: Standard Webhooks signing and verification, and the [`WebhookSecret`];
 //! - [`sender`]: one signed POST of one [`Packet`], its outcome classified;
-//! - [`failure`]: the seven [`FailureClass`]es and the [`DeliveryError`];
+//! - [`failure`]: the [`FailureClass`]es and the [`DeliveryError`];
 //! - [`retry_schedule`]: when a failed packet is sent again, and when it is given up;
 //! - [`breaker`]: a circuit breaker per webhook target.
 //!

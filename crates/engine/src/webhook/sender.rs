@@ -9,6 +9,7 @@
 //! | `X-Odoo-Connection-Id` | the connection's id |
 //! | `webhook-id`, `webhook-timestamp`, `webhook-signature` | [Standard Webhooks](super::signature) |
 //! | `User-Agent` | `odoo-bridge/<version>` |
+//! | `X-Odoo-Bridge-Environment` | [`SenderConfig::environment`] (`ODOO_BRIDGE_ENVIRONMENT`), when set |
 //!
 //! Any 2xx is a success, whatever the body says (it is read, up to 64 KiB, and ignored).
 //! Everything else is a [`DeliveryError`] of one [`FailureClass`]:
@@ -44,6 +45,11 @@ pub const USER_AGENT: &str = concat!("odoo-bridge/", env!("CARGO_PKG_VERSION"));
 pub const HEADER_SECRET: &str = "x-webhook-secret";
 /// The seed's header carrying the connection's id.
 pub const HEADER_CONNECTION_ID: &str = "x-odoo-connection-id";
+/// The environment (`prod`, `staging`) of every packet the engine emits, where the body is
+/// fixed by the receiver (the seed's order payload, a marketplace's API).
+pub const HEADER_ENVIRONMENT: &str = "x-odoo-bridge-environment";
+/// Where the daemon's environment tag comes from.
+pub const ENVIRONMENT_ENV: &str = "ODOO_BRIDGE_ENVIRONMENT";
 
 /// The most of a successful answer's body read (to keep the connection reusable) and ignored.
 const MAX_SUCCESS_BODY: usize = 64 * 1024;
@@ -61,6 +67,10 @@ pub struct SenderConfig {
     pub max_retry_after: Duration,
     /// The `User-Agent` header.
     pub user_agent: String,
+    /// Sent as `X-Odoo-Bridge-Environment` on every request of the client (webhooks, and
+    /// marketplace pushes through [`WebhookSender::http_client`]). By default
+    /// `ODOO_BRIDGE_ENVIRONMENT`, when set.
+    pub environment: Option<String>,
 }
 
 impl Default for SenderConfig {
@@ -70,6 +80,10 @@ impl Default for SenderConfig {
             max_error_body: 512,
             max_retry_after: Duration::from_secs(600),
             user_agent: USER_AGENT.to_owned(),
+            environment: std::env::var(ENVIRONMENT_ENV)
+                .ok()
+                .map(|value| value.trim().to_owned())
+                .filter(|value| !value.is_empty()),
         }
     }
 }
@@ -107,8 +121,18 @@ pub struct WebhookSender {
 
 impl WebhookSender {
     pub fn new(config: SenderConfig) -> Result<Self, ClientBuildError> {
+        let mut defaults = HeaderMap::new();
+        if let Some(environment) = &config.environment {
+            let value = HeaderValue::from_str(environment).map_err(|_| {
+                ClientBuildError(format!(
+                    "{ENVIRONMENT_ENV} {environment:?} cannot be sent in an HTTP header"
+                ))
+            })?;
+            defaults.insert(HeaderName::from_static(HEADER_ENVIRONMENT), value);
+        }
         let http = reqwest::Client::builder()
             .user_agent(config.user_agent.clone())
+            .default_headers(defaults)
             .redirect(reqwest::redirect::Policy::none())
             .connect_timeout(config.timeout.min(MAX_CONNECT_TIMEOUT))
             .tcp_keepalive(Duration::from_secs(60))

@@ -183,3 +183,111 @@ fn where_each_setting_of_a_model_is_written_is_kept() {
     assert_eq!(at.cursor_field.map(|at| at.line), Some(8));
     assert!(config.locations("sale.order").is_none());
 }
+
+#[test]
+fn the_enrichment_example_loads_with_the_issues_keys() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/enrich.yml");
+    let config = MirrorConfig::load(&path).unwrap();
+    assert!(config.models.is_empty());
+    assert_eq!(config.environment.as_deref(), Some("prod"));
+    let names: Vec<&str> = config.enrich.iter().map(|job| job.name.as_str()).collect();
+    assert_eq!(names, ["buyer-match", "intake-match"]);
+    let job = &config.enrich[0];
+    assert_eq!(job.model, "crm.lead");
+    assert_eq!(
+        job.domain.to_json(),
+        serde_json::json!([["type", "=", "opportunity"]])
+    );
+    assert_eq!(job.fields, ["name", "partner_name", "expected_revenue"]);
+    assert_eq!(job.endpoint, "https://matcher.example/match");
+    assert_eq!(job.packet_version, "1");
+    assert_eq!(job.timeout, std::time::Duration::from_secs(30));
+    assert_eq!(job.max_failures, 3);
+    assert_eq!(job.secret_env.as_deref(), Some("MATCHER_WEBHOOK_SECRET"));
+    assert_eq!(
+        job.response_schema["required"],
+        serde_json::json!(["ranked_buyers", "status"])
+    );
+    let writeback: Vec<(&str, &str)> = job
+        .writeback
+        .iter()
+        .map(|entry| (entry.field.as_str(), entry.pointer.as_str()))
+        .collect();
+    assert_eq!(
+        writeback,
+        [("x_match_response", ""), ("x_match_status", "/status")]
+    );
+    // The second job's schema is a file beside the configuration.
+    let intake = &config.enrich[1];
+    assert_eq!(
+        intake.response_schema["properties"]["status"]["enum"],
+        serde_json::json!(["matched", "no_match"])
+    );
+    assert_eq!((intake.max_failures, intake.timeout.as_secs()), (3, 30));
+    assert_eq!(intake.interval.as_secs(), 300);
+    assert_eq!((job.concurrency, intake.concurrency), (4, 4));
+}
+
+#[test]
+fn enrichment_mistakes_name_the_line_and_the_key() {
+    let job = |extra: &str| {
+        format!(
+            "odoo:\n  base_url: \"http://127.0.0.1:8069\"\n  database: odoo\n  username: admin\nenvironment: prod\nenrich:\n  - name: m\n    model: crm.lead\n    fields: [name]\n    endpoint: \"http://127.0.0.1:9/m\"\n    packet_version: \"1\"\n    response_schema: {{type: object}}\n{extra}"
+        )
+    };
+    parse(&job("")).unwrap();
+    let cases = [
+        ("    max_failure: 3\n", 13, "did you mean `max_failures`?"),
+        (
+            "    max_failures: 0\n",
+            13,
+            "max_failures must be at least 1",
+        ),
+        (
+            "    writeback:\n      x_a: status\n",
+            14,
+            "write \"/status\"",
+        ),
+        ("    writeback:\n      id: /x\n", 14, "that can be written"),
+        ("    timeout_seconds: 0\n", 13, "between 1 and 600"),
+        ("    concurrency: 0\n", 13, "between 1 and 32"),
+        (
+            "    secret_env: \"not a name\"\n",
+            13,
+            "not an environment variable name",
+        ),
+    ];
+    for (extra, line, expected) in cases {
+        let error = parse(&job(extra)).unwrap_err();
+        assert_eq!(error.line, Some(line), "{extra}: {error}");
+        assert!(error.message.contains(expected), "{extra}: {error}");
+    }
+    let error = parse(&job("").replace(
+        "endpoint: \"http://127.0.0.1:9/m\"",
+        "endpoint: \"ftp://x\"",
+    ))
+    .unwrap_err();
+    assert_eq!(error.line, Some(10), "{error}");
+    let error = parse(&job("").replace("{type: object}", "{type: objekt}")).unwrap_err();
+    assert!(error.message.contains("not a valid JSON Schema"), "{error}");
+    let error = parse(&job("").replace("environment: prod\n", "")).unwrap_err();
+    assert!(error.message.contains("need `environment`"), "{error}");
+    let error = parse(&job("").replace("fields: [name]", "fields: []")).unwrap_err();
+    assert!(error.message.contains("fields is empty"), "{error}");
+    // Two jobs of one name.
+    let twice = format!(
+        "{}  - name: m\n    model: crm.lead\n    fields: [name]\n    endpoint: \"http://x/m\"\n    packet_version: 1\n    response_schema: {{type: object}}\n",
+        job("")
+    );
+    let error = parse(&twice).unwrap_err();
+    assert!(error.message.contains("listed twice"), "{error}");
+    // Neither models nor jobs.
+    let error = parse(
+        "odoo:\n  base_url: \"http://127.0.0.1:8069\"\n  database: odoo\n  username: admin\n",
+    )
+    .unwrap_err();
+    assert!(
+        error.message.contains("`models`") && error.message.contains("`enrich`"),
+        "{error}"
+    );
+}

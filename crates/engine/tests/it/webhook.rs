@@ -536,3 +536,47 @@ async fn the_breaker_refuses_an_unreachable_target_on_a_manual_clock() {
     assert_eq!(breaker.state(key), BreakerState::Closed);
     assert!(breaker.snapshot().is_empty());
 }
+
+#[tokio::test]
+async fn every_request_of_the_shared_client_carries_the_environment() {
+    let running = start_receiver().await;
+    let tagged = WebhookSender::new(SenderConfig {
+        environment: Some("prod".to_owned()),
+        ..SenderConfig::default()
+    })
+    .unwrap();
+    tagged
+        .send(&running.url("/ok"), &secret(), &packet("msg_env"))
+        .await
+        .unwrap();
+    // What other flows send through the same client (a marketplace's API) carries it too.
+    tagged
+        .http_client()
+        .post(running.url("/marketplace"))
+        .body("{}")
+        .send()
+        .await
+        .unwrap();
+    let untagged = WebhookSender::new(SenderConfig {
+        environment: None,
+        ..SenderConfig::default()
+    })
+    .unwrap();
+    untagged
+        .send(&running.url("/ok"), &secret(), &packet("msg_none"))
+        .await
+        .unwrap();
+    let seen = running.seen();
+    assert_eq!(header(&seen[0], "x-odoo-bridge-environment"), "prod");
+    assert_eq!(header(&seen[1], "x-odoo-bridge-environment"), "prod");
+    assert!(seen[2].headers.get("x-odoo-bridge-environment").is_none());
+    // The payload keeps its exact body: the tag is a header only.
+    assert_eq!(seen[0].body, packet("msg_env").body);
+    assert!(
+        WebhookSender::new(SenderConfig {
+            environment: Some("pr\nod".to_owned()),
+            ..SenderConfig::default()
+        })
+        .is_err()
+    );
+}

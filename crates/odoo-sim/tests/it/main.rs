@@ -3,6 +3,7 @@
 //! must survive through raw HTTP.
 
 mod cartona;
+mod custom_fields;
 mod generated_leads_and_invoices;
 mod http;
 mod ordered_pages;

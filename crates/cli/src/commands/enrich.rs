@@ -1,0 +1,684 @@
+//! `odoo-bridge enrich`: enrichment jobs (seed 000) from a YAML configuration. `run` makes one
+//! pass of every job (cron-friendly), `status` shows each record's emission, `replay` emits
+//! one record again (a second emission only with `--force`, logged as a replay, with drift).
+
+use crate::commands::delivery_store::{table, time_json};
+use crate::commands::target::{self, Loaded, Opening, StoreTask};
+use crate::exit::{Exit, Failure, exit_for};
+use clap::{Args, Subcommand};
+use engine::clock::Clock;
+use engine::enrich::health;
+use engine::enrich::{Attempted, EnrichError, EnrichJob, Enricher, JobReport, job_secret};
+use engine::runtime::heartbeat;
+use engine::store::{Emission, EmissionStore, Store};
+use odoo_rpc::OdooClient;
+use serde_json::{Value, json};
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+#[derive(Debug, Subcommand)]
+pub enum EnrichCommand {
+    /// One pass: emit every record that is due, apply the answers. Cron-friendly.
+    Run(RunArgs),
+    /// Per record: packet id, version, hash, state, failure class, failures, health score,
+    /// disabled; per job: its health score.
+    Status(StatusArgs),
+    /// Emit one record now. A record emitted before is refused unless --force, which sends a
+    /// new packet (re-enabling a disabled record), logs it as a replay and reports drift.
+    Replay(ReplayArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// The configuration file (see examples/enrich.yml).
+    #[arg(long, short)]
+    config: PathBuf,
+    /// Run only this job.
+    #[arg(long)]
+    job: Option<String>,
+    /// This process's name in claims; unique among the processes sharing the store. A process
+    /// restarted with the same id resends its unfinished packets at once.
+    #[arg(long, env = "ODOO_BRIDGE_WORKER_ID")]
+    worker_id: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    #[arg(long, short)]
+    config: PathBuf,
+    /// Only this job.
+    #[arg(long)]
+    job: Option<String>,
+    /// JSON instead of a table.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ReplayArgs {
+    #[arg(long, short)]
+    config: PathBuf,
+    #[arg(long)]
+    job: String,
+    /// The Odoo record id.
+    #[arg(long)]
+    record: i64,
+    /// Emit it again even though it was emitted before.
+    #[arg(long)]
+    force: bool,
+    #[arg(long, env = "ODOO_BRIDGE_WORKER_ID")]
+    worker_id: Option<String>,
+}
+
+pub async fn run(command: EnrichCommand) -> Result<Exit, Failure> {
+    match command {
+        EnrichCommand::Run(args) => run_jobs(args).await,
+        EnrichCommand::Status(args) => status(args).await,
+        EnrichCommand::Replay(args) => replay(args).await,
+    }
+}
+
+/// The configuration's jobs, `only` alone when given (a job it does not have: exit 2).
+fn jobs<'a>(loaded: &'a Loaded, only: Option<&str>) -> Result<Vec<&'a EnrichJob>, Failure> {
+    let config = &loaded.config;
+    if config.enrich.is_empty() {
+        return Err(Failure::new(
+            Exit::Config,
+            anyhow::anyhow!(
+                "{} has no `enrich` jobs: add one (see the README's Enrichment section)",
+                config.path.display()
+            ),
+        ));
+    }
+    match only {
+        None => Ok(config.enrich.iter().collect()),
+        Some(name) => match config.enrich.iter().find(|job| job.name == name) {
+            Some(job) => Ok(vec![job]),
+            None => Err(Failure::new(
+                Exit::Usage,
+                anyhow::anyhow!(
+                    "--job {name}: no such job in {} (configured: {})",
+                    config.path.display(),
+                    config
+                        .enrich
+                        .iter()
+                        .map(|job| job.name.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            )),
+        },
+    }
+}
+
+fn environment(loaded: &Loaded) -> String {
+    // `parse` refuses jobs without an environment.
+    loaded.config.environment.clone().unwrap_or_default()
+}
+
+/// The exit code and message of an enrichment error.
+pub fn failure(loaded: &Loaded, error: EnrichError) -> Failure {
+    match error {
+        EnrichError::Fields { job, problems } => {
+            let lines: Vec<String> = problems
+                .into_iter()
+                .map(|problem| {
+                    loaded
+                        .config
+                        .error_at(Some(problem.location), problem.message)
+                        .to_string()
+                })
+                .collect();
+            Failure::new(
+                Exit::Config,
+                anyhow::anyhow!(
+                    "job {job} does not match this Odoo; nothing was emitted:\n  {}",
+                    lines.join("\n  ")
+                ),
+            )
+        }
+        EnrichError::Environment { .. } | EnrichError::Secret { .. } => {
+            Failure::new(Exit::Config, error)
+        }
+        EnrichError::NoSuchRecord { .. } => Failure::new(Exit::NotFound, error),
+        EnrichError::HeldElsewhere { .. } => Failure::new(Exit::LockBusy, error),
+        EnrichError::AlreadyEmitted {
+            key,
+            emission,
+            current_hash,
+        } => {
+            let drift = if emission.payload_hash == current_hash {
+                format!("no drift since (payload hash {current_hash})")
+            } else {
+                format!(
+                    "drift: the record changed since (payload hash then {}, now {current_hash})",
+                    emission.payload_hash
+                )
+            };
+            Failure::new(
+                Exit::Refused,
+                anyhow::anyhow!(
+                    "record {} of job {} was already emitted at packet version {} (packet {}, {}{}); {drift}. A second emission needs --force (it is logged as a replay)",
+                    key.record_id,
+                    key.job,
+                    key.packet_version,
+                    emission.packet_id,
+                    emission.state,
+                    if emission.disabled { ", disabled" } else { "" }
+                ),
+            )
+        }
+        EnrichError::Odoo(odoo) => Failure::new(exit_for(&odoo), odoo),
+        EnrichError::Store(_) | EnrichError::Client(_) => Failure::new(Exit::Failure, error),
+    }
+}
+
+async fn run_jobs(args: RunArgs) -> Result<Exit, Failure> {
+    let (loaded, api_key) = target::load(&args.config)?;
+    let jobs = jobs(&loaded, args.job.as_deref())?;
+    let secrets = jobs
+        .iter()
+        .map(|job| {
+            job_secret(job, |name| std::env::var(name).ok())
+                .map_err(|error| failure(&loaded, error))
+        })
+        .collect::<Result<Vec<_>, Failure>>()?;
+    let client = target::client(&loaded, api_key)?;
+    let task = RunJobs {
+        loaded: &loaded,
+        client,
+        jobs: jobs.into_iter().zip(secrets).collect(),
+        owner: args.worker_id.unwrap_or_else(heartbeat::worker_id),
+    };
+    target::with_store(&loaded, Opening::Migrated, task)
+        .await?
+        .unwrap_or(Ok(Exit::Failure))
+}
+
+struct RunJobs<'a> {
+    loaded: &'a Loaded,
+    client: OdooClient,
+    jobs: Vec<(&'a EnrichJob, Option<engine::webhook::WebhookSecret>)>,
+    owner: String,
+}
+
+impl StoreTask for RunJobs<'_> {
+    type Output = Result<Exit, Failure>;
+
+    async fn run<S: Store>(self, store: &S, _: bool) -> Result<Self::Output, Failure> {
+        let enricher = Enricher::new(
+            store.clone(),
+            self.client,
+            environment(self.loaded),
+            self.owner,
+            Clock::system(),
+        )
+        .map_err(|error| failure(self.loaded, error))?;
+        let mut exit = Exit::Success;
+        let mut fatal = None;
+        for (job, secret) in &self.jobs {
+            match enricher.run_job(job, secret.as_ref()).await {
+                Ok(report) => {
+                    say!("{}", summary(&report));
+                    if report.failed > 0 {
+                        exit = Exit::PartialFailure;
+                    }
+                }
+                Err(error) => {
+                    let failure = failure(self.loaded, error);
+                    eprintln!("error: job {}: {:#}", job.name, failure.error);
+                    tracing::error!(job = %job.name, error = %failure.error, "enrichment job failed");
+                    fatal.get_or_insert(failure.exit);
+                }
+            }
+        }
+        Ok(Ok(fatal.unwrap_or(exit)))
+    }
+}
+
+fn summary(report: &JobReport) -> String {
+    let classes: Vec<String> = report
+        .failures_by_class
+        .iter()
+        .map(|(class, count)| format!("{class} {count}"))
+        .collect();
+    let mut line = format!(
+        "{}: {} matching, {} applied, {} failed",
+        report.job, report.matching, report.applied, report.failed
+    );
+    if !classes.is_empty() {
+        line.push_str(&format!(" ({})", classes.join(", ")));
+    }
+    line.push_str(&format!(
+        ", {} already applied, {} disabled",
+        report.already_applied,
+        report.disabled + report.disabled_now
+    ));
+    if report.held_elsewhere > 0 {
+        line.push_str(&format!(
+            ", {} held by another process",
+            report.held_elsewhere
+        ));
+    }
+    if report.held_back > 0 {
+        line.push_str(", the endpoint's circuit breaker is open: the rest waits for the next run");
+    }
+    line
+}
+
+async fn status(args: StatusArgs) -> Result<Exit, Failure> {
+    let loaded = target::load_for_store(&args.config)?;
+    let jobs = jobs(&loaded, args.job.as_deref())?;
+    let names: Vec<String> = jobs.iter().map(|job| job.name.clone()).collect();
+    let emissions = target::with_store(&loaded, Opening::IfPresent, Emissions)
+        .await?
+        .unwrap_or_default();
+    let mut by_job: BTreeMap<&str, Vec<&Emission>> = names
+        .iter()
+        .map(|name| (name.as_str(), Vec::new()))
+        .collect();
+    for emission in &emissions {
+        if let Some(list) = by_job.get_mut(emission.key.job.as_str()) {
+            list.push(emission);
+        }
+    }
+    if args.json {
+        let jobs: Vec<Value> = by_job
+            .iter()
+            .map(|(name, emissions)| {
+                json!({
+                    "job": name,
+                    "health_score": health::job_score(emissions.iter().copied()),
+                    "records": emissions.iter().map(|emission| emission_json(emission)).collect::<Vec<_>>(),
+                })
+            })
+            .collect();
+        say!(
+            "{}",
+            serde_json::to_string_pretty(&json!({ "jobs": jobs })).unwrap_or_default()
+        );
+        return Ok(Exit::Success);
+    }
+    for (name, emissions) in &by_job {
+        say!(
+            "job {name}: health {:.2}, {} record(s) emitted",
+            health::job_score(emissions.iter().copied()),
+            emissions.len()
+        );
+        if emissions.is_empty() {
+            continue;
+        }
+        let rows: Vec<Vec<String>> = emissions
+            .iter()
+            .map(|emission| {
+                vec![
+                    emission.key.record_id.to_string(),
+                    emission.key.packet_version.clone(),
+                    emission.packet_id.clone(),
+                    emission.payload_hash.chars().take(12).collect(),
+                    emission.state.to_string(),
+                    emission
+                        .failure_class
+                        .map_or_else(|| "-".to_owned(), |class| class.to_string()),
+                    emission.failures.to_string(),
+                    format!("{:.2}", health::record_score(emission)),
+                    if emission.disabled { "yes" } else { "no" }.to_owned(),
+                ]
+            })
+            .collect();
+        say!(
+            "{}",
+            table(
+                &[
+                    "RECORD", "VERSION", "PACKET", "HASH", "STATE", "FAILURE", "FAILURES",
+                    "HEALTH", "DISABLED"
+                ],
+                &rows
+            )
+        );
+    }
+    Ok(Exit::Success)
+}
+
+fn emission_json(emission: &Emission) -> Value {
+    json!({
+        "record_id": emission.key.record_id,
+        "model": emission.model,
+        "packet_version": emission.key.packet_version,
+        "packet_id": emission.packet_id,
+        "payload_hash": emission.payload_hash,
+        "environment": emission.environment,
+        "state": emission.state.as_str(),
+        "failure_class": emission.failure_class.map(|class| class.as_str()),
+        "last_error": emission.last_error,
+        "failures": emission.failures,
+        "health_score": health::record_score(emission),
+        "disabled": emission.disabled,
+        "replays": emission.replays,
+        "emitted_at": time_json(emission.emitted_at),
+        "applied_at": emission.applied_at.map(time_json),
+    })
+}
+
+struct Emissions;
+
+impl StoreTask for Emissions {
+    type Output = Vec<Emission>;
+
+    async fn run<S: Store>(self, store: &S, _: bool) -> Result<Self::Output, Failure> {
+        store
+            .emissions(None)
+            .await
+            .map_err(|error| Failure::new(Exit::Failure, error))
+    }
+}
+
+async fn replay(args: ReplayArgs) -> Result<Exit, Failure> {
+    let (loaded, api_key) = target::load(&args.config)?;
+    let job = jobs(&loaded, Some(&args.job))?
+        .into_iter()
+        .next()
+        .ok_or_else(|| Failure::new(Exit::Usage, anyhow::anyhow!("--job {}", args.job)))?;
+    let secret = job_secret(job, |name| std::env::var(name).ok())
+        .map_err(|error| failure(&loaded, error))?;
+    let client = target::client(&loaded, api_key)?;
+    let task = Replay {
+        loaded: &loaded,
+        client,
+        job,
+        secret,
+        record: args.record,
+        force: args.force,
+        owner: args.worker_id.unwrap_or_else(heartbeat::worker_id),
+    };
+    target::with_store(&loaded, Opening::Migrated, task)
+        .await?
+        .unwrap_or(Ok(Exit::Failure))
+}
+
+struct Replay<'a> {
+    loaded: &'a Loaded,
+    client: OdooClient,
+    job: &'a EnrichJob,
+    secret: Option<engine::webhook::WebhookSecret>,
+    record: i64,
+    force: bool,
+    owner: String,
+}
+
+impl StoreTask for Replay<'_> {
+    type Output = Result<Exit, Failure>;
+
+    async fn run<S: Store>(self, store: &S, _: bool) -> Result<Self::Output, Failure> {
+        let enricher = Enricher::new(
+            store.clone(),
+            self.client,
+            environment(self.loaded),
+            self.owner,
+            Clock::system(),
+        )
+        .map_err(|error| failure(self.loaded, error))?;
+        let report = match enricher
+            .replay(self.job, self.record, self.force, self.secret.as_ref())
+            .await
+        {
+            Ok(report) => report,
+            Err(error) => return Ok(Err(failure(self.loaded, error))),
+        };
+        match &report.previous {
+            Some((previous_id, previous_hash)) => {
+                say!(
+                    "replay of record {} (job {}, packet version {}): packet {previous_id} replaced by {}",
+                    report.key.record_id,
+                    report.key.job,
+                    report.key.packet_version,
+                    report.packet_id
+                );
+                if report.drift() {
+                    say!(
+                        "drift: the payload changed since the last emission (payload hash {previous_hash} → {})",
+                        report.payload_hash
+                    );
+                } else {
+                    say!("no drift (payload hash {})", report.payload_hash);
+                }
+            }
+            None => say!(
+                "record {} (job {}, packet version {}): emitted as packet {} (payload hash {})",
+                report.key.record_id,
+                report.key.job,
+                report.key.packet_version,
+                report.packet_id,
+                report.payload_hash
+            ),
+        }
+        Ok(Ok(match &report.outcome {
+            Attempted::Applied { .. } => {
+                say!("applied: the answer passed its schema and was written back");
+                Exit::Success
+            }
+            Attempted::Failed {
+                class,
+                error,
+                failures,
+                disabled,
+            } => {
+                eprintln!(
+                    "error: {class}: {error} ({failures} failure(s){})",
+                    if *disabled {
+                        ", the record is now disabled"
+                    } else {
+                        ""
+                    }
+                );
+                Exit::PartialFailure
+            }
+            Attempted::HeldBack => {
+                eprintln!("error: the endpoint's circuit breaker is open: nothing was sent");
+                Exit::Unreachable
+            }
+            Attempted::ClaimLost => {
+                eprintln!(
+                    "error: another process took the record over before its answer was recorded"
+                );
+                Exit::LockBusy
+            }
+        }))
+    }
+}
+
+/// For `odoo-bridge run --config FILE`: checks the file's jobs, their secrets and the Odoo
+/// settings now (a mistake stops the daemon at start, exit 3), then runs the jobs on their
+/// intervals in the background, with the file's store, until `stop`.
+pub fn start_schedule(
+    path: &std::path::Path,
+    owner: String,
+    stop: tokio::sync::watch::Receiver<bool>,
+) -> Result<tokio::task::JoinHandle<()>, Failure> {
+    let (loaded, api_key) = target::load(path)?;
+    let jobs: Vec<EnrichJob> = jobs(&loaded, None)?.into_iter().cloned().collect();
+    let mut scheduled = Vec::with_capacity(jobs.len());
+    for job in jobs {
+        let secret = job_secret(&job, |name| std::env::var(name).ok())
+            .map_err(|error| failure(&loaded, error))?;
+        scheduled.push((job, secret));
+    }
+    let client = target::client(&loaded, api_key)?;
+    Ok(tokio::spawn(async move {
+        let task = Schedule {
+            loaded: &loaded,
+            client,
+            jobs: scheduled,
+            owner,
+            stop,
+        };
+        match target::with_store(&loaded, Opening::Migrated, task).await {
+            Ok(_) => {}
+            Err(failure) => {
+                tracing::error!(error = %format!("{:#}", failure.error), "the enrichment jobs stopped");
+            }
+        }
+    }))
+}
+
+struct Schedule<'a> {
+    loaded: &'a Loaded,
+    client: OdooClient,
+    jobs: Vec<(EnrichJob, Option<engine::webhook::WebhookSecret>)>,
+    owner: String,
+    stop: tokio::sync::watch::Receiver<bool>,
+}
+
+impl StoreTask for Schedule<'_> {
+    type Output = ();
+
+    async fn run<S: Store>(self, store: &S, _: bool) -> Result<(), Failure> {
+        let enricher = Enricher::new(
+            store.clone(),
+            self.client,
+            environment(self.loaded),
+            self.owner,
+            Clock::system(),
+        )
+        .map_err(|error| failure(self.loaded, error))?;
+        engine::enrich::schedule::run_every(&enricher, &self.jobs, self.stop).await;
+        Ok(())
+    }
+}
+
+/// `odoo-bridge demo`'s enrichment step: two `x_` fields created on `crm.lead` over the API
+/// (as Studio does), a matching service on loopback that ranks buyers by expected revenue, a
+/// job over the opportunities, then a second emission refused. Returns the records applied.
+pub async fn demo(
+    dir: &std::path::Path,
+    url: &str,
+    sim: &odoo_sim::SimConfig,
+) -> Result<u64, Failure> {
+    let failed =
+        |error: &dyn std::fmt::Display| Failure::new(Exit::Failure, anyhow::anyhow!("{error}"));
+    let client = OdooClient::new(odoo_rpc::ClientConfig::new(
+        url,
+        sim.database.clone(),
+        sim.admin_login.clone(),
+        odoo_rpc::ApiKey::new(sim.admin_api_key.clone()),
+    ))
+    .map_err(|error| Failure::new(exit_for(&error), error))?;
+    let odoo_failed = |error: odoo_rpc::Error| Failure::new(exit_for(&error), error);
+    let model = client
+        .search(
+            "ir.model",
+            &odoo_rpc::SearchReadOptions::new(odoo_rpc::field("model").eq("crm.lead")),
+        )
+        .await
+        .map_err(odoo_failed)?;
+    let model_id = model.first().copied().unwrap_or_default();
+    let field = |name: &str, ttype: &str, label: &str| {
+        json!({"name": name, "model_id": model_id, "ttype": ttype, "field_description": label})
+            .as_object()
+            .cloned()
+            .unwrap_or_default()
+    };
+    client
+        .create(
+            "ir.model.fields",
+            vec![
+                field("x_match_status", "char", "Match status"),
+                field("x_match_response", "text", "Match response"),
+            ],
+            None,
+        )
+        .await
+        .map_err(odoo_failed)?;
+    let (endpoint, server) = start_matcher().await?;
+    let database = dir.join("enrich.db");
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{suffix}", database.display()));
+    }
+    let config_path = dir.join("enrich.yml");
+    let text = format!(
+        "odoo: {{base_url: {url:?}, database: {:?}, username: {:?}}}\nenvironment: demo\nsqlite: {{path: {:?}}}\nenrich:\n  - name: buyer-match\n    model: crm.lead\n    domain: [[\"type\", \"=\", \"opportunity\"]]\n    fields: [name, partner_id, expected_revenue]\n    endpoint: {endpoint:?}\n    packet_version: \"1\"\n    response_schema: {{type: object, required: [ranked_buyers, status], properties: {{ranked_buyers: {{type: array}}, status: {{type: string}}}}}}\n    writeback:\n      x_match_status: /status\n      x_match_response: \"\"\n",
+        sim.database,
+        sim.admin_login,
+        database.display().to_string()
+    );
+    std::fs::write(&config_path, text).map_err(|error| failed(&error))?;
+    let config = engine::config::MirrorConfig::load(&config_path)
+        .map_err(|error| Failure::new(Exit::Config, error))?;
+    let store = store_sqlite::SqliteStore::open(&database)
+        .await
+        .map_err(|error| failed(&error))?;
+    engine::mirror_store::MirrorStore::migrate(&store)
+        .await
+        .map_err(|error| failed(&error))?;
+    let enricher = Enricher::new(
+        store.clone(),
+        client,
+        "demo".to_owned(),
+        format!("demo-{}", std::process::id()),
+        Clock::system(),
+    )
+    .map_err(|error| failed(&error))?;
+    let Some(job) = config.enrich.first() else {
+        return Err(failed(&"the demo's job did not load"));
+    };
+    say!(
+        "\nEnrichment: job {:?} over crm.lead opportunities → {endpoint}",
+        job.name
+    );
+    let report = enricher
+        .run_job(job, None)
+        .await
+        .map_err(|error| failed(&error))?;
+    say!("  {}", summary(&report));
+    let again = enricher
+        .run_job(job, None)
+        .await
+        .map_err(|error| failed(&error))?;
+    say!("  a second pass: {}", summary(&again));
+    let emissions = store
+        .emissions(Some(&job.name))
+        .await
+        .map_err(|error| failed(&error))?;
+    if let Some(first) = emissions.first() {
+        match enricher.replay(job, first.key.record_id, false, None).await {
+            Err(EnrichError::AlreadyEmitted { .. }) => say!(
+                "  `enrich replay --record {}` without --force is refused: one emission per record and packet version",
+                first.key.record_id
+            ),
+            Ok(_) => say!("  the replay went out: unexpected"),
+            Err(error) => return Err(failed(&error)),
+        }
+    }
+    say!(
+        "  look inside: odoo-bridge enrich status --config {}",
+        config_path.display()
+    );
+    store.close().await;
+    server.abort();
+    Ok(report.applied)
+}
+
+/// A matching service for the demo: ranks two buyers by the packet's expected revenue.
+async fn start_matcher() -> Result<(String, tokio::task::JoinHandle<()>), Failure> {
+    let app = axum::Router::new().route(
+        "/match",
+        axum::routing::post(|axum::Json(packet): axum::Json<Value>| async move {
+            let revenue = packet["payload"]["expected_revenue"].as_f64().unwrap_or(0.0);
+            let score = (revenue / 100_000.0).clamp(0.0, 1.0);
+            axum::Json(json!({
+                "status": if score > 0.0 { "matched" } else { "no_match" },
+                "ranked_buyers": [{"partner_id": 7, "score": score}, {"partner_id": 3, "score": score / 2.0}],
+            }))
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .map_err(|error| Failure::new(Exit::Failure, error))?;
+    let address = listener
+        .local_addr()
+        .map_err(|error| Failure::new(Exit::Failure, error))?;
+    let server = tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    Ok((format!("http://{address}/match"), server))
+}
