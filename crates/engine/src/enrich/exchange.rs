@@ -6,7 +6,9 @@
 //! (`network_error`, `timeout`, `http_4xx`, `http_5xx`, `rate_limited`,
 //! [`classify_status`]); a 2xx whose body is not JSON is an `upstream_error`.
 
-use crate::webhook::sender::{classify_status, describe_chain, display_url, read_prefix};
+use crate::webhook::sender::{
+    classify_status, display_url, excerpt, read_prefix, scrub, unanswered,
+};
 use crate::webhook::signature::{self, WebhookSecret};
 use crate::webhook::{DeliveryError, FailureClass};
 use reqwest::Url;
@@ -68,31 +70,9 @@ pub async fn exchange(
     let mut response = match sent {
         Ok(response) => response,
         Err(error) => {
-            let error = error.without_url();
-            let (class, message) = if error.is_timeout() {
-                (
-                    FailureClass::Timeout,
-                    format!(
-                        "endpoint {shown} did not answer within {} s",
-                        outgoing.timeout.as_secs()
-                    ),
-                )
-            } else {
-                (
-                    FailureClass::NetworkError,
-                    format!(
-                        "endpoint {shown} could not be reached: {}",
-                        describe_chain(&error)
-                    ),
-                )
-            };
-            return Err(DeliveryError {
-                class,
-                status: None,
-                retry_after: None,
-                permanent: false,
-                message: scrub(message, outgoing.secret),
-            });
+            let mut failure = unanswered(error, &format!("endpoint {shown}"), outgoing.timeout);
+            failure.message = scrub(failure.message, secret_text(outgoing.secret));
+            return Err(failure);
         }
     };
     let status = response.status().as_u16();
@@ -101,7 +81,7 @@ pub async fn exchange(
     if !(200..300).contains(&status) {
         let retry_after = response.headers().contains_key(header::RETRY_AFTER);
         let (class, permanent) = classify_status(status, retry_after);
-        let excerpt = excerpt(&body, outgoing.secret);
+        let excerpt = excerpt(&body, secret_text(outgoing.secret), MAX_ERROR_BODY);
         let mut message = format!("endpoint {shown} answered HTTP {status}");
         if !excerpt.is_empty() {
             message.push_str(": ");
@@ -134,7 +114,7 @@ pub async fn exchange(
         }),
         Err(problem) => Err(upstream(format!(
             "endpoint {shown} answered HTTP {status} with a body that is not JSON ({problem}): {}",
-            excerpt(&body, outgoing.secret)
+            excerpt(&body, secret_text(outgoing.secret), MAX_ERROR_BODY)
         ))),
     }
 }
@@ -179,24 +159,6 @@ fn headers(outgoing: Outgoing<'_>, timestamp: i64) -> Result<HeaderMap, Delivery
     Ok(headers)
 }
 
-/// The start of a body as one line of text, the secret replaced.
-fn excerpt(body: &[u8], secret: Option<&WebhookSecret>) -> String {
-    let text = String::from_utf8_lossy(body);
-    let text = text.split_whitespace().collect::<Vec<_>>().join(" ");
-    let text = scrub(text, secret);
-    if text.len() <= MAX_ERROR_BODY {
-        return text;
-    }
-    let mut end = MAX_ERROR_BODY;
-    while !text.is_char_boundary(end) {
-        end -= 1;
-    }
-    format!("{}…", &text[..end])
-}
-
-fn scrub(text: String, secret: Option<&WebhookSecret>) -> String {
-    match secret.map(WebhookSecret::expose) {
-        Some(secret) if !secret.is_empty() && text.contains(secret) => text.replace(secret, "••••"),
-        _ => text,
-    }
+fn secret_text(secret: Option<&WebhookSecret>) -> &str {
+    secret.map_or("", WebhookSecret::expose)
 }

@@ -243,13 +243,13 @@ impl WebhookSender {
         let (class, permanent) = classify_status(status.as_u16(), retry_after.is_some());
         let mut message = format!("webhook at {shown} answered HTTP {}", status_text(status));
         if let Some(location) = location.as_ref().and_then(|l| l.to_str().ok()) {
-            let location = scrub(location.to_owned(), secret);
+            let location = scrub(location.to_owned(), secret.expose());
             message.push_str(&format!(" (a redirect to {location}, not followed)"));
         }
         if let Some(wait) = retry_after {
             message.push_str(&format!(" (retry after {} s)", wait.as_secs()));
         }
-        let excerpt = excerpt(&body, secret, self.config.max_error_body);
+        let excerpt = excerpt(&body, secret.expose(), self.config.max_error_body);
         if !excerpt.is_empty() {
             message.push_str(": ");
             message.push_str(&excerpt);
@@ -276,31 +276,33 @@ impl WebhookSender {
         shown: &str,
         secret: &WebhookSecret,
     ) -> DeliveryError {
-        let error = error.without_url();
-        let (class, message) = if error.is_timeout() {
-            (
-                FailureClass::Timeout,
-                format!(
-                    "webhook at {shown} did not answer within {} ms",
-                    self.config.timeout.as_millis()
-                ),
-            )
-        } else {
-            (
-                FailureClass::NetworkError,
-                format!(
-                    "webhook at {shown} could not be reached: {}",
-                    describe_chain(&error)
-                ),
-            )
-        };
-        DeliveryError {
-            class,
-            status: None,
-            retry_after: None,
-            permanent: false,
-            message: scrub(message, secret),
-        }
+        let mut failure = unanswered(error, &format!("webhook at {shown}"), self.config.timeout);
+        failure.message = scrub(failure.message, secret.expose());
+        failure
+    }
+}
+
+/// A request that got no answer (a timeout, or no connection), for every sender of the engine:
+/// never permanent, no status. `target` names what was called ("webhook at https://…").
+pub(crate) fn unanswered(error: reqwest::Error, target: &str, timeout: Duration) -> DeliveryError {
+    let error = error.without_url();
+    let (class, message) = if error.is_timeout() {
+        (
+            FailureClass::Timeout,
+            format!("{target} did not answer within {} ms", timeout.as_millis()),
+        )
+    } else {
+        (
+            FailureClass::NetworkError,
+            format!("{target} could not be reached: {}", describe_chain(&error)),
+        )
+    };
+    DeliveryError {
+        class,
+        status: None,
+        retry_after: None,
+        permanent: false,
+        message,
     }
 }
 
@@ -381,8 +383,8 @@ pub(crate) async fn read_prefix(response: &mut reqwest::Response, limit: usize) 
 }
 
 /// The first `limit` bytes of `body` as text, the secret replaced, whitespace collapsed,
-/// cut on a character boundary.
-fn excerpt(body: &[u8], secret: &WebhookSecret, limit: usize) -> String {
+/// cut on a character boundary: how every sender of the engine quotes an error answer.
+pub(crate) fn excerpt(body: &[u8], secret: &str, limit: usize) -> String {
     let text = String::from_utf8_lossy(body);
     let text = scrub(
         text.split_whitespace().collect::<Vec<_>>().join(" "),
@@ -398,8 +400,8 @@ fn excerpt(body: &[u8], secret: &WebhookSecret, limit: usize) -> String {
     format!("{}…", &text[..end])
 }
 
-fn scrub(text: String, secret: &WebhookSecret) -> String {
-    let secret = secret.expose();
+/// `text` with the secret (when there is one) replaced by dots.
+pub(crate) fn scrub(text: String, secret: &str) -> String {
     if !secret.is_empty() && text.contains(secret) {
         text.replace(secret, "••••")
     } else {
@@ -466,15 +468,18 @@ mod tests {
     fn excerpts_are_cut_on_characters_and_scrubbed() {
         let secret = WebhookSecret::new("6f0a1e36-9d49-4a52-9a8e-3f1b2c4d5e6f").unwrap();
         let body = "é".repeat(600);
-        let cut = excerpt(body.as_bytes(), &secret, 511);
+        let cut = excerpt(body.as_bytes(), secret.expose(), 511);
         assert!(cut.ends_with('…'));
         assert_eq!(cut.trim_end_matches('…').len(), 510);
         let echoed = format!("bad secret {}  given", secret.expose());
         assert_eq!(
-            excerpt(echoed.as_bytes(), &secret, 512),
+            excerpt(echoed.as_bytes(), secret.expose(), 512),
             "bad secret •••• given"
         );
-        assert_eq!(excerpt(b"\xff\xfeok", &secret, 512), "\u{fffd}\u{fffd}ok");
+        assert_eq!(
+            excerpt(b"\xff\xfeok", secret.expose(), 512),
+            "\u{fffd}\u{fffd}ok"
+        );
     }
 
     #[test]

@@ -5,7 +5,7 @@
 //! never in an error text: an answer echoing it has it replaced.
 
 use crate::store::SecretValue;
-use crate::webhook::sender::{classify_status, describe_chain, display_url, read_prefix};
+use crate::webhook::sender::{classify_status, display_url, excerpt, read_prefix, unanswered};
 use crate::webhook::{Delivered, DeliveryError, FailureClass};
 use jiff::Timestamp;
 use reqwest::Url;
@@ -163,20 +163,19 @@ impl CartonaClient {
         hashed_id: &str,
         body: &str,
     ) -> Result<Delivered, CartonaError> {
-        let url = self.url(&["order", "update-order-status", hashed_id])?;
-        let request = self
-            .http
-            .post(url.clone())
-            .headers(self.headers()?)
-            .body(body.to_owned());
-        let (status, _) = self.call(request, &url).await?;
-        Ok(Delivered { status })
+        self.post(&["order", "update-order-status", hashed_id], body)
+            .await
     }
 
     /// POSTs `body` (a JSON list of products, the exact bytes) to
     /// `supplier-product/bulk-update`.
     pub async fn post_catalog(&self, body: &str) -> Result<Delivered, CartonaError> {
-        let url = self.url(&["supplier-product", "bulk-update"])?;
+        self.post(&["supplier-product", "bulk-update"], body).await
+    }
+
+    /// POSTs `body` (the exact bytes) to the endpoint `segments` name.
+    async fn post(&self, segments: &[&str], body: &str) -> Result<Delivered, CartonaError> {
+        let url = self.url(segments)?;
         let request = self
             .http
             .post(url.clone())
@@ -194,30 +193,7 @@ impl CartonaClient {
         let shown = display_url(url);
         let mut response = match request.timeout(self.timeout).send().await {
             Ok(response) => response,
-            Err(error) => {
-                let error = error.without_url();
-                let (class, message) = if error.is_timeout() {
-                    (
-                        FailureClass::Timeout,
-                        format!(
-                            "{shown} did not answer within {} ms",
-                            self.timeout.as_millis()
-                        ),
-                    )
-                } else {
-                    (
-                        FailureClass::NetworkError,
-                        format!("{shown} could not be reached: {}", describe_chain(&error)),
-                    )
-                };
-                return Err(DeliveryError {
-                    class,
-                    status: None,
-                    retry_after: None,
-                    permanent: false,
-                    message,
-                });
-            }
+            Err(error) => return Err(unanswered(error, &shown, self.timeout)),
         };
         let status = response.status();
         if status.is_success() {
@@ -238,20 +214,7 @@ impl CartonaClient {
         };
         let body = read_prefix(&mut response, MAX_ERROR_BODY + self.token.expose().len()).await;
         let (class, permanent) = classify_status(status.as_u16(), retry_after.is_some());
-        let mut text = String::from_utf8_lossy(&body)
-            .split_whitespace()
-            .collect::<Vec<_>>()
-            .join(" ");
-        if !self.token.expose().is_empty() {
-            text = text.replace(self.token.expose(), "••••");
-        }
-        if text.len() > MAX_ERROR_BODY {
-            let mut end = MAX_ERROR_BODY;
-            while !text.is_char_boundary(end) {
-                end -= 1;
-            }
-            text = format!("{}…", &text[..end]);
-        }
+        let text = excerpt(&body, self.token.expose(), MAX_ERROR_BODY);
         let mut message = format!("{shown} answered HTTP {status}");
         if !text.is_empty() {
             message.push_str(": ");
