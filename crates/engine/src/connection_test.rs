@@ -12,7 +12,7 @@ use crate::webhook::{
     ClientBuildError, Delivered, DeliveryError, Packet, SenderConfig, WebhookSender,
 };
 use jiff::Timestamp;
-use odoo_rpc::{ClientConfig, OdooClient, Protocol};
+use odoo_rpc::{OdooClient, Protocol};
 use std::time::{Duration, Instant};
 
 /// What the Odoo half found.
@@ -83,18 +83,9 @@ pub async fn check_tenant_odoo(
     tenant: &Tenant,
     timeout: Duration,
 ) -> Result<OdooCheck, odoo_rpc::Error> {
-    let mut config = ClientConfig::new(
-        tenant.odoo_url.clone(),
-        tenant.odoo_db.clone(),
-        tenant.odoo_username.clone(),
-        tenant.odoo_api_key.clone(),
-    );
-    config.transport = tenant.transport;
+    let mut config = tenant.odoo_client_config();
     config.timeout = timeout;
     config.retry.max_retries = 1;
-    if tenant.odoo_min_delay_ms > 0 {
-        config.min_call_interval = Some(Duration::from_millis(tenant.odoo_min_delay_ms.into()));
-    }
     let client = OdooClient::connect(config).await?;
     let version = client.server_version().await?;
     let uid = client.uid().await?;

@@ -27,13 +27,7 @@ pub fn client_for(
     tenant: &crate::store::Tenant,
     timeout: std::time::Duration,
 ) -> Result<OdooClient, odoo_rpc::Error> {
-    let mut config = odoo_rpc::ClientConfig::new(
-        tenant.odoo_url.clone(),
-        tenant.odoo_db.clone(),
-        tenant.odoo_username.clone(),
-        tenant.odoo_api_key.clone(),
-    );
-    config.transport = tenant.transport;
+    let mut config = tenant.odoo_client_config();
     config.timeout = timeout;
     config.retry.max_retries = 1;
     OdooClient::new(config)

@@ -10,10 +10,9 @@ use crate::inbox::InboxWorker;
 use crate::outbox::Dispatcher;
 use crate::store::{Flow, Store, Tenant};
 use jiff::Timestamp;
-use odoo_rpc::{ClientConfig, OdooClient};
+use odoo_rpc::OdooClient;
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
-use std::time::Duration;
 use tokio::sync::watch;
 
 /// Tenants and active flows as the store had them at `version` (see
@@ -302,18 +301,8 @@ impl<S: Store> Supervisor<S> {
         {
             return Ok(client.clone());
         }
-        let mut config = ClientConfig::new(
-            tenant.odoo_url.clone(),
-            tenant.odoo_db.clone(),
-            tenant.odoo_username.clone(),
-            tenant.odoo_api_key.clone(),
-        );
-        config.transport = tenant.transport;
+        let mut config = tenant.odoo_client_config();
         config.http_pool = Some(self.runtime.odoo_pool.clone());
-        if tenant.odoo_min_delay_ms > 0 {
-            config.min_call_interval =
-                Some(Duration::from_millis(u64::from(tenant.odoo_min_delay_ms)));
-        }
         let client = OdooClient::new(config)?;
         self.clients
             .insert(tenant.id.clone(), (tenant.updated_at, client.clone()));

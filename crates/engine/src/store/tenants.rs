@@ -9,7 +9,7 @@ use super::StoreError;
 use super::secrets_at_rest::{Keyring, Reseal};
 use crate::change_feed::Checkpoint;
 use jiff::Timestamp;
-use odoo_rpc::{ApiKey, TransportChoice};
+use odoo_rpc::{ApiKey, ClientConfig, TransportChoice};
 use serde_json::{Map, Value};
 use std::collections::BTreeMap;
 use std::fmt;
@@ -31,6 +31,26 @@ pub struct Tenant {
     pub odoo_min_delay_ms: u32,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
+}
+
+impl Tenant {
+    /// How to reach this tenant's Odoo: its URL, database, login, key, transport and the
+    /// pause it asks for between calls. Callers add their own timeout, retries or pool.
+    pub fn odoo_client_config(&self) -> ClientConfig {
+        let mut config = ClientConfig::new(
+            self.odoo_url.clone(),
+            self.odoo_db.clone(),
+            self.odoo_username.clone(),
+            self.odoo_api_key.clone(),
+        );
+        config.transport = self.transport;
+        if self.odoo_min_delay_ms > 0 {
+            config.min_call_interval = Some(std::time::Duration::from_millis(u64::from(
+                self.odoo_min_delay_ms,
+            )));
+        }
+        config
+    }
 }
 
 /// How a transport choice is stored: `auto`, `jsonrpc`, `json2`.

@@ -15,7 +15,7 @@ use engine::marketplace::outbound::{PushError, enqueue_status_push};
 use engine::marketplace::status::MarketplaceStatus;
 use engine::store::{Conflict, LogFilter, Resolve, StoredLogEntry};
 use jiff::{SignedDuration, Timestamp};
-use odoo_rpc::{ClientConfig, OdooClient};
+use odoo_rpc::OdooClient;
 use serde_json::{Value, json};
 use std::collections::HashMap;
 use std::time::Duration;
@@ -241,18 +241,8 @@ fn scrub_for(m: &Marketplace) -> impl Fn(String) -> String {
 
 /// The tenant's Odoo client, as `run` builds it.
 fn odoo_client(m: &Marketplace, timeout: Duration) -> Result<OdooClient, Failure> {
-    let tenant = m.tenant();
-    let mut config = ClientConfig::new(
-        tenant.odoo_url,
-        tenant.odoo_db,
-        tenant.odoo_username,
-        tenant.odoo_api_key,
-    );
-    config.transport = tenant.transport;
+    let mut config = m.tenant().odoo_client_config();
     config.timeout = timeout;
-    if tenant.odoo_min_delay_ms > 0 {
-        config.min_call_interval = Some(Duration::from_millis(tenant.odoo_min_delay_ms.into()));
-    }
     OdooClient::new(config).map_err(|error| Failure::new(Exit::Config, error))
 }
 
