@@ -13,8 +13,6 @@ pub fn build<S: Store>(setup: FlowSetup, store: &S) -> Result<Box<dyn FlowHandle
             setup,
             store.clone(),
         )?)),
-        other => Err(format!(
-            "flows of kind {other} are not run by this version of odoo-bridge"
-        )),
+        FlowKind::Enrichment => Ok(Box::new(crate::enrich::EnrichmentFlow::new(setup)?)),
     }
 }

@@ -45,7 +45,8 @@ pub struct RunArgs {
     #[arg(long, default_value_t = 120)]
     overlap_seconds: u64,
     /// Also run the enrichment jobs of this configuration file, each every its
-    /// `interval_seconds`, with the file's own store.
+    /// `interval_seconds`, with the file's own store (registered there as flows; when it is
+    /// this daemon's store, the daemon's runtime runs them with its other flows).
     #[arg(long, short)]
     config: Option<std::path::PathBuf>,
 }
@@ -109,6 +110,7 @@ async fn serve<S: Store>(
         Some(path) => Some(crate::commands::enrich::start_schedule(
             path,
             worker_id.clone(),
+            |loaded| same_store(location, loaded),
             stopped.clone(),
         )?),
         None => None,
@@ -178,6 +180,21 @@ async fn forward_signals(stop: watch::Sender<bool>) {
     }
     tracing::info!("shutdown requested");
     let _ = stop.send(true);
+}
+
+/// Whether the configuration's store is the daemon's SQLite file (PostgreSQL stores are told
+/// apart by nothing cheaper than their URLs: a file's jobs on the daemon's PostgreSQL are
+/// then polled by both, which the outbox's unique keys and leases keep exactly-once).
+fn same_store(location: &StoreLocation, loaded: &crate::commands::target::Loaded) -> bool {
+    match (location, &loaded.config.target) {
+        (StoreLocation::Sqlite(daemon), engine::config::Target::Sqlite(file)) => {
+            match (daemon.canonicalize(), file.path.canonicalize()) {
+                (Ok(daemon), Ok(file)) => daemon == file,
+                _ => false,
+            }
+        }
+        _ => false,
+    }
 }
 
 #[cfg(test)]

@@ -30,7 +30,7 @@ pub use signals::FlowSignals;
 use crate::clock::Clock;
 use crate::inbox::{InboundApplier, InboxWorker};
 use crate::outbox::{BoxFuture, Dispatcher, PacketSender};
-use crate::store::{Flow, Store, Tenant};
+use crate::store::{Flow, FlowKind, Store, Tenant};
 use crate::webhook::{ClientBuildError, FailureClass, SenderConfig, WebhookSender};
 use jiff::SignedDuration;
 use odoo_rpc::{HttpPool, OdooClient};
@@ -161,6 +161,9 @@ pub struct RuntimeConfig {
     /// How often the outbox gauges are refreshed.
     pub gauges_every: Duration,
     pub flows: FlowOptions,
+    /// Only flows of these kinds (all when `None`): `run --config` runs its file's
+    /// enrichment jobs from the file's store beside the daemon's own flows.
+    pub kinds: Option<Vec<FlowKind>>,
 }
 
 impl RuntimeConfig {
@@ -180,6 +183,7 @@ impl RuntimeConfig {
             send_timeout: Duration::from_secs(30),
             gauges_every: Duration::from_secs(15),
             flows: FlowOptions::default(),
+            kinds: None,
         }
         .reloading_every(Duration::from_secs(5))
     }
