@@ -218,6 +218,16 @@ async fn prepare<S: Store>(
     clock: Clock,
 ) -> Result<Prepared, EnrichError> {
     let environment = environment(loaded);
+    if let Some(process) = engine::webhook::sender::process_environment()
+        && process != environment
+    {
+        return Err(EnrichError::Registration {
+            message: format!(
+                "ODOO_BRIDGE_ENVIRONMENT is {process:?} but {} says `environment: {environment}`: a process has one environment; unset one or make them agree",
+                loaded.config.path.display()
+            ),
+        });
+    }
     let (_, flows) = register::register(store, odoo, &environment, entries, clock.now()).await?;
     let http = WebhookSender::new(SenderConfig::default())?;
     let timeout = entries

@@ -86,6 +86,15 @@ async fn serve<S: Store>(
     args: RunArgs,
 ) -> Result<Exit, Failure> {
     let metrics = Metrics::install().map_err(|error| Failure::new(Exit::Failure, error))?;
+    // A process tagged with an environment binds the store to it, and refuses a store of
+    // another one before it reads a flow or sends a packet.
+    if let Some(environment) = engine::webhook::sender::process_environment() {
+        match engine::store::environment::bind(&store, &environment, Clock::system().now()).await {
+            Ok(Ok(())) => {}
+            Ok(Err(mismatch)) => return Err(Failure::new(Exit::Config, mismatch)),
+            Err(error) => return Err(Failure::new(Exit::Failure, error)),
+        }
+    }
     let worker_id = args.worker_id.clone().unwrap_or_else(heartbeat::worker_id);
     let clock = Clock::system();
     let runtime = Runtime::new(
