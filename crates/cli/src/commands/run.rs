@@ -130,7 +130,8 @@ async fn serve<S: Store>(
             let _ = stopped.wait_for(|stop| *stop).await;
         }
     };
-    let receiver = Receiver::new(store.clone(), clock.clone(), runtime.signals());
+    let receiver = Receiver::new(store.clone(), clock.clone(), runtime.signals())
+        .with_environment(engine::webhook::sender::process_environment());
     let hints = HintReceiver::new(
         store.clone(),
         clock,

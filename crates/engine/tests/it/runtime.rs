@@ -849,3 +849,62 @@ async fn replicas_share_the_tenants_and_take_over_from_a_dead_one() {
     .await;
     a.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_receiver_of_one_environment_refuses_signed_events_of_another() {
+    let world = World::new().await;
+    world
+        .store
+        .insert_tenant(&tenant("t1"), &[flow("f1", "t1", 60)])
+        .await
+        .unwrap();
+    let runtime = world.runtime(world.store.clone(), "w1");
+    let receiver = Receiver::new(world.store.clone(), world.clock.clone(), runtime.signals())
+        .with_environment(Some("prod".to_owned()));
+    let app = engine::http::layers(receive::routes(receiver));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move {
+        axum::serve(
+            listener,
+            app.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .await
+    });
+    let now = world.clock.now();
+    let body = r#"{"type":"status","subject":"H-1"}"#;
+    let tagged = |id: &str, environment: &str| {
+        let mut headers = signed(id, now, body);
+        headers.push(("x-odoo-bridge-environment", environment.to_owned()));
+        headers
+    };
+    let (status, answer, _) =
+        post(&format!("{base}/inbox/f1"), &tagged("evt-s", "staging"), body).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{answer}");
+    assert!(answer["error"].as_str().unwrap().contains("\"staging\""), "{answer}");
+    // Unsigned, the tag is not even looked at.
+    let (status, _, _) = post(
+        &format!("{base}/inbox/f1"),
+        &[
+            ("content-type", "application/json".to_owned()),
+            ("x-odoo-bridge-environment", "staging".to_owned()),
+        ],
+        body,
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert!(
+        world
+            .store
+            .inbound_events(&InboundFilter::default())
+            .await
+            .unwrap()
+            .is_empty(),
+        "nothing stored"
+    );
+    // Its own environment, or no tag at all, is taken.
+    let (status, _, _) = post(&format!("{base}/inbox/f1"), &tagged("evt-p", "prod"), body).await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    let (status, _, _) = post(&format!("{base}/inbox/f1"), &signed("evt-n", now, body), body).await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+}
