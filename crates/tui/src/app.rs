@@ -4,9 +4,10 @@
 //! waits, reads a clock or touches the store: every transition is a plain function call,
 //! tested as such.
 
-use crate::data::{LoadRequest, Snapshot, StatusFilter};
+use crate::data::{LoadRequest, RecordFilter, Snapshot, StatusFilter};
 use crate::form::{FormAction, FormState, TestState, TestSummary};
 use engine::connection_form::{ConnectionDraft, FieldError, masked_key, masked_secret};
+use engine::enrich::RecordState;
 use engine::order_delivery::Connection;
 use engine::store::Packet;
 use jiff::{SignedDuration, Timestamp};
@@ -262,8 +263,9 @@ pub struct MarketView {
 pub struct EnrichView {
     /// The selected job (flow id).
     pub selected: Option<String>,
-    /// The selected record (its id) among the job's records.
+    /// The selected record (its id) among the job's records the filter shows.
     pub record: Option<i64>,
+    pub filter: RecordFilter,
 }
 
 /// How the app is set up.
@@ -478,14 +480,9 @@ impl App {
                 .min(self.data.market.conflicts.len().saturating_sub(1));
         }
         if self.data.enrichment.loaded {
-            let enrichment = &self.data.enrichment;
-            self.enrich.selected = enrichment.detail_of.clone();
-            let kept = self
-                .enrich
-                .record
-                .is_some_and(|id| enrichment.records.iter().any(|r| r.record_id == id));
-            if !kept {
-                self.enrich.record = enrichment.records.first().map(|r| r.record_id);
+            self.enrich.selected = self.data.enrichment.detail_of.clone();
+            if self.selected_record_index().is_none() {
+                self.enrich.record = self.shown_records().first().map(|r| r.record_id);
             }
         }
         if self.autostart_pending {
@@ -908,24 +905,31 @@ impl App {
         }
     }
 
-    /// The selected job's record under the cursor, once the job's records are read.
-    pub fn selected_record(&self) -> Option<&engine::enrich::RecordState> {
-        let enrichment = &self.data.enrichment;
-        if enrichment.detail_of.is_none() || enrichment.detail_of != self.enrich.selected {
-            return None;
-        }
-        let id = self.enrich.record?;
-        enrichment.records.iter().find(|r| r.record_id == id)
-    }
-
-    /// The selected record's position among the job's records.
-    pub fn selected_record_index(&self) -> Option<usize> {
-        let id = self.enrich.record?;
+    /// The selected job's records the filter shows, by record id.
+    pub fn shown_records(&self) -> Vec<&RecordState> {
+        let filter = self.enrich.filter;
         self.data
             .enrichment
             .records
             .iter()
-            .position(|r| r.record_id == id)
+            .filter(|record| filter.matches(record))
+            .collect()
+    }
+
+    /// The selected job's record under the cursor, once the job's records are read.
+    pub fn selected_record(&self) -> Option<&RecordState> {
+        let enrichment = &self.data.enrichment;
+        if enrichment.detail_of.is_none() || enrichment.detail_of != self.enrich.selected {
+            return None;
+        }
+        let index = self.selected_record_index()?;
+        self.shown_records().get(index).copied()
+    }
+
+    /// The selected record's position among the records shown.
+    pub fn selected_record_index(&self) -> Option<usize> {
+        let id = self.enrich.record?;
+        self.shown_records().iter().position(|r| r.record_id == id)
     }
 
     fn move_job(&mut self, delta: isize) -> Vec<Command> {
@@ -953,11 +957,11 @@ impl App {
     }
 
     fn move_record(&mut self, delta: isize) {
-        let records = &self.data.enrichment.records;
+        let index = self.selected_record_index().unwrap_or(0) as isize;
+        let records = self.shown_records();
         if records.is_empty() {
             return;
         }
-        let index = self.selected_record_index().unwrap_or(0) as isize;
         let next = (index.saturating_add(delta)).clamp(0, records.len() as isize - 1) as usize;
         self.enrich.record = Some(records[next].record_id);
     }
@@ -996,6 +1000,11 @@ impl App {
             }
             KeyCode::End => {
                 self.move_record(isize::MAX / 2);
+                Vec::new()
+            }
+            KeyCode::Char('f') => {
+                self.enrich.filter = self.enrich.filter.next();
+                self.enrich.record = self.shown_records().first().map(|r| r.record_id);
                 Vec::new()
             }
             KeyCode::Char('r') => {

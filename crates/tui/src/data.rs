@@ -63,6 +63,42 @@ impl StatusFilter {
     }
 }
 
+/// Which records of an enrichment job the Enrichment screen lists.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum RecordFilter {
+    #[default]
+    All,
+    /// Disabled, or pending again after a failed attempt ([`health::is_failing`]).
+    Failing,
+    Disabled,
+}
+
+impl RecordFilter {
+    pub fn next(self) -> RecordFilter {
+        match self {
+            RecordFilter::All => RecordFilter::Failing,
+            RecordFilter::Failing => RecordFilter::Disabled,
+            RecordFilter::Disabled => RecordFilter::All,
+        }
+    }
+
+    pub fn label(self) -> &'static str {
+        match self {
+            RecordFilter::All => "all",
+            RecordFilter::Failing => "failing",
+            RecordFilter::Disabled => "disabled",
+        }
+    }
+
+    pub fn matches(self, record: &RecordState) -> bool {
+        match self {
+            RecordFilter::All => true,
+            RecordFilter::Failing => health::is_failing(record),
+            RecordFilter::Disabled => record.disabled(),
+        }
+    }
+}
+
 /// What to read besides the connections: the screens' filters and page.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct LoadRequest {

@@ -6,7 +6,7 @@
 use super::text::{fit, pad, pad_left, wrap};
 use super::{bad_style, bold, dim, ok_style, selected_style, warn_style};
 use crate::app::App;
-use crate::data::EnrichmentJobRow;
+use crate::data::{EnrichmentJobRow, RecordFilter};
 use engine::display::time_text;
 use engine::enrich::health;
 use engine::enrich::record::{EmissionState, RecordState};
@@ -247,14 +247,16 @@ fn state_text(record: &RecordState) -> (String, Style) {
 }
 
 fn draw_records(frame: &mut Frame, area: Rect, app: &App, job: &EnrichmentJobRow) {
-    let records = &app.data.enrichment.records;
+    let all = app.data.enrichment.records.len();
+    let records = app.shown_records();
+    let count = match app.enrich.filter {
+        RecordFilter::All => format!("{all} record{}", if all == 1 { "" } else { "s" }),
+        filter => format!("{}: {} of {all}", filter.label(), records.len()),
+    };
     let block = titled(
         &format!(
-            " Records of \"{}\" · packet v{} · {} record{} ",
-            job.name,
-            job.packet_version,
-            records.len(),
-            if records.len() == 1 { "" } else { "s" }
+            " Records of \"{}\" · packet v{} · {count} ",
+            job.name, job.packet_version
         ),
         area,
     );
@@ -279,7 +281,15 @@ fn draw_records(frame: &mut Frame, area: Rect, app: &App, job: &EnrichmentJobRow
         header.push(pad("LAST ERROR", error_w));
     }
     let mut lines = vec![Line::styled(header.join(" "), bold())];
-    if job.settings_error.is_none() && records.is_empty() {
+    if job.settings_error.is_none() && records.is_empty() && all > 0 {
+        lines.push(Line::styled(
+            format!(
+                "  No {} record: f shows the others.",
+                app.enrich.filter.label()
+            ),
+            dim(),
+        ));
+    } else if job.settings_error.is_none() && all == 0 {
         lines.push(Line::styled(
             fit(
                 &format!(
@@ -387,7 +397,7 @@ fn draw_detail(frame: &mut Frame, area: Rect, app: &App) {
             }
         }
         None => lines.push(Line::styled(
-            " Tab moves to the next job; a disabled record is re-enabled with r.",
+            " Tab moves to the next job, f filters the records; r re-enables a disabled one.",
             dim(),
         )),
     }

@@ -223,6 +223,7 @@ pub fn hints(screen: &Screen) -> Vec<(&'static str, &'static str)> {
         Screen::Enrichment => vec![
             ("↑↓", "record"),
             ("Tab/⇧Tab", "next/previous job"),
+            ("f", "filter all/failing/disabled"),
             ("r", "re-enable a disabled record"),
             ("?", "help"),
             ("q/Esc", "back"),

@@ -333,6 +333,40 @@ async fn tab_moves_to_the_next_job_and_reads_its_records() {
 }
 
 #[tokio::test]
+async fn f_filters_the_records_down_to_the_failing_then_the_disabled() {
+    let (mut app, store, _dir) = opened().await;
+    let shown =
+        |app: &App| -> Vec<i64> { app.shown_records().iter().map(|r| r.record_id).collect() };
+    drive(&mut app, &store, key(KeyCode::Char('f'))).await;
+    assert_eq!(shown(&app), [12, 31]);
+    assert_eq!(app.selected_record().unwrap().record_id, 12);
+    let screen = render(&app, 80, 24);
+    assert!(screen.contains("failing: 2 of 3"), "{screen}");
+    drive(&mut app, &store, key(KeyCode::Char('f'))).await;
+    assert_eq!(shown(&app), [31]);
+    // The disabled record straight away, and the filter kept across reads.
+    drive(&mut app, &store, key(KeyCode::Char('r'))).await;
+    assert!(matches!(app.screen(), Screen::Confirm(_)));
+    drive(&mut app, &store, key(KeyCode::Esc)).await;
+    let snapshot = data::load(&store, &app_request(&mut app), now())
+        .await
+        .unwrap();
+    app.handle(Event::Data(Box::new(snapshot)));
+    assert_eq!(shown(&app), [31]);
+    drive(&mut app, &store, key(KeyCode::Char('f'))).await;
+    assert_eq!(shown(&app), [7, 12, 31]);
+}
+
+/// The request of the app's next read.
+fn app_request(app: &mut App) -> data::LoadRequest {
+    let commands = app.handle(Event::Tick(now() + SignedDuration::from_secs(1)));
+    match commands.as_slice() {
+        [Command::Load(request)] => request.clone(),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[tokio::test]
 async fn enrichment_screen_without_jobs() {
     let (store, _dir) = migrated().await;
     let mut app = App::new(options(), now());
