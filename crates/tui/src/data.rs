@@ -481,7 +481,7 @@ fn job_row(
         name: name.to_owned(),
         is_active,
         model: job.model.clone(),
-        endpoint: shown_endpoint(&job.endpoint),
+        endpoint: display_url(&job.endpoint),
         packet_version: job.packet_version.clone(),
         max_failures: job.max_failures,
         settings_error: None,
@@ -490,44 +490,5 @@ fn job_row(
         pending: count(|r| r.state == EmissionState::Pending && !health::is_failing(r)),
         failing: count(|r| health::is_failing(r) && !r.disabled()),
         disabled: count(RecordState::disabled),
-    }
-}
-
-/// The endpoint as the screen shows it: `user:password@` dropped, the query (which may carry
-/// a token) shown as `?…` by [`display_url`], the fragment dropped.
-fn shown_endpoint(endpoint: &str) -> String {
-    let without_fragment = endpoint.split('#').next().unwrap_or(endpoint);
-    let without_credentials = match without_fragment.split_once("://") {
-        Some((scheme, rest)) => {
-            let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
-            let (authority, path) = rest.split_at(authority_end);
-            let host = authority
-                .rsplit_once('@')
-                .map_or(authority, |(_, host)| host);
-            format!("{scheme}://{host}{path}")
-        }
-        None => without_fragment.to_owned(),
-    };
-    display_url(&without_credentials)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::shown_endpoint;
-
-    #[test]
-    fn the_endpoint_is_shown_without_what_may_hold_a_secret() {
-        assert_eq!(
-            shown_endpoint("https://matcher.example/match"),
-            "https://matcher.example/match"
-        );
-        assert_eq!(
-            shown_endpoint("https://svc:p4ss@matcher.example:8443/match?token=abc#frag"),
-            "https://matcher.example:8443/match?…"
-        );
-        assert_eq!(
-            shown_endpoint("http://user@matcher.example?key=1"),
-            "http://matcher.example?…"
-        );
     }
 }

@@ -878,10 +878,17 @@ async fn a_receiver_of_one_environment_refuses_signed_events_of_another() {
         headers.push(("x-odoo-bridge-environment", environment.to_owned()));
         headers
     };
-    let (status, answer, _) =
-        post(&format!("{base}/inbox/f1"), &tagged("evt-s", "staging"), body).await;
+    let (status, answer, _) = post(
+        &format!("{base}/inbox/f1"),
+        &tagged("evt-s", "staging"),
+        body,
+    )
+    .await;
     assert_eq!(status, StatusCode::CONFLICT, "{answer}");
-    assert!(answer["error"].as_str().unwrap().contains("\"staging\""), "{answer}");
+    assert!(
+        answer["error"].as_str().unwrap().contains("\"staging\""),
+        "{answer}"
+    );
     // Unsigned, the tag is not even looked at.
     let (status, _, _) = post(
         &format!("{base}/inbox/f1"),
@@ -905,6 +912,11 @@ async fn a_receiver_of_one_environment_refuses_signed_events_of_another() {
     // Its own environment, or no tag at all, is taken.
     let (status, _, _) = post(&format!("{base}/inbox/f1"), &tagged("evt-p", "prod"), body).await;
     assert_eq!(status, StatusCode::ACCEPTED);
-    let (status, _, _) = post(&format!("{base}/inbox/f1"), &signed("evt-n", now, body), body).await;
+    let (status, _, _) = post(
+        &format!("{base}/inbox/f1"),
+        &signed("evt-n", now, body),
+        body,
+    )
+    .await;
     assert_eq!(status, StatusCode::ACCEPTED);
 }
