@@ -44,6 +44,10 @@ pub struct RunArgs {
     /// How far each poll rewinds a flow's cursor, seconds.
     #[arg(long, default_value_t = 120)]
     overlap_seconds: u64,
+    /// Days the cycle log and the marketplace sync log keep their rows (pruned hourly);
+    /// 0 keeps them for ever.
+    #[arg(long, default_value_t = 90)]
+    log_retention_days: u64,
     /// Also run the enrichment jobs of this configuration file, each every its
     /// `interval_seconds`, with the file's own store (registered there as flows; when it is
     /// this daemon's store, the daemon's runtime runs them with its other flows).
@@ -75,6 +79,8 @@ pub fn runtime_config(args: &RunArgs, worker_id: String) -> RuntimeConfig {
             overlap: SignedDuration::from_secs(i64::try_from(args.overlap_seconds).unwrap_or(120)),
             ..FlowOptions::default()
         },
+        log_retention: (args.log_retention_days > 0)
+            .then(|| Duration::from_secs(args.log_retention_days.saturating_mul(24 * 3600))),
         ..RuntimeConfig::new(worker_id, "run")
     }
     .reloading_every(Duration::from_secs(args.reload_every.max(1)))
@@ -233,5 +239,20 @@ mod tests {
             parsed.run.listen
         );
         assert_eq!(parsed.run.listen.port(), 9464);
+    }
+
+    #[test]
+    fn the_logs_are_kept_90_days_unless_told_otherwise_and_0_keeps_them() {
+        let retention = |args: &[&str]| {
+            let parsed = Wrapper::try_parse_from(args).unwrap();
+            super::runtime_config(&parsed.run, "w".into()).log_retention
+        };
+        let day = std::time::Duration::from_secs(24 * 3600);
+        assert_eq!(retention(&["run"]), Some(day * 90));
+        assert_eq!(
+            retention(&["run", "--log-retention-days", "7"]),
+            Some(day * 7)
+        );
+        assert_eq!(retention(&["run", "--log-retention-days", "0"]), None);
     }
 }

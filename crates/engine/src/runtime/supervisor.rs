@@ -230,16 +230,7 @@ impl<S: Store> Supervisor<S> {
             .collect();
         let active: Vec<Flow> = flows
             .into_iter()
-            .filter(|flow| {
-                flow.is_active
-                    && tenants.contains_key(&flow.tenant_id)
-                    && self
-                        .runtime
-                        .config
-                        .kinds
-                        .as_ref()
-                        .is_none_or(|kinds| kinds.contains(&flow.kind))
-            })
+            .filter(|flow| flow.is_active && tenants.contains_key(&flow.tenant_id))
             .collect();
         let catalog = Arc::new(Catalog {
             // An unreadable version is never equal to a later one: read again next time.
