@@ -261,12 +261,13 @@ impl<S: Store> Receiver<S> {
     }
 
     /// Runs the checks of the module's documentation on a request for `flow_id`, then stores
-    /// the event with the kind and subject `shape` reads from its parsed body.
+    /// the event with the kind and subject `shape` reads from its parsed body (a body `shape`
+    /// refuses is a 400, nothing stored).
     pub async fn receive(
         &self,
         flow_id: &str,
         request: InboundRequest<'_>,
-        shape: impl FnOnce(&Value) -> Result<EventShape, String>,
+        shape: impl FnOnce(&Flow, &Value) -> Result<EventShape, String>,
     ) -> Result<Received, Refusal> {
         let flow = match self.store.flow(None, flow_id).await {
             Ok(Some(flow)) if flow.id == flow_id => flow,
@@ -312,7 +313,7 @@ impl<S: Store> Receiver<S> {
             .map_err(|_| Refusal::Malformed("the body is not UTF-8".to_owned()))?;
         let parsed: Value = serde_json::from_str(text)
             .map_err(|error| Refusal::Malformed(format!("the body is not JSON: {error}")))?;
-        let shape = shape(&parsed).map_err(Refusal::Malformed)?;
+        let shape = shape(&flow, &parsed).map_err(Refusal::Malformed)?;
         // The verifier proved the header exists.
         let event_id = header_text(request.headers, "webhook-id").unwrap_or_default();
         let event = NewInboundEvent {
@@ -411,7 +412,14 @@ async fn receive_generic<S: Store>(
         headers: &headers,
         body: &body,
     };
-    answer(receiver.receive(&flow_id, request, generic_shape).await)
+    // Each flow's events are read as its kind reads them, whichever route they came by.
+    answer(
+        receiver
+            .receive(&flow_id, request, |flow, body| {
+                crate::flows::event_shape(flow.kind, body)
+            })
+            .await,
+    )
 }
 
 /// The HTTP answer to a receipt: 202 for a new event, 200 for one already stored, the
