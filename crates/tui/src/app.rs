@@ -967,6 +967,10 @@ impl App {
     }
 
     fn enrichment_key(&mut self, key: KeyEvent) -> Vec<Command> {
+        if let Some(step) = list_step(key.code) {
+            self.move_record(step);
+            return Vec::new();
+        }
         match key.code {
             KeyCode::Char('q') | KeyCode::Esc => {
                 self.pop();
@@ -978,30 +982,6 @@ impl App {
             }
             KeyCode::Tab | KeyCode::Right => self.move_job(1),
             KeyCode::BackTab | KeyCode::Left => self.move_job(-1),
-            KeyCode::Up | KeyCode::Char('k') => {
-                self.move_record(-1);
-                Vec::new()
-            }
-            KeyCode::Down | KeyCode::Char('j') => {
-                self.move_record(1);
-                Vec::new()
-            }
-            KeyCode::PageUp => {
-                self.move_record(-10);
-                Vec::new()
-            }
-            KeyCode::PageDown => {
-                self.move_record(10);
-                Vec::new()
-            }
-            KeyCode::Home => {
-                self.move_record(isize::MIN / 2);
-                Vec::new()
-            }
-            KeyCode::End => {
-                self.move_record(isize::MAX / 2);
-                Vec::new()
-            }
             KeyCode::Char('f') => {
                 self.enrich.filter = self.enrich.filter.next();
                 self.enrich.record = self.shown_records().first().map(|r| r.record_id);
@@ -1209,6 +1189,10 @@ impl App {
     }
 
     fn queue_key(&mut self, key: KeyEvent) -> Vec<Command> {
+        if let Some(step) = list_step(key.code) {
+            self.move_packet(step);
+            return Vec::new();
+        }
         let selected = self
             .selected_packet_index()
             .map(|i| self.data.queue[i].clone());
@@ -1219,22 +1203,6 @@ impl App {
             }
             KeyCode::Char('?') | KeyCode::F(1) => {
                 self.push(Screen::Help);
-                Vec::new()
-            }
-            KeyCode::Up | KeyCode::Char('k') => {
-                self.move_packet(-1);
-                Vec::new()
-            }
-            KeyCode::Down | KeyCode::Char('j') => {
-                self.move_packet(1);
-                Vec::new()
-            }
-            KeyCode::PageUp => {
-                self.move_packet(-10);
-                Vec::new()
-            }
-            KeyCode::PageDown => {
-                self.move_packet(10);
                 Vec::new()
             }
             KeyCode::Char('c') => {
@@ -1385,4 +1353,18 @@ pub fn test_lines(summary: &TestSummary) -> Vec<String> {
         line("Odoo", &summary.odoo),
         line("Webhook", &summary.webhook),
     ]
+}
+
+/// How far a list key moves the selection in a list screen: a line (↑↓, k j), a page of ten
+/// (PgUp PgDn), or to either end (Home End).
+fn list_step(code: KeyCode) -> Option<isize> {
+    match code {
+        KeyCode::Up | KeyCode::Char('k') => Some(-1),
+        KeyCode::Down | KeyCode::Char('j') => Some(1),
+        KeyCode::PageUp => Some(-10),
+        KeyCode::PageDown => Some(10),
+        KeyCode::Home => Some(isize::MIN / 2),
+        KeyCode::End => Some(isize::MAX / 2),
+        _ => None,
+    }
 }

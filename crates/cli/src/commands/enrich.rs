@@ -257,6 +257,52 @@ async fn prepare<S: Store>(
     })
 }
 
+/// A file's jobs as one command runs them: their Odoo, its client, their secrets, and this
+/// process's name in the outbox's leases.
+struct FileJobs<'a> {
+    loaded: &'a Loaded,
+    odoo: OdooAccess,
+    client: OdooClient,
+    entries: Vec<JobEntry>,
+    owner: String,
+}
+
+impl<'a> FileJobs<'a> {
+    /// The jobs of `loaded` (`only` alone when given), checked now: a missing secret or a
+    /// bad Odoo setting stops the command before the store is opened.
+    fn new(
+        loaded: &'a Loaded,
+        api_key: ApiKey,
+        only: Option<&str>,
+        owner: String,
+    ) -> Result<FileJobs<'a>, Failure> {
+        let jobs = jobs(loaded, only)?;
+        let entries = entries(loaded, &jobs)?;
+        let client = target::client(loaded, api_key.clone())?;
+        Ok(FileJobs {
+            loaded,
+            odoo: access(loaded, api_key),
+            client,
+            entries,
+            owner,
+        })
+    }
+
+    async fn prepare<S: Store>(&self, store: &S, clock: Clock) -> Result<Prepared, Failure> {
+        prepare(
+            store,
+            self.loaded,
+            &self.odoo,
+            &self.client,
+            &self.entries,
+            self.owner.clone(),
+            clock,
+        )
+        .await
+        .map_err(|error| failure(self.loaded, error))
+    }
+}
+
 fn flow_for(
     flow: &Flow,
     entry: &JobEntry,
@@ -278,44 +324,25 @@ fn flow_for(
 
 async fn run_jobs(args: RunArgs) -> Result<Exit, Failure> {
     let (loaded, api_key) = target::load(&args.config)?;
-    let jobs = jobs(&loaded, args.job.as_deref())?;
-    let entries = entries(&loaded, &jobs)?;
-    let client = target::client(&loaded, api_key.clone())?;
-    let task = RunJobs {
-        loaded: &loaded,
-        odoo: access(&loaded, api_key),
-        client,
-        entries,
-        owner: args.worker_id.unwrap_or_else(heartbeat::worker_id),
-    };
+    let task = RunJobs(FileJobs::new(
+        &loaded,
+        api_key,
+        args.job.as_deref(),
+        args.worker_id.unwrap_or_else(heartbeat::worker_id),
+    )?);
     target::with_store(&loaded, Opening::Migrated, task)
         .await?
         .unwrap_or(Ok(Exit::Failure))
 }
 
-struct RunJobs<'a> {
-    loaded: &'a Loaded,
-    odoo: OdooAccess,
-    client: OdooClient,
-    entries: Vec<JobEntry>,
-    owner: String,
-}
+struct RunJobs<'a>(FileJobs<'a>);
 
 impl StoreTask for RunJobs<'_> {
     type Output = Result<Exit, Failure>;
 
     async fn run<S: Store>(self, store: &S, _: bool) -> Result<Self::Output, Failure> {
-        let prepared = prepare(
-            store,
-            self.loaded,
-            &self.odoo,
-            &self.client,
-            &self.entries,
-            self.owner,
-            Clock::system(),
-        )
-        .await
-        .map_err(|error| failure(self.loaded, error))?;
+        let jobs = self.0;
+        let prepared = jobs.prepare(store, Clock::system()).await?;
         let mut exit = Exit::Success;
         let mut fatal = None;
         for flow in &prepared.flows {
@@ -328,7 +355,7 @@ impl StoreTask for RunJobs<'_> {
                 }
                 Err(error) => {
                     let name = flow.job().name.clone();
-                    let failure = failure(self.loaded, error);
+                    let failure = failure(jobs.loaded, error);
                     eprintln!("error: job {name}: {:#}", failure.error);
                     tracing::error!(job = %name, error = %failure.error, "enrichment job failed");
                     fatal.get_or_insert(failure.exit);
@@ -496,17 +523,15 @@ impl StoreTask for Statuses<'_> {
 
 async fn replay(args: ReplayArgs) -> Result<Exit, Failure> {
     let (loaded, api_key) = target::load(&args.config)?;
-    let job = jobs(&loaded, Some(&args.job))?;
-    let entries = entries(&loaded, &job)?;
-    let client = target::client(&loaded, api_key.clone())?;
     let task = Replay {
-        loaded: &loaded,
-        odoo: access(&loaded, api_key),
-        client,
-        entries,
+        jobs: FileJobs::new(
+            &loaded,
+            api_key,
+            Some(&args.job),
+            args.worker_id.unwrap_or_else(heartbeat::worker_id),
+        )?,
         record: args.record,
         force: args.force,
-        owner: args.worker_id.unwrap_or_else(heartbeat::worker_id),
     };
     target::with_store(&loaded, Opening::Migrated, task)
         .await?
@@ -514,30 +539,16 @@ async fn replay(args: ReplayArgs) -> Result<Exit, Failure> {
 }
 
 struct Replay<'a> {
-    loaded: &'a Loaded,
-    odoo: OdooAccess,
-    client: OdooClient,
-    entries: Vec<JobEntry>,
+    jobs: FileJobs<'a>,
     record: i64,
     force: bool,
-    owner: String,
 }
 
 impl StoreTask for Replay<'_> {
     type Output = Result<Exit, Failure>;
 
     async fn run<S: Store>(self, store: &S, _: bool) -> Result<Self::Output, Failure> {
-        let prepared = prepare(
-            store,
-            self.loaded,
-            &self.odoo,
-            &self.client,
-            &self.entries,
-            self.owner,
-            Clock::system(),
-        )
-        .await
-        .map_err(|error| failure(self.loaded, error))?;
+        let prepared = self.jobs.prepare(store, Clock::system()).await?;
         let Some(flow) = prepared.flows.first() else {
             return Ok(Err(Failure::new(
                 Exit::Usage,
@@ -554,7 +565,7 @@ impl StoreTask for Replay<'_> {
         .await
         {
             Ok(report) => report,
-            Err(error) => return Ok(Err(failure(self.loaded, error))),
+            Err(error) => return Ok(Err(failure(self.jobs.loaded, error))),
         };
         match &report.previous {
             Some((previous_id, previous_hash)) => {
@@ -628,18 +639,19 @@ pub fn start_schedule(
     stop: tokio::sync::watch::Receiver<bool>,
 ) -> Result<tokio::task::JoinHandle<()>, Failure> {
     let (loaded, api_key) = target::load(path)?;
-    let jobs: Vec<&EnrichJob> = jobs(&loaded, None)?;
-    let entries = entries(&loaded, &jobs)?;
-    let client = target::client(&loaded, api_key.clone())?;
-    let odoo = access(&loaded, api_key);
+    let checked = FileJobs::new(&loaded, api_key, None, owner)?;
+    let (odoo, client, entries, owner) =
+        (checked.odoo, checked.client, checked.entries, checked.owner);
     let register_only = also_run_by_daemon(&loaded);
     Ok(tokio::spawn(async move {
         let task = Schedule {
-            loaded: &loaded,
-            odoo,
-            client,
-            entries,
-            owner,
+            jobs: FileJobs {
+                loaded: &loaded,
+                odoo,
+                client,
+                entries,
+                owner,
+            },
             register_only,
             stop,
         };
@@ -653,11 +665,7 @@ pub fn start_schedule(
 }
 
 struct Schedule<'a> {
-    loaded: &'a Loaded,
-    odoo: OdooAccess,
-    client: OdooClient,
-    entries: Vec<JobEntry>,
-    owner: String,
+    jobs: FileJobs<'a>,
     register_only: bool,
     stop: tokio::sync::watch::Receiver<bool>,
 }
@@ -667,17 +675,7 @@ impl StoreTask for Schedule<'_> {
 
     async fn run<S: Store>(mut self, store: &S, _: bool) -> Result<(), Failure> {
         let clock = Clock::system();
-        let prepared = prepare(
-            store,
-            self.loaded,
-            &self.odoo,
-            &self.client,
-            &self.entries,
-            self.owner,
-            clock.clone(),
-        )
-        .await
-        .map_err(|error| failure(self.loaded, error))?;
+        let prepared = self.jobs.prepare(store, clock.clone()).await?;
         if self.register_only {
             tracing::info!(
                 "enrichment jobs registered in the daemon's store: its runtime runs them"

@@ -457,7 +457,16 @@ fn signed(id: &str, at: Timestamp, body: &str) -> Vec<(&'static str, String)> {
 }
 
 async fn serve_inbox(world: &World, runtime: &Runtime<SqliteStore>) -> String {
-    let receiver = Receiver::new(world.store.clone(), world.clock.clone(), runtime.signals());
+    serve_receiver(Receiver::new(
+        world.store.clone(),
+        world.clock.clone(),
+        runtime.signals(),
+    ))
+    .await
+}
+
+/// The inbox routes of `receiver` on loopback; their base URL.
+async fn serve_receiver(receiver: Receiver<SqliteStore>) -> String {
     let app = engine::http::layers(receive::routes(receiver));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
@@ -859,18 +868,11 @@ async fn a_receiver_of_one_environment_refuses_signed_events_of_another() {
         .await
         .unwrap();
     let runtime = world.runtime(world.store.clone(), "w1");
-    let receiver = Receiver::new(world.store.clone(), world.clock.clone(), runtime.signals())
-        .with_environment(Some("prod".to_owned()));
-    let app = engine::http::layers(receive::routes(receiver));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(async move {
-        axum::serve(
-            listener,
-            app.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .await
-    });
+    let base = serve_receiver(
+        Receiver::new(world.store.clone(), world.clock.clone(), runtime.signals())
+            .with_environment(Some("prod".to_owned())),
+    )
+    .await;
     let now = world.clock.now();
     let body = r#"{"type":"status","subject":"H-1"}"#;
     let tagged = |id: &str, environment: &str| {

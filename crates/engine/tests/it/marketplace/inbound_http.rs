@@ -75,11 +75,18 @@ async fn add_marketplace(world: &World, id: &str, name: &str, secret: &str, extr
         .unwrap();
 }
 
+/// The status route on loopback: its URL.
 async fn serve(world: &World) -> String {
     let receiver = Receiver::new(world.store.clone(), Clock::system(), FlowSignals::default());
-    let app = engine::http::layers(routes(receiver));
+    let base = serve_routes(routes(receiver)).await;
+    format!("{base}{WEBHOOK_PATH}")
+}
+
+/// `routes` on loopback, as the daemon serves them: their base URL.
+async fn serve_routes(routes: axum::Router) -> String {
+    let app = engine::http::layers(routes);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}{WEBHOOK_PATH}", listener.local_addr().unwrap());
+    let base = format!("http://{}", listener.local_addr().unwrap());
     tokio::spawn(async move {
         axum::serve(
             listener,
@@ -87,7 +94,7 @@ async fn serve(world: &World) -> String {
         )
         .await
     });
-    url
+    base
 }
 
 async fn stored_events(world: &World) -> usize {
@@ -288,16 +295,7 @@ async fn the_generic_inbox_route_reads_a_marketplaces_events_as_statuses() {
     let world = World::build_on(OdooVersion::V18, None, None).await;
     let secret = world.secrets.webhook_secret.expose().to_owned();
     let receiver = Receiver::new(world.store.clone(), Clock::system(), FlowSignals::default());
-    let app = engine::http::layers(engine::inbox::receive::routes(receiver));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(async move {
-        axum::serve(
-            listener,
-            app.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .await
-    });
+    let base = serve_routes(engine::inbox::receive::routes(receiver)).await;
     let url = format!("{base}/inbox/{FLOW}");
     let now = Timestamp::now();
     let before = stored_events(&world).await;
