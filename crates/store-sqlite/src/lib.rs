@@ -160,6 +160,24 @@ impl SqliteStore {
         };
         let pool = SqlitePoolOptions::new()
             .max_connections(MAX_CONNECTIONS)
+            .after_release(|connection, _| {
+                Box::pin(async move {
+                    // A COMMIT that fails with the disk full is rolled back by SQLite itself;
+                    // sqlx then fails its own ROLLBACK and keeps counting the transaction as
+                    // open, and every later BEGIN on this connection is refused ("non-zero
+                    // transaction depth"): the store would never write again once the disk
+                    // has room. The ping runs after that queued ROLLBACK; a connection still
+                    // counted in a transaction is closed instead of going back to the pool.
+                    sqlx::Connection::ping(&mut *connection).await?;
+                    let healthy = !sqlx::Connection::is_in_transaction(&*connection);
+                    if !healthy {
+                        tracing::warn!(
+                            "an SQLite connection left in a transaction sqlx cannot end was closed"
+                        );
+                    }
+                    Ok(healthy)
+                })
+            })
             .connect_with(options)
             .await
             .map_err(map_sqlx)?;
@@ -785,5 +803,43 @@ impl MirrorStore for SqliteStore {
         .fetch_all(&self.pool)
         .await
         .map_err(map_sqlx)
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use super::*;
+    use engine::store::EnvironmentStore;
+
+    #[tokio::test]
+    async fn a_connection_left_in_a_transaction_sqlx_cannot_end_is_not_reused() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(&dir.path().join("poisoned.db"))
+            .await
+            .unwrap();
+        engine::mirror_store::MirrorStore::migrate(&store)
+            .await
+            .unwrap();
+        // As after a COMMIT that failed with the disk full: SQLite has ended the transaction
+        // while sqlx still counts it, so sqlx's ROLLBACK on drop fails. Every connection of
+        // the pool at once.
+        let mut held = Vec::new();
+        for _ in 0..MAX_CONNECTIONS {
+            let mut tx = store.pool.begin().await.unwrap();
+            sqlx::query("ROLLBACK").execute(&mut *tx).await.unwrap();
+            held.push(tx);
+        }
+        drop(held);
+        // The store writes again (each write is a BEGIN IMMEDIATE on some connection).
+        for _ in 0..MAX_CONNECTIONS * 2 {
+            assert_eq!(
+                store
+                    .bind_environment("prod", jiff::Timestamp::now())
+                    .await
+                    .unwrap(),
+                "prod"
+            );
+        }
     }
 }
