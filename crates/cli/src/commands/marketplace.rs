@@ -102,6 +102,10 @@ pub struct AddArgs {
     /// any].
     #[arg(long, value_name = "CIDR,...", default_value = "")]
     allow_from: String,
+    /// Status webhooks a minute from one address (1 to 100000); more are answered 429
+    /// with Retry-After [default: 600].
+    #[arg(long, value_name = "N")]
+    inbound_per_minute: Option<String>,
     /// The sale.order field holding the retailer's OTP (sent with `delivered` on installment
     /// and wallet_top_up orders) [default: x_retailer_otp].
     #[arg(long, value_name = "FIELD")]
@@ -191,6 +195,9 @@ pub struct EditArgs {
     /// Addresses allowed to send status webhooks (CIDRs, comma-separated; "" for any).
     #[arg(long, value_name = "CIDR,...")]
     allow_from: Option<String>,
+    /// Status webhooks a minute from one address (1 to 100000); more are answered 429.
+    #[arg(long, value_name = "N")]
+    inbound_per_minute: Option<String>,
     /// The sale.order field holding the retailer's OTP.
     #[arg(long, value_name = "FIELD")]
     otp_field: Option<String>,
@@ -444,6 +451,9 @@ async fn add<S: engine::store::Store>(
     }
     draft.reference_field = args.reference_field;
     draft.allow_from = args.allow_from;
+    if let Some(rate) = args.inbound_per_minute {
+        draft.inbound_per_minute = rate;
+    }
     draft.otp_field = args.otp_field.unwrap_or_default();
     draft.status_map = args.status_map.unwrap_or_default();
     draft.catalog = args.catalog.unwrap_or_default();
@@ -533,6 +543,7 @@ async fn edit<S: engine::store::Store>(
     set(&mut draft.webhook_secret, args.webhook_secret);
     set(&mut draft.reference_field, args.reference_field);
     set(&mut draft.allow_from, args.allow_from);
+    set(&mut draft.inbound_per_minute, args.inbound_per_minute);
     set(&mut draft.otp_field, args.otp_field);
     set(&mut draft.status_map, args.status_map);
     set(&mut draft.catalog, args.catalog);
@@ -630,6 +641,10 @@ fn changes(before: &Marketplace, after: &Marketplace) -> Vec<&'static str> {
         before.settings.allow_from != after.settings.allow_from,
     );
     note(
+        "inbound_per_minute",
+        before.settings.inbound_per_minute != after.settings.inbound_per_minute,
+    );
+    note(
         "otp_field",
         before.outbound.otp_field != after.outbound.otp_field,
     );
@@ -659,6 +674,7 @@ fn summary_json(m: &Marketplace, counts: &OrderCounts) -> Value {
         "interval_seconds": m.interval_seconds,
         "reference_field": m.settings.reference_field,
         "allow_from": m.settings.allow_from,
+        "inbound_per_minute": m.settings.inbound_per_minute,
         "otp_field": m.outbound.otp_field,
         "status_map": m.outbound.status_map.overrides(),
         "catalog": catalog_text(m.outbound.catalog),
@@ -778,6 +794,13 @@ async fn show<S: engine::store::Store>(
         ("interval", format!("{} s", m.interval_seconds)),
         ("reference field", m.settings.reference_field.clone()),
         ("allow from", allow_from_text(&m)),
+        (
+            "inbound rate",
+            format!(
+                "{} requests a minute from one address",
+                m.settings.inbound_per_minute
+            ),
+        ),
         ("otp field", m.outbound.otp_field.clone()),
         (
             "status map",

@@ -69,9 +69,14 @@ impl World {
     }
 
     async fn add(&self, name: &str) -> Value {
+        self.add_with(name, &[]).await
+    }
+
+    /// `marketplace add` of `name` with `extra` flags.
+    async fn add_with(&self, name: &str, extra: &[&str]) -> Value {
         let cartona_url = self.cartona_running.url();
         let odoo_url = self.odoo_running.url();
-        let args = [
+        let mut args = vec![
             "marketplace",
             "add",
             "--name",
@@ -92,6 +97,7 @@ impl World {
             "127.0.0.1/32,10.0.0.0/8",
             "--json",
         ];
+        args.extend(extra);
         let output = self.run(&args).await;
         assert_eq!(
             output.status.code(),
@@ -229,6 +235,7 @@ async fn marketplace_add_then_run_imports_each_order_once_and_acknowledges_it_on
         .await;
     assert_eq!(show["id"], id.as_str());
     assert_eq!(show["orders_imported"], 3);
+    assert_eq!(show["inbound_per_minute"], 600, "the receiver's default");
     assert!(
         show["api_token"].as_str().unwrap().starts_with("••••"),
         "{show}"
@@ -285,6 +292,8 @@ async fn marketplace_add_lists_every_bad_field_at_once_and_unknown_names_exit_9(
         "Client Ref",
         "--allow-from",
         "10.0.0.0/8,nowhere",
+        "--inbound-per-minute",
+        "0",
     ];
     let output = world.run(&args).await;
     let said = text(&output);
@@ -296,13 +305,14 @@ async fn marketplace_add_lists_every_bad_field_at_once_and_unknown_names_exit_9(
         "--interval",
         "--reference-field",
         "--allow-from",
+        "--inbound-per-minute",
     ] {
         assert!(
             said.contains(&format!("  {flag}: ")),
             "{flag} missing in:\n{said}"
         );
     }
-    assert!(said.contains("6 problems"), "{said}");
+    assert!(said.contains("7 problems"), "{said}");
 
     // Without the token in the environment and no terminal: configuration, exit 3, listed
     // with the other problems.
@@ -357,15 +367,28 @@ async fn marketplace_add_lists_every_bad_field_at_once_and_unknown_names_exit_9(
     assert_no_secret(&world.place.printed());
 }
 
-/// A status webhook signed as Cartona would, POSTed to the daemon's listener.
+/// A status webhook signed as Cartona would, POSTed to the daemon's listener: its status and
+/// its JSON answer.
 async fn post_status(daemon: &Daemon, secret: &str, id: &str, body: &Value) -> (u16, Value) {
+    let response = post_signed(daemon, secret, id, body).await;
+    let status = response.status().as_u16();
+    let answer = response
+        .bytes()
+        .await
+        .ok()
+        .and_then(|bytes| serde_json::from_slice(&bytes).ok())
+        .unwrap_or(Value::Null);
+    (status, answer)
+}
+
+async fn post_signed(daemon: &Daemon, secret: &str, id: &str, body: &Value) -> reqwest::Response {
     let body = body.to_string();
     let at = Timestamp::now().as_second();
     let signature =
         engine::webhook::WebhookSecret::new(secret)
             .unwrap()
             .sign(id, at, body.as_bytes());
-    let response = reqwest::Client::new()
+    reqwest::Client::new()
         .post(format!(
             "http://{}/marketplace_integration/webhook/status",
             daemon.address()
@@ -377,15 +400,97 @@ async fn post_status(daemon: &Daemon, secret: &str, id: &str, body: &Value) -> (
         .body(body)
         .send()
         .await
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn inbound_per_minute_is_set_by_add_kept_by_other_edits_shown_and_enforced_by_run() {
+    let world = World::start().await;
+    let added = world
+        .add_with("Cartona Rate", &["--inbound-per-minute", "3"])
+        .await;
+    let id = added["id"].as_str().unwrap().to_owned();
+    let secret = added["webhook_secret"].as_str().unwrap().to_owned();
+
+    // An edit of another field keeps the rate.
+    let edited = world
+        .run(&["marketplace", "edit", &id, "--interval", "2"])
+        .await;
+    assert_eq!(edited.status.code(), Some(0), "{}", text(&edited));
+    assert!(
+        !text(&edited).contains("inbound_per_minute"),
+        "{}",
+        text(&edited)
+    );
+    let show = world
+        .place
+        .json(&["marketplace", "show", &id, "--json"])
+        .await;
+    assert_eq!(show["inbound_per_minute"], 3, "{show}");
+    assert_eq!(show["interval_seconds"], 2, "{show}");
+    assert_eq!(
+        show["allow_from"],
+        serde_json::json!(["127.0.0.1/32", "10.0.0.0/8"])
+    );
+    let list = world.place.json(&["marketplace", "list", "--json"]).await;
+    assert_eq!(list[0]["inbound_per_minute"], 3, "{list}");
+    let shown = world.run(&["marketplace", "show", &id]).await;
+    assert!(
+        text(&shown).contains("inbound rate:     3 requests a minute from one address"),
+        "{}",
+        text(&shown)
+    );
+    // Out of range or not a number: exit 2 naming the flag, nothing changed.
+    for bad in ["0", "100001", "many"] {
+        let refused = world
+            .run(&["marketplace", "edit", &id, "--inbound-per-minute", bad])
+            .await;
+        assert_eq!(refused.status.code(), Some(2), "{bad}: {}", text(&refused));
+        assert!(
+            text(&refused).contains("  --inbound-per-minute: "),
+            "{}",
+            text(&refused)
+        );
+    }
+    let show = world
+        .place
+        .json(&["marketplace", "show", &id, "--json"])
+        .await;
+    assert_eq!(show["inbound_per_minute"], 3, "{show}");
+
+    // The daemon takes 3 signed statuses a minute from this address, then answers 429.
+    let daemon = Daemon::start(&world.place, "rate-1").await;
+    let status = serde_json::json!({"hashed_id": "R-NONE", "status": "approved"});
+    for n in 0..3 {
+        let (code, answer) = post_status(&daemon, &secret, &format!("r-{n}"), &status).await;
+        assert_eq!(code, 202, "request {n}: {answer}");
+    }
+    let refused = post_signed(&daemon, &secret, "r-3", &status).await;
+    assert_eq!(refused.status().as_u16(), 429);
+    let retry_after: u64 = refused.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
         .unwrap();
-    let status = response.status().as_u16();
-    let answer = response
-        .bytes()
-        .await
-        .ok()
-        .and_then(|bytes| serde_json::from_slice(&bytes).ok())
-        .unwrap_or(Value::Null);
-    (status, answer)
+    assert!(retry_after >= 1, "{retry_after}");
+    // A new rate applies to the running daemon at once.
+    let raised = world
+        .run(&["marketplace", "edit", &id, "--inbound-per-minute", "5"])
+        .await;
+    assert_eq!(raised.status.code(), Some(0), "{}", text(&raised));
+    assert!(
+        text(&raised).contains("inbound_per_minute"),
+        "{}",
+        text(&raised)
+    );
+    let (code, answer) = post_status(&daemon, &secret, "r-4", &status).await;
+    assert_eq!(code, 202, "{answer}");
+
+    let daemon_lines = daemon.lines.clone();
+    assert!(daemon.terminate().await.success());
+    let mut printed = world.place.printed();
+    printed.push_str(&daemon_lines.lock().unwrap().join("\n"));
+    assert_no_secret(&printed);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

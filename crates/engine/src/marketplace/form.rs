@@ -13,6 +13,8 @@
 //! - `reference_field`: a plausible Odoo field name (`client_order_ref`, `x_cartona_id`):
 //!   lowercase letters, digits and `_`, starting with a letter or `_`, at most 63 characters;
 //! - `allow_from`: comma-separated CIDR ranges or single addresses (empty: any);
+//! - `inbound_per_minute`: status webhooks a minute from one address, a whole number from 1
+//!   to [`MAX_INBOUND_PER_MINUTE`] (empty: keep the stored one; a new marketplace: 600);
 //! - `otp_field`: the `sale.order` field holding the retailer's OTP, an Odoo field name
 //!   (empty: keep the stored one, or the default);
 //! - `status_map`: overrides of the (order state, delivery state) → status table, a JSON
@@ -32,6 +34,7 @@ use crate::connection_form::{
     self, FieldError, MAX_FIELD_CHARS, MAX_NAME_CHARS, UrlKind, check_interval,
     check_optional_secret, check_secret, check_text, check_url, status,
 };
+use crate::inbox::receive::DEFAULT_PER_MINUTE;
 use crate::store::{Flow, FlowKind, SecretValue, Store, StoreError, Tenant};
 use crate::webhook::{DeliveryError, FailureClass};
 use jiff::Timestamp;
@@ -45,9 +48,12 @@ use std::time::Duration;
 /// The longest reference field name (PostgreSQL's identifier limit, which Odoo's columns
 /// obey).
 pub const MAX_FIELD_NAME_CHARS: usize = 63;
+/// The highest per-source rate of status webhooks the form takes: far above what a
+/// marketplace sends, low enough that the limit still means something.
+pub const MAX_INBOUND_PER_MINUTE: u32 = 100_000;
 
 /// The fields of the form, in order: errors are listed in it.
-pub const FIELDS: [&str; 15] = [
+pub const FIELDS: [&str; 16] = [
     "name",
     "kind",
     "api_url",
@@ -60,6 +66,7 @@ pub const FIELDS: [&str; 15] = [
     "webhook_secret",
     "reference_field",
     "allow_from",
+    "inbound_per_minute",
     "otp_field",
     "status_map",
     "catalog",
@@ -85,6 +92,8 @@ pub struct MarketplaceDraft {
     pub reference_field: String,
     /// Comma-separated CIDR ranges.
     pub allow_from: String,
+    /// Status webhooks a minute from one address; empty: keep the stored rate (new: 600).
+    pub inbound_per_minute: String,
     /// Empty: keep the stored one (a new marketplace: the default).
     pub otp_field: String,
     /// A JSON object of table overrides; empty: keep the stored ones (new: none).
@@ -111,6 +120,7 @@ impl fmt::Debug for MarketplaceDraft {
             .field("webhook_secret", &hidden(&self.webhook_secret))
             .field("reference_field", &self.reference_field)
             .field("allow_from", &self.allow_from)
+            .field("inbound_per_minute", &self.inbound_per_minute)
             .field("is_active", &self.is_active)
             .finish()
     }
@@ -158,6 +168,7 @@ impl MarketplaceDraft {
             webhook_secret: connection_form::new_webhook_secret(),
             reference_field: DEFAULT_REFERENCE_FIELD.to_owned(),
             allow_from: String::new(),
+            inbound_per_minute: DEFAULT_PER_MINUTE.to_string(),
             otp_field: String::new(),
             status_map: String::new(),
             catalog: String::new(),
@@ -182,6 +193,7 @@ impl MarketplaceDraft {
             webhook_secret: marketplace.secrets.webhook_secret.expose().to_owned(),
             reference_field: marketplace.settings.reference_field.clone(),
             allow_from: marketplace.settings.allow_from.join(","),
+            inbound_per_minute: marketplace.settings.inbound_per_minute.to_string(),
             catalog: catalog_text(marketplace.outbound.catalog),
             otp_field: marketplace.outbound.otp_field.clone(),
             status_map: if marketplace.outbound.status_map.overrides().is_empty() {
@@ -254,6 +266,11 @@ impl MarketplaceDraft {
         check("reference_field", status(&reference_field));
         let allow_from = check_allow_from(&self.allow_from);
         check("allow_from", status(&allow_from));
+        let inbound_per_minute = check_inbound_per_minute(
+            &self.inbound_per_minute,
+            editing.map(|editing| editing.settings.inbound_per_minute),
+        );
+        check("inbound_per_minute", status(&inbound_per_minute));
         let stored = editing.map(|editing| &editing.outbound);
         let otp_field = match self.otp_field.trim() {
             "" => Ok(stored.map_or_else(
@@ -278,6 +295,7 @@ impl MarketplaceDraft {
             Ok(webhook_secret),
             Ok(reference_field),
             Ok(allow_from),
+            Ok(inbound_per_minute),
             Ok(otp_field),
             Ok(status_map),
             Ok(catalog),
@@ -291,6 +309,7 @@ impl MarketplaceDraft {
             webhook_secret,
             reference_field,
             allow_from,
+            inbound_per_minute,
             otp_field,
             status_map,
             catalog,
@@ -329,6 +348,7 @@ impl MarketplaceDraft {
                 api_url,
                 reference_field,
                 allow_from,
+                inbound_per_minute,
             },
             outbound: OutboundSettings {
                 otp_field,
@@ -473,6 +493,25 @@ fn check_allow_from(raw: &str) -> Result<Vec<String>, String> {
         ));
     }
     Ok(ranges)
+}
+
+/// A whole number of requests a minute, 1 to [`MAX_INBOUND_PER_MINUTE`]; empty keeps `stored`
+/// (or the default). A stored rate outside the range (set by hand in the flow's settings) is
+/// kept as it is when typed back unchanged, so an edit of another field does not trip on it.
+fn check_inbound_per_minute(raw: &str, stored: Option<u32>) -> Result<u32, String> {
+    let text = raw.trim();
+    if text.is_empty() {
+        return Ok(stored.unwrap_or(DEFAULT_PER_MINUTE));
+    }
+    match text.parse::<u32>() {
+        Ok(rate) if (1..=MAX_INBOUND_PER_MINUTE).contains(&rate) || Some(rate) == stored => {
+            Ok(rate)
+        }
+        _ => Err(format!(
+            "must be a whole number of requests a minute from one address, 1 to \
+             {MAX_INBOUND_PER_MINUTE} (default {DEFAULT_PER_MINUTE}), not {text:?}"
+        )),
+    }
 }
 
 impl Marketplace {
@@ -692,6 +731,7 @@ mod tests {
             webhook_secret: "with space".into(),
             reference_field: "Client Ref".into(),
             allow_from: "10.0.0.0/8,not-a-range".into(),
+            inbound_per_minute: "0".into(),
             otp_field: "OTP".into(),
             status_map: "[]".into(),
             catalog: "sometimes".into(),
@@ -705,6 +745,97 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("not-a-range"), "{text}");
+    }
+
+    #[test]
+    fn the_inbound_rate_is_a_whole_number_from_1_to_100000_600_unless_given() {
+        let now = Timestamp::now();
+        let rate_of = |typed: &str| {
+            MarketplaceDraft {
+                inbound_per_minute: typed.into(),
+                ..draft()
+            }
+            .validate(&[], None, now)
+        };
+        assert_eq!(
+            draft()
+                .validate(&[], None, now)
+                .unwrap()
+                .settings
+                .inbound_per_minute,
+            600
+        );
+        for (typed, rate) in [("1", 1), (" 120 ", 120), ("100000", 100_000), ("", 600)] {
+            assert_eq!(
+                rate_of(typed).unwrap().settings.inbound_per_minute,
+                rate,
+                "{typed:?}"
+            );
+        }
+        for typed in ["0", "100001", "-5", "1.5", "ten", "4294967296"] {
+            let errors = rate_of(typed).unwrap_err();
+            assert_eq!(fields(&errors), ["inbound_per_minute"], "{typed:?}");
+            let text = errors[0].to_string();
+            assert!(text.contains("1 to 100000"), "{text}");
+        }
+        // Stored in the flow's settings, where the inbox's receiver reads it.
+        let marketplace = rate_of("42").unwrap();
+        let flow = marketplace.flow();
+        assert_eq!(flow.settings["inbound_per_minute"], 42);
+        let back = Marketplace::from_parts(&marketplace.tenant(), &flow).unwrap();
+        assert_eq!(back.settings.inbound_per_minute, 42);
+    }
+
+    #[test]
+    fn an_edit_of_another_field_keeps_the_inbound_rate_even_one_set_by_hand() {
+        let now = Timestamp::now();
+        let stored = draft().validate(&[], None, now).unwrap();
+        for hand_set in [42, 250_000] {
+            // Set by hand in the flow's settings, as before the form had the field.
+            let mut flow = stored.flow();
+            flow.settings
+                .insert("inbound_per_minute".into(), hand_set.into());
+            let read = Marketplace::from_parts(&stored.tenant(), &flow).unwrap();
+            assert_eq!(read.settings.inbound_per_minute, hand_set);
+            let mut edit = MarketplaceDraft::from_marketplace(&read);
+            edit.interval_seconds = "30".into();
+            let edited = edit
+                .validate(std::slice::from_ref(&read), Some(&read), now)
+                .unwrap();
+            assert_eq!(edited.flow().settings["inbound_per_minute"], hand_set);
+            // Left empty: kept too.
+            edit.inbound_per_minute.clear();
+            let edited = edit
+                .validate(std::slice::from_ref(&read), Some(&read), now)
+                .unwrap();
+            assert_eq!(edited.settings.inbound_per_minute, hand_set);
+        }
+        // A rate outside the range is refused when it is a change.
+        let mut edit = MarketplaceDraft::from_marketplace(&stored);
+        edit.inbound_per_minute = "250000".into();
+        let errors = edit
+            .validate(std::slice::from_ref(&stored), Some(&stored), now)
+            .unwrap_err();
+        assert_eq!(fields(&errors), ["inbound_per_minute"]);
+        // A flow without the setting reads the receiver's default.
+        let mut flow = stored.flow();
+        flow.settings.remove("inbound_per_minute");
+        let read = Marketplace::from_parts(&stored.tenant(), &flow).unwrap();
+        assert_eq!(read.settings.inbound_per_minute, 600);
+        // One the receiver could not use is reported, not replaced by the default.
+        for unusable in [
+            serde_json::json!(0),
+            serde_json::json!("600"),
+            serde_json::json!(-1),
+        ] {
+            flow.settings
+                .insert("inbound_per_minute".into(), unusable.clone());
+            let error = Marketplace::from_parts(&stored.tenant(), &flow).unwrap_err();
+            assert!(
+                error.to_string().contains("inbound_per_minute"),
+                "{unusable}: {error}"
+            );
+        }
     }
 
     #[test]

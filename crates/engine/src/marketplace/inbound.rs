@@ -10,7 +10,8 @@
 //! whose webhook secret verifies the signature (none: 401).
 //!
 //! **Answers** (the inbox's [receiver](crate::inbox::receive), in its order): 404 no such
-//! marketplace, 403 outside `--allow-from`, 429 beyond the per-source rate, 413 over 64 KiB,
+//! marketplace, 403 outside `--allow-from`, 429 beyond the per-source rate
+//! (`--inbound-per-minute`), 413 over 64 KiB,
 //! 401 a missing or bad Standard Webhooks signature, 400 a body that is not JSON, names no
 //! order or carries an unknown status; then 202 once stored (200 for a `webhook-id` already
 //! stored), and 503 when the store cannot take it (the sender keeps it and retries).

@@ -1,6 +1,7 @@
 //! A marketplace flow's settings (in the flow's `settings`, nothing secret) and secrets (the
 //! API token and the inbound webhook secret, sealed at rest by the store).
 
+use crate::inbox::receive::DEFAULT_PER_MINUTE;
 use crate::store::{Flow, FlowSecrets, SecretValue, StoreError};
 use serde_json::{Map, Value};
 use std::fmt;
@@ -14,6 +15,8 @@ pub const DEFAULT_REFERENCE_FIELD: &str = "client_order_ref";
 pub const ORDERS_FEED: &str = "marketplace.orders";
 /// The outbox target of every packet to the marketplace.
 pub const MARKETPLACE_TARGET: &str = "marketplace";
+/// The setting the inbox's receiver reads a flow's per-source rate from.
+pub const INBOUND_PER_MINUTE: &str = "inbound_per_minute";
 
 /// Which marketplace a flow talks to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -53,6 +56,8 @@ pub struct MarketplaceSettings {
     pub reference_field: String,
     /// Addresses allowed to send inbound webhooks (CIDRs); empty: any.
     pub allow_from: Vec<String>,
+    /// Inbound webhooks a minute from one source address; more are refused (429).
+    pub inbound_per_minute: u32,
 }
 
 /// A marketplace flow's secrets.
@@ -102,6 +107,20 @@ impl MarketplaceSettings {
                     .collect()
             })
             .unwrap_or_default();
+        // The receiver refuses every event of a flow with an unusable rate; saying so here
+        // beats an edit quietly replacing it with the default.
+        let inbound_per_minute = match flow.settings.get(INBOUND_PER_MINUTE) {
+            None | Some(Value::Null) => DEFAULT_PER_MINUTE,
+            Some(value) => value
+                .as_u64()
+                .and_then(|n| u32::try_from(n).ok())
+                .filter(|n| *n > 0)
+                .ok_or_else(|| {
+                    invalid(&format!(
+                        "setting {INBOUND_PER_MINUTE:?} must be a whole number above 0, not {value}"
+                    ))
+                })?,
+        };
         Ok((
             MarketplaceSettings {
                 kind,
@@ -113,6 +132,7 @@ impl MarketplaceSettings {
                     .unwrap_or(DEFAULT_REFERENCE_FIELD)
                     .to_owned(),
                 allow_from,
+                inbound_per_minute,
             },
             MarketplaceSecrets {
                 api_token: secret(API_TOKEN)?,
@@ -137,6 +157,10 @@ impl MarketplaceSettings {
                     .map(|cidr| Value::String(cidr.clone()))
                     .collect(),
             ),
+        );
+        map.insert(
+            INBOUND_PER_MINUTE.into(),
+            Value::from(self.inbound_per_minute),
         );
         map
     }

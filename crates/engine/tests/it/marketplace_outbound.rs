@@ -95,6 +95,7 @@ impl World {
             api_url: cartona_running.url(),
             reference_field: "client_order_ref".into(),
             allow_from: Vec::new(),
+            inbound_per_minute: engine::inbox::receive::DEFAULT_PER_MINUTE,
         };
         let secrets = MarketplaceSecrets {
             api_token: SecretValue::new(cartona_sim.config().token.clone()),
