@@ -80,6 +80,10 @@ enum Command {
     Prune(commands::maintenance::PruneArgs),
     /// Show the mirror's recent runs, newest first.
     Runs(commands::maintenance::RunsArgs),
+    /// Odoo push hints for the mirror's models (install-hint, uninstall-hint): `run --config`
+    /// then syncs a hinted model within seconds of a change.
+    #[command(subcommand)]
+    Mirror(commands::mirror::MirrorCommand),
     /// Manage order delivery's connections (one per Odoo tenant): add, list, show, edit,
     /// remove, pause, resume, test.
     #[command(subcommand)]
@@ -167,6 +171,7 @@ fn main() -> ExitCode {
             Command::Migrate(args) => commands::maintenance::migrate(args).await,
             Command::Prune(args) => commands::maintenance::prune(args).await,
             Command::Runs(args) => commands::maintenance::runs(args).await,
+            Command::Mirror(command) => commands::mirror::run(command).await,
             Command::Odoo(command) => commands::odoo::run(command).await,
             Command::Healthcheck(args) => commands::healthcheck::run(args).await,
         }
