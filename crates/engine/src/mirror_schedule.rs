@@ -280,6 +280,10 @@ impl Scheduler {
             let name = &models[index].name;
             if let Some(queue) = self.signals.queues.get(name) {
                 let ticket = hint_queue::lock(queue).start_poll(now);
+                // A sync on the interval with no hint due serves none: not a hinted sync.
+                if ticket.is_empty() {
+                    continue;
+                }
                 let unread = hint_queue::lock(queue).without_baseline(&ticket);
                 let found = rows(store, name, &unread).await;
                 hint_queue::lock(queue).set_baselines(&found, &unread);
