@@ -374,3 +374,73 @@ fn the_mirror_route_cannot_be_taken_for_a_connections_route() {
         "https://b.example/hooks/odoo-mirror/res.partner/••••cdef"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_model_backs_off_while_the_others_keep_their_interval() {
+    let world = World::new().await;
+    world.install(&world.hint_url()).await;
+    let started = world.clock.now();
+    // Odoo refuses to read partners from now on; countries still read.
+    world.sim.inject(
+        odoo_sim::FaultRule::new(odoo_sim::Fault::OdooError {
+            name: "odoo.exceptions.UserError".into(),
+            message: "partners are being migrated".into(),
+        })
+        .on(PARTNERS, Some("search_read"))
+        .always(),
+    );
+    // (seconds after the start, whether res.partner failed) of every run after the first.
+    let attempts = async || -> Vec<(i64, bool)> {
+        let mut runs = world.store.runs(1000).await.unwrap();
+        runs.reverse();
+        runs.iter()
+            .skip(1)
+            .map(|run| {
+                // The store keeps microseconds, the clock nanoseconds.
+                let at = run.started_at.duration_since(started).as_secs_f64().round() as i64;
+                let partner_failed = run
+                    .error
+                    .as_deref()
+                    .is_some_and(|error| error.contains(PARTNERS));
+                (at, partner_failed)
+            })
+            .collect()
+    };
+    for _ in 0..(1300 / 25) {
+        world.advance(SignedDuration::from_secs(25)).await;
+        // A hint in a backoff does not cut it short.
+        if world.clock.now().duration_since(started) == SignedDuration::from_secs(700) {
+            world
+                .rename(world.partner_ids().await[3], "During the backoff")
+                .await;
+        }
+        let now = world.clock.now().duration_since(started).as_secs();
+        wait_until("the cycles due by now", || async {
+            attempts().await.last().is_none_or(|(at, _)| now - at < 300)
+        })
+        .await;
+    }
+    assert_eq!(
+        attempts().await,
+        [(300, true), (600, true), (900, false), (1200, true)],
+        "res.partner tried at its interval, then twice it, then four times; res.country on its interval"
+    );
+    assert_eq!(world.counts().received, 1);
+    assert_eq!(
+        world.counts().polls,
+        1,
+        "the hint waited for the 1 200 s try (no run in between, above)"
+    );
+
+    // Odoo reads partners again: the next try (2 400 s) mirrors, and the hint is served.
+    world.sim.clear_faults();
+    for _ in 0..(1300 / 25) {
+        world.advance(SignedDuration::from_secs(25)).await;
+    }
+    let partner = world.partner_ids().await[3];
+    wait_until("the partner mirrored after the backoff", || async {
+        world.mirrored_name(partner).await.as_deref() == Some("During the backoff")
+    })
+    .await;
+    world.shutdown().await;
+}
