@@ -215,9 +215,9 @@ pub struct Scheduled {
 }
 
 /// Loads the file and starts its mirror models' schedule (nothing when it has none), with
-/// the file's store; the configuration's errors come back at once (exit 3), the cycles'
-/// are logged.
-pub fn start_schedule(
+/// the file's store; the configuration's errors, and a store that cannot be opened, come
+/// back at once, the cycles' are logged.
+pub async fn start_schedule(
     path: &Path,
     clock: Clock,
     stop: watch::Receiver<bool>,
@@ -237,6 +237,9 @@ pub fn start_schedule(
         .hint_token(|name| std::env::var(name).ok())
         .map_err(config_failure)?;
     let client = target::client(&loaded, api_key)?;
+    // The schema is brought up to date here, before the file's enrichment jobs open the same
+    // store: two first migrations of one SQLite file at once would collide.
+    target::with_store(&loaded, Opening::Migrated, Migrated).await?;
     let scheduler = Scheduler::new(loaded.config.clone(), clock.clone());
     let routes = match token {
         Some(token) => engine::hints::mirror::routes(MirrorHintReceiver::new(
@@ -262,6 +265,17 @@ pub fn start_schedule(
         routes,
         has_enrichment,
     })
+}
+
+/// Opening the store with [`Opening::Migrated`] is the whole task.
+struct Migrated;
+
+impl StoreTask for Migrated {
+    type Output = ();
+
+    async fn run<S: engine::store::Store>(self, _: &S, _: bool) -> Result<(), Failure> {
+        Ok(())
+    }
 }
 
 struct Schedule {

@@ -108,11 +108,9 @@ async fn serve<S: Store>(
     });
     let (stop, stopped) = watch::channel(false);
     let mirror = match &args.config {
-        Some(path) => Some(crate::commands::mirror::start_schedule(
-            path,
-            clock.clone(),
-            stopped.clone(),
-        )?),
+        Some(path) => Some(
+            crate::commands::mirror::start_schedule(path, clock.clone(), stopped.clone()).await?,
+        ),
         None => None,
     };
     let enrichment = match (&args.config, &mirror) {
