@@ -55,7 +55,9 @@ impl From<StoredRecord> for MirroredRow {
 /// Whether a hinted change reached the mirror: the row is there with a `write_date` past the
 /// hint's second, or of that second and changed since the hint was first served (Odoo's
 /// hint carries microseconds, the mirror whole seconds: a row of the same second may still
-/// be the write before). A hint without a `write_date` is seen when the row changed.
+/// be the write before). A hint without a `write_date` is seen when the row changed. (Two
+/// writes of one record within one second, the second hinted while the first is mirrored,
+/// may be taken as seen: the model's interval is the safety net for that.)
 pub fn mirrored(now: Option<&MirroredRow>, followed: Followed<'_, MirroredRow>) -> bool {
     let Some(now) = now else {
         return false;

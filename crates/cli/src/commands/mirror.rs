@@ -55,6 +55,7 @@ pub struct InstallHintArgs {
 
 #[derive(Debug, Args)]
 pub struct UninstallHintArgs {
+    /// The mirror's configuration file.
     #[arg(long, short)]
     config: PathBuf,
     /// The model, as the file lists it.
