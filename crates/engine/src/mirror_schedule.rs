@@ -159,14 +159,31 @@ pub fn backoff(interval: Duration, failures: u32) -> Duration {
 #[derive(Debug, Clone)]
 pub struct Scheduler {
     config: MirrorConfig,
+    /// Each model's interval, in the order of `config.models`.
+    intervals: Vec<Duration>,
     signals: MirrorSignals,
     clock: Clock,
 }
 
 impl Scheduler {
     pub fn new(config: MirrorConfig, clock: Clock) -> Scheduler {
+        let intervals = config
+            .models
+            .iter()
+            .map(|model| {
+                config
+                    .schedule
+                    .models
+                    .iter()
+                    .find(|scheduled| scheduled.name == model.name)
+                    .map_or(crate::config::DEFAULT_MIRROR_INTERVAL, |scheduled| {
+                        scheduled.interval
+                    })
+            })
+            .collect();
         Scheduler {
             signals: MirrorSignals::for_config(&config),
+            intervals,
             config,
             clock,
         }
@@ -188,19 +205,6 @@ impl Scheduler {
         mut stop: watch::Receiver<bool>,
     ) {
         let models = &self.config.models;
-        let intervals: Vec<Duration> = models
-            .iter()
-            .map(|model| {
-                self.config
-                    .schedule
-                    .models
-                    .iter()
-                    .find(|scheduled| scheduled.name == model.name)
-                    .map_or(crate::config::DEFAULT_MIRROR_INTERVAL, |scheduled| {
-                        scheduled.interval
-                    })
-            })
-            .collect();
         let options = RunOptions {
             only_model: None,
             full: false,
@@ -238,7 +242,7 @@ impl Scheduler {
                 })
                 .collect();
             if !due.is_empty() {
-                self.cycle(client, store, &options, &due, &intervals, &mut turns)
+                self.cycle(client, store, &options, now, &due, &mut turns)
                     .await;
                 continue;
             }
@@ -265,23 +269,24 @@ impl Scheduler {
         tracing::info!("the mirror's schedule stopped");
     }
 
-    /// One sync of the models at `due`, then their next turns and their hints' progress.
+    /// One sync of the models at `due`, started at `started`, then their next turns (counted
+    /// from `started`: a model syncs every interval, however long a sync takes) and their
+    /// hints' progress.
     async fn cycle<S: MirrorStore>(
         &self,
         client: &OdooClient,
         store: &S,
         options: &RunOptions,
+        started: Timestamp,
         due: &[usize],
-        intervals: &[Duration],
         turns: &mut [Turn],
     ) {
         let models = &self.config.models;
-        let now = self.clock.now();
         let mut tickets = Vec::new();
         for &index in due {
             let name = &models[index].name;
             if let Some(queue) = self.signals.queues.get(name) {
-                let ticket = hint_queue::lock(queue).start_poll(now);
+                let ticket = hint_queue::lock(queue).start_poll(started);
                 // A sync on the interval with no hint due serves none: not a hinted sync.
                 if ticket.is_empty() {
                     continue;
@@ -294,7 +299,6 @@ impl Scheduler {
         }
         let selected: Vec<ModelConfig> = due.iter().map(|&index| models[index].clone()).collect();
         let outcome = mirror::run(client, store, &selected, options, &NoProgress).await;
-        let finished = self.clock.now();
         let failed: Vec<bool> = match &outcome {
             Ok(report) => due
                 .iter()
@@ -312,7 +316,7 @@ impl Scheduler {
                     "another mirror run holds the lock (a `sync` from cron, another daemon): this cycle is skipped"
                 );
                 for &index in due {
-                    turns[index].due_at = later(finished, intervals[index]);
+                    turns[index].due_at = later(started, self.intervals[index]);
                 }
                 Vec::new()
             }
@@ -331,17 +335,17 @@ impl Scheduler {
             let turn = &mut turns[index];
             if failed {
                 turn.failures = turn.failures.saturating_add(1);
-                let wait = backoff(intervals[index], turn.failures);
+                let wait = backoff(self.intervals[index], turn.failures);
                 tracing::warn!(
                     model = %models[index].name,
                     failures = turn.failures,
                     next_try_in_seconds = wait.as_secs(),
                     "the model's sync failed; it backs off"
                 );
-                turn.due_at = later(finished, wait);
+                turn.due_at = later(started, wait);
             } else {
                 turn.failures = 0;
-                turn.due_at = later(finished, intervals[index]);
+                turn.due_at = later(started, self.intervals[index]);
             }
         }
         for (name, ticket) in tickets {

@@ -406,20 +406,29 @@ async fn a_failing_model_backs_off_while_the_others_keep_their_interval() {
             })
             .collect()
     };
-    for _ in 0..(1300 / 25) {
+    // When res.partner (failing) and res.country are tried, seconds after the start.
+    let tries = [300, 600, 900, 1200];
+    for step in 1..=(1300 / 25) {
         world.advance(SignedDuration::from_secs(25)).await;
+        let now = step * 25;
         // A hint in a backoff does not cut it short.
-        if world.clock.now().duration_since(started) == SignedDuration::from_secs(700) {
+        if now == 700 {
             world
                 .rename(world.partner_ids().await[3], "During the backoff")
                 .await;
+            wait_until("the hint", || async { world.counts().received == 1 }).await;
         }
-        let now = world.clock.now().duration_since(started).as_secs();
+        // The cycles due by now have started before the clock moves on.
+        let due = tries.iter().filter(|at| **at <= now).count();
         wait_until("the cycles due by now", || async {
-            attempts().await.last().is_none_or(|(at, _)| now - at < 300)
+            attempts().await.len() >= due
         })
         .await;
     }
+    wait_until("the last try finished", || async {
+        world.store.runs(1).await.unwrap()[0].status.as_str() != "running"
+    })
+    .await;
     assert_eq!(
         attempts().await,
         [(300, true), (600, true), (900, false), (1200, true)],
