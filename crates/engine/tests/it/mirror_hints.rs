@@ -453,3 +453,52 @@ async fn a_failing_model_backs_off_while_the_others_keep_their_interval() {
     .await;
     world.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flood_of_mirror_hints_is_rate_limited_per_model() {
+    // The route alone, its schedule not running: what the hints would make due.
+    let config = config("http://127.0.0.1:8069");
+    let clock = Clock::manual(Timestamp::now());
+    let scheduler = Scheduler::new(config, clock.clone());
+    let signals = scheduler.signals();
+    let limits = HintLimits {
+        per_connection: governor::Quota::per_hour(std::num::NonZeroU32::new(1).unwrap())
+            .allow_burst(std::num::NonZeroU32::new(3).unwrap()),
+        ..HintLimits::default()
+    };
+    let token = HintToken::configured(TOKEN).unwrap();
+    let app = engine::http::layers(hints::mirror::routes(MirrorHintReceiver::new(
+        token,
+        signals.clone(),
+        clock,
+        limits,
+    )));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base_url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move {
+        axum::serve(
+            listener,
+            app.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .await
+    });
+    let url = hints::mirror_hint_url(&base_url, PARTNERS, TOKEN);
+    let body = r#"{"_model": "res.partner", "_id": 7, "write_date": "2026-12-07 03:34:01.269912"}"#;
+    for _ in 0..3 {
+        assert_eq!(post(&url, body).await, 202);
+    }
+    let refused = reqwest::Client::new()
+        .post(&url)
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status().as_u16(), 429);
+    assert!(refused.headers().contains_key("retry-after"));
+    let counts = signals.hint_counts(PARTNERS).unwrap();
+    assert_eq!(counts.received, 3, "the refused one is not taken");
+    assert_eq!(counts.polls, 0);
+    // A 404 for a wrong token is still a 404 during the flood: nothing about the limit leaks.
+    let wrong = hints::mirror_hint_url(&base_url, PARTNERS, &"1".repeat(48));
+    assert_eq!(post(&wrong, body).await, 404);
+}
