@@ -65,7 +65,8 @@ enum Command {
     /// Mirror the configured Odoo models into PostgreSQL or the embedded SQLite file, once.
     Sync(commands::sync::SyncArgs),
     /// Run the order-delivery daemon: poll every active connection, deliver webhooks, serve
-    /// health and metrics. Stops cleanly on SIGTERM/SIGINT.
+    /// health and metrics. Stops cleanly on SIGTERM/SIGINT. With --config, also a
+    /// configuration file's enrichment jobs and mirror models.
     Run(commands::run::RunArgs),
     /// Enrichment jobs from a YAML configuration: send chosen Odoo records to a service,
     /// check its answer, write back only the whitelisted fields (run, status, replay).
