@@ -428,11 +428,24 @@ pub(crate) fn mask(text: &str) -> String {
     shown
 }
 
-/// A URL as shown in lists and messages: a query (which may carry a token) becomes `?…`.
+/// A URL as shown in lists and messages, without what may hold a secret: `user:password@`
+/// and the fragment dropped, a query (which may carry a token) shown as `?…`.
 pub fn display_url(url: &str) -> String {
-    match url.split_once('?') {
+    let without_fragment = url.split('#').next().unwrap_or(url);
+    let without_credentials = match without_fragment.split_once("://") {
+        Some((scheme, rest)) => {
+            let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
+            let (authority, path) = rest.split_at(authority_end);
+            let host = authority
+                .rsplit_once('@')
+                .map_or(authority, |(_, host)| host);
+            format!("{scheme}://{host}{path}")
+        }
+        None => without_fragment.to_owned(),
+    };
+    match without_credentials.split_once('?') {
         Some((base, _)) => format!("{base}?…"),
-        None => url.to_owned(),
+        None => without_credentials,
     }
 }
 
@@ -601,6 +614,23 @@ mod tests {
     use crate::change_feed::Checkpoint;
 
     const KEY: &str = "0123456789abcdef0123456789abcdef01234567";
+
+    #[test]
+    fn a_url_is_shown_without_what_may_hold_a_secret() {
+        assert_eq!(
+            display_url("https://matcher.example/match"),
+            "https://matcher.example/match"
+        );
+        assert_eq!(
+            display_url("https://svc:p4ss@matcher.example:8443/match?token=abc#frag"),
+            "https://matcher.example:8443/match?…"
+        );
+        assert_eq!(
+            display_url("http://user@matcher.example?key=1"),
+            "http://matcher.example?…"
+        );
+        assert_eq!(display_url("not a url"), "not a url");
+    }
 
     fn draft() -> ConnectionDraft {
         ConnectionDraft {

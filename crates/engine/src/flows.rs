@@ -13,8 +13,21 @@ pub fn build<S: Store>(setup: FlowSetup, store: &S) -> Result<Box<dyn FlowHandle
             setup,
             store.clone(),
         )?)),
-        other => Err(format!(
-            "flows of kind {other} are not run by this version of odoo-bridge"
-        )),
+        FlowKind::Enrichment => Ok(Box::new(crate::enrich::EnrichmentFlow::new(setup)?)),
+    }
+}
+
+/// What an inbound event of a flow of `kind` is, read from its body: a marketplace's events
+/// are Cartona statuses (an unknown status or a missing order is refused before it is
+/// stored), any other flow's the generic `type` and `subject`.
+pub fn event_shape(
+    kind: FlowKind,
+    body: &serde_json::Value,
+) -> Result<crate::inbox::receive::EventShape, String> {
+    match kind {
+        FlowKind::Marketplace => crate::marketplace::inbound::status_shape(body),
+        FlowKind::OrderDelivery | FlowKind::Enrichment => {
+            crate::inbox::receive::generic_shape(body)
+        }
     }
 }

@@ -13,6 +13,7 @@ use crate::webhook::{
     BreakerConfig, BreakerState, CircuitBreaker, Delivered, DeliveryError, RetryDecision,
     RetrySchedule,
 };
+use futures_util::stream::{self, StreamExt};
 use jiff::SignedDuration;
 use std::future::Future;
 use std::pin::Pin;
@@ -47,6 +48,13 @@ pub trait PacketSender: Send + Sync {
     /// Each packet's `max_attempts` still bounds its retries.
     fn retry_schedule(&self) -> Option<RetrySchedule> {
         None
+    }
+
+    /// Packets sent at once. Above 1, the dispatcher also claims no more than this at a time,
+    /// so that replicas sharing the flow share its packets; 1 (the default) sends a claimed
+    /// batch one packet after the other.
+    fn in_flight(&self) -> usize {
+        1
     }
 }
 
@@ -138,7 +146,15 @@ impl Dispatcher {
             let all_closed = targets
                 .iter()
                 .all(|target| self.breaker.state(&target.key) == BreakerState::Closed);
-            let limit = if all_closed { self.batch.max(1) } else { 1 };
+            let in_flight = sender.in_flight().max(1);
+            let limit = if !all_closed {
+                1
+            } else if in_flight > 1 {
+                self.batch
+                    .clamp(1, u32::try_from(in_flight).unwrap_or(u32::MAX))
+            } else {
+                self.batch.max(1)
+            };
             let claimed = store
                 .claim_due(
                     &self.owner,
@@ -153,8 +169,22 @@ impl Dispatcher {
             }
             let full = claimed.len() as u32 >= limit;
             let held_back = report.held_back;
-            for packet in claimed {
-                self.deliver_one(store, sender, packet, &mut report).await?;
+            if in_flight > 1 {
+                let mut sending = stream::iter(claimed)
+                    .map(|packet| async move {
+                        let mut one = DispatchReport::default();
+                        self.deliver_one(store, sender, packet, &mut one)
+                            .await
+                            .map(|()| one)
+                    })
+                    .buffer_unordered(in_flight);
+                while let Some(one) = sending.next().await {
+                    report.add(one?);
+                }
+            } else {
+                for packet in claimed {
+                    self.deliver_one(store, sender, packet, &mut report).await?;
+                }
             }
             if !full || report.held_back > held_back {
                 return Ok(report);

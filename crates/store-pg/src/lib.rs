@@ -16,7 +16,7 @@
 
 mod columns;
 mod coordination;
-mod emissions;
+mod environment;
 mod error;
 mod inbox;
 mod lock;

@@ -348,6 +348,15 @@ impl MarketplaceStore for PgStore {
         all(&found, rows::marketplace_log_entry)
     }
 
+    async fn prune_log(&self, before: Timestamp) -> Result<u64, StoreError> {
+        let pruned = sqlx::query("DELETE FROM marketplace_log WHERE at < $1::timestamptz")
+            .bind(time::format(before))
+            .execute(self.pool())
+            .await
+            .map_err(from_sqlx)?;
+        Ok(pruned.rows_affected())
+    }
+
     async fn log_stats(
         &self,
         flow_id: Option<&str>,

@@ -469,6 +469,20 @@ impl OutboxStore for PgStore {
         Ok(updated.rows_affected() > 0)
     }
 
+    async fn bring_forward(&self, flow_id: &str, now: Timestamp) -> Result<u64, StoreError> {
+        let updated = sqlx::query(
+            "UPDATE packets SET next_attempt_at = $2::timestamptz, updated_at = $2::timestamptz \
+             WHERE flow_id = $1 AND status = 'PENDING' AND next_attempt_at > $2::timestamptz \
+               AND (lease_until IS NULL OR lease_until < $2::timestamptz)",
+        )
+        .bind(flow_id)
+        .bind(time::format(now))
+        .execute(self.pool())
+        .await
+        .map_err(from_sqlx)?;
+        Ok(updated.rows_affected())
+    }
+
     async fn discard(&self, id: &str, now: Timestamp) -> Result<bool, StoreError> {
         let updated = sqlx::query(
             "UPDATE packets SET status = 'DISCARDED', updated_at = $2::timestamptz, \

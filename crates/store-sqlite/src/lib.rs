@@ -11,7 +11,7 @@
 
 mod columns;
 mod coordination;
-mod emissions;
+mod environment;
 mod error;
 mod inbox;
 mod lock;

@@ -344,6 +344,15 @@ impl MarketplaceStore for SqliteStore {
         all(&found, rows::marketplace_log_entry)
     }
 
+    async fn prune_log(&self, before: Timestamp) -> Result<u64, StoreError> {
+        let pruned = sqlx::query("DELETE FROM marketplace_log WHERE at < ?")
+            .bind(format_ts(before))
+            .execute(&self.pool)
+            .await
+            .map_err(map_sqlx)?;
+        Ok(pruned.rows_affected())
+    }
+
     async fn log_stats(
         &self,
         flow_id: Option<&str>,

@@ -429,6 +429,20 @@ impl OutboxStore for SqliteStore {
         Ok(updated.rows_affected() > 0)
     }
 
+    async fn bring_forward(&self, flow_id: &str, now: Timestamp) -> Result<u64, StoreError> {
+        let updated = sqlx::query(
+            "UPDATE packets SET next_attempt_at = ?2, updated_at = ?2 \
+             WHERE flow_id = ?1 AND status = 'PENDING' AND next_attempt_at > ?2 \
+               AND (lease_until IS NULL OR lease_until < ?2)",
+        )
+        .bind(flow_id)
+        .bind(format_ts(now))
+        .execute(&self.pool)
+        .await
+        .map_err(map_sqlx)?;
+        Ok(updated.rows_affected())
+    }
+
     async fn discard(&self, id: &str, now: Timestamp) -> Result<bool, StoreError> {
         let updated = sqlx::query(
             "UPDATE packets SET status = 'DISCARDED', updated_at = ?2, lease_owner = NULL, \

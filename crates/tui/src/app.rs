@@ -4,9 +4,10 @@
 //! waits, reads a clock or touches the store: every transition is a plain function call,
 //! tested as such.
 
-use crate::data::{LoadRequest, Snapshot, StatusFilter};
+use crate::data::{LoadRequest, RecordFilter, Snapshot, StatusFilter};
 use crate::form::{FormAction, FormState, TestState, TestSummary};
 use engine::connection_form::{ConnectionDraft, FieldError, masked_key, masked_secret};
+use engine::enrich::RecordState;
 use engine::order_delivery::Connection;
 use engine::store::Packet;
 use jiff::{SignedDuration, Timestamp};
@@ -77,6 +78,14 @@ pub enum Outcome {
     ConflictIgnored {
         id: i64,
     },
+    /// A disabled enrichment record's packet is pending again (`done`), or was no longer
+    /// disabled.
+    ReEnabled {
+        job: String,
+        record_id: i64,
+        packet_id: String,
+        done: bool,
+    },
     PollerStarted,
     PollerStopped,
     /// A command failed: `action` is what was tried ("save the connection").
@@ -116,6 +125,13 @@ pub enum Command {
     IgnoreConflict {
         id: i64,
     },
+    /// Re-enables a record the enrichment breaker disabled: its FAILED packet becomes PENDING,
+    /// due now, attempts reset — the same packet id is sent again (issue 11's TUI action).
+    ReEnable {
+        job: String,
+        record_id: i64,
+        packet_id: String,
+    },
     StartPoller,
     StopPoller,
     Quit,
@@ -150,6 +166,11 @@ pub enum ConfirmAction {
     },
     IgnoreConflict {
         id: i64,
+    },
+    ReEnableRecord {
+        job: String,
+        record_id: i64,
+        packet_id: String,
     },
     /// Leave the connection form below, losing what was typed.
     LeaveForm,
@@ -193,6 +214,7 @@ pub enum Screen {
     Logs,
     Retries,
     Marketplace,
+    Enrichment,
     Payload(Box<PayloadState>),
     Help,
     Confirm(ConfirmState),
@@ -237,6 +259,15 @@ pub struct MarketView {
     pub conflict: usize,
 }
 
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct EnrichView {
+    /// The selected job (flow id).
+    pub selected: Option<String>,
+    /// The selected record (its id) among the job's records the filter shows.
+    pub record: Option<i64>,
+    pub filter: RecordFilter,
+}
+
 /// How the app is set up.
 #[derive(Debug, Clone)]
 pub struct AppOptions {
@@ -274,6 +305,7 @@ pub struct App {
     pub logs: LogsView,
     pub queue: QueueView,
     pub market: MarketView,
+    pub enrich: EnrichView,
     pub poller: PollerState,
     pub notice: Option<Notice>,
     pub quit: bool,
@@ -298,6 +330,7 @@ impl App {
             logs: LogsView::default(),
             queue: QueueView::default(),
             market: MarketView::default(),
+            enrich: EnrichView::default(),
             poller: PollerState::Stopped,
             notice: None,
             quit: false,
@@ -364,6 +397,11 @@ impl App {
                 .iter()
                 .any(|screen| matches!(screen, Screen::Marketplace)),
             marketplace: self.market.selected.clone(),
+            enrichment: self
+                .screens
+                .iter()
+                .any(|screen| matches!(screen, Screen::Enrichment)),
+            enrichment_job: self.enrich.selected.clone(),
         })
     }
 
@@ -440,6 +478,12 @@ impl App {
                 .market
                 .conflict
                 .min(self.data.market.conflicts.len().saturating_sub(1));
+        }
+        if self.data.enrichment.loaded {
+            self.enrich.selected = self.data.enrichment.detail_of.clone();
+            if self.selected_record_index().is_none() {
+                self.enrich.record = self.shown_records().first().map(|r| r.record_id);
+            }
         }
         if self.autostart_pending {
             self.autostart_pending = false;
@@ -579,6 +623,29 @@ impl App {
                 );
                 vec![self.load()]
             }
+            Outcome::ReEnabled {
+                job,
+                record_id,
+                packet_id,
+                done,
+            } => {
+                if done {
+                    self.notify(
+                        format!(
+                            "Record {record_id} of \"{job}\" re-enabled: packet {packet_id} is pending, due now (failures reset)."
+                        ),
+                        false,
+                    );
+                } else {
+                    self.notify(
+                        format!(
+                            "Record {record_id} of \"{job}\" was not re-enabled: it is no longer disabled."
+                        ),
+                        true,
+                    );
+                }
+                vec![self.load()]
+            }
             Outcome::PollerStarted => {
                 self.poller = PollerState::Running;
                 self.notify("Poller started in this TUI.", false);
@@ -621,6 +688,7 @@ impl App {
             Screen::Logs => self.logs_key(key),
             Screen::Retries => self.queue_key(key),
             Screen::Marketplace => self.marketplace_key(key),
+            Screen::Enrichment => self.enrichment_key(key),
             Screen::Payload(_) => self.payload_key(key),
             Screen::Help => {
                 self.pop();
@@ -749,6 +817,10 @@ impl App {
                 self.push(Screen::Marketplace);
                 vec![self.load()]
             }
+            KeyCode::Char('E') => {
+                self.push(Screen::Enrichment);
+                vec![self.load()]
+            }
             _ => Vec::new(),
         }
     }
@@ -831,6 +903,157 @@ impl App {
             }
             _ => Vec::new(),
         }
+    }
+
+    /// The selected job's records the filter shows, by record id.
+    pub fn shown_records(&self) -> Vec<&RecordState> {
+        let filter = self.enrich.filter;
+        self.data
+            .enrichment
+            .records
+            .iter()
+            .filter(|record| filter.matches(record))
+            .collect()
+    }
+
+    /// The selected job's record under the cursor, once the job's records are read.
+    pub fn selected_record(&self) -> Option<&RecordState> {
+        let enrichment = &self.data.enrichment;
+        if enrichment.detail_of.is_none() || enrichment.detail_of != self.enrich.selected {
+            return None;
+        }
+        let index = self.selected_record_index()?;
+        self.shown_records().get(index).copied()
+    }
+
+    /// The selected record's position among the records shown.
+    pub fn selected_record_index(&self) -> Option<usize> {
+        let id = self.enrich.record?;
+        self.shown_records().iter().position(|r| r.record_id == id)
+    }
+
+    fn move_job(&mut self, delta: isize) -> Vec<Command> {
+        let jobs = &self.data.enrichment.jobs;
+        if jobs.is_empty() {
+            return Vec::new();
+        }
+        let count = jobs.len() as isize;
+        let index = self
+            .enrich
+            .selected
+            .as_deref()
+            .and_then(|id| jobs.iter().position(|job| job.id == id))
+            .unwrap_or(0) as isize;
+        // Round the list, as Tab does through a marketplace's conflicts.
+        let next = (index + delta).rem_euclid(count) as usize;
+        let id = jobs[next].id.clone();
+        if self.enrich.selected.as_deref() == Some(id.as_str()) {
+            return Vec::new();
+        }
+        self.enrich.selected = Some(id);
+        self.enrich.record = None;
+        // Its records.
+        vec![self.load()]
+    }
+
+    fn move_record(&mut self, delta: isize) {
+        let index = self.selected_record_index().unwrap_or(0) as isize;
+        let records = self.shown_records();
+        if records.is_empty() {
+            return;
+        }
+        let next = (index.saturating_add(delta)).clamp(0, records.len() as isize - 1) as usize;
+        self.enrich.record = Some(records[next].record_id);
+    }
+
+    fn enrichment_key(&mut self, key: KeyEvent) -> Vec<Command> {
+        match key.code {
+            KeyCode::Char('q') | KeyCode::Esc => {
+                self.pop();
+                Vec::new()
+            }
+            KeyCode::Char('?') | KeyCode::F(1) => {
+                self.push(Screen::Help);
+                Vec::new()
+            }
+            KeyCode::Tab | KeyCode::Right => self.move_job(1),
+            KeyCode::BackTab | KeyCode::Left => self.move_job(-1),
+            KeyCode::Up | KeyCode::Char('k') => {
+                self.move_record(-1);
+                Vec::new()
+            }
+            KeyCode::Down | KeyCode::Char('j') => {
+                self.move_record(1);
+                Vec::new()
+            }
+            KeyCode::PageUp => {
+                self.move_record(-10);
+                Vec::new()
+            }
+            KeyCode::PageDown => {
+                self.move_record(10);
+                Vec::new()
+            }
+            KeyCode::Home => {
+                self.move_record(isize::MIN / 2);
+                Vec::new()
+            }
+            KeyCode::End => {
+                self.move_record(isize::MAX / 2);
+                Vec::new()
+            }
+            KeyCode::Char('f') => {
+                self.enrich.filter = self.enrich.filter.next();
+                self.enrich.record = self.shown_records().first().map(|r| r.record_id);
+                Vec::new()
+            }
+            KeyCode::Char('r') => {
+                self.ask_re_enable();
+                Vec::new()
+            }
+            _ => Vec::new(),
+        }
+    }
+
+    /// Asks before re-enabling the selected record; only a disabled one can be.
+    fn ask_re_enable(&mut self) {
+        let Some(record) = self.selected_record() else {
+            self.notify("No record selected.", true);
+            return;
+        };
+        if !record.disabled() {
+            let text = format!(
+                "Record {} is {}, not disabled: nothing to re-enable.",
+                record.record_id, record.state
+            );
+            self.notify(text, true);
+            return;
+        }
+        let job = self
+            .data
+            .enrichment
+            .jobs
+            .iter()
+            .find(|job| Some(&job.id) == self.enrich.selected.as_ref())
+            .map_or_else(String::new, |job| job.name.clone());
+        let class = record
+            .failure_class
+            .map_or_else(String::new, |class| format!(", last {class}"));
+        let question = format!(
+            "Re-enable record {} of \"{job}\" ({}, disabled after {} failures{class})? Its packet {} becomes pending, due now, failures reset: the same packet id is sent again by the next pass.",
+            record.record_id, record.model, record.failures, record.packet_id
+        );
+        let action = ConfirmAction::ReEnableRecord {
+            job,
+            record_id: record.record_id,
+            packet_id: record.packet_id.clone(),
+        };
+        self.push(Screen::Confirm(ConfirmState {
+            title: "Re-enable record".into(),
+            question,
+            action,
+            yes: false,
+        }));
     }
 
     fn toggle_poller(&mut self) -> Vec<Command> {
@@ -1103,6 +1326,15 @@ impl App {
             ConfirmAction::DeleteConnection { id, name } => vec![Command::Delete { id, name }],
             ConfirmAction::DiscardPacket { id } => vec![Command::Discard { id }],
             ConfirmAction::IgnoreConflict { id } => vec![Command::IgnoreConflict { id }],
+            ConfirmAction::ReEnableRecord {
+                job,
+                record_id,
+                packet_id,
+            } => vec![Command::ReEnable {
+                job,
+                record_id,
+                packet_id,
+            }],
             ConfirmAction::LeaveForm => {
                 if matches!(self.screen(), Screen::Form(_)) {
                     self.pop();

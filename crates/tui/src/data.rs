@@ -1,14 +1,18 @@
 //! What the screens show, read from the store in one go: a [`Snapshot`]. Loaded off the UI
 //! task by the [`crate::exec::Executor`], through the [`DeliveryStore`] trait only.
 
+use engine::connection_form::display_url;
 use engine::display::start_of_day_utc;
+use engine::enrich::flow::StoredJob;
+use engine::enrich::health;
+use engine::enrich::record::{self, EmissionState, RecordState};
 use engine::marketplace::MarketplaceRegistry as _;
 use engine::mirror_store::StoreError;
 use engine::order_delivery::{Connection, ConnectionStats, ConnectionStore};
 use engine::runtime::heartbeat;
 use engine::store::{
-    BreakerRecord, Conflict, CycleLogEntry, Heartbeat, HintActivity, ImportState, LogFilter,
-    LogStats, Packet, PacketFilter, PacketStatus, Store, StoredLogEntry,
+    BreakerRecord, Conflict, CycleLogEntry, FlowKind, Heartbeat, HintActivity, ImportState,
+    LogFilter, LogStats, Packet, PacketFilter, PacketStatus, Store, StoredLogEntry,
 };
 use jiff::{SignedDuration, Timestamp};
 
@@ -59,6 +63,42 @@ impl StatusFilter {
     }
 }
 
+/// Which records of an enrichment job the Enrichment screen lists.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum RecordFilter {
+    #[default]
+    All,
+    /// Disabled, or pending again after a failed attempt ([`health::is_failing`]).
+    Failing,
+    Disabled,
+}
+
+impl RecordFilter {
+    pub fn next(self) -> RecordFilter {
+        match self {
+            RecordFilter::All => RecordFilter::Failing,
+            RecordFilter::Failing => RecordFilter::Disabled,
+            RecordFilter::Disabled => RecordFilter::All,
+        }
+    }
+
+    pub fn label(self) -> &'static str {
+        match self {
+            RecordFilter::All => "all",
+            RecordFilter::Failing => "failing",
+            RecordFilter::Disabled => "disabled",
+        }
+    }
+
+    pub fn matches(self, record: &RecordState) -> bool {
+        match self {
+            RecordFilter::All => true,
+            RecordFilter::Failing => health::is_failing(record),
+            RecordFilter::Disabled => record.disabled(),
+        }
+    }
+}
+
 /// What to read besides the connections: the screens' filters and page.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct LoadRequest {
@@ -75,6 +115,10 @@ pub struct LoadRequest {
     /// free), with the details of this one (id), or of the first.
     pub marketplaces: bool,
     pub marketplace: Option<String>,
+    /// Read the enrichment jobs (only while their screen is open: a job's records are all
+    /// its packets), with the records of this one (flow id), or of the first.
+    pub enrichment: bool,
+    pub enrichment_job: Option<String>,
 }
 
 /// One marketplace as its list shows it: no secrets, no Odoo login.
@@ -110,6 +154,45 @@ pub struct MarketplaceData {
     pub log: Vec<StoredLogEntry>,
 }
 
+/// One enrichment job as its list shows it: its flow's settings (no secret: the signing
+/// secret stays sealed with the flow) and its records counted by where they stand.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EnrichmentJobRow {
+    /// The flow id.
+    pub id: String,
+    pub name: String,
+    pub is_active: bool,
+    pub model: String,
+    /// Without credentials, query or fragment (they may hold tokens).
+    pub endpoint: String,
+    pub packet_version: String,
+    pub max_failures: u32,
+    /// Why the flow's settings could not be read; the figures below are then empty.
+    pub settings_error: Option<String>,
+    /// 1 − failing records / 5, floored at 0 ([`health::job_score`]).
+    pub health: f64,
+    pub applied: usize,
+    /// Waiting for their first answer (no failed attempt yet).
+    pub pending: usize,
+    /// Pending again after a failed attempt: failing, not yet disabled.
+    pub failing: usize,
+    /// Stopped by their breaker after `max_failures` failed emissions.
+    pub disabled: usize,
+}
+
+/// The Enrichment screen's data: every enrichment job, and the records of one.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct EnrichmentData {
+    /// Whether it was read (the screen was open when the snapshot was taken).
+    pub loaded: bool,
+    /// By name.
+    pub jobs: Vec<EnrichmentJobRow>,
+    /// The job the records below are of.
+    pub detail_of: Option<String>,
+    /// Its records at its packet version, by record id, as `enrich status` shows them.
+    pub records: Vec<RecordState>,
+}
+
 /// Everything the screens show, as read at `loaded_at`.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Snapshot {
@@ -134,6 +217,8 @@ pub struct Snapshot {
     pub hints: Vec<HintActivity>,
     /// Empty unless [`LoadRequest::marketplaces`].
     pub market: MarketplaceData,
+    /// Empty unless [`LoadRequest::enrichment`].
+    pub enrichment: EnrichmentData,
 }
 
 impl Snapshot {
@@ -241,6 +326,11 @@ pub async fn load<S: Store>(
     } else {
         MarketplaceData::default()
     };
+    let enrichment = if request.enrichment {
+        load_enrichment(store, request.enrichment_job.as_deref()).await?
+    } else {
+        EnrichmentData::default()
+    };
     Ok(Snapshot {
         generation: request.generation,
         loaded_at: now,
@@ -254,6 +344,7 @@ pub async fn load<S: Store>(
         queue,
         hints,
         market,
+        enrichment,
     })
 }
 
@@ -313,4 +404,91 @@ async fn load_marketplaces<S: Store>(
             .collect(),
         log,
     })
+}
+
+/// The enrichment jobs with what `odoo-bridge enrich status` reads (each job's packets, as
+/// records at its packet version), and the records of `selected` (or of the first when it is
+/// gone).
+async fn load_enrichment<S: Store>(
+    store: &S,
+    selected: Option<&str>,
+) -> Result<EnrichmentData, StoreError> {
+    let mut jobs = Vec::new();
+    let mut records_of = Vec::new();
+    for flow in store.flows(Some(FlowKind::Enrichment)).await? {
+        let (row, records) = match StoredJob::from_settings(&flow.settings) {
+            Ok(job) => {
+                let packets = store
+                    .packets(&PacketFilter {
+                        flow_id: Some(flow.id.clone()),
+                        status: None,
+                        limit: 0,
+                    })
+                    .await?;
+                let records = record::records(&packets, &job.packet_version);
+                (
+                    job_row(&flow.id, &flow.name, flow.is_active, &job, &records),
+                    records,
+                )
+            }
+            Err(error) => (
+                EnrichmentJobRow {
+                    id: flow.id.clone(),
+                    name: flow.name.clone(),
+                    is_active: flow.is_active,
+                    model: String::new(),
+                    endpoint: String::new(),
+                    packet_version: String::new(),
+                    max_failures: 0,
+                    settings_error: Some(error),
+                    health: health::job_score([]),
+                    applied: 0,
+                    pending: 0,
+                    failing: 0,
+                    disabled: 0,
+                },
+                Vec::new(),
+            ),
+        };
+        jobs.push(row);
+        records_of.push(records);
+    }
+    let index = selected
+        .and_then(|id| jobs.iter().position(|job| job.id == id))
+        .or_else(|| (!jobs.is_empty()).then_some(0));
+    let (detail_of, records) = match index {
+        Some(index) => (Some(jobs[index].id.clone()), records_of.swap_remove(index)),
+        None => (None, Vec::new()),
+    };
+    Ok(EnrichmentData {
+        loaded: true,
+        jobs,
+        detail_of,
+        records,
+    })
+}
+
+fn job_row(
+    id: &str,
+    name: &str,
+    is_active: bool,
+    job: &StoredJob,
+    records: &[RecordState],
+) -> EnrichmentJobRow {
+    let count = |wanted: fn(&RecordState) -> bool| records.iter().filter(|r| wanted(r)).count();
+    EnrichmentJobRow {
+        id: id.to_owned(),
+        name: name.to_owned(),
+        is_active,
+        model: job.model.clone(),
+        endpoint: display_url(&job.endpoint),
+        packet_version: job.packet_version.clone(),
+        max_failures: job.max_failures,
+        settings_error: None,
+        health: health::job_score(records),
+        applied: count(|r| r.state == EmissionState::Applied),
+        pending: count(|r| r.state == EmissionState::Pending && !health::is_failing(r)),
+        failing: count(|r| health::is_failing(r) && !r.disabled()),
+        disabled: count(RecordState::disabled),
+    }
 }

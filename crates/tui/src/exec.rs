@@ -10,7 +10,7 @@ use engine::connection_form::{self, ConnectionDraft, FieldError, display_url};
 use engine::connection_test::{self, TestReport};
 use engine::order_delivery::{Connection, ConnectionStore};
 use engine::runtime::{Runtime, RuntimeConfig, RuntimeHandle, heartbeat};
-use engine::store::{Resolve, Store, StoreError};
+use engine::store::{PacketStatus, Resolve, Store, StoreError};
 use jiff::Timestamp;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -108,6 +108,11 @@ where
                 Err(error) => failed("discard the packet", error),
             },
             Command::IgnoreConflict { id } => self.ignore_conflict(id, now).await,
+            Command::ReEnable {
+                job,
+                record_id,
+                packet_id,
+            } => self.re_enable(job, record_id, packet_id, now).await,
             Command::StartPoller => self.start_poller(),
             Command::StopPoller => {
                 self.stop_poller().await;
@@ -136,6 +141,37 @@ where
             ),
             Ok(Resolve::NotFound) => failed(&action, "it was deleted meanwhile"),
             Err(error) => failed(&action, error),
+        }
+    }
+
+    /// Re-enables a record the enrichment breaker disabled: its FAILED packet is retried now
+    /// (PENDING, attempts reset, the same id). A packet no longer FAILED (re-enabled or
+    /// replayed meanwhile) is left as it is: `retry_now` would reset a pending one's attempts.
+    async fn re_enable(
+        &self,
+        job: String,
+        record_id: i64,
+        packet_id: String,
+        now: Timestamp,
+    ) -> Outcome {
+        let action = format!("re-enable record {record_id}");
+        let disabled = match self.store.packet(&packet_id).await {
+            Ok(packet) => packet.is_some_and(|p| p.status == PacketStatus::Failed),
+            Err(error) => return failed(&action, error),
+        };
+        let done = if disabled {
+            match self.store.retry_now(&packet_id, now).await {
+                Ok(done) => done,
+                Err(error) => return failed(&action, error),
+            }
+        } else {
+            false
+        };
+        Outcome::ReEnabled {
+            job,
+            record_id,
+            packet_id,
+            done,
         }
     }
 

@@ -1,7 +1,9 @@
 //! odoo-bridge's terminal UI for order delivery (seed 002, "TUI"): a dashboard of the
 //! connections with the poller's state and the recent activity, the connection form
-//! (create, edit, test), the sync log, the retry queue, and the marketplaces (issue 10: their
-//! 24 h figures, open conflicts and sync log; a conflict can be ignored).
+//! (create, edit, test), the sync log, the retry queue, the marketplaces (issue 10: their
+//! 24 h figures, open conflicts and sync log; a conflict can be ignored), and the enrichment
+//! jobs (issue 11: health scores, each record's state and failure class; a record the breaker
+//! disabled can be re-enabled).
 //!
 //! Layout:
 //! - [`app`]: the state machine. [`app::App::handle`] turns an [`app::Event`] into

@@ -7,14 +7,20 @@ use crate::commands::target::{self, Loaded, Opening, StoreTask};
 use crate::exit::{Exit, Failure, exit_for};
 use clap::{Args, Subcommand};
 use engine::clock::Clock;
-use engine::enrich::health;
-use engine::enrich::{Attempted, EnrichError, EnrichJob, Enricher, JobReport, job_secret};
+use engine::enrich::register::{self, JobEntry, OdooAccess};
+use engine::enrich::{
+    EnrichError, EnrichJob, EnrichmentFlow, JobReport, RecordState, ReplayOutcome, health,
+    job_secret,
+};
+use engine::outbox::Dispatcher;
 use engine::runtime::heartbeat;
-use engine::store::{Emission, EmissionStore, Store};
-use odoo_rpc::OdooClient;
+use engine::store::{Flow, Store};
+use engine::webhook::{SenderConfig, WebhookSender};
+use odoo_rpc::{ApiKey, OdooClient};
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
+use std::time::Duration;
 
 #[derive(Debug, Subcommand)]
 pub enum EnrichCommand {
@@ -36,8 +42,8 @@ pub struct RunArgs {
     /// Run only this job.
     #[arg(long)]
     job: Option<String>,
-    /// This process's name in claims; unique among the processes sharing the store. A process
-    /// restarted with the same id resends its unfinished packets at once.
+    /// This process's name in the outbox's leases; unique among the processes sharing the
+    /// store. A process restarted with the same id resends its unfinished packets at once.
     #[arg(long, env = "ODOO_BRIDGE_WORKER_ID")]
     worker_id: Option<String>,
 }
@@ -137,34 +143,32 @@ pub fn failure(loaded: &Loaded, error: EnrichError) -> Failure {
                 ),
             )
         }
-        EnrichError::Environment { .. } | EnrichError::Secret { .. } => {
-            Failure::new(Exit::Config, error)
-        }
+        EnrichError::Environment(_)
+        | EnrichError::Secret { .. }
+        | EnrichError::Registration { .. } => Failure::new(Exit::Config, error),
         EnrichError::NoSuchRecord { .. } => Failure::new(Exit::NotFound, error),
         EnrichError::HeldElsewhere { .. } => Failure::new(Exit::LockBusy, error),
         EnrichError::AlreadyEmitted {
-            key,
-            emission,
+            job,
+            record,
             current_hash,
         } => {
-            let drift = if emission.payload_hash == current_hash {
+            let drift = if record.payload_hash == current_hash {
                 format!("no drift since (payload hash {current_hash})")
             } else {
                 format!(
                     "drift: the record changed since (payload hash then {}, now {current_hash})",
-                    emission.payload_hash
+                    record.payload_hash
                 )
             };
             Failure::new(
                 Exit::Refused,
                 anyhow::anyhow!(
-                    "record {} of job {} was already emitted at packet version {} (packet {}, {}{}); {drift}. A second emission needs --force (it is logged as a replay)",
-                    key.record_id,
-                    key.job,
-                    key.packet_version,
-                    emission.packet_id,
-                    emission.state,
-                    if emission.disabled { ", disabled" } else { "" }
+                    "record {} of job {job} was already emitted at packet version {} (packet {}, {}); {drift}. A second emission needs --force (it is logged as a replay)",
+                    record.record_id,
+                    record.packet_version,
+                    record.packet_id,
+                    record.state,
                 ),
             )
         }
@@ -173,21 +177,115 @@ pub fn failure(loaded: &Loaded, error: EnrichError) -> Failure {
     }
 }
 
+/// The file's jobs with their signing secrets (a `secret_env` not set: exit 3).
+fn entries(loaded: &Loaded, jobs: &[&EnrichJob]) -> Result<Vec<JobEntry>, Failure> {
+    jobs.iter()
+        .map(|job| {
+            job_secret(job, |name| std::env::var(name).ok())
+                .map(|secret| JobEntry {
+                    job: (*job).clone(),
+                    secret,
+                })
+                .map_err(|error| failure(loaded, error))
+        })
+        .collect()
+}
+
+fn access(loaded: &Loaded, api_key: ApiKey) -> OdooAccess {
+    let odoo = &loaded.config.odoo;
+    OdooAccess {
+        base_url: odoo.base_url.clone(),
+        database: odoo.database.clone(),
+        username: odoo.username.clone(),
+        api_key,
+    }
+}
+
+/// The jobs as flows of `store` (registered, or updated, first) and the dispatcher that
+/// sends their packets as this process.
+struct Prepared {
+    dispatcher: Dispatcher,
+    flows: Vec<EnrichmentFlow>,
+}
+
+async fn prepare<S: Store>(
+    store: &S,
+    loaded: &Loaded,
+    odoo: &OdooAccess,
+    client: &OdooClient,
+    entries: &[JobEntry],
+    owner: String,
+    clock: Clock,
+) -> Result<Prepared, EnrichError> {
+    let environment = environment(loaded);
+    if let Some(process) = engine::webhook::sender::process_environment()
+        && process != environment
+    {
+        return Err(EnrichError::Registration {
+            message: format!(
+                "ODOO_BRIDGE_ENVIRONMENT is {process:?} but {} says `environment: {environment}`: a process has one environment; unset one or make them agree",
+                loaded.config.path.display()
+            ),
+        });
+    }
+    let (_, flows) = register::register(store, odoo, &environment, entries, clock.now()).await?;
+    let http = WebhookSender::new(SenderConfig::default())?;
+    let timeout = entries
+        .iter()
+        .map(|entry| entry.job.timeout)
+        .max()
+        .unwrap_or(Duration::from_secs(30));
+    let dispatcher = Dispatcher::new(owner, timeout, clock.clone());
+    // A process restarted under its own name sends what it had in hand at once.
+    store
+        .release_leases_of(&dispatcher.owner, clock.now())
+        .await?;
+    let mut built = Vec::with_capacity(entries.len());
+    for (entry, flow) in entries.iter().zip(flows) {
+        built.push(flow_for(
+            &flow,
+            entry,
+            &environment,
+            client,
+            &http,
+            clock.clone(),
+        )?);
+    }
+    Ok(Prepared {
+        dispatcher,
+        flows: built,
+    })
+}
+
+fn flow_for(
+    flow: &Flow,
+    entry: &JobEntry,
+    environment: &str,
+    client: &OdooClient,
+    http: &WebhookSender,
+    clock: Clock,
+) -> Result<EnrichmentFlow, EnrichError> {
+    EnrichmentFlow::for_job(
+        flow,
+        entry.job.clone(),
+        environment.to_owned(),
+        entry.secret.clone(),
+        client.clone(),
+        http.http_client().clone(),
+        clock,
+    )
+}
+
 async fn run_jobs(args: RunArgs) -> Result<Exit, Failure> {
     let (loaded, api_key) = target::load(&args.config)?;
     let jobs = jobs(&loaded, args.job.as_deref())?;
-    let secrets = jobs
-        .iter()
-        .map(|job| {
-            job_secret(job, |name| std::env::var(name).ok())
-                .map_err(|error| failure(&loaded, error))
-        })
-        .collect::<Result<Vec<_>, Failure>>()?;
-    let client = target::client(&loaded, api_key)?;
+    let entries = entries(&loaded, &jobs)?;
+    let client = target::client(&loaded, api_key.clone())?;
     let task = RunJobs {
         loaded: &loaded,
+        odoo: access(&loaded, api_key),
         client,
-        jobs: jobs.into_iter().zip(secrets).collect(),
+        entries,
         owner: args.worker_id.unwrap_or_else(heartbeat::worker_id),
     };
     target::with_store(&loaded, Opening::Migrated, task)
@@ -197,8 +295,9 @@ async fn run_jobs(args: RunArgs) -> Result<Exit, Failure> {
 
 struct RunJobs<'a> {
     loaded: &'a Loaded,
+    odoo: OdooAccess,
     client: OdooClient,
-    jobs: Vec<(&'a EnrichJob, Option<engine::webhook::WebhookSecret>)>,
+    entries: Vec<JobEntry>,
     owner: String,
 }
 
@@ -206,18 +305,21 @@ impl StoreTask for RunJobs<'_> {
     type Output = Result<Exit, Failure>;
 
     async fn run<S: Store>(self, store: &S, _: bool) -> Result<Self::Output, Failure> {
-        let enricher = Enricher::new(
-            store.clone(),
-            self.client,
-            environment(self.loaded),
+        let prepared = prepare(
+            store,
+            self.loaded,
+            &self.odoo,
+            &self.client,
+            &self.entries,
             self.owner,
             Clock::system(),
         )
+        .await
         .map_err(|error| failure(self.loaded, error))?;
         let mut exit = Exit::Success;
         let mut fatal = None;
-        for (job, secret) in &self.jobs {
-            match enricher.run_job(job, secret.as_ref()).await {
+        for flow in &prepared.flows {
+            match engine::enrich::run_pass(store, flow, &prepared.dispatcher).await {
                 Ok(report) => {
                     say!("{}", summary(&report));
                     if report.failed > 0 {
@@ -225,9 +327,10 @@ impl StoreTask for RunJobs<'_> {
                     }
                 }
                 Err(error) => {
+                    let name = flow.job().name.clone();
                     let failure = failure(self.loaded, error);
-                    eprintln!("error: job {}: {:#}", job.name, failure.error);
-                    tracing::error!(job = %job.name, error = %failure.error, "enrichment job failed");
+                    eprintln!("error: job {name}: {:#}", failure.error);
+                    tracing::error!(job = %name, error = %failure.error, "enrichment job failed");
                     fatal.get_or_insert(failure.exit);
                 }
             }
@@ -269,27 +372,26 @@ fn summary(report: &JobReport) -> String {
 async fn status(args: StatusArgs) -> Result<Exit, Failure> {
     let loaded = target::load_for_store(&args.config)?;
     let jobs = jobs(&loaded, args.job.as_deref())?;
-    let names: Vec<String> = jobs.iter().map(|job| job.name.clone()).collect();
-    let emissions = target::with_store(&loaded, Opening::IfPresent, Emissions)
+    let task = Statuses {
+        loaded: &loaded,
+        jobs: &jobs,
+    };
+    let by_job = target::with_store(&loaded, Opening::IfPresent, task)
         .await?
-        .unwrap_or_default();
-    let mut by_job: BTreeMap<&str, Vec<&Emission>> = names
-        .iter()
-        .map(|name| (name.as_str(), Vec::new()))
-        .collect();
-    for emission in &emissions {
-        if let Some(list) = by_job.get_mut(emission.key.job.as_str()) {
-            list.push(emission);
-        }
-    }
+        .unwrap_or_else(|| {
+            jobs.iter()
+                .map(|job| (job.name.clone(), Vec::new()))
+                .collect()
+        });
+    let environment = environment(&loaded);
     if args.json {
         let jobs: Vec<Value> = by_job
             .iter()
-            .map(|(name, emissions)| {
+            .map(|(name, records)| {
                 json!({
                     "job": name,
-                    "health_score": health::job_score(emissions.iter().copied()),
-                    "records": emissions.iter().map(|emission| emission_json(emission)).collect::<Vec<_>>(),
+                    "health_score": health::job_score(records.iter()),
+                    "records": records.iter().map(|record| record_json(record, &environment)).collect::<Vec<_>>(),
                 })
             })
             .collect();
@@ -299,30 +401,30 @@ async fn status(args: StatusArgs) -> Result<Exit, Failure> {
         );
         return Ok(Exit::Success);
     }
-    for (name, emissions) in &by_job {
+    for (name, records) in &by_job {
         say!(
             "job {name}: health {:.2}, {} record(s) emitted",
-            health::job_score(emissions.iter().copied()),
-            emissions.len()
+            health::job_score(records.iter()),
+            records.len()
         );
-        if emissions.is_empty() {
+        if records.is_empty() {
             continue;
         }
-        let rows: Vec<Vec<String>> = emissions
+        let rows: Vec<Vec<String>> = records
             .iter()
-            .map(|emission| {
+            .map(|record| {
                 vec![
-                    emission.key.record_id.to_string(),
-                    emission.key.packet_version.clone(),
-                    emission.packet_id.clone(),
-                    emission.payload_hash.chars().take(12).collect(),
-                    emission.state.to_string(),
-                    emission
+                    record.record_id.to_string(),
+                    record.packet_version.clone(),
+                    record.packet_id.clone(),
+                    record.payload_hash.chars().take(12).collect(),
+                    record.state.to_string(),
+                    record
                         .failure_class
                         .map_or_else(|| "-".to_owned(), |class| class.to_string()),
-                    emission.failures.to_string(),
-                    format!("{:.2}", health::record_score(emission)),
-                    if emission.disabled { "yes" } else { "no" }.to_owned(),
+                    record.failures.to_string(),
+                    format!("{:.2}", health::record_score(record)),
+                    if record.disabled() { "yes" } else { "no" }.to_owned(),
                 ]
             })
             .collect();
@@ -340,53 +442,68 @@ async fn status(args: StatusArgs) -> Result<Exit, Failure> {
     Ok(Exit::Success)
 }
 
-fn emission_json(emission: &Emission) -> Value {
+fn record_json(record: &RecordState, environment: &str) -> Value {
     json!({
-        "record_id": emission.key.record_id,
-        "model": emission.model,
-        "packet_version": emission.key.packet_version,
-        "packet_id": emission.packet_id,
-        "payload_hash": emission.payload_hash,
-        "environment": emission.environment,
-        "state": emission.state.as_str(),
-        "failure_class": emission.failure_class.map(|class| class.as_str()),
-        "last_error": emission.last_error,
-        "failures": emission.failures,
-        "health_score": health::record_score(emission),
-        "disabled": emission.disabled,
-        "replays": emission.replays,
-        "emitted_at": time_json(emission.emitted_at),
-        "applied_at": emission.applied_at.map(time_json),
+        "environment": environment,
+        "record_id": record.record_id,
+        "model": record.model,
+        "packet_version": record.packet_version,
+        "packet_id": record.packet_id,
+        "payload_hash": record.payload_hash,
+        "state": record.state.as_str(),
+        "failure_class": record.failure_class.map(|class| class.as_str()),
+        "last_error": record.last_error,
+        "failures": record.failures,
+        "health_score": health::record_score(record),
+        "disabled": record.disabled(),
+        "replays": record.replays,
+        "emitted_at": time_json(record.emitted_at),
+        "applied_at": record.applied_at.map(time_json),
     })
 }
 
-struct Emissions;
+/// Each job's records, read from its flow's packets (none before its first run).
+struct Statuses<'a> {
+    loaded: &'a Loaded,
+    jobs: &'a [&'a EnrichJob],
+}
 
-impl StoreTask for Emissions {
-    type Output = Vec<Emission>;
+impl StoreTask for Statuses<'_> {
+    type Output = BTreeMap<String, Vec<RecordState>>;
 
     async fn run<S: Store>(self, store: &S, _: bool) -> Result<Self::Output, Failure> {
-        store
-            .emissions(None)
-            .await
-            .map_err(|error| Failure::new(Exit::Failure, error))
+        let odoo = &self.loaded.config.odoo;
+        let tenant = register::tenant_id(&OdooAccess {
+            base_url: odoo.base_url.clone(),
+            database: odoo.database.clone(),
+            username: odoo.username.clone(),
+            api_key: ApiKey::new(""),
+        });
+        let mut by_job = BTreeMap::new();
+        for job in self.jobs {
+            let flow_id = register::flow_id(&tenant, &job.name);
+            let packets = engine::enrich::pass::packets(store, &flow_id)
+                .await
+                .map_err(|error| Failure::new(Exit::Failure, error))?;
+            by_job.insert(
+                job.name.clone(),
+                engine::enrich::record::records(&packets, &job.packet_version),
+            );
+        }
+        Ok(by_job)
     }
 }
 
 async fn replay(args: ReplayArgs) -> Result<Exit, Failure> {
     let (loaded, api_key) = target::load(&args.config)?;
-    let job = jobs(&loaded, Some(&args.job))?
-        .into_iter()
-        .next()
-        .ok_or_else(|| Failure::new(Exit::Usage, anyhow::anyhow!("--job {}", args.job)))?;
-    let secret = job_secret(job, |name| std::env::var(name).ok())
-        .map_err(|error| failure(&loaded, error))?;
-    let client = target::client(&loaded, api_key)?;
+    let job = jobs(&loaded, Some(&args.job))?;
+    let entries = entries(&loaded, &job)?;
+    let client = target::client(&loaded, api_key.clone())?;
     let task = Replay {
         loaded: &loaded,
+        odoo: access(&loaded, api_key),
         client,
-        job,
-        secret,
+        entries,
         record: args.record,
         force: args.force,
         owner: args.worker_id.unwrap_or_else(heartbeat::worker_id),
@@ -398,9 +515,9 @@ async fn replay(args: ReplayArgs) -> Result<Exit, Failure> {
 
 struct Replay<'a> {
     loaded: &'a Loaded,
+    odoo: OdooAccess,
     client: OdooClient,
-    job: &'a EnrichJob,
-    secret: Option<engine::webhook::WebhookSecret>,
+    entries: Vec<JobEntry>,
     record: i64,
     force: bool,
     owner: String,
@@ -410,17 +527,31 @@ impl StoreTask for Replay<'_> {
     type Output = Result<Exit, Failure>;
 
     async fn run<S: Store>(self, store: &S, _: bool) -> Result<Self::Output, Failure> {
-        let enricher = Enricher::new(
-            store.clone(),
-            self.client,
-            environment(self.loaded),
+        let prepared = prepare(
+            store,
+            self.loaded,
+            &self.odoo,
+            &self.client,
+            &self.entries,
             self.owner,
             Clock::system(),
         )
+        .await
         .map_err(|error| failure(self.loaded, error))?;
-        let report = match enricher
-            .replay(self.job, self.record, self.force, self.secret.as_ref())
-            .await
+        let Some(flow) = prepared.flows.first() else {
+            return Ok(Err(Failure::new(
+                Exit::Usage,
+                anyhow::anyhow!("no job to replay"),
+            )));
+        };
+        let report = match engine::enrich::replay(
+            store,
+            flow,
+            &prepared.dispatcher,
+            self.record,
+            self.force,
+        )
+        .await
         {
             Ok(report) => report,
             Err(error) => return Ok(Err(failure(self.loaded, error))),
@@ -429,9 +560,9 @@ impl StoreTask for Replay<'_> {
             Some((previous_id, previous_hash)) => {
                 say!(
                     "replay of record {} (job {}, packet version {}): packet {previous_id} replaced by {}",
-                    report.key.record_id,
-                    report.key.job,
-                    report.key.packet_version,
+                    report.record_id,
+                    report.job,
+                    report.packet_version,
                     report.packet_id
                 );
                 if report.drift() {
@@ -445,19 +576,19 @@ impl StoreTask for Replay<'_> {
             }
             None => say!(
                 "record {} (job {}, packet version {}): emitted as packet {} (payload hash {})",
-                report.key.record_id,
-                report.key.job,
-                report.key.packet_version,
+                report.record_id,
+                report.job,
+                report.packet_version,
                 report.packet_id,
                 report.payload_hash
             ),
         }
         Ok(Ok(match &report.outcome {
-            Attempted::Applied { .. } => {
+            ReplayOutcome::Applied => {
                 say!("applied: the answer passed its schema and was written back");
                 Exit::Success
             }
-            Attempted::Failed {
+            ReplayOutcome::Failed {
                 class,
                 error,
                 failures,
@@ -473,14 +604,12 @@ impl StoreTask for Replay<'_> {
                 );
                 Exit::PartialFailure
             }
-            Attempted::HeldBack => {
+            ReplayOutcome::HeldBack => {
                 eprintln!("error: the endpoint's circuit breaker is open: nothing was sent");
                 Exit::Unreachable
             }
-            Attempted::ClaimLost => {
-                eprintln!(
-                    "error: another process took the record over before its answer was recorded"
-                );
+            ReplayOutcome::HeldElsewhere => {
+                eprintln!("error: another process is sending the record's packet right now");
                 Exit::LockBusy
             }
         }))
@@ -488,28 +617,30 @@ impl StoreTask for Replay<'_> {
 }
 
 /// For `odoo-bridge run --config FILE`: checks the file's jobs, their secrets and the Odoo
-/// settings now (a mistake stops the daemon at start, exit 3), then runs the jobs on their
-/// intervals in the background, with the file's store, until `stop`.
+/// settings now (a mistake stops the daemon at start, exit 3), then registers them as flows
+/// of the file's store and runs a pass of each every `interval_seconds` until `stop`. When
+/// the file's store is the daemon's own (`also_run_by_daemon`), its runtime runs them: they
+/// are only registered here.
 pub fn start_schedule(
     path: &std::path::Path,
     owner: String,
+    also_run_by_daemon: impl Fn(&Loaded) -> bool,
     stop: tokio::sync::watch::Receiver<bool>,
 ) -> Result<tokio::task::JoinHandle<()>, Failure> {
     let (loaded, api_key) = target::load(path)?;
-    let jobs: Vec<EnrichJob> = jobs(&loaded, None)?.into_iter().cloned().collect();
-    let mut scheduled = Vec::with_capacity(jobs.len());
-    for job in jobs {
-        let secret = job_secret(&job, |name| std::env::var(name).ok())
-            .map_err(|error| failure(&loaded, error))?;
-        scheduled.push((job, secret));
-    }
-    let client = target::client(&loaded, api_key)?;
+    let jobs: Vec<&EnrichJob> = jobs(&loaded, None)?;
+    let entries = entries(&loaded, &jobs)?;
+    let client = target::client(&loaded, api_key.clone())?;
+    let odoo = access(&loaded, api_key);
+    let register_only = also_run_by_daemon(&loaded);
     Ok(tokio::spawn(async move {
         let task = Schedule {
             loaded: &loaded,
+            odoo,
             client,
-            jobs: scheduled,
+            entries,
             owner,
+            register_only,
             stop,
         };
         match target::with_store(&loaded, Opening::Migrated, task).await {
@@ -523,26 +654,61 @@ pub fn start_schedule(
 
 struct Schedule<'a> {
     loaded: &'a Loaded,
+    odoo: OdooAccess,
     client: OdooClient,
-    jobs: Vec<(EnrichJob, Option<engine::webhook::WebhookSecret>)>,
+    entries: Vec<JobEntry>,
     owner: String,
+    register_only: bool,
     stop: tokio::sync::watch::Receiver<bool>,
 }
 
 impl StoreTask for Schedule<'_> {
     type Output = ();
 
-    async fn run<S: Store>(self, store: &S, _: bool) -> Result<(), Failure> {
-        let enricher = Enricher::new(
-            store.clone(),
-            self.client,
-            environment(self.loaded),
+    async fn run<S: Store>(mut self, store: &S, _: bool) -> Result<(), Failure> {
+        let clock = Clock::system();
+        let prepared = prepare(
+            store,
+            self.loaded,
+            &self.odoo,
+            &self.client,
+            &self.entries,
             self.owner,
-            Clock::system(),
+            clock.clone(),
         )
+        .await
         .map_err(|error| failure(self.loaded, error))?;
-        engine::enrich::schedule::run_every(&enricher, &self.jobs, self.stop).await;
-        Ok(())
+        if self.register_only {
+            tracing::info!(
+                "enrichment jobs registered in the daemon's store: its runtime runs them"
+            );
+            return Ok(());
+        }
+        let mut next: Vec<jiff::Timestamp> = vec![clock.now(); prepared.flows.len()];
+        loop {
+            for (flow, due) in prepared.flows.iter().zip(next.iter_mut()) {
+                if *self.stop.borrow() {
+                    return Ok(());
+                }
+                if *due > clock.now() {
+                    continue;
+                }
+                if let Err(error) =
+                    engine::enrich::run_pass(store, flow, &prepared.dispatcher).await
+                {
+                    tracing::warn!(job = %flow.job().name, error = %error, "enrichment pass failed");
+                }
+                *due = clock.after(flow.job().interval);
+            }
+            let wake = next.iter().min().copied().unwrap_or_else(|| clock.now());
+            let wait = Duration::try_from(clock.now().duration_until(wake))
+                .unwrap_or(Duration::ZERO)
+                .max(Duration::from_millis(100));
+            tokio::select! {
+                _ = tokio::time::sleep(wait) => {}
+                _ = self.stop.wait_for(|stop| *stop) => return Ok(()),
+            }
+        }
     }
 }
 
@@ -610,40 +776,56 @@ pub async fn demo(
     engine::mirror_store::MirrorStore::migrate(&store)
         .await
         .map_err(|error| failed(&error))?;
-    let enricher = Enricher::new(
-        store.clone(),
-        client,
-        "demo".to_owned(),
+    let Some(job) = config.enrich.first() else {
+        return Err(failed(&"the demo's job did not load"));
+    };
+    let loaded = Loaded {
+        store_secrets: config
+            .store_secrets(|_| None)
+            .map_err(|error| Failure::new(Exit::Config, error))?,
+        config: config.clone(),
+    };
+    let entries = [JobEntry {
+        job: job.clone(),
+        secret: None,
+    }];
+    let odoo = access(&loaded, odoo_rpc::ApiKey::new(sim.admin_api_key.clone()));
+    let prepared = prepare(
+        &store,
+        &loaded,
+        &odoo,
+        &client,
+        &entries,
         format!("demo-{}", std::process::id()),
         Clock::system(),
     )
+    .await
     .map_err(|error| failed(&error))?;
-    let Some(job) = config.enrich.first() else {
-        return Err(failed(&"the demo's job did not load"));
+    let Some(flow) = prepared.flows.first() else {
+        return Err(failed(&"the demo's job did not register"));
     };
     say!(
         "\nEnrichment: job {:?} over crm.lead opportunities → {endpoint}",
         job.name
     );
-    let report = enricher
-        .run_job(job, None)
+    let report = engine::enrich::run_pass(&store, flow, &prepared.dispatcher)
         .await
         .map_err(|error| failed(&error))?;
     say!("  {}", summary(&report));
-    let again = enricher
-        .run_job(job, None)
+    let again = engine::enrich::run_pass(&store, flow, &prepared.dispatcher)
         .await
         .map_err(|error| failed(&error))?;
     say!("  a second pass: {}", summary(&again));
-    let emissions = store
-        .emissions(Some(&job.name))
+    let records = engine::enrich::pass::records(&store, flow)
         .await
         .map_err(|error| failed(&error))?;
-    if let Some(first) = emissions.first() {
-        match enricher.replay(job, first.key.record_id, false, None).await {
+    if let Some(first) = records.first() {
+        match engine::enrich::replay(&store, flow, &prepared.dispatcher, first.record_id, false)
+            .await
+        {
             Err(EnrichError::AlreadyEmitted { .. }) => say!(
                 "  `enrich replay --record {}` without --force is refused: one emission per record and packet version",
-                first.key.record_id
+                first.record_id
             ),
             Ok(_) => say!("  the replay went out: unexpected"),
             Err(error) => return Err(failed(&error)),

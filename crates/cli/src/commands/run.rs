@@ -45,9 +45,14 @@ pub struct RunArgs {
     /// How far each poll rewinds a flow's cursor, seconds.
     #[arg(long, default_value_t = 120)]
     overlap_seconds: u64,
-    /// Also run the enrichment jobs and the mirror models of this configuration file, each
-    /// every its `interval_seconds` (hinted mirror models also on Odoo's push hints), with
-    /// the file's own store.
+    /// Days the cycle log and the marketplace sync log keep their rows (pruned hourly);
+    /// 0 keeps them for ever.
+    #[arg(long, default_value_t = 90)]
+    log_retention_days: u64,
+    /// Also run the enrichment jobs of this configuration file, each every its
+    /// `interval_seconds`, with the file's own store (registered there as flows; when it is
+    /// this daemon's store, the daemon's runtime runs them with its other flows). Its mirror
+    /// models too, each every its `interval_seconds` (hinted ones also on Odoo's push hints).
     #[arg(long, short)]
     config: Option<std::path::PathBuf>,
 }
@@ -76,6 +81,8 @@ pub fn runtime_config(args: &RunArgs, worker_id: String) -> RuntimeConfig {
             overlap: SignedDuration::from_secs(i64::try_from(args.overlap_seconds).unwrap_or(120)),
             ..FlowOptions::default()
         },
+        log_retention: (args.log_retention_days > 0)
+            .then(|| Duration::from_secs(args.log_retention_days.saturating_mul(24 * 3600))),
         ..RuntimeConfig::new(worker_id, "run")
     }
     .reloading_every(Duration::from_secs(args.reload_every.max(1)))
@@ -87,6 +94,15 @@ async fn serve<S: Store>(
     args: RunArgs,
 ) -> Result<Exit, Failure> {
     let metrics = Metrics::install().map_err(|error| Failure::new(Exit::Failure, error))?;
+    // A process tagged with an environment binds the store to it, and refuses a store of
+    // another one before it reads a flow or sends a packet.
+    if let Some(environment) = engine::webhook::sender::process_environment() {
+        match engine::store::environment::bind(&store, &environment, Clock::system().now()).await {
+            Ok(Ok(())) => {}
+            Ok(Err(mismatch)) => return Err(Failure::new(Exit::Config, mismatch)),
+            Err(error) => return Err(Failure::new(Exit::Failure, error)),
+        }
+    }
     let worker_id = args.worker_id.clone().unwrap_or_else(heartbeat::worker_id);
     let clock = Clock::system();
     let runtime = Runtime::new(
@@ -114,9 +130,14 @@ async fn serve<S: Store>(
         None => None,
     };
     let enrichment = match (&args.config, &mirror) {
-        (Some(path), Some(mirror)) if mirror.has_enrichment => Some(
-            crate::commands::enrich::start_schedule(path, worker_id.clone(), stopped.clone())?,
-        ),
+        (Some(path), Some(mirror)) if mirror.has_enrichment => {
+            Some(crate::commands::enrich::start_schedule(
+                path,
+                worker_id.clone(),
+                |loaded| same_store(location, loaded),
+                stopped.clone(),
+            )?)
+        }
         _ => None,
     };
     let server_stop = {
@@ -125,7 +146,8 @@ async fn serve<S: Store>(
             let _ = stopped.wait_for(|stop| *stop).await;
         }
     };
-    let receiver = Receiver::new(store.clone(), clock.clone(), runtime.signals());
+    let receiver = Receiver::new(store.clone(), clock.clone(), runtime.signals())
+        .with_environment(engine::webhook::sender::process_environment());
     let hints = HintReceiver::new(
         store.clone(),
         clock,
@@ -196,6 +218,21 @@ async fn forward_signals(stop: watch::Sender<bool>) {
     let _ = stop.send(true);
 }
 
+/// Whether the configuration's store is the daemon's SQLite file (PostgreSQL stores are told
+/// apart by nothing cheaper than their URLs: a file's jobs on the daemon's PostgreSQL are
+/// then polled by both, which the outbox's unique keys and leases keep exactly-once).
+fn same_store(location: &StoreLocation, loaded: &crate::commands::target::Loaded) -> bool {
+    match (location, &loaded.config.target) {
+        (StoreLocation::Sqlite(daemon), engine::config::Target::Sqlite(file)) => {
+            match (daemon.canonicalize(), file.path.canonicalize()) {
+                (Ok(daemon), Ok(file)) => daemon == file,
+                _ => false,
+            }
+        }
+        _ => false,
+    }
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
@@ -222,5 +259,20 @@ mod tests {
             parsed.run.listen
         );
         assert_eq!(parsed.run.listen.port(), 9464);
+    }
+
+    #[test]
+    fn the_logs_are_kept_90_days_unless_told_otherwise_and_0_keeps_them() {
+        let retention = |args: &[&str]| {
+            let parsed = Wrapper::try_parse_from(args).unwrap();
+            super::runtime_config(&parsed.run, "w".into()).log_retention
+        };
+        let day = std::time::Duration::from_secs(24 * 3600);
+        assert_eq!(retention(&["run"]), Some(day * 90));
+        assert_eq!(
+            retention(&["run", "--log-retention-days", "7"]),
+            Some(day * 7)
+        );
+        assert_eq!(retention(&["run", "--log-retention-days", "0"]), None);
     }
 }

@@ -1274,3 +1274,97 @@ async fn the_demo_enriches_the_simulators_opportunities() {
             .all(|record| record["state"] == "applied" && record["environment"] == "demo")
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_daemon_of_another_environment_is_refused_by_the_store() {
+    let dir = tempfile::tempdir().unwrap();
+    let database = dir.path().join("delivery.db");
+    let start = |environment: &str| {
+        let mut command = bridge(
+            &["run", "--listen", "127.0.0.1:0", "--worker-id", "env-1"],
+            None,
+        );
+        command
+            .env("POLLER_DB_PATH", &database)
+            .env("ODOO_BRIDGE_ENVIRONMENT", environment);
+        command
+    };
+    let mut first = Background::spawn(start("prod"));
+    first
+        .wait_for_log(|line| line["message"] == "odoo-bridge run: started")
+        .await;
+    first.kill().await;
+    // The store is prod's now: a staging daemon reads no flow and sends nothing.
+    let refused = finish(start("staging")).await;
+    assert_eq!(refused.code, Some(3), "{refused:?}");
+    assert!(
+        refused.stderr.contains("\"prod\"") && refused.stderr.contains("\"staging\""),
+        "{refused:?}"
+    );
+    // The same environment again is welcome.
+    let mut again = Background::spawn(start("prod"));
+    again
+        .wait_for_log(|line| line["message"] == "odoo-bridge run: started")
+        .await;
+    again.kill().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_runtime_of_run_takes_the_jobs_registered_in_its_store() {
+    let odoo = Odoo::start(2).await;
+    let matcher = Matcher::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let path = write(
+        dir.path(),
+        &config(
+            &odoo.url(),
+            &sqlite_section(dir.path()),
+            &matcher.url,
+            "    interval_seconds: 1\n",
+        ),
+    );
+    let first = finish(enrich(&["run"], &path, &odoo.key())).await;
+    assert_eq!(first.code, Some(0), "{first:?}");
+    assert_eq!(matcher.received().len(), 2);
+    let later = odoo
+        .client()
+        .create(
+            "crm.lead",
+            vec![vals(json!({"name": "Later", "type": "opportunity"}))],
+            None,
+        )
+        .await
+        .unwrap()[0];
+    // A plain daemon on the same store, without the file and without the secrets in its
+    // environment: the job is a flow of the store, its key and signing secret sealed there.
+    let mut command = bridge(
+        &["run", "--listen", "127.0.0.1:0", "--worker-id", "daemon-2"],
+        None,
+    );
+    command.env("POLLER_DB_PATH", dir.path().join("enrich.db"));
+    let mut daemon = Background::spawn(command);
+    daemon
+        .wait_for_log(|line| line["message"] == "odoo-bridge run: started")
+        .await;
+    for _ in 0..200 {
+        if !matcher.packets_for(later).is_empty()
+            && odoo.lead(later).await["x_match_status"] == "matched"
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    daemon.kill().await;
+    let packets = matcher.packets_for(later);
+    assert_eq!(packets.len(), 1, "emitted once");
+    assert_eq!(odoo.lead(later).await["x_match_status"], "matched");
+    let verifier = Verifier::new(WebhookSecret::new(SECRET).unwrap());
+    verifier
+        .verify(&packets[0].headers, packets[0].body.as_bytes())
+        .unwrap();
+    assert_eq!(
+        matcher.received().len(),
+        3,
+        "the first two were not sent again"
+    );
+}

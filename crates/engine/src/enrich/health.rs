@@ -1,6 +1,6 @@
 //! The seed's health score: 1 − failures / 5, floored at 0, per record and per job.
 
-use crate::store::{Emission, EmissionState};
+use super::record::{EmissionState, RecordState};
 
 /// Failures that bring a score to 0.
 pub const FAILURES_TO_ZERO: u32 = 5;
@@ -11,23 +11,22 @@ pub fn score(failures: u32) -> f64 {
 }
 
 /// A record's score: its emission's failed attempts.
-pub fn record_score(emission: &Emission) -> f64 {
-    score(emission.failures)
+pub fn record_score(record: &RecordState) -> f64 {
+    score(record.failures)
 }
 
 /// Whether a record is failing now: disabled, or its last attempt failed and no answer has
 /// been applied since.
-pub fn is_failing(emission: &Emission) -> bool {
-    emission.disabled
-        || (emission.state == EmissionState::Pending && emission.failure_class.is_some())
+pub fn is_failing(record: &RecordState) -> bool {
+    record.disabled() || (record.state == EmissionState::Pending && record.failures > 0)
 }
 
 /// A job's score: its failures are the records failing now, so a job recovers as its
 /// records do, and five failing records bring it to 0 whatever the job's size.
-pub fn job_score<'a>(emissions: impl IntoIterator<Item = &'a Emission>) -> f64 {
-    let failing = emissions
+pub fn job_score<'a>(records: impl IntoIterator<Item = &'a RecordState>) -> f64 {
+    let failing = records
         .into_iter()
-        .filter(|emission| is_failing(emission))
+        .filter(|record| is_failing(record))
         .count();
     score(u32::try_from(failing).unwrap_or(u32::MAX))
 }

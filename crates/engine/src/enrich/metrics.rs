@@ -1,7 +1,7 @@
 //! What enrichment jobs count in `/metrics` (the process's Prometheus recorder).
 
 use super::health;
-use crate::store::Emission;
+use super::record::RecordState;
 
 /// Packets sent and what came of them, by job and outcome (`applied`, `failed`).
 pub const PACKETS_TOTAL: &str = "odoo_bridge_enrich_packets_total";
@@ -30,21 +30,24 @@ pub(crate) fn failure(job: &str, class: &'static str) {
 }
 
 /// A record's score, once it has failed (records that never failed add no series).
-pub(crate) fn record(emission: &Emission) {
+pub(crate) fn record(job: &str, record: &RecordState) {
     ::metrics::gauge!(
         RECORD_HEALTH,
-        LABEL_JOB => emission.key.job.clone(),
-        LABEL_RECORD => emission.key.record_id.to_string()
+        LABEL_JOB => job.to_owned(),
+        LABEL_RECORD => record.record_id.to_string()
     )
-    .set(health::record_score(emission));
+    .set(health::record_score(record));
 }
 
-/// The job's score and disabled records, from all its emissions.
-pub(crate) fn job(job: &str, emissions: &[Emission]) {
-    ::metrics::gauge!(JOB_HEALTH, LABEL_JOB => job.to_owned()).set(health::job_score(emissions));
-    let disabled = emissions
-        .iter()
-        .filter(|emission| emission.disabled)
-        .count();
+/// The job's score and disabled records, from all its records.
+pub(crate) fn job(job: &str, records: &[RecordState]) {
+    ::metrics::gauge!(JOB_HEALTH, LABEL_JOB => job.to_owned()).set(health::job_score(records));
+    let disabled = records.iter().filter(|record| record.disabled()).count();
     ::metrics::gauge!(DISABLED_RECORDS, LABEL_JOB => job.to_owned()).set(disabled as f64);
+    for failed in records
+        .iter()
+        .filter(|record| record.failures > 0 || record.disabled())
+    {
+        self::record(job, failed);
+    }
 }

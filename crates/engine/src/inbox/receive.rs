@@ -159,6 +159,10 @@ pub enum Refusal {
     Unauthorized(VerifyError),
     #[error("malformed request: {0}")]
     Malformed(String),
+    #[error(
+        "this receiver belongs to environment {ours:?}; the event was sent from {theirs:?} (X-Odoo-Bridge-Environment): refused"
+    )]
+    OtherEnvironment { ours: String, theirs: String },
     #[error("the event cannot be stored right now; send it again later")]
     Unavailable,
 }
@@ -171,6 +175,7 @@ impl Refusal {
             Refusal::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             Refusal::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             Refusal::Malformed(_) => StatusCode::BAD_REQUEST,
+            Refusal::OtherEnvironment { .. } => StatusCode::CONFLICT,
             Refusal::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
@@ -218,6 +223,8 @@ pub struct Receiver<S> {
     clock: Clock,
     signals: FlowSignals,
     limiters: Limiters,
+    /// This process's environment: a signed event tagged with another one is refused.
+    environment: Option<String>,
 }
 
 impl<S> std::fmt::Debug for Receiver<S> {
@@ -234,7 +241,15 @@ impl<S: Store> Receiver<S> {
             clock,
             signals,
             limiters: Arc::new(Mutex::new(HashMap::new())),
+            environment: None,
         }
+    }
+
+    /// Refuses (409) signed events whose `X-Odoo-Bridge-Environment` names another
+    /// environment than `environment` (an event without the header is taken).
+    pub fn with_environment(mut self, environment: Option<String>) -> Receiver<S> {
+        self.environment = environment;
+        self
     }
 
     pub fn store(&self) -> &S {
@@ -246,12 +261,13 @@ impl<S: Store> Receiver<S> {
     }
 
     /// Runs the checks of the module's documentation on a request for `flow_id`, then stores
-    /// the event with the kind and subject `shape` reads from its parsed body.
+    /// the event with the kind and subject `shape` reads from its parsed body (a body `shape`
+    /// refuses is a 400, nothing stored).
     pub async fn receive(
         &self,
         flow_id: &str,
         request: InboundRequest<'_>,
-        shape: impl FnOnce(&Value) -> Result<EventShape, String>,
+        shape: impl FnOnce(&Flow, &Value) -> Result<EventShape, String>,
     ) -> Result<Received, Refusal> {
         let flow = match self.store.flow(None, flow_id).await {
             Ok(Some(flow)) if flow.id == flow_id => flow,
@@ -281,11 +297,23 @@ impl<S: Store> Receiver<S> {
                 tracing::warn!(connection_id = flow_id, peer = %request.peer, error = %error, "inbound event refused: signature");
                 Refusal::Unauthorized(error)
             })?;
+        // After the signature: an unsigned request learns nothing about our environment.
+        if let (Some(ours), Some(theirs)) = (
+            &self.environment,
+            header_text(request.headers, crate::webhook::sender::HEADER_ENVIRONMENT),
+        ) && theirs.trim() != ours
+        {
+            tracing::warn!(connection_id = flow_id, peer = %request.peer, environment = %theirs, "inbound event refused: another environment");
+            return Err(Refusal::OtherEnvironment {
+                ours: ours.clone(),
+                theirs,
+            });
+        }
         let text = std::str::from_utf8(request.body)
             .map_err(|_| Refusal::Malformed("the body is not UTF-8".to_owned()))?;
         let parsed: Value = serde_json::from_str(text)
             .map_err(|error| Refusal::Malformed(format!("the body is not JSON: {error}")))?;
-        let shape = shape(&parsed).map_err(Refusal::Malformed)?;
+        let shape = shape(&flow, &parsed).map_err(Refusal::Malformed)?;
         // The verifier proved the header exists.
         let event_id = header_text(request.headers, "webhook-id").unwrap_or_default();
         let event = NewInboundEvent {
@@ -384,7 +412,14 @@ async fn receive_generic<S: Store>(
         headers: &headers,
         body: &body,
     };
-    answer(receiver.receive(&flow_id, request, generic_shape).await)
+    // Each flow's events are read as its kind reads them, whichever route they came by.
+    answer(
+        receiver
+            .receive(&flow_id, request, |flow, body| {
+                crate::flows::event_shape(flow.kind, body)
+            })
+            .await,
+    )
 }
 
 /// The HTTP answer to a receipt: 202 for a new event, 200 for one already stored, the

@@ -168,7 +168,11 @@ async fn receive_named<S: Store>(
         headers: &headers,
         body: &body,
     };
-    receive::answer(receiver.receive(&flow_id, request, status_shape).await)
+    receive::answer(
+        receiver
+            .receive(&flow_id, request, |_, body| status_shape(body))
+            .await,
+    )
 }
 
 async fn receive_any<S: Store>(
@@ -186,7 +190,11 @@ async fn receive_any<S: Store>(
         headers: &headers,
         body: &body,
     };
-    receive::answer(receiver.receive(&flow_id, request, status_shape).await)
+    receive::answer(
+        receiver
+            .receive(&flow_id, request, |_, body| status_shape(body))
+            .await,
+    )
 }
 
 /// The marketplace flows that take statuses in (they have a webhook secret).

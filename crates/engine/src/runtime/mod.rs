@@ -21,6 +21,7 @@ mod gauges;
 mod guard;
 pub mod heartbeat;
 pub mod hints;
+pub mod retention;
 mod signals;
 mod supervisor;
 mod task;
@@ -133,6 +134,10 @@ impl<S: Store> FlowFactory<S> for StandardFlows {
     }
 }
 
+/// How long the daemon's logs keep their rows unless told otherwise: 90 days, as the
+/// mirror's runs.
+pub const DEFAULT_LOG_RETENTION: Duration = Duration::from_secs(90 * 24 * 3600);
+
 /// How a [`Runtime`] works.
 #[derive(Debug, Clone)]
 pub struct RuntimeConfig {
@@ -161,6 +166,9 @@ pub struct RuntimeConfig {
     /// How often the outbox gauges are refreshed.
     pub gauges_every: Duration,
     pub flows: FlowOptions,
+    /// How long the cycle log and the marketplace sync log keep their rows (`None`: for
+    /// ever).
+    pub log_retention: Option<Duration>,
 }
 
 impl RuntimeConfig {
@@ -180,6 +188,7 @@ impl RuntimeConfig {
             send_timeout: Duration::from_secs(30),
             gauges_every: Duration::from_secs(15),
             flows: FlowOptions::default(),
+            log_retention: Some(DEFAULT_LOG_RETENTION),
         }
         .reloading_every(Duration::from_secs(5))
     }
@@ -288,9 +297,20 @@ impl<S: Store> Runtime<S> {
             self.config.gauges_every,
             shutdown.clone(),
         ));
+        let retention = self.config.log_retention.map(|keep| {
+            guard::TaskGuard::spawn(retention::prune(
+                self.store.clone(),
+                self.clock.clone(),
+                keep,
+                shutdown.clone(),
+            ))
+        });
         supervisor::Supervisor::new(self, dispatcher, inbox)
             .run(shutdown)
             .await;
+        if let Some(retention) = retention {
+            retention.join().await;
+        }
         gauges.join().await;
         beats.join().await;
     }

@@ -177,6 +177,10 @@ pub trait MarketplaceStore: Send + Sync {
         filter: &LogFilter,
     ) -> impl Future<Output = Result<Vec<StoredLogEntry>, StoreError>> + Send;
 
+    /// Deletes the log rows of every flow written before `before`; returns how many. (A
+    /// retry of an event that old cannot come, so its row's uniqueness is no longer needed.)
+    fn prune_log(&self, before: Timestamp) -> impl Future<Output = Result<u64, StoreError>> + Send;
+
     /// Totals of the log rows at or after `since`, and how many imported orders are in sync
     /// now (no open conflict, and their newest log row other than a conflict's — a stale
     /// status settled by itself leaves an order in sync — a success), of one flow or all.

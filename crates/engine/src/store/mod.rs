@@ -11,8 +11,7 @@
 //! - [`SyncLogStore`]: one row per flow cycle;
 //! - [`MarketplaceStore`]: each marketplace order's import (claims for exactly-once creation)
 //!   and the last status seen from each side;
-//! - [`EmissionStore`]: enrichment jobs' emission guard (one packet per job, record and
-//!   packet version; claims; the per-record breaker; forced replays);
+//! - [`EnvironmentStore`]: the one environment (`prod`, `staging`…) the store belongs to;
 //! - [`MarketplaceOutboundStore`]: each marketplace order's terms (who delivers it, how it is
 //!   paid) and the last status derived from Odoo, for the statuses pushed back;
 //! - [`MirrorStore`](crate::mirror_store::MirrorStore): the mirror's tables, and the schema's
@@ -20,7 +19,7 @@
 //!   creates or upgrades every table).
 
 pub mod coordination;
-pub mod emissions;
+pub mod environment;
 mod error;
 pub mod inbox;
 pub mod marketplace;
@@ -37,9 +36,7 @@ pub mod contract;
 pub use coordination::{
     BreakerRecord, BreakerStatus, CoordinationStore, FlowLease, Heartbeat, HintActivity,
 };
-pub use emissions::{
-    Emission, EmissionClaim, EmissionKey, EmissionState, EmissionStore, NewEmission, ReplayRecord,
-};
+pub use environment::{EnvironmentMismatch, EnvironmentStore};
 pub use error::{ErrorSource, StoreError};
 pub use inbox::{
     Application, ApplicationOutcome, ApplicationRecord, InboundEvent, InboundFilter, InboundStatus,
@@ -72,7 +69,7 @@ pub trait Store:
     + CoordinationStore
     + SyncLogStore
     + MarketplaceStore
-    + EmissionStore
+    + EnvironmentStore
     + MarketplaceOutboundStore
     + Clone
     + Send
@@ -89,7 +86,7 @@ impl<T> Store for T where
         + CoordinationStore
         + SyncLogStore
         + MarketplaceStore
-        + EmissionStore
+        + EnvironmentStore
         + MarketplaceOutboundStore
         + Clone
         + Send

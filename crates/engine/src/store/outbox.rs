@@ -320,6 +320,15 @@ pub trait OutboxStore: Send + Sync {
         now: Timestamp,
     ) -> impl Future<Output = Result<bool, StoreError>> + Send;
 
+    /// The flow's PENDING packets waiting for a later retry, and held by no live lease, become
+    /// due at `now`, their attempts kept: a pass run by hand or by cron (`enrich run`) is the
+    /// retry its packets were waiting for. The number brought forward.
+    fn bring_forward(
+        &self,
+        flow_id: &str,
+        now: Timestamp,
+    ) -> impl Future<Output = Result<u64, StoreError>> + Send;
+
     /// A PENDING or FAILED packet becomes DISCARDED; `false` otherwise.
     fn discard(
         &self,

@@ -8,7 +8,6 @@
 
 use super::StoreError;
 use super::coordination::{BreakerRecord, BreakerStatus, FlowLease, Heartbeat, HintActivity};
-use super::emissions::{Emission, EmissionKey, EmissionState, ReplayRecord};
 use super::inbox::{ApplicationRecord, InboundEvent, InboundStatus};
 use super::marketplace::{
     Conflict, ConflictSeverity, ImportState, LogDirection, LogEntry, LogOutcome, LogStats,
@@ -431,59 +430,6 @@ pub fn marketplace_order(row: &impl Columns) -> Result<MarketplaceOrder, StoreEr
         created_at: row.timestamp("created_at")?,
         updated_at: row.timestamp("updated_at")?,
         imported_at: row.opt_timestamp("imported_at")?,
-    })
-}
-
-/// An `enrich_emissions` row.
-pub fn emission(row: &impl Columns) -> Result<Emission, StoreError> {
-    let state = row.text("state")?;
-    let failure_class = row
-        .opt_text("failure_class")?
-        .map(|text| {
-            text.parse::<FailureClass>()
-                .map_err(|error| StoreError::invalid_data(error.to_string()))
-        })
-        .transpose()?;
-    Ok(Emission {
-        key: EmissionKey {
-            job: row.text("job")?,
-            record_id: row.int("record_id")?,
-            packet_version: row.text("packet_version")?,
-        },
-        model: row.text("model")?,
-        environment: row.text("environment")?,
-        packet_id: row.text("packet_id")?,
-        payload_hash: row.text("payload_hash")?,
-        packet: row.text("packet")?,
-        state: EmissionState::parse(&state)
-            .ok_or_else(|| StoreError::invalid_data(format!("unknown emission state {state:?}")))?,
-        failure_class,
-        last_error: row.opt_text("last_error")?,
-        failures: row.small("failures")?,
-        disabled: row.flag("disabled")?,
-        claim_owner: row.opt_text("claim_owner")?,
-        claim_until: row.opt_timestamp("claim_until")?,
-        emitted_at: row.timestamp("emitted_at")?,
-        updated_at: row.timestamp("updated_at")?,
-        applied_at: row.opt_timestamp("applied_at")?,
-        replays: row.small("replays")?,
-    })
-}
-
-/// An `enrich_replays` row.
-pub fn replay(row: &impl Columns) -> Result<ReplayRecord, StoreError> {
-    Ok(ReplayRecord {
-        key: EmissionKey {
-            job: row.text("job")?,
-            record_id: row.int("record_id")?,
-            packet_version: row.text("packet_version")?,
-        },
-        previous_packet_id: row.text("previous_packet_id")?,
-        previous_hash: row.text("previous_hash")?,
-        packet_id: row.text("packet_id")?,
-        payload_hash: row.text("payload_hash")?,
-        drift: row.flag("drift")?,
-        replayed_at: row.timestamp("replayed_at")?,
     })
 }
 

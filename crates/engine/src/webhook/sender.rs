@@ -80,12 +80,17 @@ impl Default for SenderConfig {
             max_error_body: 512,
             max_retry_after: Duration::from_secs(600),
             user_agent: USER_AGENT.to_owned(),
-            environment: std::env::var(ENVIRONMENT_ENV)
-                .ok()
-                .map(|value| value.trim().to_owned())
-                .filter(|value| !value.is_empty()),
+            environment: process_environment(),
         }
     }
+}
+
+/// This process's environment tag: `ODOO_BRIDGE_ENVIRONMENT`, when set and not blank.
+pub fn process_environment() -> Option<String> {
+    std::env::var(ENVIRONMENT_ENV)
+        .ok()
+        .map(|value| value.trim().to_owned())
+        .filter(|value| !value.is_empty())
 }
 
 /// One packet, as the outbox holds it.

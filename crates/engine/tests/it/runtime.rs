@@ -13,7 +13,7 @@ use engine::runtime::{
 };
 use engine::store::{
     CoordinationStore, Flow, FlowKind, FlowSecrets, InboundEvent, InboundFilter, InboundStatus,
-    InboxStore, SecretValue, Store, SyncLogStore, Tenant, TenantStore,
+    InboxStore, MarketplaceStore, SecretValue, Store, SyncLogStore, Tenant, TenantStore,
 };
 use engine::webhook::{DeliveryError, FailureClass, WebhookSecret};
 use jiff::{SignedDuration, Timestamp};
@@ -848,4 +848,161 @@ async fn replicas_share_the_tenants_and_take_over_from_a_dead_one() {
     })
     .await;
     a.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_receiver_of_one_environment_refuses_signed_events_of_another() {
+    let world = World::new().await;
+    world
+        .store
+        .insert_tenant(&tenant("t1"), &[flow("f1", "t1", 60)])
+        .await
+        .unwrap();
+    let runtime = world.runtime(world.store.clone(), "w1");
+    let receiver = Receiver::new(world.store.clone(), world.clock.clone(), runtime.signals())
+        .with_environment(Some("prod".to_owned()));
+    let app = engine::http::layers(receive::routes(receiver));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move {
+        axum::serve(
+            listener,
+            app.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .await
+    });
+    let now = world.clock.now();
+    let body = r#"{"type":"status","subject":"H-1"}"#;
+    let tagged = |id: &str, environment: &str| {
+        let mut headers = signed(id, now, body);
+        headers.push(("x-odoo-bridge-environment", environment.to_owned()));
+        headers
+    };
+    let (status, answer, _) = post(
+        &format!("{base}/inbox/f1"),
+        &tagged("evt-s", "staging"),
+        body,
+    )
+    .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{answer}");
+    assert!(
+        answer["error"].as_str().unwrap().contains("\"staging\""),
+        "{answer}"
+    );
+    // Unsigned, the tag is not even looked at.
+    let (status, _, _) = post(
+        &format!("{base}/inbox/f1"),
+        &[
+            ("content-type", "application/json".to_owned()),
+            ("x-odoo-bridge-environment", "staging".to_owned()),
+        ],
+        body,
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert!(
+        world
+            .store
+            .inbound_events(&InboundFilter::default())
+            .await
+            .unwrap()
+            .is_empty(),
+        "nothing stored"
+    );
+    // Its own environment, or no tag at all, is taken.
+    let (status, _, _) = post(&format!("{base}/inbox/f1"), &tagged("evt-p", "prod"), body).await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    let (status, _, _) = post(
+        &format!("{base}/inbox/f1"),
+        &signed("evt-n", now, body),
+        body,
+    )
+    .await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_logs_keep_their_rows_for_the_retention_and_no_longer() {
+    let world = World::new().await;
+    world
+        .store
+        .insert_tenant(&tenant("t1"), &[flow("f1", "t1", 86_400)])
+        .await
+        .unwrap();
+    let cycle = |days_ago: i64| engine::store::CycleLog {
+        flow_id: "f1".into(),
+        started_at: t0() - SignedDuration::from_hours(24 * days_ago),
+        found: 0,
+        sent: 0,
+        failed: 0,
+        held_back: 0,
+        error_message: None,
+        duration_ms: 5,
+    };
+    world
+        .store
+        .record_cycles(&[cycle(100), cycle(10)])
+        .await
+        .unwrap();
+    let log_row = |key: &str, days_ago: i64| engine::store::LogEntry {
+        flow_id: "f1".into(),
+        event_key: key.into(),
+        direction: engine::store::LogDirection::Inbound,
+        hashed_id: "H1".into(),
+        odoo_order_id: None,
+        action: "status".into(),
+        outcome: engine::store::LogOutcome::Success,
+        marketplace_status: None,
+        odoo_order_state: None,
+        odoo_delivery_state: None,
+        response_time_ms: None,
+        retries: 0,
+        error_code: None,
+        error_text: None,
+        at: t0() - SignedDuration::from_hours(24 * days_ago),
+    };
+    world.store.record_log(&log_row("old", 100)).await.unwrap();
+    world
+        .store
+        .record_log(&log_row("recent", 10))
+        .await
+        .unwrap();
+    let cycles_before = |days: i64| {
+        let store = world.store.clone();
+        async move {
+            store
+                .cycles(Some("f1"), 0)
+                .await
+                .unwrap()
+                .iter()
+                .filter(|entry| entry.log.started_at < t0() - SignedDuration::from_hours(24 * days))
+                .count()
+        }
+    };
+    let log_keys = || {
+        let store = world.store.clone();
+        async move {
+            store
+                .marketplace_log(&engine::store::LogFilter::default())
+                .await
+                .unwrap()
+                .into_iter()
+                .map(|row| row.entry.event_key)
+                .collect::<Vec<_>>()
+        }
+    };
+    // The default retention is 90 days: at start, the 100-day-old rows go.
+    let running = world.start("w1");
+    wait_until("the 100-day-old rows pruned", || async {
+        cycles_before(50).await == 0 && log_keys().await == ["recent"]
+    })
+    .await;
+    assert_eq!(cycles_before(5).await, 1, "the 10-day-old cycle stays");
+    // 81 days later the 10-day-old rows are past it too: the hourly pass takes them.
+    world.clock.advance(SignedDuration::from_hours(24 * 81));
+    wait_until("the 10-day-old rows pruned", || async {
+        cycles_before(5).await == 0 && log_keys().await.is_empty()
+    })
+    .await;
+    running.shutdown().await;
 }

@@ -4,6 +4,7 @@
 //! set, so the screens read alike on dark and light terminals.
 
 mod dashboard;
+mod enrichment;
 mod form;
 mod marketplace;
 mod tables;
@@ -37,6 +38,7 @@ pub fn draw(frame: &mut Frame, app: &App) {
         Screen::Logs => tables::draw_logs(frame, body, app),
         Screen::Retries => tables::draw_queue(frame, body, app),
         Screen::Marketplace => marketplace::draw(frame, body, app),
+        Screen::Enrichment => enrichment::draw(frame, body, app),
         Screen::Payload(view) => tables::draw_payload(frame, body, app, view),
         _ => dashboard::draw(frame, body, app),
     }
@@ -178,6 +180,7 @@ pub fn hints(screen: &Screen) -> Vec<(&'static str, &'static str)> {
             ("r", "retries"),
             ("s", "start/stop poller"),
             ("m", "marketplaces"),
+            ("E", "enrich"),
             ("?", "help"),
             ("q", "quit"),
         ],
@@ -214,6 +217,14 @@ pub fn hints(screen: &Screen) -> Vec<(&'static str, &'static str)> {
             ("↑↓", "marketplace"),
             ("Tab", "next conflict"),
             ("i", "ignore conflict"),
+            ("?", "help"),
+            ("q/Esc", "back"),
+        ],
+        Screen::Enrichment => vec![
+            ("↑↓", "record"),
+            ("Tab/⇧Tab", "next/previous job"),
+            ("f", "filter all/failing/disabled"),
+            ("r", "re-enable a disabled record"),
             ("?", "help"),
             ("q/Esc", "back"),
         ],
@@ -292,6 +303,7 @@ fn draw_help(frame: &mut Frame, body: Rect, app: &App) {
         Screen::Logs => "Sync log",
         Screen::Retries => "Retry queue",
         Screen::Marketplace => "Marketplaces",
+        Screen::Enrichment => "Enrichment",
         Screen::Payload(_) => "Payload",
         _ => "Dashboard",
     };
@@ -318,6 +330,10 @@ fn draw_help(frame: &mut Frame, body: Rect, app: &App) {
     lines.push(Line::raw(
         "● active  ○ paused  ✓ sent  ⚠ failed, queued  ✗ error",
     ));
+    if lines.len() + 2 > usize::from(body.height) {
+        // On a short terminal the keys and the legend matter more than the spacing.
+        lines.retain(|line| line.width() > 0);
+    }
     let height = lines.len() as u16 + 2;
     let area = centered(body, 64, height);
     popup(frame, area, "Help", lines);

@@ -4,6 +4,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod enrichment;
 mod flows;
 mod marketplace;
 mod screens;

@@ -223,6 +223,7 @@ pub fn several() -> Snapshot {
         ],
         hints: Vec::new(),
         market: Default::default(),
+        enrichment: Default::default(),
     }
 }
 

@@ -289,6 +289,17 @@ pub async fn log_rows_are_one_per_event_listed_newest_first_and_counted<S: Store
     store.record_log(&failing).await.unwrap();
     let stats = store.log_stats(Some("f1"), at(0)).await.unwrap();
     assert_eq!(stats.orders_in_sync, 1);
+    // Retention: rows written before the cut go, of every flow; the others stay.
+    assert_eq!(store.prune_log(at(35)).await.unwrap(), 2);
+    assert_eq!(store.prune_log(at(35)).await.unwrap(), 0);
+    let kept: Vec<String> = store
+        .marketplace_log(&LogFilter::default())
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|row| row.entry.event_key)
+        .collect();
+    assert_eq!(kept, ["inbox:2", "inbox:9"]);
     assert!(matches!(
         store
             .record_log(&log_entry("nope", "inbox:1", "H1", LogOutcome::Success, 0))

@@ -12,7 +12,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 pub mod coordination;
-pub mod emissions;
+pub mod environment;
 pub mod inbox;
 pub mod marketplace;
 pub mod marketplace_outbound;
@@ -78,16 +78,13 @@ macro_rules! store_contract_tests {
             mirror::reconciliation_stamps_and_restores_and_never_deletes,
             mirror::run_counters_sum_over_pages_and_runs_are_pruned_by_start,
             mirror::runs_left_running_by_a_dead_process_are_marked_interrupted,
-            emissions::an_emission_is_written_once_and_its_packet_is_kept,
-            emissions::failures_are_counted_and_the_breaker_disables_the_record,
-            emissions::a_forced_replay_rewrites_the_packet_and_logs_drift,
-            emissions::the_store_keeps_one_environment
+            environment::the_store_keeps_one_environment,
+            outbox::bringing_a_flow_forward_makes_its_waiting_packets_due
         );
         $crate::store_contract_tests!(@double $fresh, $again;
             outbox::concurrent_claimers_never_share_a_packet,
             marketplace::two_importers_racing_claim_each_order_once,
-            coordination::two_replicas_racing_for_a_lease_get_it_once,
-            emissions::two_senders_racing_emit_each_record_once
+            coordination::two_replicas_racing_for_a_lease_get_it_once
         );
     };
     (@single $fresh:path; $($module:ident :: $test:ident),* $(,)?) => {

@@ -784,3 +784,43 @@ pub async fn concurrent_claimers_never_share_a_packet<S: Store>(store: &S, other
     }
     assert_eq!(seen.len(), 300);
 }
+
+pub async fn bringing_a_flow_forward_makes_its_waiting_packets_due<S: Store>(store: &S) {
+    with_flows(store).await;
+    let page = [
+        packet("f1", 1, 1, at(0)),
+        packet("f1", 2, 1, at(0)),
+        packet("f1", 3, 1, at(0)),
+    ];
+    enqueue(store, "f1", &page).await;
+    enqueue(store, "f2", &[packet("f2", 9, 1, at(0))]).await;
+    let claimed = store.claim_due("w1", None, at(1), LEASE, 10).await.unwrap();
+    assert_eq!(claimed.len(), 4);
+    for id in ["f1_1_v1", "f1_2_v1", "f2_9_v1"] {
+        assert!(
+            store
+                .record_attempt(id, "w1", &retry(FailureClass::Http5xx, "down", 100))
+                .await
+                .unwrap()
+        );
+    }
+    // f1_3_v1 is still in w1's hands (its lease runs to 31).
+    assert_eq!(store.bring_forward("f1", at(5)).await.unwrap(), 2);
+    assert_eq!(
+        store.bring_forward("f1", at(5)).await.unwrap(),
+        0,
+        "already due"
+    );
+    let due = store.claim_due("w2", None, at(5), LEASE, 10).await.unwrap();
+    assert_eq!(ids(&due), ["f1_1_v1", "f1_2_v1"]);
+    assert!(
+        due.iter().all(|packet| packet.attempts == 1),
+        "attempts kept"
+    );
+    let other = store.packet("f2_9_v1").await.unwrap().unwrap();
+    assert_eq!(
+        other.next_attempt_at,
+        at(100),
+        "another flow's packets keep their time"
+    );
+}

@@ -282,3 +282,54 @@ async fn each_bad_status_request_gets_its_answer_and_changes_nothing() {
         Some("assigned_to_salesman")
     );
 }
+
+#[tokio::test]
+async fn the_generic_inbox_route_reads_a_marketplaces_events_as_statuses() {
+    let world = World::build_on(OdooVersion::V18, None, None).await;
+    let secret = world.secrets.webhook_secret.expose().to_owned();
+    let receiver = Receiver::new(world.store.clone(), Clock::system(), FlowSignals::default());
+    let app = engine::http::layers(engine::inbox::receive::routes(receiver));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move {
+        axum::serve(
+            listener,
+            app.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .await
+    });
+    let url = format!("{base}/inbox/{FLOW}");
+    let now = Timestamp::now();
+    let before = stored_events(&world).await;
+    // What the status route refuses, the generic route refuses too: nothing stored.
+    for (n, bad) in [
+        json!({"status": "approved"}),
+        json!({"hashed_id": "H-GEN", "status": "done"}),
+        json!({"type": "status", "subject": "H-GEN"}),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let bad = bad.to_string().into_bytes();
+        let id = format!("g-bad-{n}");
+        let (status, answer) = post(&url, &signed(&secret, &id, now, &bad), bad).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{n}: {answer}");
+    }
+    assert_eq!(stored_events(&world).await, before);
+    // A good status is stored as the status route would store it.
+    let good = json!({"hashed_id": "H-GEN", "status": "approved"})
+        .to_string()
+        .into_bytes();
+    let (status, answer) = post(&url, &signed(&secret, "g-good", now, &good), good).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{answer}");
+    let events = world
+        .store
+        .inbound_events(&InboundFilter::default())
+        .await
+        .unwrap();
+    let stored = events
+        .iter()
+        .find(|event| event.event_id == "g-good")
+        .unwrap();
+    assert_eq!(stored.subject.as_deref(), Some("H-GEN"));
+}
