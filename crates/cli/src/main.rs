@@ -65,7 +65,8 @@ enum Command {
     /// Mirror the configured Odoo models into PostgreSQL or the embedded SQLite file, once.
     Sync(commands::sync::SyncArgs),
     /// Run the order-delivery daemon: poll every active connection, deliver webhooks, serve
-    /// health and metrics. Stops cleanly on SIGTERM/SIGINT.
+    /// health and metrics. Stops cleanly on SIGTERM/SIGINT. With --config, also a
+    /// configuration file's enrichment jobs and mirror models.
     Run(commands::run::RunArgs),
     /// Enrichment jobs from a YAML configuration: send chosen Odoo records to a service,
     /// check its answer, write back only the whitelisted fields (run, status, replay).
@@ -80,6 +81,10 @@ enum Command {
     Prune(commands::maintenance::PruneArgs),
     /// Show the mirror's recent runs, newest first.
     Runs(commands::maintenance::RunsArgs),
+    /// Odoo push hints for the mirror's models (install-hint, uninstall-hint): `run --config`
+    /// then syncs a hinted model within seconds of a change.
+    #[command(subcommand)]
+    Mirror(commands::mirror::MirrorCommand),
     /// Manage order delivery's connections (one per Odoo tenant): add, list, show, edit,
     /// remove, pause, resume, test.
     #[command(subcommand)]
@@ -167,6 +172,7 @@ fn main() -> ExitCode {
             Command::Migrate(args) => commands::maintenance::migrate(args).await,
             Command::Prune(args) => commands::maintenance::prune(args).await,
             Command::Runs(args) => commands::maintenance::runs(args).await,
+            Command::Mirror(command) => commands::mirror::run(command).await,
             Command::Odoo(command) => commands::odoo::run(command).await,
             Command::Healthcheck(args) => commands::healthcheck::run(args).await,
         }

@@ -184,6 +184,24 @@ struct ModelSection {
     reconcile_deletions: bool,
     reconcile_every_runs: Option<Spanned<u32>>,
     parallelism: Option<Spanned<u64>>,
+    /// How often `odoo-bridge run --config` syncs this model (default: `mirror.interval_seconds`).
+    interval_seconds: Option<Spanned<u64>>,
+    /// Whether `odoo-bridge run --config` takes Odoo's push hints for this model.
+    hint: Option<Spanned<bool>>,
+}
+
+/// The `mirror` section: how `odoo-bridge run --config` schedules the models.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawMirrorSection {
+    interval_seconds: Option<Spanned<u64>>,
+}
+
+/// The `hints` section: where the mirror's hint token comes from.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawHintsSection {
+    token_env: Spanned<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -199,6 +217,8 @@ struct RawConfig {
     /// Optional when the file has enrichment jobs.
     models: Option<Spanned<Vec<ModelSection>>>,
     enrich: Option<Spanned<Vec<crate::enrich::config::RawJob>>>,
+    mirror: Option<RawMirrorSection>,
+    hints: Option<RawHintsSection>,
 }
 
 /// One model to mirror, with the seed's defaults applied.
@@ -245,6 +265,36 @@ pub struct MirrorConfig {
     pub enrich: Vec<crate::enrich::EnrichJob>,
     /// Where each model's settings are written, by model name.
     locations: HashMap<String, ModelLocations>,
+    /// How `odoo-bridge run --config` runs the models.
+    pub schedule: MirrorSchedule,
+}
+
+/// How often `odoo-bridge run --config` syncs a model when `interval_seconds` says nothing.
+pub const DEFAULT_MIRROR_INTERVAL: std::time::Duration = std::time::Duration::from_secs(300);
+
+/// How `odoo-bridge run --config` runs the mirror: each model on its interval, and the hinted
+/// ones also within seconds of a change Odoo posts about.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MirrorSchedule {
+    /// Per model, in the file's order.
+    pub models: Vec<ScheduledModel>,
+    /// The environment variable holding the hint token (`hints.token_env`), and where it is
+    /// written.
+    pub hint_token_env: Option<(String, Location)>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScheduledModel {
+    pub name: String,
+    pub interval: std::time::Duration,
+    /// `hint: true`.
+    pub hint: bool,
+}
+
+impl MirrorSchedule {
+    pub fn hinted(&self) -> impl Iterator<Item = &ScheduledModel> {
+        self.models.iter().filter(|model| model.hint)
+    }
 }
 
 /// A position in the configuration file (1-based).
@@ -448,6 +498,39 @@ impl MirrorConfig {
             }
             None => Vec::new(),
         };
+        let default_interval = match raw.mirror.and_then(|mirror| mirror.interval_seconds) {
+            None => DEFAULT_MIRROR_INTERVAL,
+            Some(spanned) => interval(&spanned, "mirror.interval_seconds").map_err(|message| {
+                at(
+                    Some(spanned.referenced.line()),
+                    Some(spanned.referenced.column()),
+                    message,
+                )
+            })?,
+        };
+        let hint_token_env = match raw.hints {
+            None => None,
+            Some(hints) => {
+                let variable = hints.token_env.value.trim().to_owned();
+                let valid = !variable.is_empty()
+                    && !variable.starts_with(|c: char| c.is_ascii_digit())
+                    && variable
+                        .chars()
+                        .all(|c| c.is_ascii_alphanumeric() || c == '_');
+                if !valid {
+                    return Err(located(
+                        &hints.token_env,
+                        format!(
+                            "hints.token_env {variable:?} is not an environment variable name: \
+                             name the variable holding the hint token, e.g. \
+                             ODOO_BRIDGE_MIRROR_HINT_TOKEN (never the token itself)"
+                        ),
+                    ));
+                }
+                Some((variable, Location::of(&hints.token_env)))
+            }
+        };
+        let mut scheduled = Vec::with_capacity(raw_models.len());
         let mut models = Vec::with_capacity(raw_models.len());
         let mut locations = HashMap::with_capacity(raw_models.len());
         let mut seen = std::collections::HashSet::new();
@@ -534,6 +617,38 @@ impl MirrorConfig {
                     ));
                 }
             };
+            let model_interval = match &model.interval_seconds {
+                None => default_interval,
+                Some(spanned) => interval(spanned, &format!("interval_seconds for {name}"))
+                    .map_err(|message| {
+                        at(
+                            Some(spanned.referenced.line()),
+                            Some(spanned.referenced.column()),
+                            message,
+                        )
+                    })?,
+            };
+            let hint = match &model.hint {
+                Some(spanned) if spanned.value && hint_token_env.is_none() => {
+                    return Err(at(
+                        Some(spanned.referenced.line()),
+                        Some(spanned.referenced.column()),
+                        format!(
+                            "{name} has `hint: true` but the file has no `hints.token_env`: add \
+                             `hints: {{token_env: ODOO_BRIDGE_MIRROR_HINT_TOKEN}}` at the top \
+                             level and export that variable with a random token \
+                             (`openssl rand -hex 24`)"
+                        ),
+                    ));
+                }
+                Some(spanned) => spanned.value,
+                None => false,
+            };
+            scheduled.push(ScheduledModel {
+                name: name.clone(),
+                interval: model_interval,
+                hint,
+            });
             models.push(ModelConfig {
                 name,
                 fields: model.fields.into_iter().map(|field| field.value).collect(),
@@ -557,7 +672,38 @@ impl MirrorConfig {
             environment,
             enrich,
             locations,
+            schedule: MirrorSchedule {
+                models: scheduled,
+                hint_token_env,
+            },
         })
+    }
+
+    /// The mirror's hint token, from the variable `hints.token_env` names: `None` when no
+    /// model takes hints. An unset, short or malformed token is an error on that line (its
+    /// value is never shown).
+    pub fn hint_token(
+        &self,
+        environment: impl Fn(&str) -> Option<String>,
+    ) -> Result<Option<crate::hints::HintToken>, ConfigError> {
+        if self.schedule.hinted().next().is_none() {
+            return Ok(None);
+        }
+        let Some((variable, location)) = &self.schedule.hint_token_env else {
+            return Ok(None);
+        };
+        let Some(value) = environment(variable) else {
+            return Err(self.error_at(
+                Some(*location),
+                format!(
+                    "{variable} is not set: hints.token_env names it as the mirror's hint token \
+                     (export a random one, e.g. `export {variable}=$(openssl rand -hex 24)`)"
+                ),
+            ));
+        };
+        crate::hints::HintToken::configured(&value)
+            .map(Some)
+            .map_err(|problem| self.error_at(Some(*location), format!("{variable} {problem}")))
     }
 
     /// Reads the secrets from `environment` (the process environment in production).
@@ -634,6 +780,19 @@ impl MirrorConfig {
             column: None,
             message,
         }
+    }
+}
+
+/// A schedule's interval: from 1 s to a week.
+fn interval(spanned: &Spanned<u64>, what: &str) -> Result<std::time::Duration, String> {
+    const WEEK: u64 = 7 * 24 * 3600;
+    if (1..=WEEK).contains(&spanned.value) {
+        Ok(std::time::Duration::from_secs(spanned.value))
+    } else {
+        Err(format!(
+            "{what} is {}: give seconds between 1 and {WEEK} (a week)",
+            spanned.value
+        ))
     }
 }
 

@@ -26,6 +26,7 @@ pub mod http;
 pub mod inbox;
 pub mod marketplace;
 pub mod mirror;
+pub mod mirror_schedule;
 pub mod mirror_store;
 pub mod order_delivery;
 pub mod order_payload;

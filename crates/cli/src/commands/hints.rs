@@ -50,7 +50,7 @@ pub struct UninstallHintArgs {
 }
 
 /// A base URL Odoo can post to: `http(s)://host[:port][/path]`, nothing else.
-fn check_base_url(text: &str) -> Result<String, Failure> {
+pub(crate) fn check_base_url(text: &str) -> Result<String, Failure> {
     let trimmed = text.trim().trim_end_matches('/');
     let rest = trimmed
         .strip_prefix("https://")
@@ -73,14 +73,21 @@ fn check_base_url(text: &str) -> Result<String, Failure> {
     Ok(trimmed.to_owned())
 }
 
-fn odoo_failure(connection: &Connection, error: InstallError) -> Failure {
-    let exit = match &error {
+/// The exit code of a rule that could not be set up: 3 without the app, 4 without the rights.
+pub(crate) fn install_exit(error: &InstallError) -> Exit {
+    match error {
         InstallError::ModuleMissing | InstallError::NoModel(_) => Exit::Config,
         InstallError::Rights { .. } => Exit::Authentication,
         InstallError::Odoo(inner) => exit_for(inner),
         InstallError::Unexpected(_) => Exit::OdooError,
-    };
-    Failure::new(exit, anyhow::anyhow!(scrub(connection, error.to_string())))
+    }
+}
+
+fn odoo_failure(connection: &Connection, error: InstallError) -> Failure {
+    Failure::new(
+        install_exit(&error),
+        anyhow::anyhow!(scrub(connection, error.to_string())),
+    )
 }
 
 fn client(connection: &Connection, timeout: Duration) -> Result<odoo_rpc::OdooClient, Failure> {

@@ -10,6 +10,7 @@ pub mod inbox;
 pub mod logs;
 pub mod maintenance;
 pub mod marketplace;
+pub mod mirror;
 pub mod odoo;
 pub mod retries;
 pub mod run;

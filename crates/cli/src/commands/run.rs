@@ -2,7 +2,8 @@
 //! connection's webhook, and later the other kinds) through the engine's runtime, sharing the
 //! work with the other `run` processes on the same store; serves `/healthz`, `/readyz`,
 //! `/metrics`, the inbox (`POST /inbox/{flow_id}`) and Odoo's push hints
-//! (`POST /hooks/odoo/{connection_id}/{token}`); on SIGTERM/SIGINT stops polling, lets
+//! (`POST /hooks/odoo/{connection_id}/{token}`, and with `--config` the mirror's
+//! `POST /hooks/odoo-mirror/{model}/{token}`); on SIGTERM/SIGINT stops polling, lets
 //! in-flight cycles finish within a deadline and exits 0.
 
 use crate::commands::delivery_store::{Access, StoreLocation, StoreTask, with_store_at};
@@ -50,7 +51,8 @@ pub struct RunArgs {
     log_retention_days: u64,
     /// Also run the enrichment jobs of this configuration file, each every its
     /// `interval_seconds`, with the file's own store (registered there as flows; when it is
-    /// this daemon's store, the daemon's runtime runs them with its other flows).
+    /// this daemon's store, the daemon's runtime runs them with its other flows). Its mirror
+    /// models too, each every its `interval_seconds` (hinted ones also on Odoo's push hints).
     #[arg(long, short)]
     config: Option<std::path::PathBuf>,
 }
@@ -121,14 +123,22 @@ async fn serve<S: Store>(
         }
     });
     let (stop, stopped) = watch::channel(false);
-    let enrichment = match &args.config {
-        Some(path) => Some(crate::commands::enrich::start_schedule(
-            path,
-            worker_id.clone(),
-            |loaded| same_store(location, loaded),
-            stopped.clone(),
-        )?),
+    let mirror = match &args.config {
+        Some(path) => Some(
+            crate::commands::mirror::start_schedule(path, clock.clone(), stopped.clone()).await?,
+        ),
         None => None,
+    };
+    let enrichment = match (&args.config, &mirror) {
+        (Some(path), Some(mirror)) if mirror.has_enrichment => {
+            Some(crate::commands::enrich::start_schedule(
+                path,
+                worker_id.clone(),
+                |loaded| same_store(location, loaded),
+                stopped.clone(),
+            )?)
+        }
+        _ => None,
     };
     let server_stop = {
         let mut stopped = stopped.clone();
@@ -147,7 +157,12 @@ async fn serve<S: Store>(
     let routes = http::routes(health.clone(), metrics)
         .merge(receive::routes(receiver.clone()))
         .merge(engine::marketplace::inbound::routes(receiver))
-        .merge(engine::hints::receive::routes(hints));
+        .merge(engine::hints::receive::routes(hints))
+        .merge(
+            mirror
+                .as_ref()
+                .map_or_else(axum::Router::new, |mirror| mirror.routes.clone()),
+        );
     let (address, server) = http::serve(args.listen, http::layers(routes), server_stop)
         .await
         .map_err(|error| Failure::new(Exit::Config, error))?;
@@ -161,6 +176,11 @@ async fn serve<S: Store>(
         && let Err(error) = enrichment.await
     {
         tracing::warn!(error = %error, "the enrichment jobs' task failed");
+    }
+    if let Some(task) = mirror.and_then(|mirror| mirror.task)
+        && let Err(error) = task.await
+    {
+        tracing::warn!(error = %error, "the mirror's task failed");
     }
     match server.await {
         Ok(Ok(())) => {}

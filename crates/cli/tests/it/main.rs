@@ -12,6 +12,7 @@ mod full_disk;
 mod marketplace;
 mod marketplace_outbound;
 mod mirror_faults;
+mod mirror_hints;
 mod mirror_postgres;
 mod ping;
 mod push_hints;

@@ -8,6 +8,10 @@
 //! confirmed or cancelled order. The rule and its action are named after the connection's
 //! id ([`rule_name`]), so installing again finds and updates them instead of adding others,
 //! and a renamed connection keeps its rule.
+//!
+//! A mirrored model's rule ([`RuleSpec::for_mirror`]) is the same kind of rule on that model,
+//! for every creation and edit, posting the record's `id` and `write_date`, named after the
+//! model ([`mirror_rule_name`]).
 
 use crate::order_delivery::EventSet;
 use odoo_rpc::{Context, OdooClient, SearchReadOptions, field};
@@ -33,9 +37,58 @@ pub fn client_for(
     OdooClient::new(config)
 }
 
+/// The mirror's rule: the fields its body carries (only `_model`, `_id` and `write_date` are
+/// read: the mirror waits for that `write_date`).
+pub const MIRROR_BODY_FIELDS: [&str; 2] = ["id", "write_date"];
+
 /// The rule's name in Odoo (its action is named by Odoo).
 pub fn rule_name(connection_id: &str) -> String {
     format!("odoo-bridge push hint ({connection_id})")
+}
+
+/// The name of a mirrored model's rule in Odoo.
+pub fn mirror_rule_name(model: &str) -> String {
+    format!("odoo-bridge mirror hint ({model})")
+}
+
+/// An automation rule posting a webhook on every creation or edit of `model` that matches
+/// its domains: what [`install_rule`] creates, or updates when one of that name is there.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RuleSpec {
+    pub name: String,
+    pub model: String,
+    /// `filter_pre_domain` (before an edit), a Python literal; `None`: any record.
+    pub pre_domain: Option<String>,
+    /// `filter_domain` (after the change); `None`: any record.
+    pub domain: Option<String>,
+    /// The record's fields the body carries, those the model has.
+    pub body_fields: Vec<&'static str>,
+}
+
+impl RuleSpec {
+    /// A connection's rule on `sale.order`, following its events ([`domains`]).
+    pub fn for_connection(connection_id: &str, events: EventSet) -> RuleSpec {
+        let (pre_domain, domain) = domains(events);
+        RuleSpec {
+            name: rule_name(connection_id),
+            model: WATCHED_MODEL.to_owned(),
+            pre_domain: (!pre_domain.is_empty()).then_some(pre_domain),
+            domain: (!domain.is_empty()).then_some(domain),
+            body_fields: BODY_FIELDS.to_vec(),
+        }
+    }
+
+    /// A mirrored model's rule: every creation and edit of `model` (the mirror's own domain
+    /// is applied by its sync; a record leaving it must be seen too).
+    pub fn for_mirror(model: &str) -> RuleSpec {
+        RuleSpec {
+            name: mirror_rule_name(model),
+            model: model.to_owned(),
+            pre_domain: None,
+            domain: None,
+            body_fields: MIRROR_BODY_FIELDS.to_vec(),
+        }
+    }
 }
 
 /// Why the rule could not be set up, with what to do about it.
@@ -136,14 +189,21 @@ pub async fn find(
     client: &OdooClient,
     connection_id: &str,
 ) -> Result<Option<InstalledRule>, InstallError> {
+    find_rule(client, &rule_name(connection_id)).await
+}
+
+/// The rule named `name`, if Odoo has it (archived ones too).
+pub async fn find_rule(
+    client: &OdooClient,
+    name: &str,
+) -> Result<Option<InstalledRule>, InstallError> {
     if model_id(client, RULES).await?.is_none() {
         return Err(InstallError::ModuleMissing);
     }
-    let name = rule_name(connection_id);
     let rules = client
         .search_read(
             RULES,
-            &SearchReadOptions::new(field("name").eq(name.as_str()))
+            &SearchReadOptions::new(field("name").eq(name))
                 .fields(["id", "active"])
                 .order("id asc")
                 .limit(1)
@@ -191,21 +251,40 @@ pub async fn install(
     hint_url: &str,
     events: EventSet,
 ) -> Result<Installed, InstallError> {
-    let existing = find(client, connection_id).await?;
-    let model = model_id(client, WATCHED_MODEL)
+    install_rule(
+        client,
+        &RuleSpec::for_connection(connection_id, events),
+        hint_url,
+    )
+    .await
+}
+
+/// Creates the rule `spec` describes with its webhook action posting to `hint_url`, or
+/// brings the ones already there (found by its name) up to date.
+pub async fn install_rule(
+    client: &OdooClient,
+    spec: &RuleSpec,
+    hint_url: &str,
+) -> Result<Installed, InstallError> {
+    let existing = find_rule(client, &spec.name).await?;
+    let model = model_id(client, &spec.model)
         .await?
-        .ok_or_else(|| InstallError::NoModel(WATCHED_MODEL.to_owned()))?;
+        .ok_or_else(|| InstallError::NoModel(spec.model.clone()))?;
     let fields = client
         .search(
             "ir.model.fields",
             &SearchReadOptions::new(
-                field("model").eq(WATCHED_MODEL) & field("name").is_in(BODY_FIELDS),
+                field("model").eq(spec.model.as_str())
+                    & field("name").is_in(spec.body_fields.iter().copied()),
             ),
         )
         .await
         .map_err(|error| InstallError::from_odoo(error, "read Odoo's field registry"))?;
-    let name = rule_name(connection_id);
-    let (pre_domain, domain) = domains(events);
+    let name = spec.name.as_str();
+    let literal = |domain: &Option<String>| match domain {
+        Some(domain) => json!(domain),
+        None => Value::Bool(false),
+    };
     let mut action = Map::new();
     action.insert("name".into(), json!(name));
     action.insert("model_id".into(), json!(model));
@@ -217,15 +296,8 @@ pub async fn install(
     rule.insert("name".into(), json!(name));
     rule.insert("model_id".into(), json!(model));
     rule.insert("trigger".into(), json!("on_create_or_write"));
-    rule.insert(
-        "filter_pre_domain".into(),
-        if pre_domain.is_empty() {
-            Value::Bool(false)
-        } else {
-            json!(pre_domain)
-        },
-    );
-    rule.insert("filter_domain".into(), json!(domain));
+    rule.insert("filter_pre_domain".into(), literal(&spec.pre_domain));
+    rule.insert("filter_domain".into(), literal(&spec.domain));
     rule.insert("active".into(), json!(true));
     match existing {
         None => {
@@ -238,7 +310,7 @@ pub async fn install(
                 .first()
                 .copied()
                 .ok_or_else(|| InstallError::Unexpected("create answered no id".to_owned()))?;
-            let installed = find(client, connection_id).await?;
+            let installed = find_rule(client, name).await?;
             let action_id = installed.and_then(|rule| rule.action_id).ok_or_else(|| {
                 InstallError::Unexpected(
                     "the automation rule was created without its webhook action".to_owned(),
@@ -264,7 +336,7 @@ pub async fn install(
                 .map_err(|error| InstallError::from_odoo(error, "edit automation rules"))?;
             let action_id = match found.action_id {
                 Some(id) => id,
-                None => find(client, connection_id)
+                None => find_rule(client, name)
                     .await?
                     .and_then(|rule| rule.action_id)
                     .ok_or_else(|| {
@@ -283,7 +355,12 @@ pub async fn install(
 
 /// Deletes the rule and its action; `false` when there was none.
 pub async fn uninstall(client: &OdooClient, connection_id: &str) -> Result<bool, InstallError> {
-    let Some(found) = find(client, connection_id).await? else {
+    uninstall_rule(client, &rule_name(connection_id)).await
+}
+
+/// Deletes the rule named `name` and its action; `false` when there was none.
+pub async fn uninstall_rule(client: &OdooClient, name: &str) -> Result<bool, InstallError> {
+    let Some(found) = find_rule(client, name).await? else {
         return Ok(false);
     };
     if let Some(action_id) = found.action_id {

@@ -9,8 +9,13 @@
 //! comes from the connection's own poll, through the outbox, exactly once; a lost hint costs
 //! latency, never an order (the regular poll stays). How the poll is scheduled after a hint:
 //! [`crate::runtime::hints`]. Setting the rule up in Odoo: [`install`].
+//!
+//! The mirror takes hints too, per model: `POST /hooks/odoo-mirror/{model}/{token}` ([`mirror`]),
+//! with one token for the configuration file, from the environment variable it names; the
+//! model is synced at once and again on the same schedule ([`crate::mirror_schedule`]).
 
 pub mod install;
+pub mod mirror;
 pub mod receive;
 
 use crate::store::{Flow, SecretValue, Store, StoreError};
@@ -23,8 +28,14 @@ pub const HINT_TOKEN_SECRET: &str = "hint_token";
 pub const HINT_BASE_URL_SETTING: &str = "hint_base_url";
 /// The path hints are posted to, under the daemon's base URL.
 pub const HINT_PATH_PREFIX: &str = "/hooks/odoo";
+/// The path the mirror's hints are posted to. A prefix of its own, not a segment under
+/// [`HINT_PATH_PREFIX`]: no connection id can ever name a mirror route.
+pub const MIRROR_HINT_PATH_PREFIX: &str = "/hooks/odoo-mirror";
 
 const TOKEN_BYTES: usize = 24;
+/// The shortest token accepted from the environment: as hard to guess as 24 random bytes
+/// in hex.
+pub const MIN_CONFIGURED_TOKEN_LEN: usize = 2 * TOKEN_BYTES;
 
 /// The secret part of a connection's hint URL: 48 lowercase hex characters. Its `Debug`
 /// never shows it.
@@ -45,6 +56,31 @@ impl HintToken {
         flow.secrets
             .get(HINT_TOKEN_SECRET)
             .map(|secret| HintToken(secret.expose().to_owned()))
+    }
+
+    /// A token set by a person (the mirror's, from the environment): at least
+    /// [`MIN_CONFIGURED_TOKEN_LEN`] characters, each one a URL path may carry as it is
+    /// (letters, digits, `-`, `_`). The error says what is wrong, never the value.
+    pub fn configured(value: &str) -> Result<HintToken, String> {
+        let value = value.trim();
+        if value.len() < MIN_CONFIGURED_TOKEN_LEN {
+            return Err(format!(
+                "is {} characters long; a hint token needs at least {MIN_CONFIGURED_TOKEN_LEN} \
+                 (make one with `openssl rand -hex 24`)",
+                value.chars().count()
+            ));
+        }
+        if !value
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        {
+            return Err(
+                "holds characters other than letters, digits, `-` and `_` (make one with \
+                 `openssl rand -hex 24`)"
+                    .to_owned(),
+            );
+        }
+        Ok(HintToken(value.to_owned()))
     }
 
     pub fn expose(&self) -> &str {
@@ -84,6 +120,20 @@ pub fn hint_url(base_url: &str, connection_id: &str, token: &str) -> String {
         "{}{HINT_PATH_PREFIX}/{connection_id}/{token}",
         base_url.trim_end_matches('/')
     )
+}
+
+/// The URL Odoo posts a mirrored model's hints to:
+/// `{base_url}/hooks/odoo-mirror/{model}/{token}`.
+pub fn mirror_hint_url(base_url: &str, model: &str, token: &str) -> String {
+    format!(
+        "{}{MIRROR_HINT_PATH_PREFIX}/{model}/{token}",
+        base_url.trim_end_matches('/')
+    )
+}
+
+/// The mirror's hint URL with its token masked.
+pub fn masked_mirror_hint_url(base_url: &str, model: &str, token: &HintToken) -> String {
+    mirror_hint_url(base_url, model, &token.masked())
 }
 
 /// The hint URL with its token masked, for output that may be shared.
@@ -196,6 +246,28 @@ mod tests {
         assert_eq!(
             hint_url("https://bridge.example.com/", "0123456789abcdef", "t0k"),
             "https://bridge.example.com/hooks/odoo/0123456789abcdef/t0k"
+        );
+        assert_eq!(
+            mirror_hint_url("https://bridge.example.com/", "res.partner", "t0k"),
+            "https://bridge.example.com/hooks/odoo-mirror/res.partner/t0k"
+        );
+    }
+
+    #[test]
+    fn a_configured_token_is_long_and_url_safe_and_its_errors_never_show_it() {
+        let good = "a".repeat(MIN_CONFIGURED_TOKEN_LEN);
+        assert!(HintToken::configured(&format!(" {good}\n")).is_ok_and(|t| t.expose() == good));
+        let short = "s3cr3t-but-short";
+        let error = HintToken::configured(short).err().unwrap_or_default();
+        assert!(
+            error.contains("at least 48") && !error.contains(short),
+            "{error}"
+        );
+        let slashed = format!("{good}/x");
+        let error = HintToken::configured(&slashed).err().unwrap_or_default();
+        assert!(
+            error.contains("letters, digits") && !error.contains(&good),
+            "{error}"
         );
     }
 }

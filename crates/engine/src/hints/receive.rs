@@ -98,14 +98,51 @@ impl IntoResponse for HintRefusal {
     }
 }
 
+/// The rate limits every hint route applies: per sender address first, then per target
+/// (a connection, or a mirrored model). Cheap to clone: clones share the counts.
+#[derive(Clone)]
+pub struct HintGate {
+    per_target: Arc<DefaultKeyedRateLimiter<String>>,
+    per_peer: Arc<DefaultKeyedRateLimiter<IpAddr>>,
+}
+
+impl HintGate {
+    /// `limits.per_connection` applies to each target.
+    pub fn new(limits: HintLimits) -> HintGate {
+        HintGate {
+            per_target: Arc::new(RateLimiter::keyed(limits.per_connection)),
+            per_peer: Arc::new(RateLimiter::keyed(limits.per_peer)),
+        }
+    }
+
+    /// Takes one hint from `peer`, before anything is looked up.
+    pub fn admit_peer(&self, peer: IpAddr) -> Result<IpAddr, HintRefusal> {
+        let peer = canonical(peer);
+        self.per_peer.check_key(&peer).map_err(refused)?;
+        Ok(peer)
+    }
+
+    /// Takes one hint for `target`, once it is known to be a real one.
+    pub fn admit_target(&self, target: &str) -> Result<(), HintRefusal> {
+        self.per_target
+            .check_key(&target.to_owned())
+            .map_err(refused)
+    }
+}
+
+impl std::fmt::Debug for HintGate {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HintGate").finish_non_exhaustive()
+    }
+}
+
 /// Checks hints and hands them to the flows' tasks. Cheap to clone.
 #[derive(Clone)]
 pub struct HintReceiver<S> {
     store: S,
     clock: Clock,
     signals: FlowSignals,
-    per_connection: Arc<DefaultKeyedRateLimiter<String>>,
-    per_peer: Arc<DefaultKeyedRateLimiter<IpAddr>>,
+    gate: HintGate,
     book: Arc<Mutex<HashMap<String, Unrecorded>>>,
 }
 
@@ -130,8 +167,7 @@ impl<S: Store> HintReceiver<S> {
             store,
             clock,
             signals,
-            per_connection: Arc::new(RateLimiter::keyed(limits.per_connection)),
-            per_peer: Arc::new(RateLimiter::keyed(limits.per_peer)),
+            gate: HintGate::new(limits),
             book: Arc::default(),
         }
     }
@@ -146,8 +182,7 @@ impl<S: Store> HintReceiver<S> {
         peer: IpAddr,
         body: &[u8],
     ) -> Result<bool, HintRefusal> {
-        let peer = canonical(peer);
-        self.per_peer.check_key(&peer).map_err(refused)?;
+        let peer = self.gate.admit_peer(peer)?;
         if connection_id.is_empty() || connection_id.len() > MAX_ID_LEN {
             return Err(HintRefusal::NotFound);
         }
@@ -163,12 +198,9 @@ impl<S: Store> HintReceiver<S> {
             tracing::warn!(connection_id, %peer, "hint refused: hints are off or the token is wrong");
             return Err(HintRefusal::NotFound);
         }
-        self.per_connection
-            .check_key(&flow.id)
-            .map_err(refused)
-            .inspect_err(|_| {
-                tracing::debug!(connection_id, "hint refused: rate limit");
-            })?;
+        self.gate.admit_target(&flow.id).inspect_err(|_| {
+            tracing::debug!(connection_id, "hint refused: rate limit");
+        })?;
         let record = hinted_record(body);
         let now = self.clock.now();
         let taken = self.signals.hint(&flow.id, record.clone(), now);
@@ -240,7 +272,22 @@ fn canonical(peer: IpAddr) -> IpAddr {
     }
 }
 
-/// `_model` and `_id` of Odoo's body, when both are there and sane; nothing else is read.
+/// The `write_date` of Odoo's body, when it has one: `str()` of a UTC datetime
+/// (`2026-12-07 03:34:01.269912`, no fraction when it has none).
+pub fn hinted_write_date(body: &[u8]) -> Option<Timestamp> {
+    let body: Value = serde_json::from_slice(body).ok()?;
+    let text = body.get("write_date")?.as_str()?;
+    if text.len() > 32 {
+        return None;
+    }
+    let civil: jiff::civil::DateTime = text.replacen(' ', "T", 1).parse().ok()?;
+    civil
+        .to_zoned(jiff::tz::TimeZone::UTC)
+        .ok()
+        .map(|at| at.timestamp())
+}
+
+/// `_model` and `_id` of Odoo's body, when both are there and sane.
 pub fn hinted_record(body: &[u8]) -> Option<HintedRecord> {
     let body: Value = serde_json::from_slice(body).ok()?;
     let model = body.get("_model")?.as_str()?;
@@ -288,6 +335,7 @@ async fn receive_hint<S: Store>(
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
@@ -310,6 +358,21 @@ mod tests {
             br#"[1, 2]"#,
         ] {
             assert_eq!(hinted_record(bad), None, "{}", String::from_utf8_lossy(bad));
+        }
+        assert_eq!(
+            hinted_write_date(body),
+            Some("2026-12-07T03:34:01.269912Z".parse().unwrap())
+        );
+        assert_eq!(
+            hinted_write_date(br#"{"write_date": "2026-12-07 03:34:01"}"#),
+            Some("2026-12-07T03:34:01Z".parse().unwrap())
+        );
+        for bad in [
+            &br#"{"write_date": false}"#[..],
+            br#"{"write_date": "yesterday"}"#,
+            b"{}",
+        ] {
+            assert_eq!(hinted_write_date(bad), None);
         }
     }
 }

@@ -12,6 +12,11 @@
 //!
 //! A hint only moves a poll earlier: the poll is the flow's own, writing through the outbox
 //! with its cursor, so exactly-once holds whatever the hints.
+//!
+//! The queue itself does not know what "seen" means: a flow compares packet versions (this
+//! module's [`before_poll`] / [`after_poll`]), the mirror compares the mirrored row with the
+//! one it had and the hinted `write_date` ([`crate::mirror_schedule`]). Both share the
+//! schedule, the coalescing and the bound on followed records.
 
 use crate::store::{OutboxStore, StoreError};
 use jiff::Timestamp;
@@ -39,19 +44,32 @@ pub struct HintedRecord {
 }
 
 #[derive(Debug, Clone)]
-struct Tracked {
+struct Tracked<B> {
     received_at: Timestamp,
     /// Polls done for this hint: the index of its next [`RETRY_AFTER`] step.
     step: usize,
     /// Bumped by each new hint for the record, so a poll that was already running when it
     /// arrived does not count for it.
     generation: u64,
-    /// The record's newest packet version when its first poll started (`Some(None)`: it had
-    /// none); `None` until then.
-    baseline: Option<Option<u32>>,
+    /// What the record looked like when its first poll started (`Some(None)`: it was not
+    /// there); `None` until read.
+    baseline: Option<Option<B>>,
+    /// The newest `write_date` the hints for this record carried, when their body had one.
+    written_at: Option<Timestamp>,
 }
 
-impl Tracked {
+/// What is known about a followed record when a poll is done, for the caller to judge
+/// whether its change was seen.
+#[derive(Debug, Clone, Copy)]
+pub struct Followed<'a, B> {
+    /// What the record looked like before its first poll: `None` when that was not read,
+    /// `Some(None)` when the record was not there.
+    pub baseline: Option<Option<&'a B>>,
+    /// The newest `write_date` its hints carried.
+    pub written_at: Option<Timestamp>,
+}
+
+impl<B> Tracked<B> {
     fn due_at(&self) -> Option<Timestamp> {
         RETRY_AFTER
             .get(self.step)
@@ -72,10 +90,11 @@ pub struct HintCounts {
     pub last_received_at: Option<Timestamp>,
 }
 
-/// The hints of one flow waiting for their polls.
-#[derive(Debug, Default)]
-pub struct HintQueue {
-    tracked: BTreeMap<HintedRecord, Tracked>,
+/// The hints of one flow (or one mirrored model) waiting for their polls. `B` is what a
+/// record looked like before its first poll: a flow's packet version by default.
+#[derive(Debug)]
+pub struct HintQueue<B = u32> {
+    tracked: BTreeMap<HintedRecord, Tracked<B>>,
     /// A hint naming no record we follow (or beyond [`MAX_TRACKED`]): one poll, when.
     untargeted: Option<Timestamp>,
     generation: u64,
@@ -95,9 +114,31 @@ impl PollTicket {
     }
 }
 
-impl HintQueue {
+impl<B> Default for HintQueue<B> {
+    fn default() -> Self {
+        HintQueue {
+            tracked: BTreeMap::new(),
+            untargeted: None,
+            generation: 0,
+            counts: HintCounts::default(),
+        }
+    }
+}
+
+impl<B: Clone> HintQueue<B> {
     /// A hint arrived at `now`, about `record` when the body named one.
     pub fn add(&mut self, record: Option<HintedRecord>, now: Timestamp) {
+        self.add_written(record, None, now);
+    }
+
+    /// A hint arrived at `now`, about `record` when the body named one, written at
+    /// `written_at` when the body said.
+    pub fn add_written(
+        &mut self,
+        record: Option<HintedRecord>,
+        written_at: Option<Timestamp>,
+        now: Timestamp,
+    ) {
         self.counts.received += 1;
         self.counts.last_received_at = Some(now);
         self.generation += 1;
@@ -111,8 +152,10 @@ impl HintQueue {
                     step: 0,
                     generation,
                     baseline: None,
+                    written_at: None,
                 });
                 entry.received_at = now;
+                entry.written_at = entry.written_at.max(written_at);
                 // A record already polled for is hinted again: its transaction is still
                 // writing (Odoo fires once per write; `action_confirm` writes an order about
                 // six times), so the next poll waits for the schedule's second step instead
@@ -157,7 +200,7 @@ impl HintQueue {
     }
 
     /// Records served by `ticket` whose baseline is still to be read.
-    fn without_baseline(&self, ticket: &PollTicket) -> Vec<HintedRecord> {
+    pub(crate) fn without_baseline(&self, ticket: &PollTicket) -> Vec<HintedRecord> {
         ticket
             .served
             .iter()
@@ -170,17 +213,25 @@ impl HintQueue {
             .collect()
     }
 
-    fn set_baselines(&mut self, versions: &HashMap<HintedRecord, u32>, records: &[HintedRecord]) {
+    pub(crate) fn set_baselines(
+        &mut self,
+        found: &HashMap<HintedRecord, B>,
+        records: &[HintedRecord],
+    ) {
         for record in records {
             if let Some(tracked) = self.tracked.get_mut(record) {
-                tracked.baseline = Some(versions.get(record).copied());
+                tracked.baseline = Some(found.get(record).cloned());
             }
         }
     }
 
-    /// The poll of `ticket` is done: its hints move to their next step, those whose record
-    /// has a packet newer than its baseline are seen, those out of steps are given up.
-    fn finish_poll(&mut self, ticket: &PollTicket, versions: &HashMap<HintedRecord, u32>) {
+    /// The poll of `ticket` is done: its hints move to their next step, those whose change
+    /// `seen` says was seen are done, those out of steps are given up.
+    pub(crate) fn finish_poll(
+        &mut self,
+        ticket: &PollTicket,
+        seen: impl Fn(&HintedRecord, Followed<'_, B>) -> bool,
+    ) {
         self.counts.polls += 1;
         for (record, generation) in &ticket.served {
             if let Some(tracked) = self.tracked.get_mut(record)
@@ -189,13 +240,15 @@ impl HintQueue {
                 tracked.step += 1;
             }
         }
-        let mut seen = 0;
+        let mut seen_count = 0;
         let mut given_up = 0;
         self.tracked.retain(|record, tracked| {
-            if let Some(baseline) = tracked.baseline
-                && versions.get(record).copied() > baseline
-            {
-                seen += 1;
+            let followed = Followed {
+                baseline: tracked.baseline.as_ref().map(Option::as_ref),
+                written_at: tracked.written_at,
+            };
+            if seen(record, followed) {
+                seen_count += 1;
                 return false;
             }
             if tracked.due_at().is_none() {
@@ -204,16 +257,32 @@ impl HintQueue {
             }
             true
         });
-        self.counts.seen += seen;
+        self.counts.seen += seen_count;
         self.counts.given_up += given_up;
     }
 
+    /// Followed records whose baseline was read.
     fn tracked_records(&self) -> Vec<HintedRecord> {
         self.tracked
             .iter()
             .filter(|(_, tracked)| tracked.baseline.is_some())
             .map(|(record, _)| record.clone())
             .collect()
+    }
+
+    /// Every followed record.
+    pub(crate) fn followed_records(&self) -> Vec<HintedRecord> {
+        self.tracked.keys().cloned().collect()
+    }
+}
+
+/// A flow's rule: the record has a packet newer than the one it had before its first poll.
+fn newer_packet(
+    versions: &HashMap<HintedRecord, u32>,
+) -> impl Fn(&HintedRecord, Followed<'_, u32>) -> bool {
+    |record, followed| match followed.baseline {
+        Some(baseline) => versions.get(record).copied() > baseline.copied(),
+        None => false,
     }
 }
 
@@ -287,7 +356,7 @@ pub(crate) async fn after_poll<S: OutboxStore>(
     };
     let mut queue = lock(queue);
     let before = queue.counts();
-    queue.finish_poll(ticket, &found);
+    queue.finish_poll(ticket, newer_packet(&found));
     let after = queue.counts();
     if after.given_up > before.given_up {
         tracing::debug!(
@@ -298,7 +367,9 @@ pub(crate) async fn after_poll<S: OutboxStore>(
     }
 }
 
-pub(crate) fn lock(queue: &std::sync::Mutex<HintQueue>) -> std::sync::MutexGuard<'_, HintQueue> {
+pub(crate) fn lock<B>(
+    queue: &std::sync::Mutex<HintQueue<B>>,
+) -> std::sync::MutexGuard<'_, HintQueue<B>> {
     queue
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner)
@@ -327,7 +398,7 @@ mod tests {
 
     #[test]
     fn a_hint_is_polled_for_on_the_schedule_until_given_up() {
-        let mut queue = HintQueue::default();
+        let mut queue: HintQueue = HintQueue::default();
         queue.add(order(7), at(0));
         let mut polled_at = Vec::new();
         let mut now = at(0);
@@ -337,7 +408,7 @@ mod tests {
             assert!(!ticket.is_empty());
             polled_at.push(now);
             queue.set_baselines(&HashMap::new(), &[key(7)]);
-            queue.finish_poll(&ticket, &HashMap::new());
+            queue.finish_poll(&ticket, newer_packet(&HashMap::new()));
         }
         assert_eq!(
             polled_at,
@@ -350,22 +421,22 @@ mod tests {
 
     #[test]
     fn a_newer_packet_ends_the_schedule() {
-        let mut queue = HintQueue::default();
+        let mut queue: HintQueue = HintQueue::default();
         queue.add(order(7), at(0));
         let ticket = queue.start_poll(at(0));
         queue.set_baselines(&HashMap::from([(key(7), 1)]), &[key(7)]);
         // Not committed yet: still version 1.
-        queue.finish_poll(&ticket, &HashMap::from([(key(7), 1)]));
+        queue.finish_poll(&ticket, newer_packet(&HashMap::from([(key(7), 1)])));
         assert_eq!(queue.next_due(), Some(at(200)));
         let ticket = queue.start_poll(at(200));
-        queue.finish_poll(&ticket, &HashMap::from([(key(7), 2)]));
+        queue.finish_poll(&ticket, newer_packet(&HashMap::from([(key(7), 2)])));
         assert_eq!(queue.next_due(), None);
         assert_eq!(queue.counts().seen, 1);
     }
 
     #[test]
     fn hints_coalesce_into_one_poll_and_a_repeat_restarts_the_schedule() {
-        let mut queue = HintQueue::default();
+        let mut queue: HintQueue = HintQueue::default();
         for id in 1..=50 {
             queue.add(order(id), at(0));
         }
@@ -374,7 +445,7 @@ mod tests {
         assert_eq!(ticket.served.len(), 50, "one poll serves every hint due");
         assert!(!queue.is_due(at(0)) || queue.next_due() == Some(at(0)));
         queue.set_baselines(&HashMap::new(), &queue.without_baseline(&ticket));
-        queue.finish_poll(&ticket, &HashMap::new());
+        queue.finish_poll(&ticket, newer_packet(&HashMap::new()));
         assert!(!queue.is_due(at(199)));
         // Record 3 hinted again at 150 ms (its transaction writes again): its schedule
         // restarts from the 0.2 s step, without a poll at once.
@@ -393,12 +464,12 @@ mod tests {
 
     #[test]
     fn a_hint_arriving_during_a_poll_is_not_served_by_it() {
-        let mut queue = HintQueue::default();
+        let mut queue: HintQueue = HintQueue::default();
         queue.add(order(1), at(0));
         let ticket = queue.start_poll(at(0));
         queue.set_baselines(&HashMap::new(), &[key(1)]);
         queue.add(order(1), at(100));
-        queue.finish_poll(&ticket, &HashMap::new());
+        queue.finish_poll(&ticket, newer_packet(&HashMap::new()));
         assert_eq!(
             queue.next_due(),
             Some(at(300)),
@@ -408,13 +479,13 @@ mod tests {
 
     #[test]
     fn hints_beyond_the_tracked_bound_still_poll_once() {
-        let mut queue = HintQueue::default();
+        let mut queue: HintQueue = HintQueue::default();
         for id in 0..MAX_TRACKED as i64 {
             queue.add(order(id), at(0));
         }
         let ticket = queue.start_poll(at(0));
         queue.set_baselines(&HashMap::new(), &queue.without_baseline(&ticket));
-        queue.finish_poll(&ticket, &HashMap::new());
+        queue.finish_poll(&ticket, newer_packet(&HashMap::new()));
         queue.add(order(100_000), at(10));
         queue.add(None, at(10));
         assert_eq!(queue.tracked.len(), MAX_TRACKED);

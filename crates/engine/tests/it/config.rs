@@ -291,3 +291,96 @@ fn enrichment_mistakes_name_the_line_and_the_key() {
         "{error}"
     );
 }
+
+const SCHEDULED: &str = "odoo:\n  base_url: \"http://127.0.0.1:8069\"\n  database: odoo\n  username: admin\nmirror:\n  interval_seconds: 120\nhints:\n  token_env: MIRROR_HINT_TOKEN\nmodels:\n  - name: res.partner\n    hint: true\n  - name: sale.order\n    interval_seconds: 30\n";
+
+#[test]
+fn the_mirrors_schedule_and_hints_are_optional_keys() {
+    let config = parse(MINIMAL).unwrap();
+    assert_eq!(config.schedule.models.len(), 1);
+    assert_eq!(
+        config.schedule.models[0].interval,
+        engine::config::DEFAULT_MIRROR_INTERVAL
+    );
+    assert!(!config.schedule.models[0].hint);
+    assert_eq!(config.hint_token(|_| None).unwrap(), None);
+
+    let config = parse(SCHEDULED).unwrap();
+    let intervals: Vec<(&str, u64, bool)> = config
+        .schedule
+        .models
+        .iter()
+        .map(|model| (model.name.as_str(), model.interval.as_secs(), model.hint))
+        .collect();
+    assert_eq!(
+        intervals,
+        [("res.partner", 120, true), ("sale.order", 30, false)]
+    );
+    let token = "9".repeat(48);
+    let read = config
+        .hint_token(|name| (name == "MIRROR_HINT_TOKEN").then(|| token.clone()))
+        .unwrap()
+        .unwrap();
+    assert_eq!(read.expose(), token);
+}
+
+#[test]
+fn the_mirrors_new_keys_are_checked_with_file_and_line() {
+    let error =
+        parse(&SCHEDULED.replace("interval_seconds: 120", "interval_seconds: 0")).unwrap_err();
+    assert_eq!(error.line, Some(6), "{error}");
+    assert!(
+        error.message.contains("mirror.interval_seconds is 0"),
+        "{error}"
+    );
+
+    let error =
+        parse(&SCHEDULED.replace("interval_seconds: 30", "interval_seconds: 9999999")).unwrap_err();
+    assert_eq!(error.line, Some(13), "{error}");
+    assert!(
+        error.message.contains("interval_seconds for sale.order"),
+        "{error}"
+    );
+
+    let error = parse(&SCHEDULED.replace("    hint: true\n", "    hints: true\n")).unwrap_err();
+    assert!(error.to_string().starts_with("config.yml:11:"), "{error}");
+    assert!(error.message.contains("did you mean `hint`?"), "{error}");
+
+    let error =
+        parse(&SCHEDULED.replace("mirror:\n  interval", "mirror:\n  intervall")).unwrap_err();
+    assert_eq!(error.line, Some(6), "{error}");
+    assert!(
+        error.message.contains("did you mean `interval_seconds`?"),
+        "{error}"
+    );
+
+    // `hint: true` needs the token's variable.
+    let without_hints = SCHEDULED.replace("hints:\n  token_env: MIRROR_HINT_TOKEN\n", "");
+    let error = parse(&without_hints).unwrap_err();
+    assert_eq!(error.line, Some(9), "the `hint: true` line: {error}");
+    assert!(error.message.contains("hints.token_env"), "{error}");
+
+    let error = parse(&SCHEDULED.replace("MIRROR_HINT_TOKEN", "\"my secret token\"")).unwrap_err();
+    assert_eq!(error.line, Some(8), "{error}");
+    assert!(
+        error.message.contains("not an environment variable name"),
+        "{error}"
+    );
+
+    // The variable unset or too short: an error on the token_env line, the value never shown.
+    let config = parse(SCHEDULED).unwrap();
+    let error = config.hint_token(|_| None).unwrap_err();
+    assert_eq!(error.line, Some(8), "{error}");
+    assert!(
+        error.message.contains("MIRROR_HINT_TOKEN is not set"),
+        "{error}"
+    );
+    let error = config
+        .hint_token(|_| Some("hunter2-hunter2".to_owned()))
+        .unwrap_err();
+    assert_eq!(error.line, Some(8), "{error}");
+    assert!(
+        error.message.contains("at least 48") && !error.to_string().contains("hunter2"),
+        "{error}"
+    );
+}

@@ -8,6 +8,7 @@ mod http;
 mod marketplace;
 mod marketplace_outbound;
 mod mirror;
+mod mirror_hints;
 mod order_delivery;
 mod order_payload;
 mod runtime;
