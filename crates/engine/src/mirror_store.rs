@@ -14,11 +14,37 @@ pub struct MirrorRow {
     pub odoo_id: i64,
     /// The record as `search_read` returned it.
     pub payload: serde_json::Value,
+    /// `payload` as compact JSON text (what `serde_json::to_string` writes): what the stores
+    /// write. Made where the row is built — by the backfill's parallel readers — so that the
+    /// store's single writer, which every page waits for, does not serialize.
+    pub payload_json: String,
     /// The cursor value read back (whole seconds), when the record has one.
     pub write_date: Option<Timestamp>,
     /// Lowercase hex SHA-256 of the payload's canonical JSON (RFC 8785): a row is rewritten
     /// only when this changes.
     pub content_hash: String,
+}
+
+impl MirrorRow {
+    /// A row of `payload`, its JSON text made from it.
+    pub fn new(
+        odoo_id: i64,
+        payload: serde_json::Value,
+        write_date: Option<Timestamp>,
+        content_hash: String,
+    ) -> MirrorRow {
+        // Straight into a buffer: `Display` (`to_string`) goes through `fmt` and is slower.
+        // Serializing a `Value` cannot fail (its keys are strings), so the fallback is
+        // never taken.
+        let payload_json = serde_json::to_string(&payload).unwrap_or_else(|_| payload.to_string());
+        MirrorRow {
+            odoo_id,
+            payload_json,
+            payload,
+            write_date,
+            content_hash,
+        }
+    }
 }
 
 /// What a page did to the mirror.

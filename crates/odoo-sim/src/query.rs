@@ -25,7 +25,20 @@ pub enum Compiled {
 #[derive(Debug)]
 pub struct Leaf {
     field: FieldDef,
+    /// Where the field's value sits in a row, looked up once here rather than by name for
+    /// every row the domain is tested on.
+    position: Option<usize>,
     test: Test,
+}
+
+impl Leaf {
+    fn new(model: &ModelDef, field: FieldDef, test: Test) -> Leaf {
+        Leaf {
+            position: model.position(&field.name),
+            field,
+            test,
+        }
+    }
 }
 
 #[derive(Debug)]
@@ -71,10 +84,7 @@ impl Compiled {
                     stored = database.value(model, id, &leaf.field);
                     &stored
                 } else {
-                    match model
-                        .position(&leaf.field.name)
-                        .and_then(|position| row.get(position))
-                    {
+                    match leaf.position.and_then(|position| row.get(position)) {
                         Some(value) => value,
                         None => &Val::Null,
                     }
@@ -318,10 +328,11 @@ fn compile_leaf(
             operand: condition.operand.clone(),
         });
         let ids = related_ids(database, env, &field, comodel, &sub)?;
-        return Ok(Compiled::Leaf(Leaf {
+        return Ok(Compiled::Leaf(Leaf::new(
+            model,
             field,
-            test: Test::IdSet { ids, negate: false },
-        }));
+            Test::IdSet { ids, negate: false },
+        )));
     }
     let operator = condition.operator;
     let value = match &condition.operand {
@@ -334,13 +345,14 @@ fn compile_leaf(
                 ));
             };
             let ids = related_ids(database, env, &field, comodel, sub)?;
-            return Ok(Compiled::Leaf(Leaf {
+            return Ok(Compiled::Leaf(Leaf::new(
+                model,
                 field,
-                test: Test::IdSet {
+                Test::IdSet {
                     ids,
                     negate: operator == Operator::NotAny,
                 },
-            }));
+            )));
         }
         Operand::Value(value) => value,
     };
@@ -467,7 +479,7 @@ fn compile_leaf(
             return Err(invalid_leaf(model, condition, "'any' takes a domain"));
         }
     };
-    Ok(Compiled::Leaf(Leaf { field, test }))
+    Ok(Compiled::Leaf(Leaf::new(model, field, test)))
 }
 
 /// Runs a sub-domain on a comodel. Many2one hops ignore `active_test` (Odoo searches the

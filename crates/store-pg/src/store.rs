@@ -236,9 +236,10 @@ const UPSERT_PAGE: &str = "
 WITH upserted AS (
     INSERT INTO odoo_raw_records AS r
         (model, odoo_id, payload, write_date, synced_at, content_hash, deleted_at)
-    SELECT $1, page.odoo_id, page.payload, page.write_date::timestamptz, $6::timestamptz,
+    SELECT $1, page.odoo_id, page.payload::jsonb, page.write_date::timestamptz, $6::timestamptz,
            page.content_hash, NULL
-    FROM UNNEST($2::bigint[], $3::jsonb[], $4::text[], $5::text[])
+    -- The payloads come as the JSON text the rows carry: PostgreSQL parses it either way.
+    FROM UNNEST($2::bigint[], $3::text[], $4::text[], $5::text[])
         AS page(odoo_id, payload, write_date, content_hash)
     ON CONFLICT (model, odoo_id) DO UPDATE SET
         payload = excluded.payload,
@@ -500,8 +501,7 @@ impl MirrorStore for PgStore {
         let unique = last_of_each_id(rows);
         let repeated = repeated_ids(rows);
         let ids: Vec<i64> = unique.iter().map(|row| row.odoo_id).collect();
-        let payloads: Vec<Json<&serde_json::Value>> =
-            unique.iter().map(|row| Json(&row.payload)).collect();
+        let payloads: Vec<&str> = unique.iter().map(|row| row.payload_json.as_str()).collect();
         let write_dates: Vec<Option<String>> = unique
             .iter()
             .map(|row| row.write_date.map(time::format))

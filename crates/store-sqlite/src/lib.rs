@@ -363,18 +363,14 @@ async fn upsert_rows(
     synced_at: &str,
 ) -> Result<(), StoreError> {
     for chunk in rows.chunks(UPSERT_CHUNK) {
-        let mut values = Vec::with_capacity(chunk.len());
-        for row in chunk {
-            let payload = serde_json::to_string(&row.payload).map_err(|e| {
-                StoreError::database(format!("payload of {model} {}: {e}", row.odoo_id))
-            })?;
-            values.push((
+        let values = chunk.iter().map(|row| {
+            (
                 row.odoo_id,
-                payload,
+                row.payload_json.as_str(),
                 row.write_date.map(format_ts),
-                &row.content_hash,
-            ));
-        }
+                row.content_hash.as_str(),
+            )
+        });
         let mut query = QueryBuilder::<Sqlite>::new(
             "INSERT INTO odoo_raw_records \
              (model, odoo_id, payload, write_date, synced_at, content_hash, deleted_at) ",
@@ -386,7 +382,7 @@ async fn upsert_rows(
                 .push_bind(payload)
                 .push_bind(write_date)
                 .push_bind(synced_at.to_owned())
-                .push_bind(hash.clone())
+                .push_bind(hash)
                 .push("NULL");
         });
         query.push(

@@ -194,12 +194,12 @@ pub fn at(second: i64, microsecond: i32) -> Timestamp {
 
 /// A row whose hash is given by the test (the store only compares hashes).
 pub fn row(odoo_id: i64, payload: serde_json::Value, hash: &str) -> MirrorRow {
-    MirrorRow {
+    MirrorRow::new(
         odoo_id,
         payload,
-        write_date: Some(at(1_750_000_000 + odoo_id, 0)),
-        content_hash: hash.to_owned(),
-    }
+        Some(at(1_750_000_000 + odoo_id, 0)),
+        hash.to_owned(),
+    )
 }
 
 pub fn checkpoint(second: i64, last_id: i64) -> Checkpoint {

@@ -21,12 +21,8 @@ pub fn ts(text: &str) -> Timestamp {
 /// A row whose hash is derived from its payload: the store only compares hashes, it does not
 /// compute them, so any stable function will do here.
 pub fn row(odoo_id: i64, payload: Value) -> MirrorRow {
-    MirrorRow {
-        odoo_id,
-        content_hash: format!("hash:{payload}"),
-        write_date: Some(ts("2026-01-02T03:04:05Z")),
-        payload,
-    }
+    let hash = format!("hash:{payload}");
+    MirrorRow::new(odoo_id, payload, Some(ts("2026-01-02T03:04:05Z")), hash)
 }
 
 /// A fresh migrated store for a contract test, with the directory that holds its file.

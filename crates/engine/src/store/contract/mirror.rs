@@ -12,12 +12,13 @@ const MODEL: &str = "res.partner";
 
 /// A row whose hash is derived from its payload: the store only compares hashes.
 fn row(odoo_id: i64, payload: Value) -> MirrorRow {
-    MirrorRow {
+    let hash = format!("hash:{payload}");
+    MirrorRow::new(
         odoo_id,
-        content_hash: format!("hash:{payload}"),
-        write_date: Some("2026-01-02T03:04:05Z".parse().unwrap()),
         payload,
-    }
+        Some("2026-01-02T03:04:05Z".parse().unwrap()),
+        hash,
+    )
 }
 
 fn checkpoint(last_id: i64) -> Checkpoint {
