@@ -1326,10 +1326,10 @@ fn discard_confirm(data: &Snapshot, packet: &Packet) -> Screen {
     Screen::Confirm(ConfirmState {
         title: "Discard packet".into(),
         question: format!(
-            "Discard packet {} ({} of order {}, {}, connection \"{}\")? It will never be sent.",
+            "Discard packet {} ({} of {}, {}, connection \"{}\")? It will never be sent.",
             packet.id,
             packet.event,
-            packet.subject.id,
+            crate::data::subject_text(&packet.subject),
             packet.status.as_str(),
             data.name_of(&packet.flow_id)
         ),

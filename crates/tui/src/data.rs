@@ -492,3 +492,25 @@ fn job_row(
         disabled: count(RecordState::disabled),
     }
 }
+
+/// What a packet is about, for people: `order 42` for a sale order (what order deliveries and
+/// marketplace pushes carry), the model and id otherwise (`crm.lead 7` for an enrichment job).
+pub fn subject_text(subject: &engine::store::Subject) -> String {
+    if subject.model == "sale.order" {
+        format!("order {}", subject.id)
+    } else {
+        format!("{} {}", subject.model, subject.id)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::subject_text;
+    use engine::store::Subject;
+
+    #[test]
+    fn a_subject_reads_as_an_order_or_as_its_model_and_id() {
+        assert_eq!(subject_text(&Subject::new("sale.order", 42)), "order 42");
+        assert_eq!(subject_text(&Subject::new("crm.lead", 7)), "crm.lead 7");
+    }
+}

@@ -280,9 +280,9 @@ fn packet_summary(packet: &Packet, app: &App) -> String {
         _ => String::new(),
     };
     format!(
-        "{} · order {} · {} v{} · {} · sends {}{}",
+        "{} · {} · {} v{} · {} · sends {}{}",
         app.data.name_of(&packet.flow_id),
-        packet.subject.id,
+        crate::data::subject_text(&packet.subject),
         packet.event,
         packet.version,
         packet.status.as_str(),
