@@ -9,7 +9,7 @@ use super::delivery_store::{ago, time_json};
 use crate::exit::{Exit, Failure, exit_for};
 use clap::Args;
 use engine::connection_test::scrub;
-use engine::hints::install::{self, InstallError, Installed, InstalledRule};
+use engine::hints::install::{self, InstallError, InstalledRule};
 use engine::hints::{self, HINT_BASE_URL_SETTING, HintToken};
 use engine::order_delivery::Connection;
 use jiff::Timestamp;
@@ -125,10 +125,7 @@ pub(crate) async fn install_hint<S: engine::store::Store>(
     } else {
         hints::masked_hint_url(&base_url, &c.id, &token)
     };
-    let (rule_id, action_id, verb) = match installed {
-        Installed::Created { rule_id, action_id } => (rule_id, action_id, "created"),
-        Installed::Updated { rule_id, action_id } => (rule_id, action_id, "updated"),
-    };
+    let (rule_id, action_id, verb) = installed.parts();
     if args.json {
         say!(
             "{}",

@@ -12,7 +12,7 @@ use clap::{Args, Subcommand};
 use engine::clock::Clock;
 use engine::config::MirrorConfig;
 use engine::connection_test::scrub_secrets;
-use engine::hints::install::{self, InstallError, Installed, RuleSpec};
+use engine::hints::install::{self, InstallError, RuleSpec};
 use engine::hints::mirror::MirrorHintReceiver;
 use engine::hints::receive::HintLimits;
 use engine::hints::{self, HintToken};
@@ -138,10 +138,7 @@ async fn install_hint(args: InstallHintArgs) -> Result<Exit, Failure> {
     } else {
         hints::masked_mirror_hint_url(&base_url, &args.model, &token)
     };
-    let (rule_id, action_id, verb) = match installed {
-        Installed::Created { rule_id, action_id } => (rule_id, action_id, "created"),
-        Installed::Updated { rule_id, action_id } => (rule_id, action_id, "updated"),
-    };
+    let (rule_id, action_id, verb) = installed.parts();
     if args.json {
         say!(
             "{}",

@@ -152,6 +152,16 @@ pub enum Installed {
     Updated { rule_id: i64, action_id: i64 },
 }
 
+impl Installed {
+    /// The rule's id, its action's id, and `created` or `updated`.
+    pub fn parts(self) -> (i64, i64, &'static str) {
+        match self {
+            Installed::Created { rule_id, action_id } => (rule_id, action_id, "created"),
+            Installed::Updated { rule_id, action_id } => (rule_id, action_id, "updated"),
+        }
+    }
+}
+
 /// `filter_pre_domain` and `filter_domain` for `events`, as Python literals.
 pub fn domains(events: EventSet) -> (String, String) {
     if !events.updated && !events.cancelled {
