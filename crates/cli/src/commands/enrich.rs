@@ -500,12 +500,7 @@ impl StoreTask for Statuses<'_> {
 
     async fn run<S: Store>(self, store: &S, _: bool) -> Result<Self::Output, Failure> {
         let odoo = &self.loaded.config.odoo;
-        let tenant = register::tenant_id(&OdooAccess {
-            base_url: odoo.base_url.clone(),
-            database: odoo.database.clone(),
-            username: odoo.username.clone(),
-            api_key: ApiKey::new(""),
-        });
+        let tenant = register::tenant_id(&odoo.base_url, &odoo.database, &odoo.username);
         let mut by_job = BTreeMap::new();
         for job in self.jobs {
             let flow_id = register::flow_id(&tenant, &job.name);

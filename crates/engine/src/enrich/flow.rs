@@ -28,7 +28,7 @@ use crate::webhook::{
 use odoo_rpc::{Domain, Fields, OdooClient, SearchReadOptions};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 use tokio::sync::OnceCell;
@@ -147,6 +147,10 @@ pub struct SendTally {
     pub applied: u64,
     pub failed: u64,
     pub failures_by_class: BTreeMap<&'static str, u64>,
+    /// The records whose answer these sends applied.
+    pub applied_records: BTreeSet<i64>,
+    /// The records these sends disabled (their last allowed attempt failed).
+    pub disabled_records: BTreeSet<i64>,
 }
 
 /// One enrichment job, as the runtime (or one `enrich run` pass) runs it.
@@ -424,6 +428,7 @@ impl EnrichmentFlow {
         match outcome {
             Ok(_) => {
                 tally.applied += 1;
+                tally.applied_records.insert(packet.subject.id);
                 metrics::packet(&self.job.name, "applied");
                 tracing::info!(
                     job = %self.job.name, record_id = packet.subject.id, packet_id = %packet.id,
@@ -439,6 +444,7 @@ impl EnrichmentFlow {
                 metrics::packet(&self.job.name, "failed");
                 metrics::failure(&self.job.name, error.class.as_str());
                 if packet.attempts + 1 >= self.job.max_failures {
+                    tally.disabled_records.insert(packet.subject.id);
                     tracing::warn!(
                         job = %self.job.name, record_id = packet.subject.id,
                         failures = packet.attempts + 1,

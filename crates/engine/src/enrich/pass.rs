@@ -19,9 +19,10 @@ pub struct JobReport {
     pub failed: u64,
     /// Records whose failures reached `max_failures` during this pass.
     pub disabled_now: u64,
-    /// Matching records applied before this pass (one emission per packet version).
+    /// Matching records applied, not by this pass (before it, or by another process
+    /// meanwhile): one emission per packet version.
     pub already_applied: u64,
-    /// Matching records disabled by their breaker before this pass.
+    /// Matching records disabled by their breaker, not by this pass.
     pub disabled: u64,
     /// Records another process was emitting when the pass ended.
     pub held_elsewhere: u64,
@@ -77,7 +78,6 @@ pub async fn run_pass<S: Store>(
     dispatcher: &Dispatcher,
 ) -> Result<JobReport, EnrichError> {
     let job = flow.job();
-    let before: Vec<RecordState> = records(store, flow).await?;
     store
         .bring_forward(flow.flow_id(), dispatcher.clock.now())
         .await?;
@@ -87,12 +87,6 @@ pub async fn run_pass<S: Store>(
     let delivered = deliver(store, flow, dispatcher).await?;
     let tally = flow.take_tally();
     let after = records(store, flow).await?;
-    let state_before = |id: i64| {
-        before
-            .iter()
-            .find(|record| record.record_id == id)
-            .map(|record| record.state)
-    };
     let now = dispatcher.clock.now();
     let mut report = JobReport {
         job: job.name.clone(),
@@ -103,16 +97,17 @@ pub async fn run_pass<S: Store>(
         failures_by_class: tally.failures_by_class,
         ..JobReport::default()
     };
+    // What this pass's sends did is in the tally; the rest of each record's state was so
+    // before the pass.
     for record in after.iter().filter(|r| matching.contains(&r.record_id)) {
-        let earlier = state_before(record.record_id);
         match record.state {
-            EmissionState::Applied if earlier == Some(EmissionState::Applied) => {
+            EmissionState::Applied if !tally.applied_records.contains(&record.record_id) => {
                 report.already_applied += 1;
             }
-            EmissionState::Disabled if earlier == Some(EmissionState::Disabled) => {
-                report.disabled += 1;
+            EmissionState::Disabled if tally.disabled_records.contains(&record.record_id) => {
+                report.disabled_now += 1;
             }
-            EmissionState::Disabled => report.disabled_now += 1,
+            EmissionState::Disabled => report.disabled += 1,
             EmissionState::Pending if record.held_elsewhere(&dispatcher.owner, now) => {
                 report.held_elsewhere += 1;
             }

@@ -32,13 +32,13 @@ pub struct JobEntry {
     pub secret: Option<WebhookSecret>,
 }
 
-/// The tenant standing for `odoo`.
-pub fn tenant_id(odoo: &OdooAccess) -> String {
+/// The tenant standing for the Odoo at `base_url`, its `database` and `username`.
+pub fn tenant_id(base_url: &str, database: &str, username: &str) -> String {
     short_hash(&[
         "enrich-tenant",
-        odoo.base_url.trim_end_matches('/'),
-        &odoo.database,
-        &odoo.username,
+        base_url.trim_end_matches('/'),
+        database,
+        username,
     ])
 }
 
@@ -68,7 +68,7 @@ pub async fn register<S: Store>(
 ) -> Result<(Tenant, Vec<Flow>), EnrichError> {
     environment::bind(store, environment_tag, now).await??;
     let tenant = Tenant {
-        id: tenant_id(odoo),
+        id: tenant_id(&odoo.base_url, &odoo.database, &odoo.username),
         name: format!("{} at {}", odoo.database, odoo.base_url),
         odoo_url: odoo.base_url.clone(),
         odoo_db: odoo.database.clone(),

@@ -13,17 +13,15 @@
 
 use super::HintToken;
 use super::receive::{
-    HintGate, HintLimits, HintRefusal, MAX_BODY, hinted_record, hinted_write_date,
+    HintGate, HintLimits, HintRefusal, MAX_BODY, answer, hinted_record, hinted_write_date,
 };
 use crate::clock::Clock;
 use crate::mirror_schedule::MirrorSignals;
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{ConnectInfo, DefaultBodyLimit, Path, State};
-use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use axum::routing::post;
-use serde_json::json;
 use std::net::{IpAddr, SocketAddr};
 
 /// The route, under the daemon's base URL.
@@ -100,12 +98,5 @@ async fn receive_hint(
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     body: Bytes,
 ) -> Response {
-    match receiver.receive(&model, &token, peer.ip(), &body) {
-        Ok(()) => (
-            StatusCode::ACCEPTED,
-            axum::Json(json!({ "status": "accepted" })),
-        )
-            .into_response(),
-        Err(refusal) => refusal.into_response(),
-    }
+    answer(receiver.receive(&model, &token, peer.ip(), &body))
 }

@@ -321,11 +321,18 @@ async fn receive_hint<S: Store>(
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     body: Bytes,
 ) -> Response {
-    match receiver
-        .receive(&connection_id, &token, peer.ip(), &body)
-        .await
-    {
-        Ok(_) => (
+    answer(
+        receiver
+            .receive(&connection_id, &token, peer.ip(), &body)
+            .await
+            .map(|_| ()),
+    )
+}
+
+/// The HTTP answer to a hint: 202 once it is taken, the refusal's status otherwise.
+pub fn answer(taken: Result<(), HintRefusal>) -> Response {
+    match taken {
+        Ok(()) => (
             StatusCode::ACCEPTED,
             axum::Json(json!({ "status": "accepted" })),
         )
