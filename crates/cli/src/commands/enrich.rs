@@ -634,7 +634,9 @@ pub fn start_schedule(
     stop: tokio::sync::watch::Receiver<bool>,
 ) -> Result<tokio::task::JoinHandle<()>, Failure> {
     let (loaded, api_key) = target::load(path)?;
-    let checked = FileJobs::new(&loaded, api_key, None, owner)?;
+    // A name of its own in the outbox's leases: taking back "its" leases at start must not
+    // free packets the daemon's runtime, under `owner`, is sending from the same store.
+    let checked = FileJobs::new(&loaded, api_key, None, format!("{owner}-enrich"))?;
     let (odoo, client, entries, owner) =
         (checked.odoo, checked.client, checked.entries, checked.owner);
     let register_only = also_run_by_daemon(&loaded);
