@@ -6,13 +6,3 @@
 -- Cartona's own module reads anything but `delivered_by_cartona`).
 ALTER TABLE marketplace_orders ADD COLUMN delivered_by text;
 ALTER TABLE marketplace_orders ADD COLUMN payment_method text;
-
--- The catalog push (Odoo → Cartona price and free quantity, `supplier-product/bulk-update`):
--- what was last pushed per product, as a hash, so that a pass sends only what changed.
-CREATE TABLE marketplace_catalog (
-    flow_id      text NOT NULL REFERENCES flows (id) ON DELETE CASCADE,
-    product_id   bigint NOT NULL,
-    content_hash text NOT NULL,
-    pushed_at    timestamptz NOT NULL,
-    PRIMARY KEY (flow_id, product_id)
-);

@@ -1326,6 +1326,30 @@ async fn the_runtime_of_run_takes_the_jobs_registered_in_its_store() {
     let first = finish(enrich(&["run"], &path, &odoo.key())).await;
     assert_eq!(first.code, Some(0), "{first:?}");
     assert_eq!(matcher.received().len(), 2);
+    // The registration keeps the Odoo key and the signing secret sealed: neither is in the
+    // store's files in clear.
+    for suffix in ["", "-wal"] {
+        let file = dir.path().join(format!("enrich.db{suffix}"));
+        let Ok(bytes) = std::fs::read(&file) else {
+            continue;
+        };
+        let text = String::from_utf8_lossy(&bytes);
+        assert!(
+            !text.contains(&odoo.key()),
+            "{} holds the API key",
+            file.display()
+        );
+        assert!(
+            !text.contains(SECRET),
+            "{} holds the signing secret",
+            file.display()
+        );
+        assert!(
+            !text.contains("bWF0Y2hlci1zZWNyZXQtbmV2ZXItcHJpbnRlZA"),
+            "{} holds the signing secret",
+            file.display()
+        );
+    }
     let later = odoo
         .client()
         .create(

@@ -234,3 +234,64 @@ async fn a_release_0_1_database_migrates_in_place_and_keeps_everything() {
     assert_eq!(store.tenants().await.unwrap().len(), 3);
     store.close().await;
 }
+
+/// The migrations the previous release (commit 7fcb78a) shipped, with the SHA-256 of each
+/// file as it shipped them: a database it wrote has exactly these applied, and sqlx refuses
+/// to open one whose applied migration has since changed. A shipped migration never
+/// changes; what comes later goes into a new one.
+const SHIPPED: [(&str, &str); 10] = [
+    (
+        "0001_mirror.sql",
+        "19fb46252f2ab2f32ad6920fc936224eac2a0c9c789922504f65659d93ac781c",
+    ),
+    (
+        "0002_delivery.sql",
+        "4efdc3d7f3a5adb143fb92e813432676f204693bb6a1e63d805d6673977857f2",
+    ),
+    (
+        "0003_breaker.sql",
+        "d3432c4b2c482a43ea9d0f248fbebf8afa3f29a30b024217f11c5607ce9f2437",
+    ),
+    (
+        "0004_heartbeats.sql",
+        "ba5fc8089648d31af8cca7e882c283371d89f42c188f7fb4335caf73b9ea79e3",
+    ),
+    (
+        "0005_outbox_due_by_connection.sql",
+        "54d65e8d838c1ff104bdff260047b1af25efa251e95c3625be19b3d99f977abd",
+    ),
+    (
+        "0006_engine.sql",
+        "a9bb52e52ca2a27f71582caa6273ef439b057ba8762444125677b6a56f57ece6",
+    ),
+    (
+        "0007_interrupted_runs.sql",
+        "6e4753fdff6b10f2ccd6768b58a9a11ac033e88f7b554899e0ac472b84a4c740",
+    ),
+    (
+        "0008_marketplace.sql",
+        "c3e5b05d8f5a7b8cce0036b7dcd0ec0489e24ffe8f05351779a90dccfbd323ef",
+    ),
+    (
+        "0009_marketplace_log.sql",
+        "1ccc32043db971e44325679c4bc8fe0070c86b3b649bdd2cf5e739a1aab8f792",
+    ),
+    (
+        "0012_marketplace_outbound.sql",
+        "0298e59411f67b3ee673c989a72e4942bd5004bdd0f18f34e909fb2fab0297b7",
+    ),
+];
+
+#[test]
+fn the_migrations_a_release_shipped_are_unchanged() {
+    use sha2::{Digest, Sha256};
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations");
+    for (name, shipped) in SHIPPED {
+        let text = std::fs::read(dir.join(name)).unwrap();
+        assert_eq!(
+            hex::encode(Sha256::digest(&text)),
+            shipped,
+            "{name} changed after a release shipped it: put the change in a new migration"
+        );
+    }
+}

@@ -369,3 +369,124 @@ async fn a_release_0_1_stores_secrets_are_sealed_in_place_and_no_file_keeps_them
     }
     other.close().await;
 }
+
+/// The migrations the previous release (commit 7fcb78a) shipped, with the SHA-256 of each
+/// file as it shipped them: a store it wrote has exactly these applied, and sqlx refuses to
+/// open a store whose applied migration has since changed. A shipped migration never changes;
+/// what comes later goes into a new one.
+const SHIPPED: [(&str, &str); 10] = [
+    (
+        "0001_mirror.sql",
+        "78e38ec4b27dae3e52d6aae35c2f9298c135bdc4b16770353d9e02fd9ba15f5a",
+    ),
+    (
+        "0002_delivery.sql",
+        "23f90b8e382bcb54131eafb677dcd743f52ce48d952875d8bd4935bdd2dab527",
+    ),
+    (
+        "0003_breaker.sql",
+        "3e127072869c8cfd39019f736b8e4009d9a9a29e27dc9cc2fc4111e8ec8d1f1f",
+    ),
+    (
+        "0004_heartbeats.sql",
+        "07edfd2eb54ac03623b30359fef277c9e48b3c9d49c67190d3f6630756f987ef",
+    ),
+    (
+        "0005_outbox_due_by_connection.sql",
+        "54d65e8d838c1ff104bdff260047b1af25efa251e95c3625be19b3d99f977abd",
+    ),
+    (
+        "0006_engine.sql",
+        "16904e79fec175f89cd62d82ba245621f7c4d984222536d2e9365a41ec49ebc9",
+    ),
+    (
+        "0007_interrupted_runs.sql",
+        "b314b2bd9006130ad2e0a962a27b2c999c6061ec9c2a675493dcdfc0a2f48a9d",
+    ),
+    (
+        "0008_marketplace.sql",
+        "10f4d227262774a1205d431219719d66cfff1b8b1ca9a43df60f5311b45db052",
+    ),
+    (
+        "0009_marketplace_log.sql",
+        "10212ada6010abeec66444c2c9c2859f6d071bf779df8607063d58a25d9deaf5",
+    ),
+    (
+        "0012_marketplace_outbound.sql",
+        "6749db956160b09612655cd2fabfe1a6af4a16964bc6f5a06df2514b64dec3e1",
+    ),
+];
+
+fn migrations_dir() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations")
+}
+
+#[test]
+fn the_migrations_a_release_shipped_are_unchanged() {
+    use sha2::{Digest, Sha256};
+    for (name, shipped) in SHIPPED {
+        let text = std::fs::read(migrations_dir().join(name)).unwrap();
+        assert_eq!(
+            hex::encode(Sha256::digest(&text)),
+            shipped,
+            "{name} changed after a release shipped it: put the change in a new migration"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_store_of_the_previous_release_opens_and_takes_the_migrations_it_lacks() {
+    let dir = tempfile::tempdir().unwrap();
+    // The previous release's store: release 0.1's, migrated by that release (its shipped
+    // migrations only, 0010 and 0011 among those it lacks).
+    let shipped = dir.path().join("shipped");
+    std::fs::create_dir(&shipped).unwrap();
+    for (name, _) in SHIPPED {
+        std::fs::copy(migrations_dir().join(name), shipped.join(name)).unwrap();
+    }
+    let path = dir.path().join("odoo-bridge.db");
+    std::fs::copy(FIXTURE, &path).unwrap();
+    let packets_before = {
+        let mut connection = SqliteConnection::connect(&format!("sqlite://{}", path.display()))
+            .await
+            .unwrap();
+        sqlx::migrate::Migrator::new(shipped.as_path())
+            .await
+            .unwrap()
+            .run(&mut connection)
+            .await
+            .unwrap();
+        let statuses: Vec<(String, String)> =
+            sqlx::query_as("SELECT id, status FROM packets ORDER BY id")
+                .fetch_all(&mut connection)
+                .await
+                .unwrap();
+        connection.close().await.unwrap();
+        statuses
+    };
+    assert!(!packets_before.is_empty());
+
+    let store = SqliteStore::open(&path).await.unwrap();
+    store.migrate().await.unwrap();
+    store.close().await;
+    let mut connection = SqliteConnection::connect(&format!("sqlite://{}", path.display()))
+        .await
+        .unwrap();
+    let tables: Vec<String> = sqlx::query_scalar(
+        "SELECT name FROM sqlite_master WHERE type = 'table' AND name IN \
+         ('marketplace_catalog', 'store_environment', 'flow_hints') ORDER BY name",
+    )
+    .fetch_all(&mut connection)
+    .await
+    .unwrap();
+    assert_eq!(
+        tables,
+        ["flow_hints", "marketplace_catalog", "store_environment"]
+    );
+    // Every packet is kept as it was: nothing delivered is due again.
+    let after: Vec<(String, String)> = sqlx::query_as("SELECT id, status FROM packets ORDER BY id")
+        .fetch_all(&mut connection)
+        .await
+        .unwrap();
+    assert_eq!(after, packets_before);
+}
